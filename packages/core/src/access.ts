@@ -1,0 +1,132 @@
+import { VhwError } from './errors.js';
+
+/**
+ * Access sizes in bytes. Values of 1, 2 and 4 bytes travel as unsigned numbers.
+ * An 8-byte value travels as two 32-bit halves: the low half is the return value or
+ * argument, the high half rides beside it (`high` on the reader, a separate argument
+ * on writes). This keeps the hot path free of bigint allocation.
+ */
+export type AccessSize = 1 | 2 | 4 | 8;
+
+/**
+ * What a device's register handler implements. The offset is relative to the start of
+ * the region the handler was mapped as; a device never sees an absolute address.
+ * `size` is always one the handler declared in `impl` (never 8: 8-byte accesses are
+ * split into two 4-byte ones, low half first, by the dispatcher, as QEMU does for
+ * regions with `impl.max_access_size = 4`).
+ */
+export interface MmioHandler {
+  read(offset: number, size: 1 | 2 | 4): number;
+  write(offset: number, size: 1 | 2 | 4, value: number): void;
+}
+
+/** The access sizes and alignment a region accepts, as QEMU's MemoryRegionOps. */
+export interface AccessConstraints {
+  /** What the modelled hardware accepts from a bus master; anything else is unassigned. */
+  valid: { sizes: readonly AccessSize[]; unaligned?: boolean };
+  /** What the handler code implements; other valid sizes are split or widened to fit. */
+  impl?: { min: 1 | 2 | 4; max: 1 | 2 | 4 };
+}
+
+export const DEFAULT_CONSTRAINTS: AccessConstraints = {
+  valid: { sizes: [1, 2, 4, 8], unaligned: false },
+  impl: { min: 1, max: 4 },
+};
+
+/** A compiled form of AccessConstraints used on the hot path: no arrays, only numbers. */
+export interface CompiledConstraints {
+  /** bit `size` is set for each valid size */
+  readonly validMask: number;
+  readonly unaligned: boolean;
+  readonly implMin: 1 | 2 | 4;
+  readonly implMax: 1 | 2 | 4;
+}
+
+export function compileConstraints(c: AccessConstraints, owner: string): CompiledConstraints {
+  let validMask = 0;
+  if (!Array.isArray(c.valid?.sizes) || c.valid.sizes.length === 0) {
+    throw new VhwError('E_CONFIG', `${owner}: valid.sizes must list at least one of 1, 2, 4, 8`);
+  }
+  for (const s of c.valid.sizes) {
+    if (s !== 1 && s !== 2 && s !== 4 && s !== 8) {
+      throw new VhwError('E_CONFIG', `${owner}: valid.sizes contains ${String(s)}; allowed: 1, 2, 4, 8`);
+    }
+    validMask |= s;
+  }
+  const implMin = c.impl?.min ?? 1;
+  const implMax = c.impl?.max ?? 4;
+  for (const [field, v] of [['impl.min', implMin], ['impl.max', implMax]] as const) {
+    if (v !== 1 && v !== 2 && v !== 4) {
+      throw new VhwError('E_CONFIG', `${owner}: ${field} is ${String(v)}; allowed: 1, 2, 4`);
+    }
+  }
+  if (implMin > implMax) {
+    throw new VhwError('E_CONFIG', `${owner}: impl.min (${implMin}) exceeds impl.max (${implMax})`);
+  }
+  return { validMask, unaligned: c.valid.unaligned === true, implMin, implMax };
+}
+
+/** True when an access of `size` at `offset` is one the region accepts. */
+export function accessIsValid(c: CompiledConstraints, offset: number, size: number): boolean {
+  if ((c.validMask & size) === 0) return false;
+  if (!c.unaligned && offset % size !== 0) return false;
+  return true;
+}
+
+/** All-ones for an access size: what a master abort (or a frozen PE) returns. */
+export function allOnes(size: 1 | 2 | 4): number {
+  return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
+}
+
+/**
+ * Reads `size` bytes at `offset` through `h`, adapting to its impl sizes: a narrower
+ * access is served by a wider aligned read and a shift; a wider one by little-endian
+ * pieces of `implMax`. Sizes up to 4 only (8 is split by the caller).
+ */
+export function adaptedRead(h: MmioHandler, c: CompiledConstraints, offset: number, size: 1 | 2 | 4): number {
+  if (size >= c.implMin && size <= c.implMax) return h.read(offset, size);
+  if (size < c.implMin) {
+    const w = c.implMin;
+    const base = offset - (offset % w);
+    const shift = (offset - base) * 8;
+    const v = h.read(base, w);
+    return size === 1 ? (v >>> shift) & 0xff : (v >>> shift) & 0xffff;
+  }
+  // size > implMax: little-endian pieces
+  let v = 0;
+  const step = c.implMax;
+  for (let i = 0; i < size; i += step) {
+    v += h.read(offset + i, step) * 2 ** (i * 8);
+  }
+  return v >>> 0;
+}
+
+/**
+ * Writes through `h` adapting to its impl sizes. A narrower write is widened with the
+ * value shifted into place and the other bytes zero (QEMU's access_with_adjusted_size
+ * does the same; devices that care declare impl.min = 1).
+ */
+export function adaptedWrite(
+  h: MmioHandler,
+  c: CompiledConstraints,
+  offset: number,
+  size: 1 | 2 | 4,
+  value: number,
+): void {
+  if (size >= c.implMin && size <= c.implMax) {
+    h.write(offset, size, value);
+    return;
+  }
+  if (size < c.implMin) {
+    const w = c.implMin;
+    const base = offset - (offset % w);
+    const shift = (offset - base) * 8;
+    h.write(base, w, ((value << shift) >>> 0) & (w === 4 ? 0xffffffff : 0xffff));
+    return;
+  }
+  const step = c.implMax;
+  const mask = step === 1 ? 0xff : 0xffff;
+  for (let i = 0; i < size; i += step) {
+    h.write(offset + i, step, (value >>> (i * 8)) & mask);
+  }
+}

@@ -1,0 +1,313 @@
+import {
+  type AccessConstraints,
+  type CompiledConstraints,
+  type MmioHandler,
+  DEFAULT_CONSTRAINTS,
+  accessIsValid,
+  adaptedRead,
+  adaptedWrite,
+  allOnes,
+  compileConstraints,
+} from './access.js';
+import { VhwError, hex } from './errors.js';
+import { FlatView, overlapError } from './flat-view.js';
+
+/**
+ * What happens to an access no region decodes, or one a region does not accept:
+ * `ignore` answers like a PCI master abort (reads all-ones, writes dropped), `zero`
+ * reads zero, `fault` throws `E_UNASSIGNED` (for tests and strict experiments).
+ */
+export type UnassignedPolicy = 'ignore' | 'zero' | 'fault';
+export const UNASSIGNED_POLICIES: readonly UnassignedPolicy[] = ['ignore', 'zero', 'fault'];
+
+/** Why an access was answered by the unassigned policy. */
+export type UnassignedReason = 'no-region' | 'invalid-size' | 'straddle';
+
+/** Observes unassigned accesses; called only when one happens, never on a good access. */
+export type UnassignedObserver = (
+  space: string,
+  addr: number,
+  size: number,
+  isWrite: boolean,
+  reason: UnassignedReason,
+) => void;
+
+export interface RegionSpec {
+  name: string;
+  base: number;
+  size: number;
+}
+
+export interface MmioRegionSpec extends RegionSpec {
+  handler: MmioHandler;
+  constraints?: AccessConstraints;
+  /** Free-form owner tag (device name, PE, ...) for maps and isolation checks. */
+  owner?: string;
+  /** Opaque per-region datum for the dispatcher's user (e.g. a trap reason id). */
+  tag?: number;
+}
+
+export interface RamRegionSpec extends RegionSpec {
+  buffer?: ArrayBuffer;
+  owner?: string;
+}
+
+/** One mapped region of an AddressSpace. */
+export class Region {
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+  readonly kind: 'ram' | 'mmio';
+  readonly handler: MmioHandler;
+  readonly constraints: CompiledConstraints;
+  readonly owner: string | undefined;
+  readonly tag: number;
+  /** Set for RAM regions. */
+  readonly view: DataView | undefined;
+  /** Index into the space's per-region counters. */
+  counterIndex = -1;
+
+  constructor(
+    spec: RegionSpec,
+    kind: 'ram' | 'mmio',
+    handler: MmioHandler,
+    constraints: CompiledConstraints,
+    owner: string | undefined,
+    tag: number,
+    view: DataView | undefined,
+  ) {
+    this.name = spec.name;
+    this.base = spec.base;
+    this.size = spec.size;
+    this.kind = kind;
+    this.handler = handler;
+    this.constraints = constraints;
+    this.owner = owner;
+    this.tag = tag;
+    this.view = view;
+  }
+}
+
+/** Register handler over a little-endian RAM buffer. */
+export class RamHandler implements MmioHandler {
+  constructor(readonly view: DataView) {}
+  read(offset: number, size: 1 | 2 | 4): number {
+    return size === 4
+      ? this.view.getUint32(offset, true)
+      : size === 2
+        ? this.view.getUint16(offset, true)
+        : this.view.getUint8(offset);
+  }
+  write(offset: number, size: 1 | 2 | 4, value: number): void {
+    if (size === 4) this.view.setUint32(offset, value >>> 0, true);
+    else if (size === 2) this.view.setUint16(offset, value & 0xffff, true);
+    else this.view.setUint8(offset, value & 0xff);
+  }
+}
+
+const RAM_CONSTRAINTS = compileConstraints(
+  { valid: { sizes: [1, 2, 4, 8], unaligned: true }, impl: { min: 1, max: 4 } },
+  'ram',
+);
+
+function checkRange(spec: RegionSpec, what: string): void {
+  if (typeof spec.name !== 'string' || spec.name.length === 0) {
+    throw new VhwError('E_CONFIG', `${what}: name must be a non-empty string`);
+  }
+  if (!Number.isSafeInteger(spec.base) || spec.base < 0) {
+    throw new VhwError('E_RANGE', `${what} "${spec.name}": base ${String(spec.base)} must be a non-negative safe integer`);
+  }
+  if (!Number.isSafeInteger(spec.size) || spec.size <= 0) {
+    throw new VhwError('E_RANGE', `${what} "${spec.name}": size ${String(spec.size)} must be a positive safe integer`);
+  }
+  if (!Number.isSafeInteger(spec.base + spec.size)) {
+    throw new VhwError('E_RANGE', `${what} "${spec.name}": end ${hex(spec.base + spec.size)} exceeds 2^53`);
+  }
+}
+
+/**
+ * A physical address space: regions of RAM or device MMIO, dispatched through a flat
+ * view that is rebuilt only when the map changes. Accesses check the region's `valid`
+ * constraints and adapt to its `impl` sizes in this one place, so handlers only ever see
+ * sizes they declared. Bad accesses go to the unassigned policy and are counted.
+ */
+export class AddressSpace {
+  readonly name: string;
+  policy: UnassignedPolicy;
+  /** Upper 32 bits of the last 8-byte read. */
+  high = 0;
+  /** Accesses answered by the unassigned policy, by reason: no-region, invalid-size, straddle. */
+  readonly unassignedCounts = new Float64Array(3);
+  /** Accesses per region, indexed by `Region.counterIndex`. Grows as regions are added. */
+  regionCounts = new Float64Array(16);
+  onUnassigned: UnassignedObserver | undefined;
+
+  private regions: Region[] = [];
+  private view: FlatView<Region> = new FlatView([]);
+  private nextCounter = 0;
+  private batchDepth = 0;
+  private dirty = false;
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(name: string, policy: UnassignedPolicy = 'ignore') {
+    if (!UNASSIGNED_POLICIES.includes(policy)) {
+      throw new VhwError('E_CONFIG', `address space ${name}: policy "${String(policy)}"; allowed: ${UNASSIGNED_POLICIES.join(', ')}`);
+    }
+    this.name = name;
+    this.policy = policy;
+  }
+
+  /** Runs `fn` with map changes batched: the flat view is rebuilt once at the end. */
+  transaction<T>(fn: () => T): T {
+    this.batchDepth++;
+    try {
+      return fn();
+    } finally {
+      this.batchDepth--;
+      if (this.batchDepth === 0 && this.dirty) this.commit();
+    }
+  }
+
+  /** Called after each commit (map change). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  mapMmio(spec: MmioRegionSpec): Region {
+    checkRange(spec, `${this.name} mmio region`);
+    if (typeof spec.handler?.read !== 'function' || typeof spec.handler?.write !== 'function') {
+      throw new VhwError('E_CONFIG', `${this.name} mmio region "${spec.name}": handler must have read and write`);
+    }
+    const c = compileConstraints(spec.constraints ?? DEFAULT_CONSTRAINTS, `${this.name} region "${spec.name}"`);
+    return this.add(new Region(spec, 'mmio', spec.handler, c, spec.owner, spec.tag ?? 0, undefined));
+  }
+
+  mapRam(spec: RamRegionSpec): Region {
+    checkRange(spec, `${this.name} ram region`);
+    const buffer = spec.buffer ?? new ArrayBuffer(spec.size);
+    if (buffer.byteLength < spec.size) {
+      throw new VhwError('E_RANGE', `${this.name} ram region "${spec.name}": buffer of ${buffer.byteLength} bytes is smaller than size ${spec.size}`);
+    }
+    const view = new DataView(buffer, 0, spec.size);
+    return this.add(new Region(spec, 'ram', new RamHandler(view), RAM_CONSTRAINTS, spec.owner, 0, view));
+  }
+
+  unmap(nameOrRegion: string | Region): void {
+    const i = this.regions.findIndex((r) => (typeof nameOrRegion === 'string' ? r.name === nameOrRegion : r === nameOrRegion));
+    if (i < 0) {
+      throw new VhwError('E_NOT_FOUND', `${this.name}: no region ${typeof nameOrRegion === 'string' ? nameOrRegion : nameOrRegion.name} to unmap`);
+    }
+    this.regions.splice(i, 1);
+    this.changed();
+  }
+
+  /** The regions in address order (the current flat view). */
+  get entries(): readonly Region[] {
+    return this.view.entries;
+  }
+
+  find(addr: number): Region | undefined {
+    return this.view.find(addr);
+  }
+
+  intersecting(base: number, size: number): Region[] {
+    return this.view.intersecting(base, size);
+  }
+
+  private add(region: Region): Region {
+    // Check against the pending set, not the last committed view, so a transaction
+    // cannot sneak an overlap in.
+    for (const r of this.regions) {
+      if (region.base < r.base + r.size && r.base < region.base + region.size) throw overlapError(r, region);
+      if (r.name === region.name) throw new VhwError('E_CONFIG', `${this.name}: a region named "${region.name}" is already mapped`);
+    }
+    region.counterIndex = this.nextCounter++;
+    if (region.counterIndex >= this.regionCounts.length) {
+      const grown = new Float64Array(this.regionCounts.length * 2);
+      grown.set(this.regionCounts);
+      this.regionCounts = grown;
+    }
+    this.regions.push(region);
+    this.changed();
+    return region;
+  }
+
+  private changed(): void {
+    this.dirty = true;
+    if (this.batchDepth === 0) this.commit();
+  }
+
+  private commit(): void {
+    this.view = new FlatView(this.regions);
+    this.dirty = false;
+    for (const l of this.listeners) l();
+  }
+
+  /** Reads `size` bytes at `addr`. For size 8 returns the low half; the high half is in `this.high`. */
+  read(addr: number, size: number): number {
+    const i = this.view.indexOf(addr);
+    if (i < 0) return this.unassignedRead(addr, size, 'no-region');
+    const r = this.view.entries[i];
+    const off = addr - r.base;
+    if (off + size > r.size) return this.unassignedRead(addr, size, 'straddle');
+    if (!accessIsValid(r.constraints, off, size)) return this.unassignedRead(addr, size, 'invalid-size');
+    this.regionCounts[r.counterIndex]++;
+    if (size === 8) {
+      const lo = adaptedRead(r.handler, r.constraints, off, 4);
+      this.high = adaptedRead(r.handler, r.constraints, off + 4, 4);
+      return lo;
+    }
+    return adaptedRead(r.handler, r.constraints, off, size as 1 | 2 | 4);
+  }
+
+  /** Writes `size` bytes at `addr`; for size 8, `value` is the low half and `high` the upper one. */
+  write(addr: number, size: number, value: number, high = 0): void {
+    const i = this.view.indexOf(addr);
+    if (i < 0) return this.unassignedWrite(addr, size, 'no-region');
+    const r = this.view.entries[i];
+    const off = addr - r.base;
+    if (off + size > r.size) return this.unassignedWrite(addr, size, 'straddle');
+    if (!accessIsValid(r.constraints, off, size)) return this.unassignedWrite(addr, size, 'invalid-size');
+    this.regionCounts[r.counterIndex]++;
+    if (size === 8) {
+      adaptedWrite(r.handler, r.constraints, off, 4, value >>> 0);
+      adaptedWrite(r.handler, r.constraints, off + 4, 4, high >>> 0);
+      return;
+    }
+    adaptedWrite(r.handler, r.constraints, off, size as 1 | 2 | 4, value);
+  }
+
+  /** Accesses counted for a region (by name). */
+  countOf(name: string): number {
+    const r = this.regions.find((x) => x.name === name);
+    return r ? this.regionCounts[r.counterIndex] : 0;
+  }
+
+  private unassignedRead(addr: number, size: number, reason: UnassignedReason): number {
+    this.noteUnassigned(addr, size, false, reason);
+    if (this.policy === 'zero') {
+      this.high = 0;
+      return 0;
+    }
+    if (size === 8) {
+      this.high = 0xffffffff;
+      return 0xffffffff;
+    }
+    return allOnes(size as 1 | 2 | 4);
+  }
+
+  private unassignedWrite(addr: number, size: number, reason: UnassignedReason): void {
+    this.noteUnassigned(addr, size, true, reason);
+  }
+
+  private noteUnassigned(addr: number, size: number, isWrite: boolean, reason: UnassignedReason): void {
+    this.unassignedCounts[reason === 'no-region' ? 0 : reason === 'invalid-size' ? 1 : 2]++;
+    if (this.onUnassigned !== undefined) this.onUnassigned(this.name, addr, size, isWrite, reason);
+    if (this.policy === 'fault') {
+      throw new VhwError(
+        'E_UNASSIGNED',
+        `${this.name}: ${isWrite ? 'write' : 'read'} of ${size} bytes at ${hex(addr)} (${reason})`,
+      );
+    }
+  }
+}

@@ -1,0 +1,280 @@
+import { accessIsValid, adaptedRead, adaptedWrite, allOnes } from './access.js';
+import type { SimClock } from './clock.js';
+import type { CostModel } from './cost-model.js';
+import type { MachineEvents } from './events.js';
+import { type Mmu, MmuMapping, PageKind } from './mmu.js';
+import { Path, type Stats } from './stats.js';
+
+/**
+ * The VMM's side of a trap: the access exits to it with the guest-physical address.
+ * For 8-byte reads the return value is the low half and the handler leaves the high
+ * half in `high`.
+ */
+export interface TrapHandler {
+  high: number;
+  read(gpa: number, size: number, reasonId: number): number;
+  write(gpa: number, size: number, value: number, high: number, reasonId: number): void;
+}
+
+/** Guest interrupt handler: called at an instruction boundary, after the access that caused it has completed. */
+export type GuestInterruptHandler = (vector: number) => void;
+
+const NO_MAPPING = new MmuMapping({ name: '(none)', kind: PageKind.Trap, base: 0, size: 0, pageSlots: new Int32Array(0) });
+const PENDING_CAPACITY = 4096;
+
+/**
+ * The guest CPU facade: loads and stores of 1, 2, 4 or 8 bytes go through the MMU and
+ * advance the simulated clock by the cost of the path they take:
+ * RAM → the page's buffer; direct → the device's register handler, no exit;
+ * trap → a userspace exit to the VMM's trap handler.
+ * Interrupts raised during an access are queued and taken after it completes, as a CPU
+ * takes them between instructions; nothing calls back into the guest mid-access.
+ */
+export class GuestCpu {
+  /** High 32 bits of the last 8-byte load. */
+  high = 0;
+  private last: MmuMapping = NO_MAPPING;
+  private lastGeneration = -1;
+  private trapHandler: TrapHandler | undefined;
+  private readonly unmappedReason: number;
+  private interruptHandler: GuestInterruptHandler | undefined;
+  private readonly pending = new Int32Array(PENDING_CAPACITY);
+  private pendingHead = 0;
+  private pendingCount = 0;
+  private delivering = false;
+  /** Interrupts that arrived with the pending queue full (counted, never silently lost). */
+  droppedInterrupts = 0;
+
+  // Costs in ns, resolved once from the cost model.
+  private ramNs = 0;
+  private directReadNs = 0;
+  private directWriteNs = 0;
+  private exitNs = 0;
+  private interruptNs = 0;
+
+  constructor(
+    private readonly mmu: Mmu,
+    private readonly clock: SimClock,
+    private readonly stats: Stats,
+    private readonly events: MachineEvents,
+    costs: CostModel,
+  ) {
+    this.unmappedReason = stats.reasonId('unmapped');
+    this.applyCosts(costs);
+  }
+
+  /** Re-reads the per-path costs (after the cost model changed). */
+  applyCosts(costs: CostModel): void {
+    this.ramNs = costs.ns('mem.ramAccessNs');
+    this.directReadNs = costs.ns('dev.mmioReadNs');
+    this.directWriteNs = costs.ns('dev.mmioWriteNs');
+    this.exitNs = costs.userspaceExitNs;
+    this.interruptNs = costs.interruptNs;
+  }
+
+  /** The VMM registers where trapped accesses go. */
+  setTrapHandler(handler: TrapHandler): void {
+    this.trapHandler = handler;
+  }
+
+  /** The guest OS registers its interrupt entry point. */
+  onInterrupt(handler: GuestInterruptHandler | undefined): void {
+    this.interruptHandler = handler;
+  }
+
+  get now(): number {
+    return this.clock.now;
+  }
+
+  /** Charges guest CPU work that is not a memory access (driver bookkeeping), in nanoseconds. */
+  work(ns: number): void {
+    this.clock.now += ns;
+  }
+
+  private resolve(gpa: number, size: number): MmuMapping {
+    let m = this.last;
+    if (this.lastGeneration === this.mmu.generation && gpa >= m.base && gpa + size <= m.end) return m;
+    m = this.mmu.lookup(gpa) ?? NO_MAPPING;
+    if (gpa + size > m.end) return NO_MAPPING; // straddles the end of a mapping: the VMM handles it
+    this.last = m;
+    this.lastGeneration = this.mmu.generation;
+    return m;
+  }
+
+  /** Loads `size` bytes. For size 8 the return value is the low half and `high` holds the upper one. */
+  load(gpa: number, size: 1 | 2 | 4 | 8): number {
+    const m = this.resolve(gpa, size);
+    const off = gpa - m.base;
+    let v: number;
+    if (m.kind === PageKind.Ram) {
+      const dv = m.view!;
+      this.stats.byPath[0]++;
+      this.stats.pageRam[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+      this.clock.now += this.ramNs;
+      if (size === 4) v = dv.getUint32(off, true);
+      else if (size === 8) {
+        v = dv.getUint32(off, true);
+        this.high = dv.getUint32(off + 4, true);
+      } else if (size === 2) v = dv.getUint16(off, true);
+      else v = dv.getUint8(off);
+      if (this.events.tracing) this.trace('ram', gpa, size, false, v);
+    } else if (m.kind === PageKind.Direct) {
+      this.stats.byPath[Path.Direct * 2]++;
+      this.stats.pageDirect[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+      this.clock.now += this.directReadNs;
+      const hoff = m.handlerOffset + off;
+      const c = m.constraints!;
+      if (!accessIsValid(c, hoff, size)) {
+        // The device does not decode this access: the bus answers with all-ones.
+        this.stats.unassigned++;
+        this.high = 0xffffffff;
+        v = size === 8 ? 0xffffffff : allOnes(size);
+      } else if (size === 8) {
+        v = adaptedRead(m.handler!, c, hoff, 4);
+        this.high = adaptedRead(m.handler!, c, hoff + 4, 4);
+      } else v = adaptedRead(m.handler!, c, hoff, size);
+      if (this.events.tracing) this.trace('direct', gpa, size, false, v);
+    } else {
+      v = this.trapRead(m, gpa, size, off);
+    }
+    if (this.pendingCount !== 0 && !this.delivering) this.deliverPending();
+    return v;
+  }
+
+  /** Stores `size` bytes; for size 8, `value` is the low half and `high` the upper one. */
+  store(gpa: number, size: 1 | 2 | 4 | 8, value: number, high = 0): void {
+    const m = this.resolve(gpa, size);
+    const off = gpa - m.base;
+    if (m.kind === PageKind.Ram) {
+      const dv = m.view!;
+      this.stats.byPath[1]++;
+      this.stats.pageRam[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+      this.clock.now += this.ramNs;
+      if (size === 4) dv.setUint32(off, value >>> 0, true);
+      else if (size === 8) {
+        dv.setUint32(off, value >>> 0, true);
+        dv.setUint32(off + 4, high >>> 0, true);
+      } else if (size === 2) dv.setUint16(off, value & 0xffff, true);
+      else dv.setUint8(off, value & 0xff);
+      if (this.events.tracing) this.trace('ram', gpa, size, true, value);
+    } else if (m.kind === PageKind.Direct) {
+      this.stats.byPath[Path.Direct * 2 + 1]++;
+      this.stats.pageDirect[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+      this.clock.now += this.directWriteNs;
+      const hoff = m.handlerOffset + off;
+      const c = m.constraints!;
+      if (!accessIsValid(c, hoff, size)) {
+        this.stats.unassigned++;
+      } else if (size === 8) {
+        adaptedWrite(m.handler!, c, hoff, 4, value >>> 0);
+        adaptedWrite(m.handler!, c, hoff + 4, 4, high >>> 0);
+      } else adaptedWrite(m.handler!, c, hoff, size, value);
+      if (this.events.tracing) this.trace('direct', gpa, size, true, value);
+    } else {
+      this.trapWrite(m, gpa, size, value, high, off);
+    }
+    if (this.pendingCount !== 0 && !this.delivering) this.deliverPending();
+  }
+
+  /** Convenience 8-byte load as a bigint (allocates; not for hot loops). */
+  load64(gpa: number): bigint {
+    const lo = this.load(gpa, 8);
+    return (BigInt(this.high >>> 0) << 32n) | BigInt(lo >>> 0);
+  }
+
+  /** Convenience 8-byte store of a bigint (allocates; not for hot loops). */
+  store64(gpa: number, value: bigint): void {
+    this.store(gpa, 8, Number(value & 0xffffffffn), Number((value >> 32n) & 0xffffffffn));
+  }
+
+  private trapRead(m: MmuMapping, gpa: number, size: number, off: number): number {
+    this.stats.byPath[Path.Trap * 2]++;
+    if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+    this.clock.now += this.exitNs;
+    const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
+    let v: number;
+    const h = this.trapHandler;
+    if (h === undefined) {
+      // No VMM: nothing decodes the access; answer as a master abort.
+      this.stats.unassigned++;
+      this.stats.trapsByReasonCounts[reason]++;
+      this.high = 0xffffffff;
+      v = size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
+    } else {
+      v = h.read(gpa, size, reason);
+      if (size === 8) this.high = h.high;
+    }
+    if (this.events.tracing) this.traceTrap(gpa, size, false, v, reason);
+    return v;
+  }
+
+  private trapWrite(m: MmuMapping, gpa: number, size: number, value: number, high: number, off: number): void {
+    this.stats.byPath[Path.Trap * 2 + 1]++;
+    if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+    this.clock.now += this.exitNs;
+    const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
+    const h = this.trapHandler;
+    if (h === undefined) {
+      this.stats.unassigned++;
+      this.stats.trapsByReasonCounts[reason]++;
+    } else h.write(gpa, size, value, high, reason);
+    if (this.events.tracing) this.traceTrap(gpa, size, true, value, reason);
+  }
+
+  /**
+   * Queues a device interrupt for the guest (called by the interrupt path, e.g. the VMM's
+   * irqfd). Taken after the current access completes.
+   */
+  raiseInterrupt(vector: number): void {
+    if (this.pendingCount === PENDING_CAPACITY) {
+      this.droppedInterrupts++;
+      return;
+    }
+    this.pending[(this.pendingHead + this.pendingCount) % PENDING_CAPACITY] = vector;
+    this.pendingCount++;
+    if (this.events.tracing) {
+      this.events.emit('interrupt', { source: 'guest', vector, delivered: true, timeNs: this.clock.now });
+    }
+  }
+
+  /** Interrupts raised and not yet taken. */
+  get pendingInterrupts(): number {
+    return this.pendingCount;
+  }
+
+  /** Takes every pending interrupt now (the guest idles until they arrive). */
+  deliverPending(): void {
+    if (this.delivering) return;
+    this.delivering = true;
+    try {
+      while (this.pendingCount > 0) {
+        const vector = this.pending[this.pendingHead];
+        this.pendingHead = (this.pendingHead + 1) % PENDING_CAPACITY;
+        this.pendingCount--;
+        this.stats.interrupts++;
+        this.clock.now += this.interruptNs;
+        if (this.interruptHandler !== undefined) this.interruptHandler(vector);
+      }
+    } finally {
+      this.delivering = false;
+    }
+  }
+
+  /** Drops pending interrupts and the lookup cache (machine reset). */
+  reset(): void {
+    this.pendingCount = 0;
+    this.pendingHead = 0;
+    this.last = NO_MAPPING;
+    this.lastGeneration = -1;
+    this.high = 0;
+  }
+
+  private trace(path: 'ram' | 'direct', gpa: number, size: number, isWrite: boolean, value: number): void {
+    this.events.emit('access', { path, gpa, size, isWrite, value, timeNs: this.clock.now });
+  }
+
+  private traceTrap(gpa: number, size: number, isWrite: boolean, value: number, reasonId: number): void {
+    this.events.emit('access', { path: 'trap', gpa, size, isWrite, value, timeNs: this.clock.now });
+    this.events.emit('trap', { gpa, size, isWrite, reason: this.stats.reasonName(reasonId), timeNs: this.clock.now });
+  }
+}

@@ -1,0 +1,69 @@
+import { EventEmitter } from 'eventemitter3';
+
+export interface MapChangeEvent {
+  action: 'map' | 'unmap';
+  kind: 'ram' | 'direct' | 'trap';
+  name: string;
+  gpa: number;
+  size: number;
+}
+export interface AccessEvent {
+  path: 'ram' | 'direct' | 'trap';
+  gpa: number;
+  size: number;
+  isWrite: boolean;
+  value: number;
+  timeNs: number;
+}
+export interface TrapEvent {
+  gpa: number;
+  size: number;
+  isWrite: boolean;
+  reason: string;
+  timeNs: number;
+}
+export interface InterruptEvent {
+  source: string;
+  vector: number;
+  delivered: boolean;
+  reason?: string;
+  timeNs: number;
+}
+export interface UnassignedEvent {
+  space: string;
+  addr: number;
+  size: number;
+  isWrite: boolean;
+  reason: string;
+}
+export interface IsolationEvent {
+  /** The isolation group (on PPC64 a PE), e.g. "phb0:pe3". */
+  group: string;
+  state: string;
+  cause: string;
+  timeNs: number;
+}
+export interface ErrorEvent {
+  source: string;
+  error: Error;
+}
+
+/**
+ * The machine's typed events. `map`, `isolation` and `error` are emitted whenever they
+ * happen (they are rare); `access`, `trap`, `interrupt` and `unassigned` only while
+ * tracing is on, so an access with tracing off neither emits nor allocates.
+ */
+export interface MachineEventMap {
+  map: (e: MapChangeEvent) => void;
+  access: (e: AccessEvent) => void;
+  trap: (e: TrapEvent) => void;
+  interrupt: (e: InterruptEvent) => void;
+  unassigned: (e: UnassignedEvent) => void;
+  isolation: (e: IsolationEvent) => void;
+  error: (e: ErrorEvent) => void;
+}
+
+export class MachineEvents extends EventEmitter<MachineEventMap> {
+  /** Per-access events are emitted only when this is true. */
+  tracing = false;
+}

@@ -1,0 +1,20 @@
+/**
+ * @vhw/core: the machine's skeleton. See README.md for the path of one access.
+ */
+export * from './errors.js';
+export * from './access.js';
+export * from './flat-view.js';
+export * from './address-space.js';
+export * from './clock.js';
+export * from './cost-model.js';
+export * from './stats.js';
+export * from './events.js';
+export * from './mmu.js';
+export * from './cpu.js';
+export * from './guest-memory.js';
+export * from './tokens.js';
+export * from './plugin.js';
+export * from './machine.js';
+export * from './builtin-plugins.js';
+export { ContainerModule, inject, injectable, multiInject, optional } from 'inversify';
+export { z } from 'zod';

@@ -1,0 +1,232 @@
+import { type AccessConstraints, type CompiledConstraints, type MmioHandler, DEFAULT_CONSTRAINTS, compileConstraints } from './access.js';
+import { VhwError, hex } from './errors.js';
+import type { MachineEvents } from './events.js';
+import { FlatView, overlapError } from './flat-view.js';
+import type { Stats } from './stats.js';
+
+/** What a guest page resolves to. Every access resolves to exactly one of these. */
+export const PageKind = { Ram: 0, Direct: 1, Trap: 2 } as const;
+export type PageKindId = (typeof PageKind)[keyof typeof PageKind];
+const KIND_NAMES = ['ram', 'direct', 'trap'] as const;
+
+/** One stage-2 mapping: a run of whole guest pages of one kind. */
+export class MmuMapping {
+  readonly name: string;
+  readonly kind: PageKindId;
+  readonly base: number;
+  readonly size: number;
+  readonly end: number;
+  /** RAM: the host buffer. */
+  readonly view: DataView | undefined;
+  /** Direct: the device register handler and the offset of `base` within it. */
+  readonly handler: MmioHandler | undefined;
+  readonly handlerOffset: number;
+  readonly constraints: CompiledConstraints | undefined;
+  /** Direct: the host physical address behind `base` (for maps and isolation reports). */
+  readonly hostPa: number;
+  /** Trap: the counter id of the reason this range traps. */
+  readonly reasonId: number;
+  readonly owner: string | undefined;
+  /** Stats page slot of each page of the mapping. */
+  readonly pageSlots: Int32Array;
+
+  constructor(init: {
+    name: string;
+    kind: PageKindId;
+    base: number;
+    size: number;
+    view?: DataView;
+    handler?: MmioHandler;
+    handlerOffset?: number;
+    constraints?: CompiledConstraints;
+    hostPa?: number;
+    reasonId?: number;
+    owner?: string;
+    pageSlots: Int32Array;
+  }) {
+    this.name = init.name;
+    this.kind = init.kind;
+    this.base = init.base;
+    this.size = init.size;
+    this.end = init.base + init.size;
+    this.view = init.view;
+    this.handler = init.handler;
+    this.handlerOffset = init.handlerOffset ?? 0;
+    this.constraints = init.constraints;
+    this.hostPa = init.hostPa ?? -1;
+    this.reasonId = init.reasonId ?? -1;
+    this.owner = init.owner;
+    this.pageSlots = init.pageSlots;
+  }
+
+  get kindName(): 'ram' | 'direct' | 'trap' {
+    return KIND_NAMES[this.kind];
+  }
+}
+
+export interface DirectMappingSpec {
+  name: string;
+  gpa: number;
+  size: number;
+  /** The host physical address the guest range is backed by (page aligned). */
+  hostPa: number;
+  /** The register handler reached without an exit, and the offset of `gpa` within it. */
+  handler: MmioHandler;
+  handlerOffset: number;
+  constraints?: AccessConstraints;
+  owner?: string;
+}
+
+/**
+ * The stage-2 MMU: guest-physical pages mapped as RAM, as direct device MMIO (an
+ * mmapped BAR page: the access reaches the device with no exit) or as trap (the access
+ * exits to the VMM). Addresses with no mapping trap too, as an access outside every KVM
+ * memory slot exits to userspace. Mappings are whole pages of `pageSize`.
+ */
+export class Mmu {
+  readonly pageSize: number;
+  /** 1 / pageSize, exact because pageSize is a power of two. */
+  readonly invPageSize: number;
+  private mappings: MmuMapping[] = [];
+  private view: FlatView<MmuMapping> = new FlatView([]);
+  private generationCounter = 0;
+
+  constructor(
+    pageSize: number,
+    private readonly stats: Stats,
+    private readonly events: MachineEvents,
+  ) {
+    if (!Number.isSafeInteger(pageSize) || pageSize < 4096 || (pageSize & (pageSize - 1)) !== 0) {
+      throw new VhwError('E_CONFIG', `MMU page size ${String(pageSize)}; allowed: a power of two >= 4096 (4k, 16k, 64k, ...)`);
+    }
+    this.pageSize = pageSize;
+    this.invPageSize = 1 / pageSize;
+  }
+
+  /** Bumped on every map change, so cached lookups can tell they are stale. */
+  get generation(): number {
+    return this.generationCounter;
+  }
+
+  isPageAligned(x: number): boolean {
+    return x % this.pageSize === 0;
+  }
+
+  pageOf(addr: number): number {
+    return addr - (addr % this.pageSize);
+  }
+
+  mapRam(name: string, gpa: number, size: number, buffer?: ArrayBuffer): MmuMapping {
+    this.checkPages(name, gpa, size, 'RAM');
+    const buf = buffer ?? new ArrayBuffer(size);
+    if (buf.byteLength < size) {
+      throw new VhwError('E_RANGE', `RAM mapping "${name}": buffer of ${buf.byteLength} bytes is smaller than ${size}`);
+    }
+    return this.add(
+      new MmuMapping({ name, kind: PageKind.Ram, base: gpa, size, view: new DataView(buf, 0, size), pageSlots: this.slots(gpa, size) }),
+    );
+  }
+
+  /** Maps device MMIO direct (the mmap fast path). Guest and host addresses and the size must be whole pages. */
+  mapDirect(spec: DirectMappingSpec): MmuMapping {
+    this.checkPages(spec.name, spec.gpa, spec.size, 'direct');
+    if (!Number.isSafeInteger(spec.hostPa) || !this.isPageAligned(spec.hostPa)) {
+      throw new VhwError(
+        'E_ALIGNMENT',
+        `direct mapping "${spec.name}": host address ${hex(spec.hostPa)} is not aligned to the ${this.pageSize}-byte page`,
+      );
+    }
+    const constraints = compileConstraints(spec.constraints ?? DEFAULT_CONSTRAINTS, `direct mapping "${spec.name}"`);
+    return this.add(
+      new MmuMapping({
+        name: spec.name,
+        kind: PageKind.Direct,
+        base: spec.gpa,
+        size: spec.size,
+        handler: spec.handler,
+        handlerOffset: spec.handlerOffset,
+        constraints,
+        hostPa: spec.hostPa,
+        owner: spec.owner,
+        pageSlots: this.slots(spec.gpa, spec.size),
+      }),
+    );
+  }
+
+  /** Marks whole pages as trapping with a reason (the access still exits; this names why and counts it per page). */
+  mapTrap(name: string, gpa: number, size: number, reason: string, owner?: string): MmuMapping {
+    this.checkPages(name, gpa, size, 'trap');
+    return this.add(
+      new MmuMapping({
+        name,
+        kind: PageKind.Trap,
+        base: gpa,
+        size,
+        reasonId: this.stats.reasonId(reason),
+        owner,
+        pageSlots: this.slots(gpa, size),
+      }),
+    );
+  }
+
+  unmap(name: string): void {
+    const i = this.mappings.findIndex((m) => m.name === name);
+    if (i < 0) throw new VhwError('E_NOT_FOUND', `MMU: no mapping named "${name}"; mapped: ${this.mappings.map((m) => m.name).join(', ') || 'none'}`);
+    const [m] = this.mappings.splice(i, 1);
+    this.rebuild();
+    this.events.emit('map', { action: 'unmap', kind: m.kindName, name: m.name, gpa: m.base, size: m.size });
+  }
+
+  /** The mapping containing `gpa`, or undefined (unmapped: the access traps). */
+  lookup(gpa: number): MmuMapping | undefined {
+    return this.view.find(gpa);
+  }
+
+  /** All mappings in guest-physical order. */
+  get entries(): readonly MmuMapping[] {
+    return this.view.entries;
+  }
+
+  /** Where an access to `gpa` goes, for explanations (not the hot path). */
+  translate(gpa: number): { path: 'ram' | 'direct' | 'trap'; mapping: MmuMapping | undefined; hostPa?: number } {
+    const m = this.lookup(gpa);
+    if (m === undefined) return { path: 'trap', mapping: undefined };
+    if (m.kind === PageKind.Direct) return { path: 'direct', mapping: m, hostPa: m.hostPa + (gpa - m.base) };
+    return { path: m.kindName, mapping: m };
+  }
+
+  private checkPages(name: string, gpa: number, size: number, what: string): void {
+    if (typeof name !== 'string' || name.length === 0) throw new VhwError('E_CONFIG', `${what} mapping: name must be a non-empty string`);
+    if (!Number.isSafeInteger(gpa) || gpa < 0) throw new VhwError('E_RANGE', `${what} mapping "${name}": gpa ${String(gpa)} must be a non-negative safe integer`);
+    if (!Number.isSafeInteger(size) || size <= 0) throw new VhwError('E_RANGE', `${what} mapping "${name}": size ${String(size)} must be a positive safe integer`);
+    if (!this.isPageAligned(gpa) || !this.isPageAligned(size)) {
+      throw new VhwError(
+        'E_ALIGNMENT',
+        `${what} mapping "${name}" [${hex(gpa)}, ${hex(gpa + size)}): guest address and size must be whole ${this.pageSize}-byte pages`,
+      );
+    }
+  }
+
+  private slots(gpa: number, size: number): Int32Array {
+    const n = size / this.pageSize;
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.stats.pageSlot(gpa + i * this.pageSize);
+    return out;
+  }
+
+  private add(m: MmuMapping): MmuMapping {
+    for (const other of this.mappings) {
+      if (m.base < other.end && other.base < m.end) throw overlapError(other, m);
+      if (other.name === m.name) throw new VhwError('E_CONFIG', `MMU: a mapping named "${m.name}" exists already`);
+    }
+    this.mappings.push(m);
+    this.rebuild();
+    this.events.emit('map', { action: 'map', kind: m.kindName, name: m.name, gpa: m.base, size: m.size });
+    return m;
+  }
+
+  private rebuild(): void {
+    this.view = new FlatView(this.mappings);
+    this.generationCounter++;
+  }
+}

@@ -1,0 +1,66 @@
+import type { UnassignedPolicy } from './address-space.js';
+import type { SimClock } from './clock.js';
+import type { CostModel, CostParameter } from './cost-model.js';
+import type { GuestCpu } from './cpu.js';
+import type { MachineEvents } from './events.js';
+import type { Mmu } from './mmu.js';
+import type { Stats } from './stats.js';
+
+/**
+ * Extension points. Each is a Symbol plus an interface of the same name; plugins bind
+ * contributions in their ContainerModule and consumers take them with `multiInject`
+ * (or `container.getAll`). `Symbol.for` keeps them identical across package copies.
+ */
+
+/** The host platform: exactly one per machine. */
+export const Platform = Symbol.for('vhw.Platform');
+export interface Platform {
+  readonly name: string;
+  /** Host (and stage-2) page size in bytes. */
+  readonly pageSize: number;
+  /** How accesses nothing decodes are answered on this platform's buses. */
+  readonly unassignedPolicy: UnassignedPolicy;
+  /** Cost-model defaults this platform raises or lowers (by parameter name). */
+  readonly costDefaults: Readonly<Record<string, number>>;
+  /** Machine-type properties the VMM reads (e.g. `vfioNoMsixEmulation` on pSeries). */
+  readonly machineProperties: Readonly<Record<string, boolean | number | string>>;
+}
+
+/** Cost parameters a plugin charges; each binding is one array of parameters. */
+export const CostParameters = Symbol.for('vhw.CostParameters');
+export type CostParameters = readonly CostParameter[];
+
+/** The order in which lifecycle contributions run within each phase. */
+export const Stage = {
+  Platform: 0,
+  Bus: 100,
+  Device: 200,
+  Host: 300,
+  Vmm: 400,
+  Guest: 500,
+} as const;
+
+/** Machine lifecycle hooks: configure → realize → (reset)* → dispose, each phase in `stage` order. */
+export const Lifecycle = Symbol.for('vhw.Lifecycle');
+export interface Lifecycle {
+  readonly name: string;
+  readonly stage: number;
+  configure?(): void;
+  realize?(): void;
+  reset?(): void;
+  dispose?(): void;
+}
+
+/** Services every plugin may inject. */
+export const ClockToken = Symbol.for('vhw.Clock');
+export const CostModelToken = Symbol.for('vhw.CostModel');
+export const StatsToken = Symbol.for('vhw.Stats');
+export const EventsToken = Symbol.for('vhw.Events');
+export const MmuToken = Symbol.for('vhw.Mmu');
+export const GuestCpuToken = Symbol.for('vhw.GuestCpu');
+/** The scenario's machine description: `MachineOptions` minus plugins. */
+export const MachineOptionsToken = Symbol.for('vhw.MachineOptions');
+/** Guest RAM as devices (DMA) and the VMM see it. */
+export const GuestMemoryToken = Symbol.for("vhw.GuestMemory");
+
+export type { SimClock, CostModel, Stats, MachineEvents, Mmu, GuestCpu };
