@@ -1,0 +1,78 @@
+/**
+ * The result contract of `vhw run --format json` (one object) and `vhw sweep --format
+ * json` (an array). Tests and users' scripts depend on these names: extend, never rename.
+ */
+export type Variant = 'rfc-2015' | 'upstream';
+export type AreaPath = 'direct' | 'trap';
+
+export interface PatchSet {
+  alignBars: boolean;
+  subPageMmap: boolean;
+  msixMmap: boolean;
+}
+
+export interface BarArea {
+  /** Offset within the BAR. */
+  offset: number;
+  size: number;
+  path: AreaPath;
+  /** Why the area is direct or traps (a fixed set, e.g. `mmap`, `sub-page-bar`, `msix-table-page`). */
+  reason: string;
+}
+
+export interface BarResult {
+  device: string;
+  bar: number;
+  /** Host physical address, hex string. */
+  address: string;
+  /** Guest physical address, hex string. */
+  guestAddress: string;
+  size: number;
+  mmap: 'full' | 'partial' | 'none';
+  reason: string;
+  /** Cover the BAR exactly, in order, without gaps or overlaps. */
+  areas: BarArea[];
+}
+
+export interface TrappedPage {
+  /** Guest page address, hex. */
+  page: string;
+  traps: number;
+  reasons: string[];
+}
+
+export interface RunResult {
+  scenario: string;
+  platform: { name: string; pageSize: number; eeh: boolean };
+  variant: Variant;
+  patches: PatchSet;
+  workload: { ops: number; simulatedNs: number; opsPerSecond: number; completed?: number; failed?: number };
+  mmio: { direct: number; trapped: number; trapsByReason: Record<string, number> };
+  bars: BarResult[];
+  isolation: { violations: number };
+  /** The most trapped guest pages with their reasons (extension). */
+  topTrappedPages?: TrappedPage[];
+  /** Cost parameters in effect (extension). */
+  costs?: Record<string, number>;
+  /** The value of a `--vary` parameter for this run (extension). */
+  vary?: { field: string; value: number };
+  /** Host MMIO page map (extension; used by `vhw map` and the HTML report). */
+  pageMap?: PageMap;
+}
+
+/** One host page of the MMIO window and what lies in it. */
+export interface PageMapPage {
+  /** Host physical address of the page. */
+  hostPa: number;
+  /** The PE (isolation group) owning the page's segment, if the platform has PEs. */
+  group?: string;
+  /** BAR pieces in this page. */
+  pieces: Array<{ device: string; bar: number; offset: number; size: number; path: AreaPath | 'unmapped'; reason: string }>;
+  /** direct: the guest reaches the whole page without exits; trap: some part traps; unused: no BAR. */
+  path: 'direct' | 'trap' | 'mixed' | 'unused';
+}
+
+export interface PageMap {
+  pageSize: number;
+  pages: PageMapPage[];
+}

@@ -1,0 +1,513 @@
+import {
+  AddressSpace,
+  type GuestMemory,
+  type MachineEvents,
+  type MmioHandler,
+  type SimClock,
+  type UnassignedPolicy,
+  VhwError,
+  allOnes,
+  hex,
+} from '@vhw/core';
+import { type BarPlacement, type MmioWindowSpec, packBars, usedBytes } from './allocator.js';
+import { Cfg, Command } from './config-space.js';
+import type { PciDevice, PciDeviceBus } from './device.js';
+import { Iommu } from './iommu.js';
+
+/**
+ * What the platform states about itself: the facts vfio-pci tests before allowing an
+ * mmap (patches 2 and 3). vfio-pci reads these and nothing else of the platform.
+ */
+export interface PlatformFacts {
+  readonly name: string;
+  readonly pageSize: number;
+  /** Patch 1 in effect: every memory BAR starts on a page and no other BAR shares it. */
+  readonly allMmioBarsPageAligned: boolean;
+  /** EEH with per-PE MSI validation: a device can only raise its own PE's MSIs. */
+  readonly eeh: boolean;
+  /** Some interrupt isolation (EEH MSI validation or interrupt remapping). */
+  readonly interruptIsolation: boolean;
+}
+
+/** A set of functions the platform isolates together (on PPC64, a Partitionable Endpoint). */
+export class IsolationGroup {
+  mmioFrozen = false;
+  dmaFrozen = false;
+  /** Times this group was frozen. */
+  freezes = 0;
+  readonly functions: PciFunction[] = [];
+  readonly iommu: Iommu;
+  constructor(
+    readonly id: string,
+    readonly index: number,
+  ) {
+    this.iommu = new Iommu(`iommu:${id}`);
+  }
+  get frozen(): boolean {
+    return this.mmioFrozen || this.dmaFrozen;
+  }
+}
+
+export interface AssignedBar {
+  index: number;
+  address: number;
+  size: number;
+  label: string | undefined;
+}
+
+/** A device as enumerated on the host: its address, group and assigned BARs. */
+export class PciFunction {
+  readonly bars: AssignedBar[] = [];
+  constructor(
+    readonly device: PciDevice,
+    readonly bdf: string,
+    readonly group: IsolationGroup,
+  ) {}
+  get name(): string {
+    return this.device.name;
+  }
+  bar(index: number): AssignedBar | undefined {
+    return this.bars.find((b) => b.index === index);
+  }
+}
+
+/** An MSI the host set up for a function: the message and the host IRQ number. */
+export interface MsiMessage {
+  addressLo: number;
+  addressHi: number;
+  data: number;
+  irq: number;
+}
+
+export type IrqHandler = (irq: number) => void;
+
+/** Who occupies host addresses: BARs, reservations and, where the platform has them, group segments. */
+export interface HostOwner {
+  kind: 'bar' | 'reservation' | 'segment';
+  /** Function name for BARs, owner name for reservations. */
+  owner: string;
+  group: string | undefined;
+  bar?: number;
+  base: number;
+  size: number;
+}
+
+export interface HostBridgeOptions {
+  name: string;
+  pageSize: number;
+  window: MmioWindowSpec;
+  unassignedPolicy: UnassignedPolicy;
+  events: MachineEvents;
+  clock: SimClock;
+  memory: GuestMemory | undefined;
+  /** Address of the interrupt controller's MSI doorbell. */
+  msiAddress: number;
+}
+
+/** Counters of what the host bridge blocked or answered on a device's behalf. */
+export interface HostBridgeCounters {
+  frozenMmioReads: number;
+  frozenMmioWrites: number;
+  decodeDisabledAccesses: number;
+  dmaFaults: number;
+  dmaBlocked: number;
+  msiDelivered: number;
+  msiBlocked: number;
+  msiCrossGroupDelivered: number;
+  msiSpurious: number;
+}
+
+/**
+ * A PCI host bridge: enumerates devices, assigns them to isolation groups, places their
+ * BARs (Linux-like packing, alignment raised by the platform), maps them into the host
+ * MMIO address space behind decode and freeze gating, routes MSIs and DMA. Platforms
+ * subclass it and override the protected hooks (groups, windows, alignment, freeze).
+ */
+export class HostBridge implements PlatformFacts {
+  readonly name: string;
+  readonly pageSize: number;
+  readonly hostSpace: AddressSpace;
+  readonly functions: PciFunction[] = [];
+  readonly groups: IsolationGroup[] = [];
+  readonly counters: HostBridgeCounters = {
+    frozenMmioReads: 0,
+    frozenMmioWrites: 0,
+    decodeDisabledAccesses: 0,
+    dmaFaults: 0,
+    dmaBlocked: 0,
+    msiDelivered: 0,
+    msiBlocked: 0,
+    msiCrossGroupDelivered: 0,
+    msiSpurious: 0,
+  };
+  protected readonly window: MmioWindowSpec;
+  protected readonly events: MachineEvents;
+  protected readonly clock: SimClock;
+  protected readonly memory: GuestMemory | undefined;
+  readonly msiAddress: number;
+  private readonly reservations: Array<{ name: string; owner: string; base: number; size: number }> = [];
+  private readonly irqOwner = new Map<number, PciFunction>();
+  private readonly irqHandlers = new Map<number, IrqHandler>();
+  private nextIrq = 0x20;
+  private placements: BarPlacement[] = [];
+  private realized = false;
+
+  constructor(o: HostBridgeOptions) {
+    this.name = o.name;
+    this.pageSize = o.pageSize;
+    this.window = o.window;
+    this.events = o.events;
+    this.clock = o.clock;
+    this.memory = o.memory;
+    this.msiAddress = o.msiAddress;
+    this.hostSpace = new AddressSpace(`${o.name}:mmio`, o.unassignedPolicy);
+    this.hostSpace.onUnassigned = (_space, addr, size, isWrite) => this.onUnassignedAccess(addr, size, isWrite);
+  }
+
+  // ---- platform facts (overridden by platforms) ----
+  get allMmioBarsPageAligned(): boolean {
+    return false;
+  }
+  get eeh(): boolean {
+    return false;
+  }
+  get interruptIsolation(): boolean {
+    return false;
+  }
+
+  // ---- hooks ----
+  /** The alignment every memory BAR gets at least (patch 1 raises it to the page size). */
+  protected minBarAlignment(): number {
+    return 0;
+  }
+  /** Group id for the n-th device; default: one group per device. */
+  protected groupIdFor(device: PciDevice, slot: number): string {
+    return `${this.name}:grp${slot}`;
+  }
+  /** Places every memory BAR of every function. Default: one window, packed. */
+  protected placeBars(functions: readonly PciFunction[]): BarPlacement[] {
+    return packBars(this.window, barRequests(functions), this.minBarAlignment());
+  }
+  /** An access in the window that no BAR decodes. Default: nothing beyond the policy's answer. */
+  protected onUnassignedAccess(_addr: number, _size: number, _isWrite: boolean): void {}
+  /** Whether an MSI from `source` for an IRQ owned by `owner` may pass. Default: no validation. */
+  protected validateMsi(_source: PciFunction, _owner: PciFunction | undefined): boolean {
+    return true;
+  }
+  /** Called when a device's DMA faults in the IOMMU. */
+  protected onDmaFault(_fn: PciFunction, _iova: number): void {}
+  /** Segments of the window owned by groups, for isolation checks; default none. */
+  segmentsIn(_base: number, _size: number): HostOwner[] {
+    return [];
+  }
+
+  // ---- realize ----
+  /** Enumerates `devices`, assigns groups and BARs, maps the BARs. Called once. */
+  realize(devices: readonly PciDevice[]): void {
+    if (this.realized) throw new VhwError('E_STATE', `${this.name}: already realized`);
+    const names = new Set<string>();
+    devices.forEach((device, slot) => {
+      if (names.has(device.name)) throw new VhwError('E_CONFIG', `${this.name}: two devices are named "${device.name}"; names must be unique`);
+      names.add(device.name);
+      if (slot > 31) throw new VhwError('E_ALLOCATION', `${this.name}: more than 32 devices on bus 0 ("${device.name}" is the 33rd)`);
+      const gid = this.groupIdFor(device, slot);
+      let group = this.groups.find((g) => g.id === gid);
+      if (!group) {
+        group = new IsolationGroup(gid, this.groups.length);
+        this.groups.push(group);
+      }
+      const fn = new PciFunction(device, `0000:00:${slot.toString(16).padStart(2, '0')}.0`, group);
+      group.functions.push(fn);
+      this.functions.push(fn);
+    });
+    this.placements = this.placeBars(this.functions);
+    this.hostSpace.transaction(() => {
+      for (const fn of this.functions) this.programFunction(fn);
+    });
+    for (const fn of this.functions) fn.device.attach(this.deviceBus(fn));
+    this.realized = true;
+  }
+
+  private programFunction(fn: PciFunction): void {
+    const dev = fn.device;
+    for (const decl of dev.spec.bars) {
+      if ((decl.kind ?? 'mem32') === 'io') continue; // I/O BARs are not mapped into MMIO
+      const p = this.placements.find((x) => x.key === barKey(fn, decl.index));
+      if (!p) continue;
+      dev.setBarAddress(decl.index, p.address);
+      fn.bars.push({ index: decl.index, address: p.address, size: decl.size, label: decl.label });
+      this.hostSpace.mapMmio({
+        name: barKey(fn, decl.index),
+        base: p.address,
+        size: decl.size,
+        handler: this.gate(fn, dev.barHandler(decl.index)),
+        constraints: dev.barConstraints(decl.index),
+        owner: fn.name,
+        tag: decl.index,
+      });
+    }
+    dev.config.write(Cfg.Command, 2, Command.Memory | Command.BusMaster);
+  }
+
+  /** Re-programs a function after a reset (what firmware or the host kernel restores). */
+  restoreFunction(fn: PciFunction): void {
+    for (const b of fn.bars) fn.device.setBarAddress(b.index, b.address);
+    fn.device.config.write(Cfg.Command, 2, Command.Memory | Command.BusMaster);
+  }
+
+  /** Decode and freeze gating in front of a BAR's register handler. */
+  private gate(fn: PciFunction, inner: MmioHandler): MmioHandler {
+    const group = fn.group;
+    const dev = fn.device;
+    const c = this.counters;
+    return {
+      read(off, size) {
+        if (group.mmioFrozen) {
+          c.frozenMmioReads++;
+          return allOnes(size);
+        }
+        if (!dev.memoryEnabled) {
+          c.decodeDisabledAccesses++;
+          return allOnes(size);
+        }
+        return inner.read(off, size);
+      },
+      write(off, size, value) {
+        if (group.mmioFrozen) {
+          c.frozenMmioWrites++;
+          return;
+        }
+        if (!dev.memoryEnabled) {
+          c.decodeDisabledAccesses++;
+          return;
+        }
+        inner.write(off, size, value);
+      },
+    };
+  }
+
+  // ---- lookups ----
+  findFunction(name: string): PciFunction {
+    const fn = this.functions.find((f) => f.name === name);
+    if (!fn) {
+      throw new VhwError('E_NOT_FOUND', `${this.name}: no device "${name}"; devices: ${this.functions.map((f) => f.name).join(', ') || 'none'}`);
+    }
+    return fn;
+  }
+
+  /** Everything that occupies `[base, base + size)` of host MMIO. */
+  ownersOf(base: number, size: number): HostOwner[] {
+    const out: HostOwner[] = [];
+    for (const r of this.hostSpace.intersecting(base, size)) {
+      const fn = this.functions.find((f) => f.name === r.owner);
+      out.push({ kind: 'bar', owner: r.owner ?? r.name, group: fn?.group.id, bar: r.tag, base: r.base, size: r.size });
+    }
+    for (const r of this.reservations) {
+      if (r.base < base + size && base < r.base + r.size) {
+        const fn = this.functions.find((f) => f.name === r.owner);
+        out.push({ kind: 'reservation', owner: r.owner, group: fn?.group.id, base: r.base, size: r.size });
+      }
+    }
+    out.push(...this.segmentsIn(base, size));
+    return out;
+  }
+
+  /** Window usage in bytes (patch 1 increases it). */
+  get windowUsage(): { window: string; size: number; used: number } {
+    return { window: this.window.name, size: this.window.size, used: usedBytes(this.window, this.placements) };
+  }
+
+  // ---- resource reservations (upstream patch 2's dummy resource) ----
+  /**
+   * Claims `[base, base + size)` for `owner` if nothing (no BAR, no other reservation)
+   * occupies any of it, as request_resource() on the parent resource does.
+   */
+  claim(name: string, owner: string, base: number, size: number): boolean {
+    if (size <= 0) return false;
+    if (this.hostSpace.intersecting(base, size).length > 0) return false;
+    if (this.reservations.some((r) => r.base < base + size && base < r.base + r.size)) return false;
+    this.reservations.push({ name, owner, base, size });
+    return true;
+  }
+
+  release(name: string): void {
+    const i = this.reservations.findIndex((r) => r.name === name);
+    if (i >= 0) this.reservations.splice(i, 1);
+  }
+
+  get reservationList(): ReadonlyArray<{ name: string; owner: string; base: number; size: number }> {
+    return this.reservations;
+  }
+
+  // ---- host MMIO and config access (the host kernel's view) ----
+  read(hpa: number, size: number): number {
+    return this.hostSpace.read(hpa, size);
+  }
+  write(hpa: number, size: number, value: number, high = 0): void {
+    this.hostSpace.write(hpa, size, value, high);
+  }
+
+  /** A handler over host MMIO at absolute host addresses (offset = host address): what an mmap reaches. */
+  readonly mmioHandler: MmioHandler = {
+    read: (hpa, size) => this.hostSpace.read(hpa, size),
+    write: (hpa, size, value) => this.hostSpace.write(hpa, size, value),
+  };
+
+  configRead(fn: PciFunction, offset: number, size: 1 | 2 | 4): number {
+    if (fn.group.mmioFrozen) return allOnes(size);
+    return fn.device.config.read(offset, size);
+  }
+
+  configWrite(fn: PciFunction, offset: number, size: 1 | 2 | 4, value: number): void {
+    if (fn.group.mmioFrozen) return;
+    fn.device.config.write(offset, size, value);
+  }
+
+  // ---- interrupts ----
+  /** Sets up `count` MSIs owned by `fn`'s group and returns their messages. */
+  allocateMsi(fn: PciFunction, count: number): MsiMessage[] {
+    const out: MsiMessage[] = [];
+    for (let i = 0; i < count; i++) {
+      const irq = this.nextIrq++;
+      this.irqOwner.set(irq, fn);
+      out.push({ addressLo: this.msiAddress % 2 ** 32, addressHi: Math.floor(this.msiAddress / 2 ** 32), data: irq, irq });
+    }
+    return out;
+  }
+
+  freeMsi(irqs: readonly number[]): void {
+    for (const irq of irqs) {
+      this.irqOwner.delete(irq);
+      this.irqHandlers.delete(irq);
+    }
+  }
+
+  setIrqHandler(irq: number, handler: IrqHandler | undefined): void {
+    if (handler) this.irqHandlers.set(irq, handler);
+    else this.irqHandlers.delete(irq);
+  }
+
+  /** The owner of a host IRQ, if allocated. */
+  irqOwnerOf(irq: number): PciFunction | undefined {
+    return this.irqOwner.get(irq);
+  }
+
+  /** An MSI memory write from `source`. Validated by the platform, then handed to the IRQ's handler. */
+  protected deliverMsi(source: PciFunction, addressLo: number, addressHi: number, data: number): void {
+    const address = addressHi * 2 ** 32 + addressLo;
+    if (this.msiBlockedByFreeze(source)) {
+      this.counters.msiBlocked++;
+      this.noteInterrupt(source, data, false, 'pe-frozen');
+      return;
+    }
+    if (address !== this.msiAddress) {
+      // Not an MSI: a DMA write somewhere else, which the IOMMU must translate.
+      this.counters.msiSpurious++;
+      this.dmaFault(source, address);
+      return;
+    }
+    const owner = this.irqOwner.get(data);
+    if (!this.validateMsi(source, owner)) {
+      this.counters.msiBlocked++;
+      this.noteInterrupt(source, data, false, 'msi-validation');
+      return;
+    }
+    if (owner === undefined) {
+      this.counters.msiSpurious++;
+      this.noteInterrupt(source, data, false, 'no-such-irq');
+      return;
+    }
+    if (owner.group !== source.group) this.counters.msiCrossGroupDelivered++;
+    this.counters.msiDelivered++;
+    const h = this.irqHandlers.get(data);
+    if (h) h(data);
+    else this.noteInterrupt(source, data, false, 'no-handler');
+  }
+
+  /** Whether a frozen group's MSIs are dropped; platforms decide. */
+  protected msiBlockedByFreeze(_source: PciFunction): boolean {
+    return false;
+  }
+
+  private noteInterrupt(source: PciFunction, vector: number, delivered: boolean, reason: string): void {
+    if (this.events.tracing || !delivered) {
+      this.events.emit('interrupt', { source: source.name, vector, delivered, reason, timeNs: this.clock.now });
+    }
+  }
+
+  // ---- DMA ----
+  private dmaFault(fn: PciFunction, iova: number): void {
+    this.counters.dmaFaults++;
+    this.onDmaFault(fn, iova);
+  }
+
+  private deviceBus(fn: PciFunction): PciDeviceBus {
+    const group = fn.group;
+    const iommu = group.iommu;
+    const mem = this.memory;
+    const counters = this.counters;
+    const msix = fn.device.msix;
+    if (msix) msix.sink = (lo, hi, data) => this.deliverMsi(fn, lo, hi, data);
+    const translate = (iova: number, size: number): number => {
+      if (group.dmaFrozen || !fn.device.busMasterEnabled) {
+        counters.dmaBlocked++;
+        return -1;
+      }
+      const gpa = iommu.translate(iova, size);
+      if (gpa < 0 || mem === undefined || !mem.contains(gpa, size)) {
+        this.dmaFault(fn, iova);
+        return -1;
+      }
+      return gpa;
+    };
+    return {
+      dmaRead32: (iova) => {
+        const gpa = translate(iova, 4);
+        return gpa < 0 ? 0xffffffff : mem!.read32(gpa);
+      },
+      dmaWrite32: (iova, value) => {
+        const gpa = translate(iova, 4);
+        if (gpa < 0) return false;
+        mem!.write32(gpa, value);
+        return true;
+      },
+      dmaRead: (iova, out) => {
+        const gpa = translate(iova, out.length);
+        if (gpa < 0) {
+          out.fill(0xff);
+          return false;
+        }
+        mem!.readBytes(gpa, out);
+        return true;
+      },
+      dmaWrite: (iova, data) => {
+        const gpa = translate(iova, data.length);
+        if (gpa < 0) return false;
+        mem!.writeBytes(gpa, data);
+        return true;
+      },
+    };
+  }
+
+  /** Describes the placement for messages. */
+  describe(): string {
+    return this.functions
+      .map((f) => `${f.name} (${f.group.id}): ${f.bars.map((b) => `BAR${b.index}@${hex(b.address)}+${hex(b.size)}`).join(' ')}`)
+      .join('\n');
+  }
+}
+
+export function barKey(fn: PciFunction | { name: string }, index: number): string {
+  return `${fn.name}:BAR${index}`;
+}
+
+/** The memory BARs of `functions` as allocation requests. */
+export function barRequests(functions: readonly PciFunction[]): Array<{ key: string; size: number }> {
+  const out: Array<{ key: string; size: number }> = [];
+  for (const fn of functions) {
+    for (const b of fn.device.spec.bars) {
+      if ((b.kind ?? 'mem32') !== 'io') out.push({ key: barKey(fn, b.index), size: b.size });
+    }
+  }
+  return out;
+}
