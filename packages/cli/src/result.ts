@@ -66,7 +66,7 @@ export interface PageMapPage {
   hostPa: number;
   /** The PE (isolation group) owning the page's segment, if the platform has PEs. */
   group?: string;
-  /** BAR pieces in this page. */
+  /** BAR pieces in this page; `offset` is the piece's offset within this host page (not within the BAR). */
   pieces: Array<{ device: string; bar: number; offset: number; size: number; path: AreaPath | 'unmapped'; reason: string }>;
   /** direct: the guest reaches the whole page without exits; trap: some part traps; unused: no BAR. */
   path: 'direct' | 'trap' | 'mixed' | 'unused';

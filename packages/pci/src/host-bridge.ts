@@ -1,5 +1,14 @@
+import type { ContainerModuleLoadOptions } from 'inversify';
 import {
   AddressSpace,
+  ClockToken,
+  type CostModel,
+  CostModelToken,
+  EventsToken,
+  GuestMemory as GuestMemoryClass,
+  GuestMemoryToken,
+  Lifecycle,
+  Stage,
   type GuestMemory,
   type MachineEvents,
   type MmioHandler,
@@ -13,6 +22,7 @@ import { type BarPlacement, type MmioWindowSpec, packBars, usedBytes } from './a
 import { Cfg, Command } from './config-space.js';
 import type { PciDevice, PciDeviceBus } from './device.js';
 import { Iommu } from './iommu.js';
+import { PciDeviceToken, PciHostToken } from './tokens.js';
 
 /**
  * What the platform states about itself: the facts vfio-pci tests before allowing an
@@ -510,4 +520,41 @@ export function barRequests(functions: readonly PciFunction[]): Array<{ key: str
     }
   }
   return out;
+}
+
+/**
+ * Everything a platform plugin binds around its host bridge: the bridge itself as
+ * PciHostToken, guest memory for DMA, and the lifecycle that realizes the bridge with
+ * every contributed PciDevice at the Bus stage and resets them with the machine.
+ */
+export function bindHostBridge(
+  options: ContainerModuleLoadOptions,
+  name: string,
+  create: (services: { events: MachineEvents; clock: SimClock; memory: GuestMemory; costs: CostModel }) => HostBridge,
+): void {
+  const { bind, isBound } = options;
+  if (!isBound(GuestMemoryToken)) bind(GuestMemoryToken).toConstantValue(new GuestMemoryClass());
+  bind(PciHostToken).toDynamicValue((ctx) =>
+    create({
+      events: ctx.get(EventsToken),
+      clock: ctx.get(ClockToken),
+      memory: ctx.get(GuestMemoryToken),
+      costs: ctx.get(CostModelToken),
+    }),
+  );
+  bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
+    const bridge = ctx.get<HostBridge>(PciHostToken);
+    const devices = ctx.getAll<PciDevice>(PciDeviceToken, { optional: true }) ?? [];
+    return {
+      name: `${name}:host-bridge`,
+      stage: Stage.Bus,
+      realize: () => bridge.realize(devices),
+      reset: () => {
+        for (const fn of bridge.functions) {
+          fn.device.reset();
+          bridge.restoreFunction(fn);
+        }
+      },
+    };
+  });
 }

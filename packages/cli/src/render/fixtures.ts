@@ -1,0 +1,147 @@
+/**
+ * Fixture run results for the rendering tests. Hand-built, not simulated: the numbers only need
+ * to be distinct and easy to check (ops/s is chosen so that speed-ups are round ratios).
+ */
+import type { PageMap, PatchSet, RunResult, Variant } from '../result.ts';
+
+/** The eight patch combinations in display order (none first, all three last). */
+export const ALL_COMBOS: PatchSet[] = [
+  [false, false, false],
+  [true, false, false],
+  [false, true, false],
+  [false, false, true],
+  [true, true, false],
+  [true, false, true],
+  [false, true, true],
+  [true, true, true],
+].map(([alignBars, subPageMmap, msixMmap]) => ({ alignBars, subPageMmap, msixMmap }));
+
+/** Options of {@link makeRun}. */
+export interface RunFixture {
+  scenario?: string;
+  variant?: Variant;
+  patches?: Partial<PatchSet>;
+  opsPerSecond?: number;
+  direct?: number;
+  trapped?: number;
+  trapsByReason?: Record<string, number>;
+  vary?: { field: string; value: number };
+  pageSize?: number;
+  platform?: string;
+}
+
+/**
+ * Builds one run result with two BARs (a 16 KiB register BAR and a 16 KiB MSI-X BAR), trap
+ * counts and top trapped pages.
+ *
+ * @param f - the fields that differ from the defaults.
+ * @returns a complete {@link RunResult}.
+ * @example
+ * makeRun({ patches: { alignBars: true }, opsPerSecond: 2e6 });
+ */
+export function makeRun(f: RunFixture = {}): RunResult {
+  const patches: PatchSet = { alignBars: false, subPageMmap: false, msixMmap: false, ...f.patches };
+  const ops = 10_000;
+  const opsPerSecond = f.opsPerSecond ?? 1_000_000;
+  const trapsByReason = f.trapsByReason ?? { 'sub-page-bar': 900, 'msix-table-page': 100 };
+  const trapped = f.trapped ?? Object.values(trapsByReason).reduce((a, b) => a + b, 0);
+  const direct = f.direct ?? 5000;
+  const r: RunResult = {
+    scenario: f.scenario ?? 'igbvf-like',
+    platform: { name: f.platform ?? 'powernv', pageSize: f.pageSize ?? 65536, eeh: true },
+    variant: f.variant ?? 'rfc-2015',
+    patches,
+    workload: { ops, simulatedNs: (ops / opsPerSecond) * 1e9, opsPerSecond, completed: ops, failed: 0 },
+    mmio: { direct, trapped, trapsByReason },
+    bars: [
+      {
+        device: 'vf0',
+        bar: 0,
+        address: '0x3fe080000000',
+        guestAddress: '0x200080000000',
+        size: 16384,
+        mmap: patches.alignBars && patches.subPageMmap ? 'full' : 'none',
+        reason: patches.alignBars && patches.subPageMmap ? 'mmap' : 'sub-page-bar',
+        areas: [{ offset: 0, size: 16384, path: patches.alignBars && patches.subPageMmap ? 'direct' : 'trap', reason: 'sub-page-bar' }],
+      },
+      {
+        device: 'vf0',
+        bar: 3,
+        address: '0x3fe080010000',
+        guestAddress: '0x200080010000',
+        size: 16384,
+        mmap: 'partial',
+        reason: 'msix-table-page',
+        areas: [
+          { offset: 0, size: 8192, path: 'trap', reason: 'msix-table-page' },
+          { offset: 8192, size: 8192, path: 'direct', reason: 'mmap' },
+        ],
+      },
+    ],
+    isolation: { violations: 0 },
+    topTrappedPages: [
+      { page: '0x200080000000', traps: 900, reasons: ['sub-page-bar'] },
+      { page: '0x200080010000', traps: 100, reasons: ['msix-table-page'] },
+    ],
+  };
+  if (f.vary) r.vary = f.vary;
+  return r;
+}
+
+/**
+ * A full sweep: every combination for each variant of each scenario, with ops/s equal to
+ * `base * (1 + number of patches on) * (variant === 'upstream' ? 2 : 1)`, so that the speed-up
+ * of a run is `1 + patches on` whatever the variant.
+ *
+ * @param scenarios - scenario names.
+ * @param base - ops/s of the `none` run of the rfc-2015 variant.
+ * @param vary - the vary point stamped on every run, if any.
+ * @returns 16 runs per scenario.
+ * @example
+ * makeSweep(['a', 'b']).length; // 32
+ */
+export function makeSweep(scenarios: string[] = ['igbvf-like'], base = 1_000_000, vary?: { field: string; value: number }): RunResult[] {
+  const out: RunResult[] = [];
+  for (const scenario of scenarios) {
+    for (const variant of ['rfc-2015', 'upstream'] as const) {
+      for (const patches of ALL_COMBOS) {
+        const on = Number(patches.alignBars) + Number(patches.subPageMmap) + Number(patches.msixMmap);
+        out.push(makeRun({ scenario, variant, patches, vary, opsPerSecond: base * (1 + on) * (variant === 'upstream' ? 2 : 1) }));
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A small host page map: three 64 KiB pages (one direct, one mixed with the MSI-X table, one
+ * unused) with a device name that needs XML escaping.
+ *
+ * @returns the page map.
+ * @example
+ * pageMapFixture().pages.length; // 3
+ */
+export function pageMapFixture(): PageMap {
+  return {
+    pageSize: 65536,
+    pages: [
+      {
+        hostPa: 0x3fe080000000,
+        group: 'PE#1',
+        path: 'direct',
+        pieces: [{ device: 'vf0', bar: 0, offset: 0, size: 16384, path: 'direct', reason: 'mmap' }],
+      },
+      {
+        hostPa: 0x3fe080010000,
+        group: 'PE#1',
+        path: 'mixed',
+        pieces: [
+          { device: 'nvme<&>"x"', bar: 0, offset: 0, size: 8192, path: 'direct', reason: 'mmap' },
+          { device: 'nvme<&>"x"', bar: 0, offset: 8192, size: 8192, path: 'trap', reason: 'msix-table-page' },
+          { device: 'nvme<&>"x"', bar: 2, offset: 16384, size: 4096, path: 'unmapped', reason: 'reserved' },
+        ],
+      },
+      { hostPa: 0x3fe080020000, group: 'PE#2', path: 'unused', pieces: [] },
+    ],
+  };
+}

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { htmlReport, inlineSvg } from './html-report.ts';
+import { sweepChartSvg, varyChartSvg } from './charts.ts';
+import { pageMapSvg } from './page-map.ts';
+import { makeRun, makeSweep, pageMapFixture } from './fixtures.ts';
+import { checkXml } from './xml-check.ts';
+
+const costs = [
+  { name: 'exit.directCycles', value: 2000, unit: 'cycles', source: 'SplitX <WIOV 2011> & co', confidence: 'medium (x86)' },
+  { name: 'cpu.hz', value: 3.5e9, unit: 'Hz', source: 'typical POWER8 clock', confidence: 'low [R]' },
+];
+
+/** Every http:// or https:// occurrence must be the value of an xmlns attribute. */
+function externalRefs(html: string): string[] {
+  const bad: string[] = [];
+  let i = html.search(/https?:\/\//);
+  while (i >= 0) {
+    const before = html.slice(Math.max(0, i - 20), i);
+    if (!/xmlns(:\w+)?="$/.test(before)) bad.push(html.slice(Math.max(0, i - 40), i + 40));
+    const next = html.slice(i + 4).search(/https?:\/\//);
+    i = next < 0 ? -1 : i + 4 + next;
+  }
+  return bad;
+}
+
+async function fullReport(): Promise<string> {
+  const results = [...makeSweep(['igbvf-like', 'nvme-16k'])];
+  const vary = makeSweep(['igbvf-like'], 1e6, { field: 'exit.directCycles', value: 1000 }).concat(
+    makeSweep(['igbvf-like'], 2e6, { field: 'exit.directCycles', value: 3000 }),
+  );
+  return htmlReport({
+    title: 'vhw <sweep> & "report"',
+    results,
+    sweepSvg: await sweepChartSvg(results),
+    varySvg: await varyChartSvg(vary),
+    pageMaps: [
+      { label: 'igbvf-like <none>', svg: pageMapSvg(pageMapFixture()) },
+      { label: 'igbvf-like P1+P2+P3', svg: pageMapSvg(pageMapFixture()) },
+    ],
+    costs,
+  });
+}
+
+describe('htmlReport', () => {
+  it('references no network resource and has no script', async () => {
+    const html = await fullReport();
+    expect(externalRefs(html)).toEqual([]);
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/<link\b/i);
+    expect(html).not.toMatch(/\bsrc=/i);
+    expect(html).not.toMatch(/@import/i);
+  });
+
+  it('escapes the title, labels and cost text', async () => {
+    const html = await fullReport();
+    expect(html).toContain('<title>vhw &lt;sweep&gt; &amp; &quot;report&quot;</title>');
+    expect(html).toContain('<h1>vhw &lt;sweep&gt; &amp; &quot;report&quot;</h1>');
+    expect(html).toContain('igbvf-like &lt;none&gt;');
+    expect(html).toContain('SplitX &lt;WIOV 2011&gt; &amp; co');
+    expect(html).not.toContain('<sweep>');
+    expect(html).not.toContain('nvme<&>');
+  });
+
+  it('has the sweep as an HTML table with one row per run and the speed-ups', async () => {
+    const html = await fullReport();
+    const sweep = html.slice(html.indexOf('<table class="sweep">'), html.indexOf('</table>', html.indexOf('<table class="sweep">')));
+    expect(sweep.split('<tr').length - 1).toBe(1 + 32);
+    expect(sweep).toContain('<th>P1 align-bars</th>');
+    expect(sweep.split('>4.00x<').length - 1).toBe(4); // all three patches, 2 scenarios x 2 variants
+    expect(sweep).toContain('<td class="num">8,000,000</td>');
+    const sweepRows = sweep.split('<tr').slice(2);
+    expect(sweepRows[0]).toContain('>1.00x<'); // none first
+    expect(checkXml(sweep + '</table>').error).toBeNull();
+  });
+
+  it('inlines the charts and page maps with unique ids, and the cost table', async () => {
+    const html = await fullReport();
+    expect(html.split('<svg').length - 1).toBe(4);
+    expect(html.split('<figure class="page-map">').length - 1).toBe(2);
+    const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]);
+    expect(new Set(ids).size).toBe(ids.length);
+    const costsTable = html.slice(html.indexOf('<table class="costs">'));
+    expect(costsTable).toContain('<td>exit.directCycles</td><td class="num">2,000</td><td>cycles</td>');
+    expect(costsTable).toContain('<td>cpu.hz</td><td class="num">3,500,000,000</td><td>Hz</td><td>typical POWER8 clock</td><td>low [R]</td>');
+  });
+
+  it('is the same for the same input', async () => {
+    const results = makeSweep(['s']);
+    expect(htmlReport({ title: 't', results })).toBe(htmlReport({ title: 't', results }));
+  });
+
+  it('handles an empty report', () => {
+    const html = htmlReport({ title: 'empty', results: [] });
+    expect(html).toContain('No results.');
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+  });
+
+  it('shows n/a for runs without a none baseline', () => {
+    const html = htmlReport({ title: 't', results: [makeRun({ patches: { msixMmap: true } })] });
+    expect(html).toContain('>n/a<');
+  });
+});
+
+describe('inlineSvg', () => {
+  it('removes scripts, event handlers and the XML declaration, and prefixes ids and references', () => {
+    const svg =
+      '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><defs><clipPath id="clip1"><rect/></clipPath></defs>' +
+      '<script>alert(1)</script><g clip-path="url(#clip1)" onclick="x()"><use href="#clip1"/></g></svg>';
+    const out = inlineSvg(svg, 'a');
+    expect(out.startsWith('<svg')).toBe(true);
+    expect(out).not.toContain('script');
+    expect(out).not.toContain('onclick');
+    expect(out).toContain('id="a-clip1"');
+    expect(out).toContain('url(#a-clip1)');
+    expect(out).toContain('href="#a-clip1"');
+    expect(checkXml(out).error).toBeNull();
+  });
+
+  it('escapes input that is not an SVG', () => {
+    expect(inlineSvg('<img src=x onerror=alert(1)>', 'a')).toBe('<pre class="empty">&lt;img src=x onerror=alert(1)&gt;</pre>');
+  });
+});

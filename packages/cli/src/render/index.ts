@@ -1,0 +1,26 @@
+/**
+ * The rendering layer of the `vhw` CLI: terminal tables, CSV, SVG charts, page maps and the
+ * HTML report, all pure functions of the result contract in `../result.ts`.
+ */
+export { runTable, sweepTable, type TableOptions } from './table.ts';
+export { toCsv, csvField, TRAP_COLUMN_PREFIX } from './csv.ts';
+export { sweepChartSvg, varyChartSvg, renderVegaLiteSvg, type SweepChartOptions, type VaryChartOptions } from './charts.ts';
+export { pageMapSvg, pageMapText, type PageMapSvgOptions } from './page-map.ts';
+export { htmlReport, inlineSvg, type HtmlReportInput, type CostRow } from './html-report.ts';
+export {
+  PATCHES,
+  COMBO_ORDER,
+  comboLabel,
+  comboRank,
+  groupKey,
+  speedupsVsNone,
+  dominantReason,
+  displayOrder,
+  formatInt,
+  formatSpeedup,
+  formatNs,
+  formatBytes,
+  hex,
+  escapeXml,
+  varyFieldLabel,
+} from './format.ts';

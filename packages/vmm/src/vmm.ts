@@ -1,0 +1,553 @@
+import {
+  AddressSpace,
+  type CostModel,
+  type GuestCpu,
+  type GuestMemory,
+  type MachineEvents,
+  type MmioHandler,
+  type Mmu,
+  type Platform,
+  type SimClock,
+  type Stats,
+  type TrapHandler,
+  VhwError,
+  hex,
+} from '@vhw/core';
+import {
+  Cfg,
+  type GuestBar,
+  type GuestPciBus,
+  type GuestPciFunction,
+  type HostBridge,
+  MSIX_CAP_OFFSET,
+  packBars,
+} from '@vhw/pci';
+import {
+  Reason,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_REGION_INFO_FLAG_MMAP,
+  type VfioDeviceInfo,
+  type VfioMapping,
+  type VfioPciDevice,
+  type VfioPciDriver,
+  type VfioRegionInfo,
+  readMsixLayout,
+} from '@vhw/vfio-pci';
+import { MsixEmulator } from './msix-emulation.js';
+import { type BarPlan, type PlannedArea, planBar } from './plan.js';
+
+export type GuestBarPlacement = 'page-aligned' | 'natural';
+
+export interface VmmOptions {
+  /** How the guest's firmware places BARs: on host-page boundaries, or packed with natural alignment. */
+  guestBarPlacement: GuestBarPlacement;
+  guestMmioBase: number;
+  guestMmioSize: number;
+  /** vfio-no-msix-emulation: 'machine' reads the machine property, or force it. */
+  noMsixEmulation: 'machine' | boolean;
+  /** Where guest MSI writes go (the virtual interrupt controller). */
+  guestMsiAddress: number;
+}
+
+/** The VMM's state for one passed-through BAR. */
+export interface PassthroughBar {
+  readonly device: string;
+  readonly index: number;
+  readonly size: number;
+  readonly hostAddress: number;
+  guestAddress: number;
+  region: VfioRegionInfo;
+  plan: BarPlan;
+  /** Names of the VMM regions and MMU mappings installed for this BAR. */
+  installed: { regions: string[]; directs: string[]; trapPages: number[] };
+}
+
+/** Guest config accesses and RTAS calls handled (they exit like a trap, but are not MMIO). */
+export interface VmmCounters {
+  configAccesses: number;
+  rtasCalls: number;
+  barMoves: number;
+  isolationChecks: number;
+}
+
+const BAR_REGION_CONSTRAINTS = { valid: { sizes: [1, 2, 4, 8] as const }, impl: { min: 1 as const, max: 4 as const } };
+
+/**
+ * The VMM (QEMU's role) for passed-through PCI functions. It decides only from what
+ * vfio reports (device flags, region flags, capabilities): mmappable areas become
+ * direct guest mappings when they cover whole host pages, the rest traps and is served
+ * through the fd, through its own mmap, or by the MSI-X emulation. Every direct mapping
+ * is checked for isolation before it is installed. It is the CPU's trap handler.
+ */
+export class Vmm implements TrapHandler, GuestPciBus {
+  high = 0;
+  readonly space: AddressSpace;
+  readonly functions: PassthroughFunction[] = [];
+  readonly bars: PassthroughBar[] = [];
+  readonly counters: VmmCounters = { configAccesses: 0, rtasCalls: 0, barMoves: 0, isolationChecks: 0 };
+  readonly pageSize: number;
+  readonly noMsixEmulation: boolean;
+  readonly paravirtMsi: boolean;
+  private readonly trapPageUsers = new Map<number, number>();
+  private readonly dispatchNs: number;
+  readonly exitNs: number;
+  readonly devReadNs: number;
+  readonly devWriteNs: number;
+  readonly msixWriteNs: number;
+  private readonly unassignedReason: number;
+  private nextParavirtVector = 0x1000;
+
+  constructor(
+    readonly options: VmmOptions,
+    readonly deps: {
+      cpu: GuestCpu;
+      mmu: Mmu;
+      stats: Stats;
+      clock: SimClock;
+      costs: CostModel;
+      events: MachineEvents;
+      vfio: VfioPciDriver;
+      bridge: HostBridge;
+      memory: GuestMemory;
+      platform: Platform;
+    },
+  ) {
+    this.pageSize = deps.mmu.pageSize;
+    this.space = new AddressSpace('vmm:guest-mmio', deps.platform.unassignedPolicy);
+    this.space.onUnassigned = () => {
+      deps.stats.unassigned++;
+    };
+    const props = deps.platform.machineProperties;
+    this.paravirtMsi = props.machineType === 'pseries';
+    this.noMsixEmulation = options.noMsixEmulation === 'machine' ? props.vfioNoMsixEmulation === true : options.noMsixEmulation;
+    if (this.noMsixEmulation && !this.paravirtMsi) {
+      throw new VhwError(
+        'E_CONFIG',
+        `vmm: noMsixEmulation needs a machine whose guests set up MSIs paravirtually (pSeries RTAS ibm,change-msi); platform "${deps.platform.name}" has none; allowed here: false or "machine"`,
+      );
+    }
+    this.dispatchNs = deps.costs.ns('qemu.mmioDispatchCycles');
+    this.exitNs = deps.costs.userspaceExitNs;
+    this.devReadNs = deps.costs.ns('dev.mmioReadNs');
+    this.devWriteNs = deps.costs.ns('dev.mmioWriteNs');
+    this.msixWriteNs = deps.costs.ns('qemu.msixTableWriteCycles');
+    this.unassignedReason = deps.stats.reasonId(Reason.Unassigned);
+  }
+
+  get msiAddress(): number {
+    return this.options.guestMsiAddress;
+  }
+
+  find(name: string): GuestPciFunction {
+    const f = this.functions.find((x) => x.name === name);
+    if (!f) throw new VhwError('E_NOT_FOUND', `guest PCI bus: no device "${name}"; devices: ${this.functions.map((x) => x.name).join(', ') || 'none'}`);
+    return f;
+  }
+
+  /** Builds the guest view of every device bound to vfio-pci. */
+  realize(): void {
+    const { vfio, memory, cpu } = this.deps;
+    for (const dev of vfio.devices) this.functions.push(new PassthroughFunction(this, dev));
+    // DMA: guest RAM mapped at IOVA = GPA in each passed-through group's IOMMU (VFIO_IOMMU_MAP_DMA).
+    const groups = new Set(vfio.devices.map((d) => d.fn.group));
+    for (const g of groups) for (const block of memory.entries) g.iommu.map(block.base, block.size, block.base);
+    this.placeGuestBars();
+    this.space.transaction(() => {
+      for (const bar of this.bars) this.installBar(bar);
+    });
+    cpu.setTrapHandler(this);
+  }
+
+  /** Guest firmware's BAR placement in the guest MMIO window. */
+  private placeGuestBars(): void {
+    const requests: Array<{ key: string; size: number; fn: PassthroughFunction; region: VfioRegionInfo }> = [];
+    for (const fn of this.functions) {
+      for (let i = 0; i <= 5; i++) {
+        const region = fn.dev.getRegionInfo(i);
+        const assigned = fn.dev.fn.bar(i);
+        if (region.size === 0 || !assigned) continue;
+        requests.push({ key: `${fn.name}:BAR${i}`, size: region.size, fn, region });
+      }
+    }
+    const minAlign = this.options.guestBarPlacement === 'page-aligned' ? this.pageSize : 0;
+    const placed = packBars({ name: 'guest MMIO', base: this.options.guestMmioBase, size: this.options.guestMmioSize }, requests, minAlign);
+    for (const r of requests) {
+      const p = placed.find((x) => x.key === r.key)!;
+      const index = r.region.index;
+      const bar: PassthroughBar = {
+        device: r.fn.name,
+        index,
+        size: r.region.size,
+        hostAddress: r.fn.dev.fn.bar(index)!.address,
+        guestAddress: p.address,
+        region: r.region,
+        plan: { areas: [], directs: [], mmapAreas: [], emulatesTable: false, grown: false },
+        installed: { regions: [], directs: [], trapPages: [] },
+      };
+      this.bars.push(bar);
+      r.fn.bars.push({ index, gpa: p.address, size: r.region.size });
+    }
+  }
+
+  private fnOf(bar: PassthroughBar): PassthroughFunction {
+    return this.functions.find((f) => f.name === bar.device)!;
+  }
+
+  private guestPageShared(bar: PassthroughBar, page: number): boolean {
+    return this.bars.some(
+      (b) => b !== bar && b.guestAddress >= 0 && b.guestAddress < page + this.pageSize && page < b.guestAddress + b.size,
+    );
+  }
+
+  /** Plans a BAR from vfio's region info and installs its direct mappings and trap regions. */
+  installBar(bar: PassthroughBar): void {
+    const fn = this.fnOf(bar);
+    const table = fn.msix && fn.msix.tableBar === bar.index ? { offset: fn.msix.tableOffset, size: fn.msix.vectors * 16 } : undefined;
+    const makePlan = (region: VfioRegionInfo) =>
+      planBar({
+        pageSize: this.pageSize,
+        guestAddress: bar.guestAddress,
+        region,
+        deviceInfo: fn.info,
+        msixTable: table,
+        noMsixEmulation: this.noMsixEmulation,
+        guestPageShared: (page) => this.guestPageShared(bar, page),
+        kernelReason: (off) => fn.dev.diagnose(bar.index, off) ?? Reason.MmapFailed,
+      });
+    let plan = makePlan(bar.region);
+    // QEMU mmaps each area; a refused mmap leaves the area on the slow path.
+    let mappings: VfioMapping[] = [];
+    try {
+      mappings = plan.mmapAreas.map((a) => fn.dev.mmap(bar.index, a.offset, Math.ceil(a.size / this.pageSize) * this.pageSize));
+    } catch (e) {
+      if (!VhwError.is(e, 'E_MMAP_DENIED')) throw e;
+      this.deps.events.emit('error', { source: `vmm ${bar.device} BAR${bar.index}`, error: e });
+      plan = makePlan({ ...bar.region, flags: bar.region.flags & ~VFIO_REGION_INFO_FLAG_MMAP, caps: [] });
+      mappings = [];
+    }
+    bar.plan = plan;
+    const { mmu, stats } = this.deps;
+
+    for (const d of plan.directs) {
+      const m = mappings.find((x) => d.offset >= x.offset && d.offset + d.size <= x.offset + x.size)!;
+      const hostPa = bar.hostAddress + d.offset;
+      this.checkIsolation(fn, hostPa, d.size, bar);
+      const name = `${bar.device}:BAR${bar.index}+${hex(d.offset)}`;
+      mmu.mapDirect({ name, gpa: bar.guestAddress + d.offset, size: d.size, hostPa, handler: m.handler, handlerOffset: hostPa, owner: bar.device });
+      bar.installed.directs.push(name);
+    }
+
+    for (const a of plan.areas) {
+      if (a.path === 'direct') continue;
+      const name = `${bar.device}:BAR${bar.index}+${hex(a.offset)}`;
+      this.space.mapMmio({
+        name,
+        base: bar.guestAddress + a.offset,
+        size: a.size,
+        handler: this.trapHandlerFor(fn, bar, a, mappings),
+        constraints: BAR_REGION_CONSTRAINTS,
+        owner: bar.device,
+        tag: stats.reasonId(a.reason),
+      });
+      bar.installed.regions.push(name);
+      // Mark the guest pages of trapped pieces so traps are counted per page with a reason.
+      const first = Math.floor((bar.guestAddress + a.offset) / this.pageSize) * this.pageSize;
+      for (let page = first; page < bar.guestAddress + a.offset + a.size; page += this.pageSize) {
+        if (bar.installed.trapPages.includes(page)) continue;
+        const users = this.trapPageUsers.get(page) ?? 0;
+        if (users === 0) mmu.mapTrap(`trap@${hex(page)}`, page, this.pageSize, a.reason, bar.device);
+        this.trapPageUsers.set(page, users + 1);
+        bar.installed.trapPages.push(page);
+      }
+    }
+  }
+
+  /** Removes a BAR's mappings and regions (before a move or at reset). */
+  uninstallBar(bar: PassthroughBar): void {
+    const { mmu } = this.deps;
+    for (const n of bar.installed.directs) mmu.unmap(n);
+    this.space.transaction(() => {
+      for (const n of bar.installed.regions) this.space.unmap(n);
+    });
+    for (const page of bar.installed.trapPages) {
+      const users = (this.trapPageUsers.get(page) ?? 1) - 1;
+      if (users === 0) {
+        mmu.unmap(`trap@${hex(page)}`);
+        this.trapPageUsers.delete(page);
+      } else this.trapPageUsers.set(page, users);
+    }
+    bar.installed = { regions: [], directs: [], trapPages: [] };
+  }
+
+  /** The guest moved a BAR (config write): re-plan it at the new address, as QEMU does. */
+  moveBar(bar: PassthroughBar, guestAddress: number): void {
+    this.counters.barMoves++;
+    this.uninstallBar(bar);
+    bar.guestAddress = guestAddress;
+    const fnBar = this.fnOf(bar).bars.find((b) => b.index === bar.index);
+    if (fnBar) fnBar.gpa = guestAddress;
+    if (guestAddress >= 0) this.installBar(bar);
+  }
+
+  /**
+   * The isolation rule: the host pages behind a direct mapping hold only this device's
+   * BARs and reservations and lie in its own group's segments.
+   * @throws VhwError E_ISOLATION naming what else is in the page.
+   */
+  private checkIsolation(fn: PassthroughFunction, hostPa: number, size: number, bar: PassthroughBar): void {
+    this.counters.isolationChecks++;
+    const own = fn.dev.fn;
+    for (const o of this.deps.bridge.ownersOf(hostPa, size)) {
+      const foreign = o.kind === 'segment' ? o.group !== own.group.id : o.owner !== own.name;
+      if (foreign) {
+        throw new VhwError(
+          'E_ISOLATION',
+          `vmm: refusing to map ${bar.device} BAR${bar.index} host [${hex(hostPa)}, ${hex(hostPa + size)}) direct: it holds ${o.kind} of ${o.owner}${o.bar !== undefined ? ` BAR${o.bar}` : ''} at ${hex(o.base)}`,
+        );
+      }
+    }
+  }
+
+  private trapHandlerFor(fn: PassthroughFunction, bar: PassthroughBar, a: PlannedArea, mappings: VfioMapping[]): MmioHandler {
+    const base = a.offset;
+    const dev = fn.dev;
+    const index = bar.index;
+    const clock = this.deps.clock;
+    if (a.via === 'msix-table') {
+      const emu = fn.emulator!;
+      const tableOffset = fn.msix!.tableOffset;
+      const writeNs = this.msixWriteNs;
+      return {
+        read: (off, size) => emu.readTable(base + off - tableOffset, size),
+        write: (off, size, value) => {
+          clock.now += writeNs;
+          emu.writeTable(base + off - tableOffset, size, value);
+        },
+      };
+    }
+    if (a.via === 'qemu-mmap') {
+      const m = mappings.find((x) => base >= x.offset && base < x.offset + x.size)!;
+      const host = m.handler;
+      const hostBase = m.hostPa + (base - m.offset);
+      const readNs = this.devReadNs;
+      const writeNs = this.devWriteNs;
+      return {
+        read: (off, size) => {
+          clock.now += readNs;
+          return host.read(hostBase + off, size);
+        },
+        write: (off, size, value) => {
+          clock.now += writeNs;
+          host.write(hostBase + off, size, value);
+        },
+      };
+    }
+    return {
+      read: (off, size) => dev.regionRead(index, base + off, size),
+      write: (off, size, value) => dev.regionWrite(index, base + off, size, value),
+    };
+  }
+
+  // ---- the trap path: guest exit → VMM dispatch through the flat view ----
+  read(gpa: number, size: number, _reasonId: number): number {
+    this.deps.clock.now += this.dispatchNs;
+    const r = this.space.find(gpa);
+    this.deps.stats.trapsByReasonCounts[r === undefined ? this.unassignedReason : r.tag]++;
+    const v = this.space.read(gpa, size);
+    if (size === 8) this.high = this.space.high;
+    return v;
+  }
+
+  write(gpa: number, size: number, value: number, high: number, _reasonId: number): void {
+    this.deps.clock.now += this.dispatchNs;
+    const r = this.space.find(gpa);
+    this.deps.stats.trapsByReasonCounts[r === undefined ? this.unassignedReason : r.tag]++;
+    this.space.write(gpa, size, value, high);
+  }
+
+  /** A guest exit that is not MMIO (config access, RTAS call): charge exit and dispatch. */
+  chargeExit(): void {
+    this.deps.clock.now += this.exitNs + this.dispatchNs;
+  }
+
+  allocParavirtVector(): number {
+    return this.nextParavirtVector++;
+  }
+
+  /** Where an access to `gpa` goes, for `vhw explain`. */
+  explain(gpa: number):
+    | { bar: PassthroughBar; offset: number; area: PlannedArea; hostPa: number; guestPage: number; hostPage: number }
+    | undefined {
+    const bar = this.bars.find((b) => gpa >= b.guestAddress && gpa < b.guestAddress + (b.plan.grown ? this.pageSize : b.size));
+    if (!bar) return undefined;
+    const offset = gpa - bar.guestAddress;
+    const area = bar.plan.areas.find((a) => offset >= a.offset && offset < a.offset + a.size) ?? {
+      offset: bar.size,
+      size: this.pageSize - bar.size,
+      path: 'direct' as const,
+      via: 'kvm' as const,
+      reason: Reason.MmapSubPage,
+    };
+    const hostPa = bar.hostAddress + offset;
+    return {
+      bar,
+      offset,
+      area,
+      hostPa,
+      guestPage: Math.floor(gpa / this.pageSize) * this.pageSize,
+      hostPage: Math.floor(hostPa / this.pageSize) * this.pageSize,
+    };
+  }
+
+  /** Re-checks every installed direct mapping against the host's owners; returns the violations. */
+  audit(): string[] {
+    const out: string[] = [];
+    for (const m of this.deps.mmu.entries) {
+      if (m.kind !== 1) continue;
+      const fn = this.functions.find((f) => f.name === m.owner);
+      if (!fn) {
+        out.push(`${m.name}: direct mapping with no passed-through owner`);
+        continue;
+      }
+      for (const o of this.deps.bridge.ownersOf(m.hostPa, m.size)) {
+        const foreign = o.kind === 'segment' ? o.group !== fn.dev.fn.group.id : o.owner !== fn.name;
+        if (foreign) out.push(`${m.name}: host [${hex(m.hostPa)}, ${hex(m.hostPa + m.size)}) holds ${o.kind} of ${o.owner}`);
+      }
+    }
+    return out;
+  }
+
+  reset(): void {
+    for (const fn of this.functions) fn.reset();
+  }
+}
+
+/** A passed-through function as the guest sees it: emulated config space over vfio's, and MSI-X. */
+export class PassthroughFunction implements GuestPciFunction {
+  readonly name: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  readonly bars: GuestBar[] = [];
+  readonly info: VfioDeviceInfo;
+  readonly msix: ReturnType<typeof readMsixLayout>;
+  readonly emulator: MsixEmulator | undefined;
+  readonly paravirtMsi: ((count: number) => number[]) | undefined;
+  private barSizing = 0; // bit i: BAR i is being sized
+  private msixControl = 0;
+
+  constructor(
+    private readonly vmm: Vmm,
+    readonly dev: VfioPciDevice,
+  ) {
+    this.name = dev.name;
+    this.info = dev.getDeviceInfo();
+    this.vendorId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.VendorId, 2);
+    this.deviceId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.DeviceId, 2);
+    this.msix = readMsixLayout(dev);
+    const { cpu } = vmm.deps;
+    this.emulator = this.msix ? new MsixEmulator(this.msix.vectors, vmm.options.guestMsiAddress, (v) => cpu.raiseInterrupt(v)) : undefined;
+    this.paravirtMsi = vmm.paravirtMsi && this.msix ? (count) => this.rtasChangeMsi(count) : undefined;
+  }
+
+  private bar(index: number): PassthroughBar | undefined {
+    return this.vmm.bars.find((b) => b.device === this.name && b.index === index);
+  }
+
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    this.vmm.counters.configAccesses++;
+    this.vmm.chargeExit();
+    const barIdx = (offset - Cfg.Bar0) >> 2;
+    if (offset >= Cfg.Bar0 && offset < Cfg.Bar0 + 24) {
+      const word = this.barRegister(barIdx);
+      const v = word >>> ((offset & 3) * 8);
+      return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
+    }
+    const m = this.msix;
+    if (m && offset >= MSIX_CAP_OFFSET + 2 && offset < MSIX_CAP_OFFSET + 4) {
+      const ctl = (this.msixControl & 0xc000) | (m.vectors - 1);
+      return size === 1 ? (offset === MSIX_CAP_OFFSET + 2 ? ctl & 0xff : ctl >>> 8) : ctl;
+    }
+    return this.dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, offset, size);
+  }
+
+  /** The guest-visible BAR register (address | flags, or the size mask while sizing). */
+  private barRegister(i: number): number {
+    // The upper half of a 64-bit BAR.
+    const lower = this.bar(i - 1);
+    if (lower && this.dev.fn.device.bar(i - 1)?.kind === 'mem64') {
+      return (this.barSizing & (1 << (i - 1))) !== 0 ? 0xffffffff : Math.floor(lower.guestAddress / 2 ** 32) >>> 0;
+    }
+    const b = this.bar(i);
+    const decl = this.dev.fn.device.bar(i);
+    if (!b || !decl) return 0;
+    const flags = (decl.kind === 'mem64' ? 0x4 : 0) | (decl.prefetchable ? 0x8 : 0);
+    if ((this.barSizing & (1 << i)) !== 0) return ((~(b.size - 1) & 0xfffffff0) | flags) >>> 0;
+    return ((b.guestAddress % 2 ** 32) | flags) >>> 0;
+  }
+
+  configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
+    this.vmm.counters.configAccesses++;
+    this.vmm.chargeExit();
+    if (offset >= Cfg.Bar0 && offset < Cfg.Bar0 + 24 && size === 4) {
+      this.writeBar((offset - Cfg.Bar0) >> 2, value >>> 0);
+      return;
+    }
+    const m = this.msix;
+    if (m && offset >= MSIX_CAP_OFFSET + 2 && offset < MSIX_CAP_OFFSET + 4) {
+      const v = size === 1 ? (offset === MSIX_CAP_OFFSET + 3 ? value << 8 : value) : value;
+      this.setMsixControl(v & 0xc000);
+      return;
+    }
+    this.dev.regionWrite(VFIO_PCI_CONFIG_REGION_INDEX, offset, size, value);
+  }
+
+  private writeBar(i: number, value: number): void {
+    const lowerDecl = this.dev.fn.device.bar(i - 1);
+    const isUpper = lowerDecl?.kind === 'mem64';
+    const idx = isUpper ? i - 1 : i;
+    const b = this.bar(idx);
+    if (!b) return;
+    if (value === 0xffffffff) {
+      this.barSizing |= 1 << idx;
+      return;
+    }
+    this.barSizing &= ~(1 << idx);
+    const cur = b.guestAddress;
+    const next = isUpper ? (cur % 2 ** 32) + value * 2 ** 32 : Math.floor(cur / 2 ** 32) * 2 ** 32 + ((value & 0xfffffff0) >>> 0);
+    if (next !== cur) this.vmm.moveBar(b, next);
+  }
+
+  private setMsixControl(ctl: number): void {
+    const wasEnabled = (this.msixControl & 0x8000) !== 0;
+    this.msixControl = ctl;
+    const enabled = (ctl & 0x8000) !== 0;
+    if (this.emulator) {
+      if (enabled && !wasEnabled && !this.vmm.noMsixEmulation) {
+        const emu = this.emulator;
+        this.dev.setMsixIrqs(Array.from({ length: emu.vectors }, () => (v: number) => emu.fire(v)));
+      } else if (!enabled && wasEnabled) this.dev.setMsixIrqs([]);
+      this.emulator.setControl(enabled, (ctl & 0x4000) !== 0);
+    }
+  }
+
+  /** RTAS ibm,change-msi: the hypervisor sets up `count` MSI-X vectors and returns the guest's numbers. */
+  private rtasChangeMsi(count: number): number[] {
+    this.vmm.counters.rtasCalls++;
+    this.vmm.chargeExit();
+    const m = this.msix!;
+    if (!Number.isInteger(count) || count < 0 || count > m.vectors) {
+      throw new VhwError('E_RANGE', `RTAS ibm,change-msi for ${this.name}: ${String(count)} vectors; allowed: 0..${m.vectors}`);
+    }
+    const vectors = Array.from({ length: count }, () => this.vmm.allocParavirtVector());
+    const { cpu } = this.vmm.deps;
+    this.dev.setMsixIrqs(vectors.map((v) => () => cpu.raiseInterrupt(v)));
+    this.msixControl = count > 0 ? 0x8000 : 0;
+    return vectors;
+  }
+
+  reset(): void {
+    this.emulator?.reset();
+    this.msixControl = 0;
+    this.barSizing = 0;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * @vhw/platform-ppc64: a PowerNV-like host with 64 KiB pages, one PHB (PEs, M32
+ * segments, EEH, MSI validation, TCE tables) and patch 1 as the `pageAlignedBars` option.
+ */
+import { ContainerModule, type CostParameter, CostParameters, Platform, definePlugin, pageSizeSchema, z } from '@vhw/core';
+import { bindHostBridge } from '@vhw/pci';
+import { Ppc64Phb } from './phb.js';
+
+export { Ppc64Phb, type EehState, type Ppc64PhbOptions } from './phb.js';
+
+/** Cost parameters this platform charges, with their sources. */
+export const PPC64_COST_PARAMETERS: readonly CostParameter[] = [
+  {
+    name: 'eeh.slotResetHoldMs',
+    default: 125,
+    unit: 'ms',
+    description: 'time the slot is held in reset during EEH recovery',
+    source: 'Documentation/arch/powerpc/eeh-pci-error-recovery.rst: #RST held for 1/8 s by rtas_set_slot_reset()',
+    confidence: 'medium',
+  },
+];
+
+export const ppc64PlatformOptions = z.strictObject({
+  pageSize: pageSizeSchema.default(65536).describe('host page size in bytes (PPC64 default 64 KiB)'),
+  pageAlignedBars: z.boolean().default(false).describe('patch 1: align every MMIO BAR to the page size'),
+  eeh: z.boolean().default(true).describe('EEH with per-PE MSI validation'),
+  freezeBlocksMsi: z.boolean().default(true).describe('a frozen PE cannot raise MSIs [unconfirmed, spec §7]'),
+  peCount: z.number().int().min(2).max(4096).default(256).describe('PEs of the PHB (PHB3: 256, the last reserved)'),
+  peGranularity: z.enum(['device', 'bus']).default('device').describe('one PE per device, or all devices in one PE'),
+  m32Base: z.number().int().nonnegative().default(0x8000_0000).describe('host address of the M32 window'),
+  m32Size: z.number().int().positive().default(0x8000_0000).describe('size of the M32 window (split into peCount segments)'),
+  vfioNoMsixEmulation: z
+    .boolean()
+    .default(true)
+    .describe("the pSeries machine property: the guest sets up MSIs via RTAS, so the VMM need not emulate the MSI-X table"),
+});
+
+/** The PPC64 (PowerNV host, pSeries guest) platform plugin. */
+export const ppc64Platform = definePlugin({
+  name: 'platform-ppc64',
+  kind: 'platform',
+  description: 'PowerNV-like PPC64 host: 64 KiB pages, PHB with PEs and M32 segments, EEH, MSI validation, TCE; patch 1 = pageAlignedBars',
+  schema: ppc64PlatformOptions,
+  module: (o) =>
+    new ContainerModule((opts) => {
+      opts.bind(Platform).toConstantValue({
+        name: 'ppc64',
+        pageSize: o.pageSize,
+        unassignedPolicy: 'ignore',
+        costDefaults: {},
+        machineProperties: { machineType: 'pseries', vfioNoMsixEmulation: o.vfioNoMsixEmulation, eeh: o.eeh },
+      } satisfies Platform);
+      opts.bind(CostParameters).toConstantValue(PPC64_COST_PARAMETERS);
+      bindHostBridge(opts, 'ppc64', ({ events, clock, memory, costs }) =>
+        new Ppc64Phb({
+          name: 'phb0',
+          pageSize: o.pageSize,
+          window: { name: 'phb0 M32', base: o.m32Base, size: o.m32Size },
+          unassignedPolicy: 'ignore',
+          events,
+          clock,
+          memory,
+          // The interrupt controller's MSI doorbell, outside M32.
+          msiAddress: 0x3_fff0_0000,
+          pageAlignedBars: o.pageAlignedBars,
+          peCount: o.peCount,
+          peGranularity: o.peGranularity,
+          eeh: o.eeh,
+          freezeBlocksMsi: o.freezeBlocksMsi,
+          costs,
+        }),
+      );
+    }),
+});
+

@@ -1,0 +1,325 @@
+import { type CostModel, type MmioHandler, type SimClock, VhwError, allOnes, hex } from '@vhw/core';
+import { CapId, Cfg, type HostBridge, MSIX_CAP_OFFSET, type MsiMessage, type PciFunction } from '@vhw/pci';
+import type { BarMmapDecision, SubPageMmapPolicy } from './policy.js';
+import { Reason } from './reasons.js';
+import {
+  type RegionCapability,
+  VFIO_DEVICE_FLAGS_PCI,
+  VFIO_DEVICE_FLAGS_PCI_MSIX_MMAP,
+  VFIO_DEVICE_FLAGS_PCI_PAGE_ALIGNED,
+  VFIO_DEVICE_FLAGS_RESET,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+  VFIO_PCI_NUM_IRQS,
+  VFIO_PCI_NUM_REGIONS,
+  VFIO_PCI_OFFSET_SHIFT,
+  VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
+  VFIO_REGION_INFO_CAP_SPARSE_MMAP,
+  VFIO_REGION_INFO_FLAG_CAPS,
+  VFIO_REGION_INFO_FLAG_MMAP,
+  VFIO_REGION_INFO_FLAG_READ,
+  VFIO_REGION_INFO_FLAG_WRITE,
+  type VfioDeviceInfo,
+  type VfioRegionInfo,
+} from './uapi.js';
+
+/** What a successful mmap of a region area returns: host memory the MMU can map direct. */
+export interface VfioMapping {
+  region: number;
+  offset: number;
+  size: number;
+  hostPa: number;
+  /** Reaches host MMIO at absolute host addresses (use `hostPa` as the handler offset). */
+  handler: MmioHandler;
+}
+
+/** An eventfd-like trigger for one MSI-X vector (VFIO_DEVICE_SET_IRQS with an eventfd). */
+export type IrqTrigger = (vector: number) => void;
+
+/** Counters of the fd path, per device. */
+export interface VfioCounters {
+  regionReads: number;
+  regionWrites: number;
+  /** fd accesses to the MSI-X table, answered by the kernel's protection (0xff / dropped). */
+  tableProtected: number;
+  mmaps: number;
+  mmapRefused: number;
+}
+
+/**
+ * One device bound to vfio-pci: what userspace learns through the device fd (device
+ * info, region info with flags and capabilities), the slow path (region read/write, the
+ * pread/pwrite on the fd), the fast path (mmap of allowed areas) and MSI-X set-up
+ * (VFIO_DEVICE_SET_IRQS). The mmap decisions are the policy's, made once at open.
+ */
+export class VfioPciDevice {
+  readonly fn: PciFunction;
+  readonly decisions: readonly BarMmapDecision[];
+  readonly counters: VfioCounters = { regionReads: 0, regionWrites: 0, tableProtected: 0, mmaps: 0, mmapRefused: 0 };
+  private readonly msixTable: { bar: number; offset: number; size: number } | undefined;
+  private readonly barAddr = new Float64Array(6);
+  private readonly barSize = new Float64Array(6);
+  private readonly reservations: string[] = [];
+  private msixMessages: MsiMessage[] = [];
+  private closed = false;
+  private readonly fdNs: number;
+  private readonly devReadNs: number;
+  private readonly devWriteNs: number;
+
+  constructor(
+    fn: PciFunction,
+    private readonly bridge: HostBridge,
+    private readonly policy: SubPageMmapPolicy,
+    private readonly clock: SimClock,
+    costs: CostModel,
+  ) {
+    this.fn = fn;
+    this.fdNs = costs.ns('vfio.fdRwCycles');
+    this.devReadNs = costs.ns('dev.mmioReadNs');
+    this.devWriteNs = costs.ns('dev.mmioWriteNs');
+    const m = fn.device.spec.msix;
+    this.msixTable = m ? { bar: m.tableBar, offset: m.tableOffset, size: m.vectors * 16 } : undefined;
+    for (const b of fn.bars) {
+      this.barAddr[b.index] = b.address;
+      this.barSize[b.index] = b.size;
+    }
+    const decisions: BarMmapDecision[] = [];
+    for (const decl of fn.device.spec.bars) {
+      const assigned = fn.bar(decl.index);
+      decisions.push(
+        policy.decide({
+          index: decl.index,
+          size: decl.size,
+          address: assigned?.address ?? 0,
+          isIo: (decl.kind ?? 'mem32') === 'io' || assigned === undefined,
+          msixTable: this.msixTable && this.msixTable.bar === decl.index ? { offset: this.msixTable.offset, size: this.msixTable.size } : undefined,
+          claimPageRemainder: () => this.claimRemainder(decl.index, assigned?.address ?? 0, decl.size),
+        }),
+      );
+    }
+    this.decisions = decisions;
+  }
+
+  get name(): string {
+    return this.fn.name;
+  }
+
+  private claimRemainder(index: number, address: number, size: number): boolean {
+    const page = this.bridge.pageSize;
+    const name = `vfio sub-page reserved ${this.fn.name} BAR${index}`;
+    const ok = this.bridge.claim(name, this.fn.name, address + size, page - (size % page));
+    if (ok) this.reservations.push(name);
+    return ok;
+  }
+
+  /**
+   * Diagnostics (as a kernel trace would show): why the byte at `offset` of region
+   * `index` is not mmappable, or undefined if it is. Userspace decisions never use this;
+   * the VMM asks only to label its traps for reports.
+   */
+  diagnose(index: number, offset: number): Reason | undefined {
+    const d = this.decisions.find((x) => x.index === index);
+    if (!d) return Reason.Unassigned;
+    if (!d.mmap) return d.reason;
+    if (d.excluded && offset >= d.excluded.offset && offset < d.excluded.offset + d.excluded.size) return d.excluded.reason;
+    return undefined;
+  }
+
+  /** VFIO_DEVICE_GET_INFO. */
+  getDeviceInfo(): VfioDeviceInfo {
+    let flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
+    if (this.policy.reportsPageAligned) flags |= VFIO_DEVICE_FLAGS_PCI_PAGE_ALIGNED;
+    if (this.policy.reportsMsixMmap) flags |= VFIO_DEVICE_FLAGS_PCI_MSIX_MMAP;
+    return { flags, numRegions: VFIO_PCI_NUM_REGIONS, numIrqs: VFIO_PCI_NUM_IRQS };
+  }
+
+  /** VFIO_DEVICE_GET_REGION_INFO. Unimplemented BARs have size 0 and no flags. */
+  getRegionInfo(index: number): VfioRegionInfo {
+    this.assertOpen();
+    if (!Number.isInteger(index) || index < 0 || index >= VFIO_PCI_NUM_REGIONS) {
+      throw new VhwError('E_RANGE', `vfio ${this.name}: region index ${String(index)}; allowed: 0..${VFIO_PCI_NUM_REGIONS - 1}`);
+    }
+    const offset = index * 2 ** VFIO_PCI_OFFSET_SHIFT;
+    if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
+      return { index, flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, size: 256, offset, caps: [] };
+    }
+    const d = this.decisions.find((x) => x.index === index);
+    const decl = this.fn.device.bar(index);
+    if (!d || !decl || index > 5) return { index, flags: 0, size: 0, offset, caps: [] };
+    let flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+    const caps: RegionCapability[] = [];
+    if (d.mmap) {
+      flags |= VFIO_REGION_INFO_FLAG_MMAP;
+      if (d.sparseAreas) caps.push({ id: VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: d.sparseAreas.map((a) => ({ ...a })) });
+      if (d.msixMappable) caps.push({ id: VFIO_REGION_INFO_CAP_MSIX_MAPPABLE });
+    }
+    if (caps.length > 0) flags |= VFIO_REGION_INFO_FLAG_CAPS;
+    return { index, flags, size: decl.size, offset, caps };
+  }
+
+  /**
+   * mmap of `[offset, offset + size)` of a BAR region. Allowed only for mmappable BARs,
+   * page-aligned, within the BAR rounded up to a page, and outside the excluded table
+   * pages. A sub-page BAR maps its whole page (its remainder is the device's).
+   * @throws VhwError E_MMAP_DENIED naming the rule that refused it.
+   */
+  mmap(index: number, offset: number, size: number): VfioMapping {
+    this.assertOpen();
+    const deny = (why: string): never => {
+      this.counters.mmapRefused++;
+      throw new VhwError('E_MMAP_DENIED', `vfio ${this.name}: mmap of region ${index} [${hex(offset)}, ${hex(offset + size)}) refused: ${why}`);
+    };
+    const d = this.decisions.find((x) => x.index === index);
+    if (!d || this.barSize[index] === 0) return deny('the region does not exist or has size 0');
+    if (!d.mmap) return deny(`the region is not mmappable (${d.reason})`);
+    const page = this.bridge.pageSize;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || size <= 0 || offset % page !== 0 || size % page !== 0) {
+      return deny(`offset and size must be whole ${page}-byte pages`);
+    }
+    const physLen = Math.ceil(this.barSize[index] / page) * page;
+    if (offset + size > physLen) return deny(`beyond the region's ${physLen} mappable bytes`);
+    if (d.excluded && offset < d.excluded.offset + d.excluded.size && d.excluded.offset < offset + size) {
+      return deny(`overlaps the MSI-X table pages [${hex(d.excluded.offset)}, ${hex(d.excluded.offset + d.excluded.size)}) (${d.excluded.reason})`);
+    }
+    this.counters.mmaps++;
+    return { region: index, offset, size, hostPa: this.barAddr[index] + offset, handler: this.bridge.mmioHandler };
+  }
+
+  /**
+   * pread on the device fd (the slow path): a BAR or config access. The MSI-X table is
+   * protected whatever the toggles: reads give 0xff bytes, writes are dropped.
+   * Charges the syscall and, when the device is touched, the device access.
+   */
+  regionRead(index: number, offset: number, size: number): number {
+    this.counters.regionReads++;
+    this.clock.now += this.fdNs;
+    if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.bridge.configRead(this.fn, offset, size as 1 | 2 | 4);
+    const len = this.barSize[index];
+    if (!(index >= 0 && index <= 5) || len === 0 || offset < 0 || offset + size > len) {
+      throw new VhwError('E_RANGE', `vfio ${this.name}: read of ${size} bytes at ${hex(offset)} outside region ${index} (size ${len})`);
+    }
+    if (this.inTable(index, offset, size)) {
+      this.counters.tableProtected++;
+      if (size === 8) this.bridge.hostSpace.high = 0xffffffff;
+      return size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
+    }
+    this.clock.now += this.devReadNs;
+    return this.bridge.read(this.barAddr[index] + offset, size);
+  }
+
+  /** Upper half of the last 8-byte regionRead. */
+  get high(): number {
+    return this.bridge.hostSpace.high;
+  }
+
+  /** pwrite on the device fd. */
+  regionWrite(index: number, offset: number, size: number, value: number, high = 0): void {
+    this.counters.regionWrites++;
+    this.clock.now += this.fdNs;
+    if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
+      this.configWrite(offset, size as 1 | 2 | 4, value);
+      return;
+    }
+    const len = this.barSize[index];
+    if (!(index >= 0 && index <= 5) || len === 0 || offset < 0 || offset + size > len) {
+      throw new VhwError('E_RANGE', `vfio ${this.name}: write of ${size} bytes at ${hex(offset)} outside region ${index} (size ${len})`);
+    }
+    if (this.inTable(index, offset, size)) {
+      this.counters.tableProtected++;
+      return;
+    }
+    this.clock.now += this.devWriteNs;
+    this.bridge.write(this.barAddr[index] + offset, size, value, high);
+  }
+
+  /** Config writes: BARs and the MSI-X control stay the host's (vfio virtualizes them). */
+  private configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
+    if (offset >= Cfg.Bar0 && offset < Cfg.Bar0 + 24) return;
+    if (this.fn.device.msix && offset >= MSIX_CAP_OFFSET && offset < MSIX_CAP_OFFSET + 12) return;
+    this.bridge.configWrite(this.fn, offset, size, value);
+  }
+
+  private inTable(index: number, offset: number, size: number): boolean {
+    const t = this.msixTable;
+    return t !== undefined && t.bar === index && offset < t.offset + t.size && t.offset < offset + size;
+  }
+
+  /**
+   * VFIO_DEVICE_SET_IRQS for MSI-X: enables vectors `0..triggers.length-1` with a trigger
+   * each (the host kernel programs the device's table with messages the platform
+   * allocated to the device's group), or disables MSI-X when `triggers` is empty.
+   */
+  setMsixIrqs(triggers: ReadonlyArray<IrqTrigger | undefined>): void {
+    this.assertOpen();
+    const msix = this.fn.device.msix;
+    if (!msix) throw new VhwError('E_NOT_FOUND', `vfio ${this.name}: the device has no MSI-X (irq index ${VFIO_PCI_MSIX_IRQ_INDEX})`);
+    if (triggers.length > msix.vectors) {
+      throw new VhwError('E_RANGE', `vfio ${this.name}: ${triggers.length} MSI-X vectors requested; the device has ${msix.vectors}`);
+    }
+    this.disableMsix();
+    if (triggers.length === 0) return;
+    this.msixMessages = this.bridge.allocateMsi(this.fn, triggers.length);
+    const table = this.barAddr[this.msixTable!.bar] + this.msixTable!.offset;
+    this.msixMessages.forEach((msg, i) => {
+      const t = triggers[i];
+      this.bridge.setIrqHandler(msg.irq, t ? () => t(i) : undefined);
+      this.bridge.write(table + i * 16, 4, msg.addressLo);
+      this.bridge.write(table + i * 16 + 4, 4, msg.addressHi);
+      this.bridge.write(table + i * 16 + 8, 4, msg.data);
+      this.bridge.write(table + i * 16 + 12, 4, 0);
+    });
+    const ctl = MSIX_CAP_OFFSET + 2;
+    this.bridge.configWrite(this.fn, ctl, 2, 0x8000);
+  }
+
+  /** Host IRQ numbers currently set up for the device's MSI-X vectors. */
+  get msixIrqs(): number[] {
+    return this.msixMessages.map((m) => m.irq);
+  }
+
+  private disableMsix(): void {
+    if (this.msixMessages.length === 0) return;
+    this.bridge.freeMsi(this.msixMessages.map((m) => m.irq));
+    this.msixMessages = [];
+    if (this.fn.device.msix) this.bridge.configWrite(this.fn, MSIX_CAP_OFFSET + 2, 2, 0);
+  }
+
+  /** VFIO_DEVICE_RESET: function reset, then the host's BARs and command restored. */
+  reset(): void {
+    this.assertOpen();
+    this.fn.device.reset();
+    this.bridge.restoreFunction(this.fn);
+    this.msixMessages = [];
+  }
+
+  /** Closing the fd releases MSI-X and the sub-page reservations (vfio_pci_core_disable()). */
+  close(): void {
+    if (this.closed) return;
+    this.disableMsix();
+    for (const r of this.reservations) this.bridge.release(r);
+    this.reservations.length = 0;
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new VhwError('E_STATE', `vfio ${this.name}: the device fd is closed`);
+  }
+}
+
+/** Reads the MSI-X capability through the config region, as userspace does (vfio_msix_early_setup()). */
+export function readMsixLayout(dev: Pick<VfioPciDevice, 'regionRead'>):
+  | { vectors: number; tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number }
+  | undefined {
+  const cfg = VFIO_PCI_CONFIG_REGION_INDEX;
+  let p = dev.regionRead(cfg, Cfg.CapabilitiesPointer, 1);
+  for (let guard = 0; p !== 0 && guard < 48; guard++) {
+    if (dev.regionRead(cfg, p, 1) === CapId.MsiX) {
+      const ctl = dev.regionRead(cfg, p + 2, 2);
+      const table = dev.regionRead(cfg, p + 4, 4);
+      const pba = dev.regionRead(cfg, p + 8, 4);
+      return { vectors: (ctl & 0x7ff) + 1, tableBar: table & 7, tableOffset: (table & ~7) >>> 0, pbaBar: pba & 7, pbaOffset: (pba & ~7) >>> 0 };
+    }
+    p = dev.regionRead(cfg, p + 1, 1);
+  }
+  return undefined;
+}

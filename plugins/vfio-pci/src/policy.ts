@@ -1,0 +1,117 @@
+import type { PlatformFacts } from '@vhw/pci';
+import { Reason } from './reasons.js';
+import type { SparseMmapArea } from './uapi.js';
+
+export type Variant = 'rfc-2015' | 'upstream';
+export const VARIANTS: readonly Variant[] = ['rfc-2015', 'upstream'];
+
+/** The kernel-side patch toggles (patch 1 lives in the platform). */
+export interface VfioPatches {
+  /** Patch 2: allow mmap of sub-page MMIO BARs. */
+  subPageBarMmap: boolean;
+  /** Patch 3: allow mmap of the MSI-X table. */
+  msixTableMmap: boolean;
+  variant: Variant;
+}
+
+/** The facts about one BAR the policy decides on. */
+export interface BarFacts {
+  index: number;
+  size: number;
+  /** Host physical address. */
+  address: number;
+  isIo: boolean;
+  /** The MSI-X table's range in this BAR, if it is here. */
+  msixTable?: { offset: number; size: number };
+  /** Upstream patch 2: tries to reserve the rest of the BAR's page for the device. */
+  claimPageRemainder: () => boolean;
+}
+
+/** What vfio-pci decided for a BAR, with the reason for every part it will not map. */
+export interface BarMmapDecision {
+  index: number;
+  /** VFIO_REGION_INFO_FLAG_MMAP. */
+  mmap: boolean;
+  /** Why the whole BAR is not mmappable (when `mmap` is false). */
+  reason: Reason;
+  /** Set when a sparse-mmap capability is reported: the only areas userspace may mmap. */
+  sparseAreas?: SparseMmapArea[];
+  /** The excluded range around the MSI-X table (page-rounded) and why, when excluded. */
+  excluded?: { offset: number; size: number; reason: Reason };
+  /** Upstream: the MSIX_MAPPABLE capability is attached. */
+  msixMappable: boolean;
+  /** Upstream patch 2: the page remainder was reserved (released on close). */
+  reservedRemainder: boolean;
+}
+
+/**
+ * The mmap policy of vfio-pci with the series' two kernel patches as toggles: one small
+ * decision per BAR, every refusal carrying its reason. Patch 1 is not here: it is a
+ * platform fact (`allMmioBarsPageAligned`) this policy reads.
+ *
+ * rfc-2015: a sub-page BAR is mmappable when the platform guarantees all BARs are page
+ * aligned; the table page is mmappable when the platform has EEH.
+ * upstream: a sub-page BAR is mmappable when it starts on a page and the rest of its
+ * page can be reserved; the table is mappable unconditionally (MSIX_MAPPABLE), with no
+ * sparse capability for the BAR.
+ */
+export class SubPageMmapPolicy {
+  constructor(
+    readonly patches: VfioPatches,
+    private readonly facts: PlatformFacts,
+  ) {}
+
+  /** The RFC's PCI_PAGE_ALIGNED device flag. */
+  get reportsPageAligned(): boolean {
+    return this.patches.variant === 'rfc-2015' && this.patches.subPageBarMmap && this.facts.allMmioBarsPageAligned;
+  }
+
+  /** The RFC's PCI_MSIX_MMAP device flag. */
+  get reportsMsixMmap(): boolean {
+    return this.patches.variant === 'rfc-2015' && this.patches.msixTableMmap && this.facts.eeh;
+  }
+
+  decide(bar: BarFacts): BarMmapDecision {
+    const d: BarMmapDecision = { index: bar.index, mmap: false, reason: Reason.Mmap, msixMappable: false, reservedRemainder: false };
+    if (bar.isIo) return { ...d, reason: Reason.IoBar };
+
+    const page = this.facts.pageSize;
+    if (bar.size < page) {
+      const refusal = this.subPageRefusal(bar);
+      if (refusal !== undefined) return { ...d, reason: refusal };
+      d.reservedRemainder = this.patches.variant === 'upstream';
+    }
+    d.mmap = true;
+
+    if (bar.msixTable === undefined) return d;
+    if (this.tableMappable()) {
+      d.msixMappable = this.patches.variant === 'upstream';
+      return d;
+    }
+    // Exclude the table rounded out to whole pages and advertise what is left (msix_sparse_mmap_cap()).
+    const start = Math.floor(bar.msixTable.offset / page) * page;
+    const end = Math.min(Math.ceil((bar.msixTable.offset + bar.msixTable.size) / page) * page, bar.size);
+    const areas: SparseMmapArea[] = [];
+    if (start > 0) areas.push({ offset: 0, size: start });
+    if (end < bar.size) areas.push({ offset: end, size: bar.size - end });
+    const reason = this.patches.msixTableMmap && this.patches.variant === 'rfc-2015' && !this.facts.eeh ? Reason.NoIsolation : Reason.MsixTablePage;
+    d.sparseAreas = areas;
+    d.excluded = { offset: start, size: end - start, reason };
+    return d;
+  }
+
+  /** Why a sub-page BAR may not be mmapped, or undefined if it may. */
+  private subPageRefusal(bar: BarFacts): Reason | undefined {
+    if (!this.patches.subPageBarMmap) return Reason.SubPageBar;
+    if (this.patches.variant === 'rfc-2015') {
+      return this.facts.allMmioBarsPageAligned ? undefined : Reason.BarsNotPageAligned;
+    }
+    if (bar.address % this.facts.pageSize !== 0) return Reason.SubPageBarUnaligned;
+    return bar.claimPageRemainder() ? undefined : Reason.SharedPage;
+  }
+
+  private tableMappable(): boolean {
+    if (!this.patches.msixTableMmap) return false;
+    return this.patches.variant === 'upstream' || this.facts.eeh;
+  }
+}
