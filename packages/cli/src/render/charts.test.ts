@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { sweepChartSvg, varyChartSvg } from './charts.ts';
-import { makeRun, makeSweep } from './fixtures.ts';
-import { checkXml } from './xml-check.ts';
-import type { RunResult } from '../result.ts';
+import { sweepChartSvg, varyChartSvg } from './charts.js';
+import { makeRun, makeSweep } from './fixtures.js';
+import { checkXml } from './xml-check.js';
+import type { RunResult } from '../result.js';
 
 /** Text content of all <text> elements (entities decoded for the few vega emits). */
 function texts(svg: string): string[] {

@@ -3,8 +3,8 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { RunResult } from '../result.ts';
-import { COMBO_ORDER, comboLabel, escapeXml, formatSpeedup, speedupsVsNone, varyFieldLabel } from './format.ts';
+import type { RunResult } from '../result.js';
+import { COMBO_ORDER, comboLabel, escapeXml, formatSpeedup, speedupsVsNone, varyFieldLabel } from './format.js';
 
 /** Fixed colours (variant or combination order) so that charts look the same from run to run. */
 const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#9d755d'];

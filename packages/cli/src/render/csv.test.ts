@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { csvField, toCsv } from './csv.ts';
-import { makeRun, makeSweep } from './fixtures.ts';
+import { csvField, toCsv } from './csv.js';
+import { makeRun, makeSweep } from './fixtures.js';
 
 /** A strict RFC 4180 parser (CRLF records, quoted fields with doubled quotes). */
 function parseCsv(text: string): string[][] {

@@ -1,8 +1,8 @@
 /**
  * CSV export of run results (RFC 4180).
  */
-import type { RunResult } from '../result.ts';
-import { speedupsVsNone } from './format.ts';
+import type { RunResult } from '../result.js';
+import { speedupsVsNone } from './format.js';
 
 /** Prefix of the per-reason trap count columns, e.g. `traps:sub-page-bar`. */
 export const TRAP_COLUMN_PREFIX = 'traps:';

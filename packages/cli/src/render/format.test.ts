@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { comboLabel, displayOrder, dominantReason, escapeXml, formatBytes, formatSpeedup, speedupsVsNone } from './format.ts';
-import { ALL_COMBOS, makeRun } from './fixtures.ts';
-import { checkXml } from './xml-check.ts';
+import { comboLabel, displayOrder, dominantReason, escapeXml, formatBytes, formatSpeedup, speedupsVsNone } from './format.js';
+import { ALL_COMBOS, makeRun } from './fixtures.js';
+import { checkXml } from './xml-check.js';
 
 describe('comboLabel', () => {
   it('names the eight combinations in display order', () => {

@@ -3,7 +3,7 @@
  * speed-ups, number formatting and text escaping. Every renderer (table, CSV, charts, HTML)
  * goes through these so that they agree on what "speed-up vs none" means.
  */
-import type { PatchSet, RunResult } from '../result.ts';
+import type { PatchSet, RunResult } from '../result.js';
 
 /** The three patch toggles in their fixed order, with the short and long names used in output. */
 export const PATCHES = [

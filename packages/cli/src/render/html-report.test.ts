@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { htmlReport, inlineSvg } from './html-report.ts';
-import { sweepChartSvg, varyChartSvg } from './charts.ts';
-import { pageMapSvg } from './page-map.ts';
-import { makeRun, makeSweep, pageMapFixture } from './fixtures.ts';
-import { checkXml } from './xml-check.ts';
+import { htmlReport, inlineSvg } from './html-report.js';
+import { sweepChartSvg, varyChartSvg } from './charts.js';
+import { pageMapSvg } from './page-map.js';
+import { makeRun, makeSweep, pageMapFixture } from './fixtures.js';
+import { checkXml } from './xml-check.js';
 
 const costs = [
   { name: 'exit.directCycles', value: 2000, unit: 'cycles', source: 'SplitX <WIOV 2011> & co', confidence: 'medium (x86)' },

@@ -2,7 +2,7 @@
  * A self-contained HTML report: sweep table, charts, page maps and cost parameters in one file
  * with inline CSS and inline SVG, and no script or external resource.
  */
-import type { RunResult } from '../result.ts';
+import type { RunResult } from '../result.js';
 import {
   PATCHES,
   displayOrder,
@@ -13,7 +13,7 @@ import {
   formatSpeedup,
   groupKey,
   speedupsVsNone,
-} from './format.ts';
+} from './format.js';
 
 /** One cost-model parameter with its provenance, as listed in the report. */
 export interface CostRow {

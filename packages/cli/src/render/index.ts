@@ -2,11 +2,11 @@
  * The rendering layer of the `vhw` CLI: terminal tables, CSV, SVG charts, page maps and the
  * HTML report, all pure functions of the result contract in `../result.ts`.
  */
-export { runTable, sweepTable, type TableOptions } from './table.ts';
-export { toCsv, csvField, TRAP_COLUMN_PREFIX } from './csv.ts';
-export { sweepChartSvg, varyChartSvg, renderVegaLiteSvg, type SweepChartOptions, type VaryChartOptions } from './charts.ts';
-export { pageMapSvg, pageMapText, type PageMapSvgOptions } from './page-map.ts';
-export { htmlReport, inlineSvg, type HtmlReportInput, type CostRow } from './html-report.ts';
+export { runTable, sweepTable, type TableOptions } from './table.js';
+export { toCsv, csvField, TRAP_COLUMN_PREFIX } from './csv.js';
+export { sweepChartSvg, varyChartSvg, renderVegaLiteSvg, type SweepChartOptions, type VaryChartOptions } from './charts.js';
+export { pageMapSvg, pageMapText, type PageMapSvgOptions } from './page-map.js';
+export { htmlReport, inlineSvg, type HtmlReportInput, type CostRow } from './html-report.js';
 export {
   PATCHES,
   COMBO_ORDER,
@@ -23,4 +23,4 @@ export {
   hex,
   escapeXml,
   varyFieldLabel,
-} from './format.ts';
+} from './format.js';

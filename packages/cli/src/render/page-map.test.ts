@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { pageMapSvg, pageMapText } from './page-map.ts';
-import { pageMapFixture } from './fixtures.ts';
-import { checkXml } from './xml-check.ts';
+import { pageMapSvg, pageMapText } from './page-map.js';
+import { pageMapFixture } from './fixtures.js';
+import { checkXml } from './xml-check.js';
 
 function count(s: string, needle: string): number {
   return s.split(needle).length - 1;

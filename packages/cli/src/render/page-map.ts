@@ -5,8 +5,8 @@
  * A piece's `offset` is read as its offset **within the host page** (0 ≤ offset < pageSize);
  * pieces reaching past the page are clipped to it.
  */
-import type { PageMap, PageMapPage } from '../result.ts';
-import { escapeXml, formatBytes, hex } from './format.ts';
+import type { PageMap, PageMapPage } from '../result.js';
+import { escapeXml, formatBytes, hex } from './format.js';
 
 type PiecePath = PageMapPage['pieces'][number]['path'];
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runTable, sweepTable } from './table.ts';
-import { makeRun, makeSweep } from './fixtures.ts';
+import { runTable, sweepTable } from './table.js';
+import { makeRun, makeSweep } from './fixtures.js';
 
 const ESC = '\u001b';
 

@@ -2,7 +2,7 @@
  * Terminal tables (cli-table3) for `vhw run` and `vhw sweep`.
  */
 import Table from 'cli-table3';
-import type { RunResult } from '../result.ts';
+import type { RunResult } from '../result.js';
 import {
   PATCHES,
   comboLabel,
@@ -13,7 +13,7 @@ import {
   formatNs,
   formatSpeedup,
   speedupsVsNone,
-} from './format.ts';
+} from './format.js';
 
 /** Options shared by the table renderers. */
 export interface TableOptions {

@@ -1,0 +1,194 @@
+import { type GuestMemory, GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
+import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, PciHostToken } from '@vhw/pci';
+import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
+import { type Vmm, VmmToken } from '@vhw/vmm';
+import type { BarResult, PageMap, PageMapPage, RunResult } from '../result.js';
+import type { ExperimentConfig, Scenario } from './scenario.js';
+
+export interface RunOptions {
+  ops?: number;
+  /** Cost-model overrides by parameter name. */
+  costs?: Record<string, number>;
+  /** The varied parameter of a `--vary` sweep, recorded in the result. */
+  vary?: { field: string; value: number };
+  /** Receives per-access trace events when set. */
+  trace?: (line: string) => void;
+  /** Include the host page map in the result. */
+  pageMap?: boolean;
+}
+
+/** A machine built for one experiment point, probed and ready to run its workload. */
+export interface PreparedRun {
+  machine: Machine;
+  vmm: Vmm;
+  bridge: HostBridge;
+  drivers: GuestDriver[];
+  os: GuestOs;
+}
+
+/** Builds the scenario's machine for `config` and probes every guest driver. */
+export function prepare(scenario: Scenario, config: ExperimentConfig, options: RunOptions = {}): PreparedRun {
+  const machine = Machine.create({ plugins: scenario.machine(config), costs: options.costs, name: scenario.name });
+  const vmm = machine.get<Vmm>(VmmToken);
+  const bridge = machine.get<HostBridge>(PciHostToken);
+  const drivers = machine.getAll<GuestDriver>(GuestDriverToken);
+  if (drivers.length === 0) {
+    throw new VhwError('E_CONFIG', `scenario ${scenario.name}: no guest driver; add a device plugin that contributes one (GuestDriverToken)`);
+  }
+  const os = new GuestOs(machine.cpu, machine.get<GuestMemory>(GuestMemoryToken));
+  const bus = machine.get<GuestPciBus>(GuestPciBusToken);
+  for (const d of drivers) d.probe({ cpu: machine.cpu, bus, os });
+  machine.cpu.deliverPending();
+  if (options.trace) {
+    const t = options.trace;
+    machine.trace(true);
+    machine.events.on('access', (e) => t(`${e.timeNs.toFixed(1)} ${e.path} ${e.isWrite ? 'W' : 'R'}${e.size} ${hex(e.gpa)} = ${hex(e.value >>> 0)}`));
+    machine.events.on('trap', (e) => t(`${e.timeNs.toFixed(1)} trap ${hex(e.gpa)} reason=${e.reason}`));
+    machine.events.on('isolation', (e) => t(`${e.timeNs.toFixed(1)} eeh ${e.group} ${e.state} (${e.cause})`));
+  }
+  return { machine, vmm, bridge, drivers, os };
+}
+
+/**
+ * Runs one experiment point: builds and probes the machine, then runs the workload
+ * (ops spread over the drivers in interleaved chunks) and measures the simulated time
+ * and the paths the accesses took. Nothing here knows what the result should be.
+ */
+export function runExperiment(scenario: Scenario, config: ExperimentConfig, options: RunOptions = {}): RunResult {
+  const run = prepare(scenario, config, options);
+  try {
+    return measure(scenario, config, run, options);
+  } finally {
+    run.machine.dispose();
+  }
+}
+
+const CHUNK = 16;
+
+function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun, options: RunOptions): RunResult {
+  const { machine, vmm, drivers } = run;
+  const ops = options.ops ?? scenario.ops;
+  if (!Number.isInteger(ops) || ops < 1) throw new VhwError('E_CONFIG', `--ops ${String(ops)}; allowed: a positive integer`);
+  machine.stats.reset();
+  const t0 = machine.clock.now;
+  let completed = 0;
+  let failed = 0;
+  const share = drivers.map((_, i) => Math.floor(ops / drivers.length) + (i < ops % drivers.length ? 1 : 0));
+  for (let left = ops; left > 0; ) {
+    for (let i = 0; i < drivers.length; i++) {
+      const n = Math.min(CHUNK, share[i]);
+      if (n === 0) continue;
+      share[i] -= n;
+      left -= n;
+      const r = drivers[i].run(n);
+      completed += r.completed;
+      failed += r.failed;
+    }
+  }
+  machine.cpu.deliverPending();
+  const simulatedNs = machine.clock.now - t0;
+  const s = machine.stats;
+  const direct = s.count(Path.Direct);
+  const trapped = s.count(Path.Trap);
+  const platform = machine.platform;
+  return {
+    scenario: scenario.name,
+    platform: { name: platform.name, pageSize: platform.pageSize, eeh: run.bridge.eeh },
+    variant: config.variant,
+    patches: { ...config.patches },
+    workload: { ops, simulatedNs, opsPerSecond: simulatedNs > 0 ? (completed / simulatedNs) * 1e9 : 0, completed, failed },
+    mmio: { direct, trapped, trapsByReason: s.trapsByReason },
+    bars: barResults(vmm),
+    isolation: { violations: vmm.audit().length },
+    topTrappedPages: topTrappedPages(run),
+    costs: machine.costs.toJSON(),
+    ...(options.vary ? { vary: options.vary } : {}),
+    ...(options.pageMap ? { pageMap: buildPageMap(run) } : {}),
+  };
+}
+
+/** The BARs as the VMM installed them, in the result contract's shape. */
+export function barResults(vmm: Vmm): BarResult[] {
+  return vmm.bars.map((b) => {
+    const directBytes = b.plan.areas.filter((a) => a.path === 'direct').reduce((n, a) => n + a.size, 0);
+    const traps = b.plan.areas.filter((a) => a.path === 'trap');
+    return {
+      device: b.device,
+      bar: b.index,
+      address: hex(b.hostAddress),
+      guestAddress: hex(b.guestAddress),
+      size: b.size,
+      mmap: directBytes === b.size ? 'full' : directBytes === 0 ? 'none' : 'partial',
+      reason: traps.length === 0 ? b.plan.areas[0]?.reason ?? 'mmap' : dominant(traps),
+      areas: b.plan.areas.map((a) => ({ offset: a.offset, size: a.size, path: a.path, reason: a.reason })),
+    };
+  });
+}
+
+function dominant(areas: ReadonlyArray<{ size: number; reason: string }>): string {
+  const by = new Map<string, number>();
+  for (const a of areas) by.set(a.reason, (by.get(a.reason) ?? 0) + a.size);
+  return [...by.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0][0];
+}
+
+function topTrappedPages(run: PreparedRun, n = 5): RunResult['topTrappedPages'] {
+  const pages = run.machine.stats.pages().filter((p) => p.trap > 0).sort((a, b) => b.trap - a.trap || a.page - b.page).slice(0, n);
+  return pages.map((p) => {
+    const reasons = new Set<string>();
+    for (const b of run.vmm.bars) {
+      for (const a of b.plan.areas) {
+        const lo = b.guestAddress + a.offset;
+        if (a.path === 'trap' && lo < p.page + run.vmm.pageSize && p.page < lo + a.size) reasons.add(a.reason);
+      }
+    }
+    return { page: hex(p.page), traps: p.trap, reasons: [...reasons] };
+  });
+}
+
+/** The host MMIO pages holding passed-through BARs, what is in each and how the guest reaches it. */
+export function buildPageMap(run: Pick<PreparedRun, 'vmm' | 'bridge'>): PageMap {
+  const P = run.vmm.pageSize;
+  const pages = new Map<number, PageMapPage>();
+  const pageAt = (hpa: number): PageMapPage => {
+    let p = pages.get(hpa);
+    if (!p) {
+      const seg = run.bridge.segmentsIn(hpa, 1)[0];
+      p = { hostPa: hpa, group: seg?.group, pieces: [], path: 'unused' };
+      pages.set(hpa, p);
+    }
+    return p;
+  };
+  const passed = new Set(run.vmm.bars.map((b) => `${b.device}:${b.index}`));
+  for (const fn of run.bridge.functions) {
+    for (const bar of fn.bars) {
+      const vb = run.vmm.bars.find((b) => b.device === fn.name && b.index === bar.index);
+      const areas = vb?.plan.areas ?? [{ offset: 0, size: bar.size, path: 'trap' as const, reason: 'not-passed-through' }];
+      for (const a of areas) {
+        for (let off = a.offset; off < a.offset + a.size; ) {
+          const hpa = bar.address + off;
+          const page = Math.floor(hpa / P) * P;
+          const end = Math.min(a.offset + a.size, page + P - bar.address);
+          pageAt(page).pieces.push({
+            device: fn.name,
+            bar: bar.index,
+            offset: hpa - page,
+            size: end - off,
+            path: passed.has(`${fn.name}:${bar.index}`) ? a.path : 'unmapped',
+            reason: a.reason,
+          });
+          off = end;
+        }
+      }
+    }
+  }
+  for (const p of pages.values()) {
+    const paths = new Set(p.pieces.map((x) => x.path));
+    p.path = paths.size === 0 ? 'unused' : paths.size > 1 ? 'mixed' : paths.has('direct') ? 'direct' : 'trap';
+  }
+  return { pageSize: P, pages: [...pages.values()].sort((a, b) => a.hostPa - b.hostPa) };
+}
+
+/** The vfio-pci driver of a prepared run (for explanations). */
+export function vfioOf(run: PreparedRun): VfioPciDriver {
+  return run.machine.get<VfioPciDriver>(VfioToken);
+}

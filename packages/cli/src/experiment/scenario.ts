@@ -1,0 +1,102 @@
+import { type VhwPlugin, VhwError, guestRam } from '@vhw/core';
+import { genericPlatform } from '@vhw/platform-generic';
+import { ppc64Platform } from '@vhw/platform-ppc64';
+import { type Variant, vfioPci } from '@vhw/vfio-pci';
+import { type GuestBarPlacement, vmm } from '@vhw/vmm';
+import type { PatchSet } from '../result.js';
+
+/** One point of an experiment: which patches, which variant, and optional overrides. */
+export interface ExperimentConfig {
+  patches: PatchSet;
+  variant: Variant;
+  /** Host page size override (bytes); undefined keeps the platform's default. */
+  pageSize?: number;
+  seed: number;
+}
+
+/**
+ * A scenario: a machine composed from plugins for a given experiment point, plus the
+ * workload size. The machine comes from `machine(config)`; the workload is the guest
+ * drivers its device plugins contribute.
+ */
+export interface Scenario {
+  name: string;
+  description: string;
+  /** Default number of workload operations. */
+  ops: number;
+  machine(config: ExperimentConfig): VhwPlugin[];
+}
+
+/** Declares a scenario (validates its shape so a broken user file fails with a clear message). */
+export function defineScenario(s: Scenario): Scenario {
+  const bad = (field: string, allowed: string) => new VhwError('E_CONFIG', `scenario ${JSON.stringify(s?.name ?? '?')}: ${field}; allowed: ${allowed}`);
+  if (s === null || typeof s !== 'object') throw bad('is not an object', 'defineScenario({ name, description, ops, machine })');
+  if (typeof s.name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(s.name)) throw bad(`name ${JSON.stringify(s.name)}`, 'letters, digits, dot, dash, underscore');
+  if (typeof s.description !== 'string') throw bad('description is missing', 'a string');
+  if (!Number.isInteger(s.ops) || s.ops < 1) throw bad(`ops ${String(s.ops)}`, 'a positive integer');
+  if (typeof s.machine !== 'function') throw bad('machine is not a function', 'machine(config) => plugins');
+  return Object.freeze({ ...s });
+}
+
+export interface PassthroughMachineSpec {
+  platform: 'ppc64' | 'generic';
+  /** Device plugins (their guest drivers form the workload). */
+  devices: VhwPlugin[];
+  ramBytes?: number;
+  guestBarPlacement?: GuestBarPlacement;
+  /** Extra platform options (e.g. { interruptRemapping: true } on generic, { peGranularity: 'bus' } on ppc64). */
+  platformOptions?: Record<string, unknown>;
+  vmmOptions?: Record<string, unknown>;
+}
+
+/**
+ * The standard passthrough stack for an experiment point: the platform with patch 1 as
+ * its page-aligned-BARs option, guest RAM, the devices, vfio-pci with patches 2 and 3
+ * and the variant, and the VMM.
+ */
+export function passthroughMachine(spec: PassthroughMachineSpec, config: ExperimentConfig): VhwPlugin[] {
+  const platformOpts = {
+    ...(spec.platformOptions ?? {}),
+    pageAlignedBars: config.patches.alignBars,
+    ...(config.pageSize !== undefined ? { pageSize: config.pageSize } : {}),
+  };
+  const platform = spec.platform === 'ppc64' ? ppc64Platform(platformOpts as never) : genericPlatform(platformOpts as never);
+  return [
+    platform,
+    guestRam({ size: spec.ramBytes ?? 64 * 1024 * 1024 }),
+    ...spec.devices,
+    vfioPci({ variant: config.variant, subPageBarMmap: config.patches.subPageMmap, msixTableMmap: config.patches.msixMmap }),
+    vmm({ guestBarPlacement: spec.guestBarPlacement ?? 'page-aligned', ...(spec.vmmOptions ?? {}) } as never),
+  ];
+}
+
+export const NO_PATCHES: PatchSet = { alignBars: false, subPageMmap: false, msixMmap: false };
+export const ALL_PATCHES: PatchSet = { alignBars: true, subPageMmap: true, msixMmap: true };
+
+/** The 8 combinations of (P1, P2, P3), none first, all last. */
+export function allCombinations(): PatchSet[] {
+  const out: PatchSet[] = [];
+  for (let i = 0; i < 8; i++) out.push({ alignBars: (i & 1) !== 0, subPageMmap: (i & 2) !== 0, msixMmap: (i & 4) !== 0 });
+  return out;
+}
+
+export const PATCH_IDS = { 'align-bars': 'alignBars', 'subpage-mmap': 'subPageMmap', 'msix-mmap': 'msixMmap' } as const;
+
+/** Parses `none`, `all` or a comma list of patch ids. */
+export function parsePatches(text: string): PatchSet {
+  const t = text.trim();
+  if (t === 'none') return { ...NO_PATCHES };
+  if (t === 'all') return { ...ALL_PATCHES };
+  const out = { ...NO_PATCHES };
+  for (const id of t.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const key = PATCH_IDS[id as keyof typeof PATCH_IDS];
+    if (!key) throw new VhwError('E_CONFIG', `--patches: unknown patch "${id}"; allowed: none, all, or a comma list of ${Object.keys(PATCH_IDS).join(', ')}`);
+    out[key] = true;
+  }
+  return out;
+}
+
+export function patchLabel(p: PatchSet): string {
+  const ids = Object.entries(PATCH_IDS).filter(([, k]) => p[k]).map(([id]) => id);
+  return ids.length === 0 ? 'none' : ids.length === 3 ? 'all' : ids.join(',');
+}

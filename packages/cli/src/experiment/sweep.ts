@@ -1,0 +1,112 @@
+import { VhwError } from '@vhw/core';
+import { VARIANTS, type Variant } from '@vhw/vfio-pci';
+import type { PatchSet, RunResult } from '../result.js';
+import { allCombinations } from './scenario.js';
+
+/** One point of a sweep grid. */
+export interface GridPoint {
+  index: number;
+  scenario: string;
+  variant: Variant;
+  patches: PatchSet;
+  vary?: { field: string; value: number };
+}
+
+export interface VarySpec {
+  /** Cost parameter name (without the `cost.` prefix). */
+  field: string;
+  values: number[];
+}
+
+/**
+ * Parses `cost.FIELD=A..B` (with `steps` evenly spaced values, or geometric when `log`)
+ * or `cost.FIELD=v1,v2,...`.
+ */
+export function parseVary(text: string, steps = 5, log = false): VarySpec {
+  const m = /^cost\.([A-Za-z0-9_.]+)=(.+)$/.exec(text.trim());
+  if (!m) throw new VhwError('E_CONFIG', `--vary "${text}"; allowed: cost.FIELD=A..B or cost.FIELD=v1,v2,...`);
+  const [, field, spec] = m;
+  const range = /^([0-9.eE+-]+)\.\.([0-9.eE+-]+)$/.exec(spec);
+  let values: number[];
+  if (range) {
+    const a = Number(range[1]);
+    const b = Number(range[2]);
+    if (!Number.isFinite(a) || !Number.isFinite(b) || a > b) throw new VhwError('E_CONFIG', `--vary ${text}: range ${spec}; allowed: A..B with finite A <= B`);
+    if (!Number.isInteger(steps) || steps < 2 || steps > 1000) throw new VhwError('E_CONFIG', `--steps ${String(steps)}; allowed: an integer 2..1000`);
+    if (log && a <= 0) throw new VhwError('E_CONFIG', `--vary ${text}: a log scale needs A > 0`);
+    values = Array.from({ length: steps }, (_, i) => (log ? a * (b / a) ** (i / (steps - 1)) : a + ((b - a) * i) / (steps - 1)));
+  } else {
+    values = spec.split(',').map((x) => Number(x.trim()));
+    if (values.length === 0 || values.some((v) => !Number.isFinite(v))) {
+      throw new VhwError('E_CONFIG', `--vary ${text}: values ${spec}; allowed: finite numbers separated by commas`);
+    }
+  }
+  return { field, values };
+}
+
+/** Parses `cost.FIELD=VALUE` pairs into an override record. */
+export function parseSets(sets: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of sets) {
+    const m = /^cost\.([A-Za-z0-9_.]+)=(.+)$/.exec(s.trim());
+    const v = m ? Number(m[2]) : NaN;
+    if (!m || !Number.isFinite(v)) throw new VhwError('E_CONFIG', `--set "${s}"; allowed: cost.FIELD=NUMBER (see vhw list for the fields)`);
+    out[m[1]] = v;
+  }
+  return out;
+}
+
+export function parseVariants(text: string): Variant[] {
+  if (text === 'both') return [...VARIANTS];
+  if ((VARIANTS as readonly string[]).includes(text)) return [text as Variant];
+  throw new VhwError('E_CONFIG', `--variant "${text}"; allowed: ${VARIANTS.join(', ')}, both`);
+}
+
+/** The full grid, in a fixed order: variant, vary value, then the 8 combinations (none first). */
+export function sweepGrid(scenario: string, variants: readonly Variant[], vary?: VarySpec): GridPoint[] {
+  const out: GridPoint[] = [];
+  const varyPoints = vary ? vary.values.map((value) => ({ field: vary.field, value })) : [undefined];
+  for (const variant of variants) {
+    for (const v of varyPoints) {
+      for (const patches of allCombinations()) {
+        out.push({ index: out.length, scenario, variant, patches, ...(v ? { vary: v } : {}) });
+      }
+    }
+  }
+  return out;
+}
+
+/** Parses `I/N` (0-based shard I of N). */
+export function parseShard(text: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index >= count) throw new VhwError('E_CONFIG', `--shard "${text}"; allowed: I/N with 0 <= I < N (e.g. 0/4)`);
+  return { index, count };
+}
+
+/** The points of shard `index` of `count`: every count-th point, so shards are balanced and disjoint. */
+export function shardOf<T extends { index: number }>(points: readonly T[], shard: { index: number; count: number }): T[] {
+  return points.filter((p) => p.index % shard.count === shard.index);
+}
+
+const comboIndex = (p: PatchSet) => (p.alignBars ? 1 : 0) + (p.subPageMmap ? 2 : 0) + (p.msixMmap ? 4 : 0);
+
+/** Puts results (e.g. merged from shards) into grid order and refuses duplicates. */
+export function orderResults(results: readonly RunResult[]): RunResult[] {
+  const key = (r: RunResult) => `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.vary ? `${r.vary.field}=${r.vary.value}` : ''}|${comboIndex(r.patches)}`;
+  const seen = new Set<string>();
+  for (const r of results) {
+    const k = key(r);
+    if (seen.has(k)) throw new VhwError('E_CONFIG', `merge: the run ${k} appears twice; were the same shards given twice?`);
+    seen.add(k);
+  }
+  const vOrder = (v: string) => (VARIANTS as readonly string[]).indexOf(v);
+  return [...results].sort(
+    (a, b) =>
+      a.scenario.localeCompare(b.scenario) ||
+      vOrder(a.variant) - vOrder(b.variant) ||
+      (a.vary?.value ?? 0) - (b.vary?.value ?? 0) ||
+      comboIndex(a.patches) - comboIndex(b.patches),
+  );
+}
