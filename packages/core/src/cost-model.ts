@@ -75,6 +75,15 @@ export const CORE_COST_PARAMETERS: readonly CostParameter[] = [
     min: 1,
   },
   {
+    name: 'guest.ioStackNs',
+    default: 5000,
+    unit: 'ns',
+    description: 'guest CPU work per workload operation outside MMIO and interrupts (system call, block or network stack, driver bookkeeping)',
+    source:
+      'order of magnitude of the Linux kernel stack per I/O request: microseconds per request (Yang, Minturn, Hady, "When Poll Is Better than Interrupt", FAST 2012); not measured here, not fitted; set 0 to see the MMIO path alone',
+    confidence: 'low',
+  },
+  {
     name: 'irq.exitsPerInterrupt',
     default: 2,
     unit: 'count',

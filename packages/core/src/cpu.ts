@@ -7,6 +7,8 @@ import { Path, type Stats } from './stats.js';
 
 /**
  * The VMM's side of a trap: the access exits to it with the guest-physical address.
+ * The handler counts the trap in `stats.trapsByReasonCounts`, because only it knows
+ * the region the access lands in; `reasonId` is the MMU page's reason, its default.
  * For 8-byte reads the return value is the low half and the handler leaves the high
  * half in `high`.
  */
@@ -21,6 +23,12 @@ export type GuestInterruptHandler = (vector: number) => void;
 
 const NO_MAPPING = new MmuMapping({ name: '(none)', kind: PageKind.Trap, base: 0, size: 0, pageSlots: new Int32Array(0) });
 const PENDING_CAPACITY = 4096;
+const RAM_READ = Path.Ram * 2;
+const RAM_WRITE = Path.Ram * 2 + 1;
+const DIRECT_READ = Path.Direct * 2;
+const DIRECT_WRITE = Path.Direct * 2 + 1;
+const TRAP_READ = Path.Trap * 2;
+const TRAP_WRITE = Path.Trap * 2 + 1;
 
 /**
  * The guest CPU facade: loads and stores of 1, 2, 4 or 8 bytes go through the MMU and
@@ -36,7 +44,7 @@ export class GuestCpu {
   private last: MmuMapping = NO_MAPPING;
   private lastGeneration = -1;
   private trapHandler: TrapHandler | undefined;
-  private readonly unmappedReason: number;
+  declare private readonly unmappedReason: number;
   private interruptHandler: GuestInterruptHandler | undefined;
   private readonly pending = new Int32Array(PENDING_CAPACITY);
   private pendingHead = 0;
@@ -52,13 +60,19 @@ export class GuestCpu {
   private exitNs = 0;
   private interruptNs = 0;
 
-  constructor(
-    private readonly mmu: Mmu,
-    private readonly clock: SimClock,
-    private readonly stats: Stats,
-    private readonly events: MachineEvents,
-    costs: CostModel,
-  ) {
+  // Fields assigned in the constructor are `declare`d so they are created with their
+  // first real value: an emitted `x;` field starts as undefined and V8 then loses the
+  // field's type and representation, which costs every access on the hot path.
+  declare private readonly mmu: Mmu;
+  declare private readonly clock: SimClock;
+  declare private readonly stats: Stats;
+  declare private readonly events: MachineEvents;
+
+  constructor(mmu: Mmu, clock: SimClock, stats: Stats, events: MachineEvents, costs: CostModel) {
+    this.mmu = mmu;
+    this.clock = clock;
+    this.stats = stats;
+    this.events = events;
     this.unmappedReason = stats.reasonId('unmapped');
     this.applyCosts(costs);
   }
@@ -91,89 +105,39 @@ export class GuestCpu {
     this.clock.now += ns;
   }
 
+  /** The mapping of an access that missed the one-entry cache (or NO_MAPPING: it traps). */
   private resolve(gpa: number, size: number): MmuMapping {
-    let m = this.last;
-    if (this.lastGeneration === this.mmu.generation && gpa >= m.base && gpa + size <= m.end) return m;
-    m = this.mmu.lookup(gpa) ?? NO_MAPPING;
+    const m = this.mmu.lookup(gpa) ?? NO_MAPPING;
     if (gpa + size > m.end) return NO_MAPPING; // straddles the end of a mapping: the VMM handles it
     this.last = m;
     this.lastGeneration = this.mmu.generation;
     return m;
   }
 
+  // load and store are kept small so that V8 inlines them, and the path taken, into the caller.
+
   /** Loads `size` bytes. For size 8 the return value is the low half and `high` holds the upper one. */
   load(gpa: number, size: 1 | 2 | 4 | 8): number {
-    const m = this.resolve(gpa, size);
-    const off = gpa - m.base;
-    let v: number;
-    if (m.kind === PageKind.Ram) {
-      const dv = m.view!;
-      this.stats.byPath[0]++;
-      this.stats.pageRam[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
-      this.clock.now += this.ramNs;
-      if (size === 4) v = dv.getUint32(off, true);
-      else if (size === 8) {
-        v = dv.getUint32(off, true);
-        this.high = dv.getUint32(off + 4, true);
-      } else if (size === 2) v = dv.getUint16(off, true);
-      else v = dv.getUint8(off);
-      if (this.events.tracing) this.trace('ram', gpa, size, false, v);
-    } else if (m.kind === PageKind.Direct) {
-      this.stats.byPath[Path.Direct * 2]++;
-      this.stats.pageDirect[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
-      this.clock.now += this.directReadNs;
-      const hoff = m.handlerOffset + off;
-      const c = m.constraints!;
-      if (!accessIsValid(c, hoff, size)) {
-        // The device does not decode this access: the bus answers with all-ones.
-        this.stats.unassigned++;
-        this.high = 0xffffffff;
-        v = size === 8 ? 0xffffffff : allOnes(size);
-      } else if (size === 8) {
-        v = adaptedRead(m.handler!, c, hoff, 4);
-        this.high = adaptedRead(m.handler!, c, hoff + 4, 4);
-      } else v = adaptedRead(m.handler!, c, hoff, size);
-      if (this.events.tracing) this.trace('direct', gpa, size, false, v);
-    } else {
-      v = this.trapRead(m, gpa, size, off);
-    }
-    if (this.pendingCount !== 0 && !this.delivering) this.deliverPending();
+    let m = this.last;
+    if (!(this.lastGeneration === this.mmu.generation && gpa >= m.base && gpa + size <= m.end)) m = this.resolve(gpa, size);
+    const v =
+      m.kind === PageKind.Ram
+        ? this.ramLoad(m, gpa, size)
+        : m.kind === PageKind.Direct
+          ? this.directLoad(m, gpa, size)
+          : this.trapRead(m, gpa, size, gpa - m.base);
+    if (this.pendingCount !== 0) this.deliverPending();
     return v;
   }
 
   /** Stores `size` bytes; for size 8, `value` is the low half and `high` the upper one. */
   store(gpa: number, size: 1 | 2 | 4 | 8, value: number, high = 0): void {
-    const m = this.resolve(gpa, size);
-    const off = gpa - m.base;
-    if (m.kind === PageKind.Ram) {
-      const dv = m.view!;
-      this.stats.byPath[1]++;
-      this.stats.pageRam[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
-      this.clock.now += this.ramNs;
-      if (size === 4) dv.setUint32(off, value >>> 0, true);
-      else if (size === 8) {
-        dv.setUint32(off, value >>> 0, true);
-        dv.setUint32(off + 4, high >>> 0, true);
-      } else if (size === 2) dv.setUint16(off, value & 0xffff, true);
-      else dv.setUint8(off, value & 0xff);
-      if (this.events.tracing) this.trace('ram', gpa, size, true, value);
-    } else if (m.kind === PageKind.Direct) {
-      this.stats.byPath[Path.Direct * 2 + 1]++;
-      this.stats.pageDirect[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
-      this.clock.now += this.directWriteNs;
-      const hoff = m.handlerOffset + off;
-      const c = m.constraints!;
-      if (!accessIsValid(c, hoff, size)) {
-        this.stats.unassigned++;
-      } else if (size === 8) {
-        adaptedWrite(m.handler!, c, hoff, 4, value >>> 0);
-        adaptedWrite(m.handler!, c, hoff + 4, 4, high >>> 0);
-      } else adaptedWrite(m.handler!, c, hoff, size, value);
-      if (this.events.tracing) this.trace('direct', gpa, size, true, value);
-    } else {
-      this.trapWrite(m, gpa, size, value, high, off);
-    }
-    if (this.pendingCount !== 0 && !this.delivering) this.deliverPending();
+    let m = this.last;
+    if (!(this.lastGeneration === this.mmu.generation && gpa >= m.base && gpa + size <= m.end)) m = this.resolve(gpa, size);
+    if (m.kind === PageKind.Ram) this.ramStore(m, gpa, size, value, high);
+    else if (m.kind === PageKind.Direct) this.directStore(m, gpa, size, value, high);
+    else this.trapWrite(m, gpa, size, value, high, gpa - m.base);
+    if (this.pendingCount !== 0) this.deliverPending();
   }
 
   /** Convenience 8-byte load as a bigint (allocates; not for hot loops). */
@@ -187,8 +151,98 @@ export class GuestCpu {
     this.store(gpa, 8, Number(value & 0xffffffffn), Number((value >> 32n) & 0xffffffffn));
   }
 
+  private ramLoad(m: MmuMapping, gpa: number, size: 1 | 2 | 4 | 8): number {
+    const off = gpa - m.base;
+    const stats = this.stats;
+    stats.byPath[RAM_READ]++;
+    stats.pageRam[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+    this.clock.now += this.ramNs;
+    const v = size === 4 ? m.view!.getUint32(off, true) : this.ramLoadOther(m.view!, off, size);
+    if (this.events.tracing) this.trace('ram', gpa, size, false, v);
+    return v;
+  }
+
+  private ramLoadOther(dv: DataView, off: number, size: 1 | 2 | 8): number {
+    if (size === 8) {
+      this.high = dv.getUint32(off + 4, true);
+      return dv.getUint32(off, true);
+    }
+    return size === 2 ? dv.getUint16(off, true) : dv.getUint8(off);
+  }
+
+  private ramStore(m: MmuMapping, gpa: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
+    const off = gpa - m.base;
+    const stats = this.stats;
+    stats.byPath[RAM_WRITE]++;
+    stats.pageRam[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+    this.clock.now += this.ramNs;
+    if (size === 4) m.view!.setUint32(off, value >>> 0, true);
+    else this.ramStoreOther(m.view!, off, size, value, high);
+    if (this.events.tracing) this.trace('ram', gpa, size, true, value);
+  }
+
+  private ramStoreOther(dv: DataView, off: number, size: 1 | 2 | 8, value: number, high: number): void {
+    if (size === 8) {
+      dv.setUint32(off, value >>> 0, true);
+      dv.setUint32(off + 4, high >>> 0, true);
+    } else if (size === 2) dv.setUint16(off, value & 0xffff, true);
+    else dv.setUint8(off, value & 0xff);
+  }
+
+  private directLoad(m: MmuMapping, gpa: number, size: 1 | 2 | 4 | 8): number {
+    const off = gpa - m.base;
+    const stats = this.stats;
+    stats.byPath[DIRECT_READ]++;
+    stats.pageDirect[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+    this.clock.now += this.directReadNs;
+    const hoff = m.handlerOffset + off;
+    const c = m.constraints!;
+    let v: number;
+    if (size === 8 || !accessIsValid(c, hoff, size)) v = this.directLoadOther(m, hoff, size);
+    else v = adaptedRead(m.handler!, c, hoff, size);
+    if (this.events.tracing) this.trace('direct', gpa, size, false, v);
+    return v;
+  }
+
+  private directLoadOther(m: MmuMapping, hoff: number, size: 1 | 2 | 4 | 8): number {
+    const c = m.constraints!;
+    if (!accessIsValid(c, hoff, size)) {
+      // The device does not decode this access: the bus answers with all-ones.
+      this.stats.unassigned++;
+      this.high = 0xffffffff;
+      return size === 8 ? 0xffffffff : allOnes(size);
+    }
+    // 8 bytes: two 4-byte accesses, low half first
+    const v = adaptedRead(m.handler!, c, hoff, 4);
+    this.high = adaptedRead(m.handler!, c, hoff + 4, 4);
+    return v;
+  }
+
+  private directStore(m: MmuMapping, gpa: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
+    const off = gpa - m.base;
+    const stats = this.stats;
+    stats.byPath[DIRECT_WRITE]++;
+    stats.pageDirect[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+    this.clock.now += this.directWriteNs;
+    const hoff = m.handlerOffset + off;
+    const c = m.constraints!;
+    if (size === 8 || !accessIsValid(c, hoff, size)) this.directStoreOther(m, hoff, size, value, high);
+    else adaptedWrite(m.handler!, c, hoff, size, value);
+    if (this.events.tracing) this.trace('direct', gpa, size, true, value);
+  }
+
+  private directStoreOther(m: MmuMapping, hoff: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
+    const c = m.constraints!;
+    if (!accessIsValid(c, hoff, size)) {
+      this.stats.unassigned++;
+      return;
+    }
+    adaptedWrite(m.handler!, c, hoff, 4, value >>> 0);
+    adaptedWrite(m.handler!, c, hoff + 4, 4, high >>> 0);
+  }
+
   private trapRead(m: MmuMapping, gpa: number, size: number, off: number): number {
-    this.stats.byPath[Path.Trap * 2]++;
+    this.stats.byPath[TRAP_READ]++;
     if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
     this.clock.now += this.exitNs;
     const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
@@ -196,8 +250,8 @@ export class GuestCpu {
     const h = this.trapHandler;
     if (h === undefined) {
       // No VMM: nothing decodes the access; answer as a master abort.
-      this.stats.unassigned++;
       this.stats.trapsByReasonCounts[reason]++;
+      this.stats.unassigned++;
       this.high = 0xffffffff;
       v = size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
     } else {
@@ -209,14 +263,14 @@ export class GuestCpu {
   }
 
   private trapWrite(m: MmuMapping, gpa: number, size: number, value: number, high: number, off: number): void {
-    this.stats.byPath[Path.Trap * 2 + 1]++;
+    this.stats.byPath[TRAP_WRITE]++;
     if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
     this.clock.now += this.exitNs;
     const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
     const h = this.trapHandler;
     if (h === undefined) {
-      this.stats.unassigned++;
       this.stats.trapsByReasonCounts[reason]++;
+      this.stats.unassigned++;
     } else h.write(gpa, size, value, high, reason);
     if (this.events.tracing) this.traceTrap(gpa, size, true, value, reason);
   }

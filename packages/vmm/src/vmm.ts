@@ -95,6 +95,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
   readonly devWriteNs: number;
   readonly msixWriteNs: number;
   private readonly unassignedReason: number;
+  private readonly unmappedReason: number;
   private nextParavirtVector = 0x1000;
 
   constructor(
@@ -132,6 +133,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
     this.devWriteNs = deps.costs.ns('dev.mmioWriteNs');
     this.msixWriteNs = deps.costs.ns('qemu.msixTableWriteCycles');
     this.unassignedReason = deps.stats.reasonId(Reason.Unassigned);
+    this.unmappedReason = deps.stats.reasonId('unmapped');
   }
 
   get msiAddress(): number {
@@ -349,19 +351,19 @@ export class Vmm implements TrapHandler, GuestPciBus {
   }
 
   // ---- the trap path: guest exit → VMM dispatch through the flat view ----
-  read(gpa: number, size: number, _reasonId: number): number {
+  read(gpa: number, size: number, reasonId: number): number {
     this.deps.clock.now += this.dispatchNs;
     const r = this.space.find(gpa);
-    this.deps.stats.trapsByReasonCounts[r === undefined ? this.unassignedReason : r.tag]++;
+    this.deps.stats.trapsByReasonCounts[r !== undefined ? r.tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason]++;
     const v = this.space.read(gpa, size);
     if (size === 8) this.high = this.space.high;
     return v;
   }
 
-  write(gpa: number, size: number, value: number, high: number, _reasonId: number): void {
+  write(gpa: number, size: number, value: number, high: number, reasonId: number): void {
     this.deps.clock.now += this.dispatchNs;
     const r = this.space.find(gpa);
-    this.deps.stats.trapsByReasonCounts[r === undefined ? this.unassignedReason : r.tag]++;
+    this.deps.stats.trapsByReasonCounts[r !== undefined ? r.tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason]++;
     this.space.write(gpa, size, value, high);
   }
 

@@ -73,6 +73,8 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const t0 = machine.clock.now;
   let completed = 0;
   let failed = 0;
+  // The guest's own work per operation (its I/O stack), charged as plain CPU time.
+  const stackNs = machine.costs.ns('guest.ioStackNs');
   const share = drivers.map((_, i) => Math.floor(ops / drivers.length) + (i < ops % drivers.length ? 1 : 0));
   for (let left = ops; left > 0; ) {
     for (let i = 0; i < drivers.length; i++) {
@@ -81,6 +83,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
       share[i] -= n;
       left -= n;
       const r = drivers[i].run(n);
+      machine.cpu.work(n * stackNs);
       completed += r.completed;
       failed += r.failed;
     }

@@ -1,0 +1,212 @@
+/**
+ * The whole passthrough stack (platform → vfio-pci → VMM → guest CPU) with a register
+ * file device in the three layouts that separate the patches (spec §10), across every
+ * patch combination and both variants.
+ */
+import { describe, expect, it } from 'vitest';
+import { ContainerModule, Machine, Platform, type VhwPlugin, VhwError, definePlugin, guestRam, z } from '@vhw/core';
+import { Cfg, GuestOs, type GuestPciBus, GuestPciBusToken, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
+import { genericPlatform } from '@vhw/platform-generic';
+import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
+import { type Variant, vfioPci } from '@vhw/vfio-pci';
+import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
+import { ToyDevice, toyDevice } from './support/toy-device.js';
+
+const K = 1024;
+const LAYOUTS = {
+  nvme16k: { bars: [{ index: 0, size: 16 * K, kind: 'mem64' as const }], msix: { vectors: 8, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 }, hot: { bar: 0, offset: 0x1000 } },
+  igbvf: { bars: [{ index: 0, size: 16 * K }, { index: 3, size: 16 * K }], msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 }, hot: { bar: 0, offset: 0x3818 } },
+  kioxia: { bars: [{ index: 0, size: 64 * K, kind: 'mem64' as const }], msix: { vectors: 16, tableBar: 0, tableOffset: 0x5200, pbaBar: 0, pbaOffset: 0xd600 }, hot: { bar: 0, offset: 0x1000 } },
+};
+type Layout = keyof typeof LAYOUTS;
+const COMBOS = Array.from({ length: 8 }, (_, i) => ({ p1: (i & 1) !== 0, p2: (i & 2) !== 0, p3: (i & 4) !== 0 }));
+
+function build(layout: Layout, c: { p1: boolean; p2: boolean; p3: boolean }, variant: Variant, platform: 'ppc64' | 'generic' = 'ppc64', extra: VhwPlugin[] = [], vmmOpts = {}) {
+  const l = LAYOUTS[layout];
+  const plat = platform === 'ppc64' ? ppc64Platform({ pageAlignedBars: c.p1 }) : genericPlatform({ pageAlignedBars: c.p1 });
+  return Machine.create({
+    plugins: [plat, guestRam({ size: 16 << 20 }), toyDevice({ name: 'dev0', bars: l.bars, msix: l.msix }), ...extra, vfioPci({ variant, subPageBarMmap: c.p2, msixTableMmap: c.p3 }), vmm(vmmOpts)],
+  });
+}
+
+function hotPath(m: Machine, layout: Layout): 'direct' | 'trap' {
+  const v = m.get<Vmm>(VmmToken);
+  const hot = LAYOUTS[layout].hot;
+  const bar = v.bars.find((b) => b.index === hot.bar)!;
+  return m.mmu.translate(bar.guestAddress + hot.offset).path === 'direct' ? 'direct' : 'trap';
+}
+
+/** What the spec says frees each layout's hot register on a 64 KiB PPC64 host (device alone in its PE). */
+function expectedDirect(layout: Layout, c: { p1: boolean; p2: boolean; p3: boolean }, variant: Variant): boolean {
+  if (layout === 'kioxia') return c.p3;
+  if (layout === 'igbvf') return c.p2 && c.p1; // upstream without P1: BAR0 shares its page with BAR3
+  // nvme16k: sub-page BAR holding the table
+  if (variant === 'rfc-2015') return c.p1 && c.p2 && c.p3;
+  return c.p2 && c.p3; // upstream: the BAR starts its PE segment, so its page is free even without P1
+}
+
+describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
+  for (const variant of ['rfc-2015', 'upstream'] as const) {
+    for (const layout of Object.keys(LAYOUTS) as Layout[]) {
+      it(`${variant} ${layout}: the hot register goes direct exactly where the spec says, in all 8 combinations`, () => {
+        for (const c of COMBOS) {
+          const m = build(layout, c, variant);
+          const direct = hotPath(m, layout) === 'direct';
+          expect({ c, direct }).toEqual({ c, direct: expectedDirect(layout, c, variant) });
+          expect(m.get<Vmm>(VmmToken).audit()).toEqual([]);
+          m.dispose();
+        }
+      });
+    }
+  }
+
+  it('rfc-2015: patch 2 without patch 1 changes nothing (the platform cannot promise an exclusive page)', () => {
+    for (const layout of Object.keys(LAYOUTS) as Layout[]) {
+      const areas = (c: { p1: boolean; p2: boolean; p3: boolean }) => {
+        const m = build(layout, c, 'rfc-2015');
+        const out = m.get<Vmm>(VmmToken).bars.map((b) => b.plan.areas.map((a) => a.path));
+        m.dispose();
+        return out;
+      };
+      expect(areas({ p1: false, p2: true, p3: false })).toEqual(areas({ p1: false, p2: false, p3: false }));
+    }
+  });
+
+  it('every trapped access is counted with the reason of its area, and direct ones not at all', () => {
+    const m = build('nvme16k', { p1: true, p2: true, p3: false }, 'rfc-2015');
+    const bar = m.get<Vmm>(VmmToken).bars[0];
+    m.stats.reset();
+    m.cpu.store(bar.guestAddress + 0x1000, 4, 1);
+    m.cpu.store(bar.guestAddress + 0x1004, 4, 1);
+    expect(m.stats.trapsByReason).toEqual({ 'msix-table-page': 2 });
+    expect(m.stats.summary().trap.writes).toBe(2);
+  });
+
+  it('the fd path protects the MSI-X table: a guest write to the trapped table (no emulation) never reaches the device', () => {
+    const m = build('nvme16k', { p1: false, p2: false, p3: false }, 'rfc-2015');
+    const v = m.get<Vmm>(VmmToken);
+    const bar = v.bars[0];
+    expect(v.noMsixEmulation).toBe(true); // pSeries
+    m.cpu.store(bar.guestAddress + 0x2008, 4, 0x1234);
+    expect(m.cpu.load(bar.guestAddress + 0x2008, 4)).toBe(0xffffffff);
+    const dev = v.functions[0].dev;
+    expect(dev.counters.tableProtected).toBe(2);
+    expect(dev.fn.device.msix!.entry(0).data).not.toBe(0x1234);
+  });
+});
+
+describe('guest BAR placement (checklist 5)', () => {
+  it('natural placement packs sub-page BARs into one guest page: the aligned one cannot own the page, the other is unaligned; both trap', () => {
+    const m = build('igbvf', { p1: true, p2: true, p3: true }, 'rfc-2015', 'ppc64', [], { guestBarPlacement: 'natural' });
+    const v = m.get<Vmm>(VmmToken);
+    expect(v.bars.map((b) => b.plan.areas[0].reason).sort()).toEqual(['guest-bar-unaligned', 'guest-page-shared']);
+    expect(hotPath(m, 'igbvf')).toBe('trap');
+  });
+
+  it('moving a sub-page BAR off a page boundary reverts it to trapping, and back restores the direct mapping', () => {
+    const m = build('igbvf', { p1: true, p2: true, p3: true }, 'rfc-2015');
+    const v = m.get<Vmm>(VmmToken);
+    const fn = v.find('dev0');
+    const bar0 = v.bars.find((b) => b.index === 0)!;
+    const home = bar0.guestAddress;
+    expect(hotPath(m, 'igbvf')).toBe('direct');
+    fn.configWrite(Cfg.Bar0, 4, (home + 0x4000) % 2 ** 32);
+    expect(bar0.guestAddress).toBe(home + 0x4000);
+    expect(hotPath(m, 'igbvf')).toBe('trap');
+    expect(bar0.plan.areas[0].reason).toBe('guest-bar-unaligned');
+    fn.configWrite(Cfg.Bar0, 4, home % 2 ** 32);
+    expect(hotPath(m, 'igbvf')).toBe('direct');
+    expect(v.counters.barMoves).toBe(2);
+  });
+
+  it('BAR sizing through the emulated config space reads back the size mask', () => {
+    const m = build('igbvf', { p1: false, p2: false, p3: false }, 'rfc-2015');
+    const fn = m.get<Vmm>(VmmToken).find('dev0');
+    const before = fn.configRead(Cfg.Bar0 + 12, 4);
+    fn.configWrite(Cfg.Bar0 + 12, 4, 0xffffffff);
+    expect(fn.configRead(Cfg.Bar0 + 12, 4)).toBe((~(16 * K - 1) & 0xfffffff0) >>> 0);
+    fn.configWrite(Cfg.Bar0 + 12, 4, before);
+    expect(fn.configRead(Cfg.Bar0 + 12, 4)).toBe(before);
+  });
+});
+
+describe('the 4 KiB control platform', () => {
+  it('frees the NVMe doorbells in every combination: a 16 KiB BAR is not sub-page and the table page is not theirs', () => {
+    for (const c of COMBOS) {
+      for (const variant of ['rfc-2015', 'upstream'] as const) {
+        const m = build('nvme16k', c, variant, 'generic');
+        expect(hotPath(m, 'nvme16k')).toBe('direct');
+        m.dispose();
+      }
+    }
+  });
+
+  it('rfc-2015 patch 3 is refused without EEH and the reason says so', () => {
+    const m = build('nvme16k', { p1: true, p2: true, p3: true }, 'rfc-2015', 'generic' as never);
+    const v = m.get<Vmm>(VmmToken);
+    expect(v.functions[0].dev.diagnose(0, 0x2000)).toBe('no-isolation');
+  });
+
+  it('emulates the MSI-X table: the guest programs it by MMIO and a device interrupt arrives with the guest vector', () => {
+    const m = build('nvme16k', { p1: false, p2: false, p3: false }, 'rfc-2015', 'generic');
+    const bus = m.get<GuestPciBus>(GuestPciBusToken);
+    const os = new GuestOs(m.cpu, m.get(Symbol.for('vhw.GuestMemory')));
+    const fn = bus.find('dev0');
+    expect(fn.paravirtMsi).toBeUndefined();
+    const got: number[] = [];
+    const [vec] = os.enableMsix(bus, fn, 1);
+    os.requestIrq(vec, (v) => got.push(v));
+    expect(m.stats.trapsByReason['msix-table']).toBe(4);
+    const dev = m.get<Vmm>(VmmToken).functions[0].dev.fn.device as ToyDevice;
+    dev.fire(0);
+    m.cpu.deliverPending();
+    expect(got).toEqual([vec]);
+    expect(m.stats.interrupts).toBe(1);
+  });
+
+  it('refuses vfio-no-msix-emulation on a machine without paravirtual MSI set-up', () => {
+    expect(() => build('nvme16k', COMBOS[0], 'rfc-2015', 'generic', [], { noMsixEmulation: true })).toThrow(/noMsixEmulation needs a machine/);
+  });
+});
+
+describe('isolation (checklist 6)', () => {
+  /** A PHB that claims patch 1 while packing BARs naturally: vfio-pci (rfc-2015) will believe it. */
+  const lyingPlatform = definePlugin({
+    name: 'lying-ppc64',
+    kind: 'platform',
+    description: 'test platform that claims page-aligned BARs without aligning them',
+    schema: z.strictObject({}),
+    module: () =>
+      new ContainerModule((opts) => {
+        opts.bind(Platform).toConstantValue({ name: 'ppc64', pageSize: 65536, unassignedPolicy: 'ignore', costDefaults: {}, machineProperties: { machineType: 'pseries', vfioNoMsixEmulation: true } });
+        bindHostBridge(opts, 'lying', ({ events, clock, memory, costs }) => {
+          const phb = new Ppc64Phb({ name: 'phb0', pageSize: 65536, window: { name: 'M32', base: 0x8000_0000, size: 0x8000_0000 }, unassignedPolicy: 'ignore', events, clock, memory, msiAddress: 0x3_fff0_0000, pageAlignedBars: false, peCount: 256, peGranularity: 'bus', eeh: true, freezeBlocksMsi: true, costs });
+          Object.defineProperty(phb, 'allMmioBarsPageAligned', { get: () => true });
+          return phb;
+        });
+      }),
+  });
+
+  it('a direct mapping that would expose another device is refused loudly (E_ISOLATION), never installed', () => {
+    const l = LAYOUTS.igbvf;
+    const make = () =>
+      Machine.create({
+        plugins: [lyingPlatform(), guestRam({ size: 16 << 20 }), toyDevice({ name: 'a', bars: [l.bars[0]] }), toyDevice({ name: 'b', bars: [l.bars[0]] }), vfioPci({ subPageBarMmap: true }), vmm()],
+      });
+    let err: unknown;
+    try {
+      make();
+    } catch (e) {
+      err = e;
+    }
+    expect(VhwError.is(err, 'E_ISOLATION')).toBe(true);
+    expect((err as Error).message).toMatch(/holds bar of (a|b)/);
+  });
+
+  it('MSI-X control written by the guest is emulated (vfio keeps the host control)', () => {
+    const m = build('nvme16k', COMBOS[0], 'rfc-2015', 'generic');
+    const fn = m.get<Vmm>(VmmToken).find('dev0');
+    fn.configWrite(MSIX_CAP_OFFSET + 2, 2, 0x8000);
+    expect(fn.configRead(MSIX_CAP_OFFSET + 2, 2) & 0x8000).toBe(0x8000);
+  });
+});
