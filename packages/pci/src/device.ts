@@ -194,6 +194,13 @@ export abstract class PciDevice {
     this.resetRegisters();
     this.msix?.reset();
     this.config.setRaw(Cfg.Command, 2, 0);
+    // A slot reset clears the BARs: whoever owns the device must program them again.
+    for (const bar of this.spec.bars) {
+      const kind = bar.kind ?? 'mem32';
+      const off = Cfg.Bar0 + bar.index * 4;
+      this.config.setRaw(off, 4, kind === 'io' ? 0x1 : (kind === 'mem64' ? 0x4 : 0) | (bar.prefetchable ? 0x8 : 0));
+      if (kind === 'mem64') this.config.setRaw(off + 4, 4, 0);
+    }
     if (this.msix) this.config.setRaw(MSIX_CAP_OFFSET + 2, 2, this.spec.msix!.vectors - 1);
   }
 
@@ -210,7 +217,7 @@ export abstract class PciDevice {
     const decl = this.bar(index);
     if (!decl) return 0;
     const lo = this.config.read(Cfg.Bar0 + index * 4, 4);
-    if ((decl.kind ?? 'mem32') === 'io') return lo & ~0x3 >>> 0;
+    if ((decl.kind ?? 'mem32') === 'io') return (lo & ~0x3) >>> 0;
     const base = (lo & 0xfffffff0) >>> 0;
     if (decl.kind === 'mem64') return base + this.config.read(Cfg.Bar0 + (index + 1) * 4, 4) * 2 ** 32;
     return base;

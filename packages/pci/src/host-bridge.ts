@@ -335,6 +335,8 @@ export class HostBridge implements PlatformFacts {
   claim(name: string, owner: string, base: number, size: number): boolean {
     if (size <= 0) return false;
     if (this.hostSpace.intersecting(base, size).length > 0) return false;
+    const ownerGroup = this.functions.find((f) => f.name === owner)?.group.id;
+    if (this.segmentsIn(base, size).some((s) => s.group !== ownerGroup)) return false;
     if (this.reservations.some((r) => r.base < base + size && base < r.base + r.size)) return false;
     this.reservations.push({ name, owner, base, size });
     return true;

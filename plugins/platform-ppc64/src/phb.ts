@@ -50,8 +50,13 @@ export class Ppc64Phb extends HostBridge {
     this.o = o;
     if (o.peCount < 2 || o.peCount > 4096) throw new VhwError('E_CONFIG', `PHB ${o.name}: peCount ${o.peCount}; allowed: 2..4096`);
     this.segmentSize = o.window.size / o.peCount;
-    if (!Number.isInteger(this.segmentSize) || this.segmentSize < o.pageSize) {
-      throw new VhwError('E_CONFIG', `PHB ${o.name}: M32 size ${hex(o.window.size)} / ${o.peCount} PEs gives segments of ${this.segmentSize} bytes; allowed: whole segments of at least one page`);
+    // Segments must be whole pages: a page straddling two segments could be mapped into
+    // a guest while part of it belongs to another PE.
+    if (!Number.isInteger(this.segmentSize) || this.segmentSize < o.pageSize || this.segmentSize % o.pageSize !== 0) {
+      throw new VhwError('E_CONFIG', `PHB ${o.name}: M32 size ${hex(o.window.size)} / ${o.peCount} PEs gives segments of ${this.segmentSize} bytes; allowed: a whole number of ${o.pageSize}-byte pages per segment`);
+    }
+    if (o.window.base % o.pageSize !== 0) {
+      throw new VhwError('E_CONFIG', `PHB ${o.name}: m32Base ${hex(o.window.base)}; allowed: a multiple of the page size ${hex(o.pageSize)}`);
     }
     for (let i = 0; i < o.peCount; i++) this.segments.push({ index: i, base: o.window.base + i * this.segmentSize, pe: undefined });
   }

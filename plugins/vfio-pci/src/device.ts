@@ -1,5 +1,5 @@
 import { type CostModel, type MmioHandler, type SimClock, VhwError, allOnes, hex } from '@vhw/core';
-import { CapId, Cfg, type HostBridge, MSIX_CAP_OFFSET, type MsiMessage, type PciFunction } from '@vhw/pci';
+import { CapId, Cfg, Command, type HostBridge, MSIX_CAP_OFFSET, type MsiMessage, type PciFunction } from '@vhw/pci';
 import type { BarMmapDecision, SubPageMmapPolicy } from './policy.js';
 import { Reason } from './reasons.js';
 import {
@@ -60,6 +60,8 @@ export class VfioPciDevice {
   private readonly barAddr = new Float64Array(6);
   private readonly barSize = new Float64Array(6);
   private readonly reservations: string[] = [];
+  /** Bit i set: BAR i is an I/O BAR. */
+  private ioBars = 0;
   private msixMessages: MsiMessage[] = [];
   private closed = false;
   private readonly fdNs: number;
@@ -82,6 +84,13 @@ export class VfioPciDevice {
     for (const b of fn.bars) {
       this.barAddr[b.index] = b.address;
       this.barSize[b.index] = b.size;
+    }
+    // I/O BARs are not in host MMIO; the fd path reaches them through the port handler.
+    for (const decl of fn.device.spec.bars) {
+      if ((decl.kind ?? 'mem32') === 'io') {
+        this.barSize[decl.index] = decl.size;
+        this.ioBars |= 1 << decl.index;
+      }
     }
     const decisions: BarMmapDecision[] = [];
     for (const decl of fn.device.spec.bars) {
@@ -127,6 +136,7 @@ export class VfioPciDevice {
 
   /** VFIO_DEVICE_GET_INFO. */
   getDeviceInfo(): VfioDeviceInfo {
+    this.assertOpen();
     let flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
     if (this.policy.reportsPageAligned) flags |= VFIO_DEVICE_FLAGS_PCI_PAGE_ALIGNED;
     if (this.policy.reportsMsixMmap) flags |= VFIO_DEVICE_FLAGS_PCI_MSIX_MMAP;
@@ -193,11 +203,9 @@ export class VfioPciDevice {
   regionRead(index: number, offset: number, size: number): number {
     this.counters.regionReads++;
     this.clock.now += this.fdNs;
+    this.checkRange('read', index, offset, size);
     if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.bridge.configRead(this.fn, offset, size as 1 | 2 | 4);
-    const len = this.barSize[index];
-    if (!(index >= 0 && index <= 5) || len === 0 || offset < 0 || offset + size > len) {
-      throw new VhwError('E_RANGE', `vfio ${this.name}: read of ${size} bytes at ${hex(offset)} outside region ${index} (size ${len})`);
-    }
+    if ((this.ioBars & (1 << index)) !== 0) return this.ioAccess(index, offset, size, false, 0);
     if (this.inTable(index, offset, size)) {
       this.counters.tableProtected++;
       if (size === 8) this.bridge.hostSpace.high = 0xffffffff;
@@ -216,13 +224,14 @@ export class VfioPciDevice {
   regionWrite(index: number, offset: number, size: number, value: number, high = 0): void {
     this.counters.regionWrites++;
     this.clock.now += this.fdNs;
+    this.checkRange('write', index, offset, size);
     if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
       this.configWrite(offset, size as 1 | 2 | 4, value);
       return;
     }
-    const len = this.barSize[index];
-    if (!(index >= 0 && index <= 5) || len === 0 || offset < 0 || offset + size > len) {
-      throw new VhwError('E_RANGE', `vfio ${this.name}: write of ${size} bytes at ${hex(offset)} outside region ${index} (size ${len})`);
+    if ((this.ioBars & (1 << index)) !== 0) {
+      this.ioAccess(index, offset, size, true, value);
+      return;
     }
     if (this.inTable(index, offset, size)) {
       this.counters.tableProtected++;
@@ -237,6 +246,25 @@ export class VfioPciDevice {
     if (offset >= Cfg.Bar0 && offset < Cfg.Bar0 + 24) return;
     if (this.fn.device.msix && offset >= MSIX_CAP_OFFSET && offset < MSIX_CAP_OFFSET + 12) return;
     this.bridge.configWrite(this.fn, offset, size, value);
+  }
+
+  /** A region access must lie inside the region (the kernel returns -EINVAL otherwise). */
+  private checkRange(what: 'read' | 'write', index: number, offset: number, size: number): void {
+    const len = index === VFIO_PCI_CONFIG_REGION_INDEX ? 256 : index >= 0 && index <= 5 ? this.barSize[index] : 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset + size > len || (size !== 1 && size !== 2 && size !== 4 && size !== 8)) {
+      throw new VhwError('E_RANGE', `vfio ${this.name}: ${what} of ${size} bytes at ${hex(offset)} outside region ${index} (size ${len})`);
+    }
+  }
+
+  /** Port I/O through the fd: the device's handler, unless the group is frozen. */
+  private ioAccess(index: number, offset: number, size: number, isWrite: boolean, value: number): number {
+    const h = this.fn.device.barHandler(index);
+    if (this.fn.group.mmioFrozen) return isWrite ? 0 : allOnes(Math.min(size, 4) as 1 | 2 | 4);
+    if (isWrite) {
+      h.write(offset, Math.min(size, 4) as 1 | 2 | 4, value);
+      return 0;
+    }
+    return h.read(offset, Math.min(size, 4) as 1 | 2 | 4);
   }
 
   private inTable(index: number, offset: number, size: number): boolean {
@@ -259,17 +287,29 @@ export class VfioPciDevice {
     this.disableMsix();
     if (triggers.length === 0) return;
     this.msixMessages = this.bridge.allocateMsi(this.fn, triggers.length);
-    const table = this.barAddr[this.msixTable!.bar] + this.msixTable!.offset;
     this.msixMessages.forEach((msg, i) => {
       const t = triggers[i];
       this.bridge.setIrqHandler(msg.irq, t ? () => t(i) : undefined);
+    });
+    this.programMsix();
+  }
+
+  /**
+   * Writes the allocated messages into the device's table and enables MSI-X, with
+   * memory decode on for the duration (vfio_pci_memory_lock_and_enable()).
+   */
+  private programMsix(): void {
+    const cmd = this.bridge.configRead(this.fn, Cfg.Command, 2);
+    if ((cmd & Command.Memory) === 0) this.bridge.configWrite(this.fn, Cfg.Command, 2, cmd | Command.Memory);
+    const table = this.barAddr[this.msixTable!.bar] + this.msixTable!.offset;
+    this.msixMessages.forEach((msg, i) => {
       this.bridge.write(table + i * 16, 4, msg.addressLo);
       this.bridge.write(table + i * 16 + 4, 4, msg.addressHi);
       this.bridge.write(table + i * 16 + 8, 4, msg.data);
       this.bridge.write(table + i * 16 + 12, 4, 0);
     });
-    const ctl = MSIX_CAP_OFFSET + 2;
-    this.bridge.configWrite(this.fn, ctl, 2, 0x8000);
+    this.bridge.configWrite(this.fn, MSIX_CAP_OFFSET + 2, 2, 0x8000);
+    if ((cmd & Command.Memory) === 0) this.bridge.configWrite(this.fn, Cfg.Command, 2, cmd);
   }
 
   /** Host IRQ numbers currently set up for the device's MSI-X vectors. */
@@ -289,7 +329,8 @@ export class VfioPciDevice {
     this.assertOpen();
     this.fn.device.reset();
     this.bridge.restoreFunction(this.fn);
-    this.msixMessages = [];
+    // The kernel restores the MSI-X state it set up (pci_restore_msi_state()).
+    if (this.msixMessages.length > 0) this.programMsix();
   }
 
   /** Closing the fd releases MSI-X and the sub-page reservations (vfio_pci_core_disable()). */

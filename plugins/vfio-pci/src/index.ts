@@ -81,7 +81,11 @@ export const vfioPciOptions = z.strictObject({
   variant: z.enum(VARIANTS as ['rfc-2015', 'upstream']).default('rfc-2015').describe('rfc-2015 (the series as posted) or upstream (as merged later)'),
   subPageBarMmap: z.boolean().default(false).describe('patch 2: allow mmap of sub-page MMIO BARs'),
   msixTableMmap: z.boolean().default(false).describe('patch 3: allow mmap of the MSI-X table'),
-  devices: z.array(z.string().min(1)).optional().describe('devices to bind (default: all)'),
+  devices: z
+    .array(z.string().min(1))
+    .refine((d) => new Set(d).size === d.length, { message: 'allowed: each device name once' })
+    .optional()
+    .describe('devices to bind (default: all)'),
 });
 
 export const vfioPci = definePlugin({
