@@ -25,6 +25,21 @@ export interface GuestPciFunction {
    * none and the guest must program the MSI-X table itself.
    */
   readonly paravirtMsi: ((count: number) => number[]) | undefined;
+  /**
+   * The machine's EEH interface for this function (pSeries RTAS slot-state and reset
+   * calls, forwarded to the host PE), where the platform has EEH.
+   */
+  readonly eeh?: GuestEeh;
+}
+
+/** What a guest's EEH core can do for a function. */
+export interface GuestEeh {
+  /** The PE the function belongs to: functions of one PE are frozen and reset together. */
+  readonly pe: string;
+  /** True while the function's PE is frozen (ibm,read-slot-reset-state2). */
+  frozen(): boolean;
+  /** Reset the PE, unfreeze it and restore its configuration (ibm,set-slot-reset + ibm,configure-pe). */
+  recover(): void;
 }
 
 /** The guest's PCI bus as presented by the VMM. */
@@ -138,6 +153,27 @@ export class GuestOs {
     }
     fn.configWrite(cap + 2, 2, 0x8000);
     return vectors;
+  }
+
+  /** PE recoveries the guest ran. */
+  eehRecoveries = 0;
+
+  /**
+   * The guest's EEH core, run when a driver saw all-ones or a device stopped answering
+   * (as eeh_dev_check_failure() is): if the function's PE is frozen, recover the PE and
+   * tell every driver of a function in it to re-initialise. Returns whether it recovered.
+   */
+  handleEeh(bus: GuestPciBus, device: string, drivers: readonly GuestDriver[]): boolean {
+    const fn = bus.find(device);
+    if (!fn.eeh || !fn.eeh.frozen()) return false;
+    const pe = fn.eeh.pe;
+    fn.eeh.recover();
+    this.eehRecoveries++;
+    for (const d of drivers) {
+      const f = bus.functions.find((x) => x.name === d.device);
+      if (f?.eeh?.pe === pe) d.recover?.();
+    }
+    return true;
   }
 }
 

@@ -259,6 +259,19 @@ export class HostBridge implements PlatformFacts {
     dev.config.write(Cfg.Command, 2, Command.Memory | Command.BusMaster);
   }
 
+  /**
+   * Resets every function of a group and restores its configuration; platforms with
+   * isolation also unfreeze the group (ppc64 overrides this with the EEH sequence).
+   */
+  recover(groupId: string): void {
+    const g = this.groups.find((x) => x.id === groupId);
+    if (!g) throw new VhwError('E_NOT_FOUND', `${this.name}: no group "${groupId}"; groups: ${this.groups.map((x) => x.id).join(', ')}`);
+    for (const fn of g.functions) fn.device.reset();
+    g.mmioFrozen = false;
+    g.dmaFrozen = false;
+    for (const fn of g.functions) this.restoreFunction(fn);
+  }
+
   /** Re-programs a function after a reset (what firmware or the host kernel restores). */
   restoreFunction(fn: PciFunction): void {
     for (const b of fn.bars) fn.device.setBarAddress(b.index, b.address);

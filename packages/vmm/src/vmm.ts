@@ -16,6 +16,7 @@ import {
 import {
   Cfg,
   type GuestBar,
+  type GuestEeh,
   type GuestPciBus,
   type GuestPciFunction,
   type HostBridge,
@@ -434,6 +435,7 @@ export class PassthroughFunction implements GuestPciFunction {
   readonly msix: ReturnType<typeof readMsixLayout>;
   readonly emulator: MsixEmulator | undefined;
   readonly paravirtMsi: ((count: number) => number[]) | undefined;
+  readonly eeh: GuestEeh | undefined;
   private barSizing = 0; // bit i: BAR i is being sized
   private msixControl = 0;
 
@@ -449,6 +451,23 @@ export class PassthroughFunction implements GuestPciFunction {
     const { cpu } = vmm.deps;
     this.emulator = this.msix ? new MsixEmulator(this.msix.vectors, vmm.options.guestMsiAddress, (v) => cpu.raiseInterrupt(v)) : undefined;
     this.paravirtMsi = vmm.paravirtMsi && this.msix ? (count) => this.rtasChangeMsi(count) : undefined;
+    const bridge = vmm.deps.bridge;
+    const group = dev.fn.group;
+    this.eeh = bridge.eeh
+      ? {
+          pe: group.id,
+          frozen: () => {
+            vmm.chargeExit();
+            return group.frozen;
+          },
+          recover: () => {
+            vmm.counters.rtasCalls++;
+            vmm.chargeExit();
+            bridge.recover(group.id);
+            for (const d of vmm.deps.vfio.devices) if (d.fn.group === group) d.restoreAfterPlatformReset();
+          },
+        }
+      : undefined;
   }
 
   private bar(index: number): PassthroughBar | undefined {

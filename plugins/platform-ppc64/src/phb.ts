@@ -205,7 +205,7 @@ export class Ppc64Phb extends HostBridge {
    * eeh.slotResetHoldMs of simulated time), unfreeze, restore BARs and configuration.
    * The driver then re-initialises its device.
    */
-  recover(groupId: string): void {
+  override recover(groupId: string): void {
     const g = this.group(groupId);
     const emit = (state: string, cause: string) => this.events.emit('isolation', { group: g.id, state, cause, timeNs: this.clock.now });
     emit('recovering', 'freeze detected');

@@ -333,6 +333,15 @@ export class VfioPciDevice {
     if (this.msixMessages.length > 0) this.programMsix();
   }
 
+  /**
+   * After the platform reset the device (EEH recovery): the kernel restores the MSI-X
+   * set-up it owns, as after VFIO_DEVICE_RESET.
+   */
+  restoreAfterPlatformReset(): void {
+    this.assertOpen();
+    if (this.msixMessages.length > 0) this.programMsix();
+  }
+
   /** Closing the fd releases MSI-X and the sub-page reservations (vfio_pci_core_disable()). */
   close(): void {
     if (this.closed) return;
