@@ -63,13 +63,27 @@ export function compileConstraints(c: AccessConstraints, owner: string): Compile
   if (implMin > implMax) {
     throw new VhwError('E_CONFIG', `${owner}: impl.min (${implMin}) exceeds impl.max (${implMax})`);
   }
-  return { validMask, unaligned: c.valid.unaligned === true, implMin, implMax };
+  // Interned by value: regions with the same constraints share one object, so a large
+  // map does not spread the hot path over thousands of identical records.
+  const unaligned = c.valid.unaligned === true;
+  const key = validMask * 1000 + (unaligned ? 100 : 0) + implMin * 10 + implMax;
+  let compiled = INTERNED.get(key);
+  if (compiled === undefined) {
+    compiled = Object.freeze({ validMask, unaligned, implMin, implMax });
+    INTERNED.set(key, compiled);
+  }
+  return compiled;
 }
+
+const INTERNED = new Map<number, CompiledConstraints>();
 
 /** True when an access of `size` at `offset` is one the region accepts. */
 export function accessIsValid(c: CompiledConstraints, offset: number, size: number): boolean {
-  if ((c.validMask & size) === 0) return false;
-  if (!c.unaligned && offset % size !== 0) return false;
+  // Only 1, 2, 4 and 8 are access sizes: a bit test alone would pass 3 (1|2) or 12 (4|8).
+  if ((size !== 1 && size !== 2 && size !== 4 && size !== 8) || (c.validMask & size) === 0) return false;
+  // A bit test rather than `%` (a float modulo on the hot path); non-integer offsets
+  // stay misaligned, as they were with `offset % size`.
+  if (!c.unaligned && ((offset & (size - 1)) !== 0 || !Number.isInteger(offset))) return false;
   return true;
 }
 
@@ -84,11 +98,17 @@ export function allOnes(size: 1 | 2 | 4): number {
  * pieces of `implMax`. Sizes up to 4 only (8 is split by the caller).
  */
 export function adaptedRead(h: MmioHandler, c: CompiledConstraints, offset: number, size: 1 | 2 | 4): number {
-  if (size >= c.implMin && size <= c.implMax) return h.read(offset, size);
+  // The common case stays small enough for V8 to inline into the dispatcher.
+  return size >= c.implMin && size <= c.implMax ? h.read(offset, size) : resizedRead(h, c, offset, size);
+}
+
+function resizedRead(h: MmioHandler, c: CompiledConstraints, offset: number, size: 1 | 2 | 4): number {
   if (size < c.implMin) {
     const w = c.implMin;
     const base = offset - (offset % w);
     const shift = (offset - base) * 8;
+    // An unaligned access that crosses an impl word is served byte by byte.
+    if (offset - base + size > w) return (resizedRead(h, c, offset, 1) | (resizedRead(h, c, offset + 1, 1) << 8)) >>> 0;
     const v = h.read(base, w);
     return size === 1 ? (v >>> shift) & 0xff : (v >>> shift) & 0xffff;
   }
@@ -113,15 +133,25 @@ export function adaptedWrite(
   size: 1 | 2 | 4,
   value: number,
 ): void {
-  if (size >= c.implMin && size <= c.implMax) {
-    h.write(offset, size, value);
-    return;
-  }
+  if (size >= c.implMin && size <= c.implMax) h.write(offset, size, value);
+  else resizedWrite(h, c, offset, size, value);
+}
+
+function resizedWrite(h: MmioHandler, c: CompiledConstraints, offset: number, size: 1 | 2 | 4, value: number): void {
   if (size < c.implMin) {
     const w = c.implMin;
     const base = offset - (offset % w);
     const shift = (offset - base) * 8;
-    h.write(base, w, ((value << shift) >>> 0) & (w === 4 ? 0xffffffff : 0xffff));
+    // An unaligned access that crosses an impl word is written byte by byte.
+    if (offset - base + size > w) {
+      resizedWrite(h, c, offset, 1, value & 0xff);
+      resizedWrite(h, c, offset + 1, 1, (value >>> 8) & 0xff);
+      return;
+    }
+    // Only the accessed bytes carry the value; the rest of the wider access is zero.
+    const v = value & (size === 1 ? 0xff : 0xffff);
+    // `>>> 0` last: values travel unsigned (`& 0xffffffff` would turn bit 31 into a sign).
+    h.write(base, w, w === 4 ? (v << shift) >>> 0 : (v << shift) & 0xffff);
     return;
   }
   const step = c.implMax;

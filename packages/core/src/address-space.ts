@@ -54,16 +54,16 @@ export interface RamRegionSpec extends RegionSpec {
 
 /** One mapped region of an AddressSpace. */
 export class Region {
-  readonly name: string;
-  readonly base: number;
-  readonly size: number;
-  readonly kind: 'ram' | 'mmio';
-  readonly handler: MmioHandler;
-  readonly constraints: CompiledConstraints;
-  readonly owner: string | undefined;
-  readonly tag: number;
+  declare readonly name: string;
+  declare readonly base: number;
+  declare readonly size: number;
+  declare readonly kind: 'ram' | 'mmio';
+  declare readonly handler: MmioHandler;
+  declare readonly constraints: CompiledConstraints;
+  declare readonly owner: string | undefined;
+  declare readonly tag: number;
   /** Set for RAM regions. */
-  readonly view: DataView | undefined;
+  declare readonly view: DataView | undefined;
   /** Index into the space's per-region counters. */
   counterIndex = -1;
 
@@ -90,7 +90,10 @@ export class Region {
 
 /** Register handler over a little-endian RAM buffer. */
 export class RamHandler implements MmioHandler {
-  constructor(readonly view: DataView) {}
+  declare readonly view: DataView;
+  constructor(view: DataView) {
+    this.view = view;
+  }
   read(offset: number, size: 1 | 2 | 4): number {
     return size === 4
       ? this.view.getUint32(offset, true)
@@ -132,8 +135,8 @@ function checkRange(spec: RegionSpec, what: string): void {
  * sizes they declared. Bad accesses go to the unassigned policy and are counted.
  */
 export class AddressSpace {
-  readonly name: string;
-  policy: UnassignedPolicy;
+  declare readonly name: string;
+  declare policy: UnassignedPolicy;
   /** Upper 32 bits of the last 8-byte read. */
   high = 0;
   /** Accesses answered by the unassigned policy, by reason: no-region, invalid-size, straddle. */
@@ -245,36 +248,41 @@ export class AddressSpace {
 
   /** Reads `size` bytes at `addr`. For size 8 returns the low half; the high half is in `this.high`. */
   read(addr: number, size: number): number {
-    const i = this.view.indexOf(addr);
+    const view = this.view;
+    const i = view.indexOf(addr);
     if (i < 0) return this.unassignedRead(addr, size, 'no-region');
-    const r = this.view.entries[i];
+    const r = view.entries[i];
     const off = addr - r.base;
     if (off + size > r.size) return this.unassignedRead(addr, size, 'straddle');
     if (!accessIsValid(r.constraints, off, size)) return this.unassignedRead(addr, size, 'invalid-size');
     this.regionCounts[r.counterIndex]++;
-    if (size === 8) {
-      const lo = adaptedRead(r.handler, r.constraints, off, 4);
-      this.high = adaptedRead(r.handler, r.constraints, off + 4, 4);
-      return lo;
-    }
-    return adaptedRead(r.handler, r.constraints, off, size as 1 | 2 | 4);
+    return size === 8 ? this.read8(r, off) : adaptedRead(r.handler, r.constraints, off, size as 1 | 2 | 4);
   }
 
   /** Writes `size` bytes at `addr`; for size 8, `value` is the low half and `high` the upper one. */
   write(addr: number, size: number, value: number, high = 0): void {
-    const i = this.view.indexOf(addr);
+    const view = this.view;
+    const i = view.indexOf(addr);
     if (i < 0) return this.unassignedWrite(addr, size, 'no-region');
-    const r = this.view.entries[i];
+    const r = view.entries[i];
     const off = addr - r.base;
     if (off + size > r.size) return this.unassignedWrite(addr, size, 'straddle');
     if (!accessIsValid(r.constraints, off, size)) return this.unassignedWrite(addr, size, 'invalid-size');
     this.regionCounts[r.counterIndex]++;
-    if (size === 8) {
-      adaptedWrite(r.handler, r.constraints, off, 4, value >>> 0);
-      adaptedWrite(r.handler, r.constraints, off + 4, 4, high >>> 0);
-      return;
-    }
-    adaptedWrite(r.handler, r.constraints, off, size as 1 | 2 | 4, value);
+    if (size === 8) this.write8(r, off, value, high);
+    else adaptedWrite(r.handler, r.constraints, off, size as 1 | 2 | 4, value);
+  }
+
+  /** An 8-byte access is two 4-byte ones, low half first. */
+  private read8(r: Region, off: number): number {
+    const lo = adaptedRead(r.handler, r.constraints, off, 4);
+    this.high = adaptedRead(r.handler, r.constraints, off + 4, 4);
+    return lo;
+  }
+
+  private write8(r: Region, off: number, value: number, high: number): void {
+    adaptedWrite(r.handler, r.constraints, off, 4, value >>> 0);
+    adaptedWrite(r.handler, r.constraints, off + 4, 4, high >>> 0);
   }
 
   /** Accesses counted for a region (by name). */

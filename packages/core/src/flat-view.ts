@@ -11,12 +11,26 @@ export interface Ranged {
  * An immutable, sorted, disjoint view of ranges, built once per map change and used for
  * every lookup (QEMU's FlatView, without priorities: vhw refuses overlaps instead).
  * Lookup is a binary search over two Float64Arrays, with a one-entry last-hit cache in
- * front because guest accesses come in runs to the same region.
+ * front because guest accesses come in runs to the same region. A bucket index over the
+ * covered span narrows the search to the few entries of one bucket, so a lookup costs
+ * about the same with 16 entries as with 16 thousand (QEMU gets the same from its
+ * page-table-shaped AddressSpaceDispatch).
  */
 export class FlatView<T extends Ranged> {
-  readonly entries: readonly T[];
-  private readonly starts: Float64Array;
-  private readonly ends: Float64Array;
+  declare readonly entries: readonly T[];
+  declare private readonly starts: Float64Array;
+  declare private readonly ends: Float64Array;
+  /**
+   * Bucket index: bucket b covers `[min + b * width, min + (b + 1) * width)`, and
+   * `bucketFirst[b]` is the first entry whose end lies above the bucket's start. An
+   * entry containing an address of bucket b then has an index in
+   * `[bucketFirst[b], bucketFirst[b + 1]]`. Empty when the view cannot use it.
+   */
+  declare private readonly bucketFirst: Int32Array;
+  declare private readonly min: number;
+  declare private readonly maxEnd: number;
+  /** 1 / bucket width; the width is a power of two, so the bucket of an address is exact. */
+  declare private readonly invWidth: number;
   private lastIndex = -1;
 
   constructor(items: readonly T[]) {
@@ -35,6 +49,35 @@ export class FlatView<T extends Ranged> {
       this.starts[i] = sorted[i].base;
       this.ends[i] = sorted[i].base + sorted[i].size;
     }
+    const n = sorted.length;
+    this.min = n > 0 ? this.starts[0] : 0;
+    this.maxEnd = n > 0 ? this.ends[n - 1] : 0;
+    // Buckets need exact arithmetic: non-negative safe integers only (every vhw map).
+    let exact = n > 0;
+    for (let i = 0; i < n && exact; i++) {
+      exact = Number.isSafeInteger(this.starts[i]) && this.starts[i] >= 0 && Number.isSafeInteger(this.ends[i]);
+    }
+    if (!exact) {
+      this.bucketFirst = new Int32Array(0);
+      this.invWidth = 0;
+      return;
+    }
+    let buckets = 1;
+    while (buckets < 2 * n) buckets *= 2;
+    const span = this.maxEnd - this.min;
+    let width = 1;
+    while (width * buckets < span) width *= 2;
+    buckets = Math.max(1, Math.ceil(span / width));
+    this.invWidth = 1 / width;
+    const first = new Int32Array(buckets + 1);
+    let i = 0;
+    for (let b = 0; b < buckets; b++) {
+      const bucketStart = this.min + b * width;
+      while (i < n && this.ends[i] <= bucketStart) i++;
+      first[b] = i;
+    }
+    first[buckets] = n;
+    this.bucketFirst = first;
   }
 
   get length(): number {
@@ -43,18 +86,37 @@ export class FlatView<T extends Ranged> {
 
   /** Index of the entry containing `addr`, or -1. */
   indexOf(addr: number): number {
+    // Fast path, small enough to be inlined: the first entry of the address's bucket.
+    const first = this.bucketFirst;
+    if (first.length !== 0 && addr >= this.min && addr < this.maxEnd) {
+      const i = first[Math.floor((addr - this.min) * this.invWidth)];
+      // Read the entry itself (the caller reads it next anyway): one cache line fewer than starts/ends.
+      const e = this.entries[i];
+      if (addr >= e.base && addr < e.base + e.size) return i;
+    }
+    return this.search(addr);
+  }
+
+  private search(addr: number): number {
     const li = this.lastIndex;
     if (li >= 0 && addr >= this.starts[li] && addr < this.ends[li]) return li;
     let lo = 0;
     let hi = this.starts.length - 1;
+    const first = this.bucketFirst;
+    if (first.length !== 0) {
+      if (!(addr >= this.min && addr < this.maxEnd)) return -1; // also NaN
+      const b = Math.floor((addr - this.min) * this.invWidth);
+      lo = first[b];
+      const next = first[b + 1];
+      if (next < hi) hi = next;
+    }
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       if (addr < this.starts[mid]) hi = mid - 1;
-      else if (addr >= this.ends[mid]) lo = mid + 1;
-      else {
+      else if (addr < this.ends[mid]) {
         this.lastIndex = mid;
         return mid;
-      }
+      } else lo = mid + 1; // also NaN, which no range contains
     }
     return -1;
   }

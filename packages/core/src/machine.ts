@@ -80,17 +80,12 @@ export class Machine {
     if (options === null || typeof options !== 'object' || !Array.isArray(options.plugins)) {
       throw new VhwError('E_CONFIG', 'machine: options.plugins must be an array of plugins (from the plugin factories)');
     }
-    const seen = new Map<string, VhwPlugin>();
     options.plugins.forEach((p, i) => {
       if (!p || typeof p !== 'object' || !(p.module instanceof ContainerModule)) {
         throw new VhwError('E_CONFIG', `machine: plugins[${i}] is not a plugin; call a plugin factory, e.g. ppc64Platform({...})`);
       }
-      const prev = seen.get(p.instance);
-      if (prev) {
-        throw new VhwError('E_CONFIG', `machine: two plugins use the instance name "${p.instance}" (${prev.name} and ${p.name}); give each device a distinct name`);
-      }
-      seen.set(p.instance, p);
     });
+    // Platforms first: two copies of one platform would otherwise be reported as a name clash.
     const platforms = options.plugins.filter((p) => p.kind === 'platform');
     if (platforms.length !== 1) {
       throw new VhwError(
@@ -99,6 +94,14 @@ export class Machine {
           ? 'machine: no platform plugin; add exactly one (e.g. ppc64Platform(), genericPlatform() or simplePlatform())'
           : `machine: ${platforms.length} platform plugins (${platforms.map((p) => p.instance).join(', ')}); allowed: exactly one`,
       );
+    }
+    const seen = new Map<string, VhwPlugin>();
+    for (const p of options.plugins) {
+      const prev = seen.get(p.instance);
+      if (prev) {
+        throw new VhwError('E_CONFIG', `machine: two plugins use the instance name "${p.instance}" (${prev.name} and ${p.name}); give each device a distinct name`);
+      }
+      seen.set(p.instance, p);
     }
 
     const container = new Container({ defaultScope: 'Singleton' });

@@ -11,24 +11,24 @@ const KIND_NAMES = ['ram', 'direct', 'trap'] as const;
 
 /** One stage-2 mapping: a run of whole guest pages of one kind. */
 export class MmuMapping {
-  readonly name: string;
-  readonly kind: PageKindId;
-  readonly base: number;
-  readonly size: number;
-  readonly end: number;
+  declare readonly name: string;
+  declare readonly kind: PageKindId;
+  declare readonly base: number;
+  declare readonly size: number;
+  declare readonly end: number;
   /** RAM: the host buffer. */
-  readonly view: DataView | undefined;
+  declare readonly view: DataView | undefined;
   /** Direct: the device register handler and the offset of `base` within it. */
-  readonly handler: MmioHandler | undefined;
-  readonly handlerOffset: number;
-  readonly constraints: CompiledConstraints | undefined;
+  declare readonly handler: MmioHandler | undefined;
+  declare readonly handlerOffset: number;
+  declare readonly constraints: CompiledConstraints | undefined;
   /** Direct: the host physical address behind `base` (for maps and isolation reports). */
-  readonly hostPa: number;
+  declare readonly hostPa: number;
   /** Trap: the counter id of the reason this range traps. */
-  readonly reasonId: number;
-  readonly owner: string | undefined;
+  declare readonly reasonId: number;
+  declare readonly owner: string | undefined;
   /** Stats page slot of each page of the mapping. */
-  readonly pageSlots: Int32Array;
+  declare readonly pageSlots: Int32Array;
 
   constructor(init: {
     name: string;
@@ -84,18 +84,19 @@ export interface DirectMappingSpec {
  * memory slot exits to userspace. Mappings are whole pages of `pageSize`.
  */
 export class Mmu {
-  readonly pageSize: number;
+  declare readonly pageSize: number;
   /** 1 / pageSize, exact because pageSize is a power of two. */
-  readonly invPageSize: number;
+  declare readonly invPageSize: number;
   private mappings: MmuMapping[] = [];
   private view: FlatView<MmuMapping> = new FlatView([]);
   private generationCounter = 0;
 
-  constructor(
-    pageSize: number,
-    private readonly stats: Stats,
-    private readonly events: MachineEvents,
-  ) {
+  declare private readonly stats: Stats;
+  declare private readonly events: MachineEvents;
+
+  constructor(pageSize: number, stats: Stats, events: MachineEvents) {
+    this.stats = stats;
+    this.events = events;
     if (!Number.isSafeInteger(pageSize) || pageSize < 4096 || (pageSize & (pageSize - 1)) !== 0) {
       throw new VhwError('E_CONFIG', `MMU page size ${String(pageSize)}; allowed: a power of two >= 4096 (4k, 16k, 64k, ...)`);
     }
