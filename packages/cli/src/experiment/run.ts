@@ -20,6 +20,7 @@ export interface RunOptions {
 /** A machine built for one experiment point, probed and ready to run its workload. */
 export interface PreparedRun {
   machine: Machine;
+  bus: GuestPciBus;
   vmm: Vmm;
   bridge: HostBridge;
   drivers: GuestDriver[];
@@ -46,7 +47,7 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
     machine.events.on('trap', (e) => t(`${e.timeNs.toFixed(1)} trap ${hex(e.gpa)} reason=${e.reason}`));
     machine.events.on('isolation', (e) => t(`${e.timeNs.toFixed(1)} eeh ${e.group} ${e.state} (${e.cause})`));
   }
-  return { machine, vmm, bridge, drivers, os };
+  return { machine, vmm, bridge, drivers, os, bus };
 }
 
 /**
@@ -86,6 +87,8 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
       machine.cpu.work(n * stackNs);
       completed += r.completed;
       failed += r.failed;
+      // A failure is what makes a guest look at EEH (an all-ones read, a timeout).
+      if (r.failed > 0) run.os.handleEeh(run.bus, drivers[i].device, drivers);
     }
   }
   machine.cpu.deliverPending();
