@@ -108,8 +108,18 @@ export class Machine {
     container.load(coreModule(options), ...options.plugins.map((p) => p.module));
     const machine = new Machine(options, container);
     machine.events.tracing = options.tracing === true;
-    machine.runPhase('configure');
-    machine.runPhase('realize');
+    try {
+      machine.runPhase('configure');
+      machine.runPhase('realize');
+    } catch (e) {
+      // Release what the realized part holds (reservations, IRQs) before reporting.
+      try {
+        machine.dispose();
+      } catch {
+        /* the original error is the one to report */
+      }
+      throw e;
+    }
     return machine;
   }
 
