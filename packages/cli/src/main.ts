@@ -236,7 +236,7 @@ function cmdList(io: Io, o: Record<string, any>): Promise<void> {
       const s = await loadScenario(name);
       scenarios.push({ name, description: s.description, ops: s.ops, default: name === DEFAULT_SCENARIO });
     }
-    const plugins = listPlugins();
+    const plugins = await listPlugins();
     if (o.format === 'json') {
       io.out(JSON.stringify({ scenarios, plugins }, null, 2));
       return;
