@@ -145,7 +145,6 @@ describe('vhw map, explain and list', () => {
     expect(r.out).toMatch(/vfio-pci[\s\S]*subPageBarMmap/);
     // Installed device plugins are discovered, not hard-wired.
     expect(r.out).toMatch(/nvme-lite \(device, @vhw\/device-nvme-lite\)[\s\S]*layout/);
-    expect(r.out).toMatch(/nvme-lite \(device, @vhw\/device-nvme-lite\)[\s\S]*layout/);
   });
 });
 
