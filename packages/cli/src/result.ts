@@ -46,7 +46,7 @@ export interface RunResult {
   platform: { name: string; pageSize: number; eeh: boolean };
   variant: Variant;
   patches: PatchSet;
-  workload: { ops: number; simulatedNs: number; opsPerSecond: number; completed?: number; failed?: number };
+  workload: { ops: number; simulatedNs: number; opsPerSecond: number; completed?: number; failed?: number; eehRecoveries?: number };
   mmio: { direct: number; trapped: number; trapsByReason: Record<string, number> };
   bars: BarResult[];
   isolation: { violations: number };
