@@ -1,179 +1,69 @@
-import {
-  ClockToken,
-  ContainerModule,
-  EventsToken,
-  type GuestCpu,
-  GuestCpuToken,
-  type GuestMemory,
-  GuestMemoryToken,
-  type Lifecycle,
-  Lifecycle as LifecycleToken,
-  Machine,
-  type MachineEvents,
-  type Mmu,
-  MmuToken,
-  Path,
-  type SimClock,
-  Stage,
-  VhwError,
-  definePlugin,
-  guestRam,
-  simplePlatform,
-  z,
-} from '@vhw/core';
-import {
-  type GuestDriver,
-  GuestDriverToken,
-  GuestOs,
-  type GuestPciBus,
-  type GuestPciFunction,
-  HostBridge,
-  type PciDevice,
-  PciDeviceToken,
-} from '@vhw/pci';
+import { Path } from '@vhw/core';
+import { type HostBridge, type PciDevice, PciDeviceToken } from '@vhw/pci';
+import { ALL_PATCHES, preparePassthrough } from 'vhw';
 import { describe, expect, it } from 'vitest';
-import { NicLiteDevice } from './device.js';
+import type { NicLiteDevice } from './device.js';
 import { NicLiteDriver } from './driver.js';
 import { type NicLiteInput, NicReg, nicLite } from './index.js';
 
-// ---- test-only passthrough harness ----
-// A host bridge whose BARs are mapped 1:1 and direct into the guest, IOMMU identity over
-// guest RAM, and MSI data = guest vector: the host IRQ numbers are allocated so that they
-// coincide with the vectors GuestOs hands out (0x30 upwards), and each is routed straight
-// to the guest CPU. One device per machine (two would compete for the same IRQ numbers).
-
-const HarnessToken = Symbol('test.PassthroughHarness');
-interface Harness {
-  bridge: HostBridge | undefined;
-  bus: GuestPciBus | undefined;
+/**
+ * The VF on the real passthrough stack, built and probed through vhw's experiment API:
+ * on `generic` (4 KiB pages, no patches) BAR0's registers map direct and only the MSI-X
+ * table in BAR3 traps; on `ppc64` (64 KiB pages, EEH, all patches) both BARs map direct,
+ * a freeze is the PHB's error injection and the guest's EEH core recovers it.
+ */
+function boot(options: NicLiteInput = {}, platform: 'generic' | 'ppc64' = 'generic') {
+  const run = preparePassthrough({ platform, devices: [nicLite(options)], ramBytes: 16 * 1024 * 1024 }, platform === 'ppc64' ? { patches: ALL_PATCHES } : {});
+  const [driver] = run.drivers as NicLiteDriver[];
+  expect(run.drivers).toEqual([expect.any(NicLiteDriver)]);
+  const fn = run.bridge.findFunction(driver.device);
+  const stats = run.machine.stats;
+  const mmio = () => ({ reads: stats.byPath[Path.Direct * 2], writes: stats.byPath[Path.Direct * 2 + 1], trapped: stats.count(Path.Trap) });
+  /** Direct accesses per BAR0 register, from the access trace. */
+  const perRegister: Record<number, { reads: number; writes: number }> = {};
+  const bar0 = run.bus.find(driver.device).bars[0];
+  expect(bar0.index).toBe(0);
+  run.machine.events.on('access', ({ path, gpa, isWrite }) => {
+    const off = gpa - bar0.gpa;
+    if (path !== 'direct' || off < 0 || off >= bar0.size) return;
+    perRegister[off] ??= { reads: 0, writes: 0 };
+    perRegister[off][isWrite ? 'writes' : 'reads']++;
+  });
+  return {
+    ...run,
+    driver,
+    fn,
+    device: fn.device as NicLiteDevice,
+    mmio,
+    perRegister,
+    /** Ppc64Phb.injectError: EEH freezes the VF's PE (MMIO and DMA). */
+    freezePe: () => (run.bridge as HostBridge & { injectError(pe: string): void }).injectError(fn.group.id),
+    /** The guest's EEH core: PE reset, unfrozen and restored, then the driver's recover(). */
+    guestEeh: () => run.os.handleEeh(run.bus, driver.device, run.drivers),
+  };
 }
 
-const passthroughHarness = definePlugin({
-  name: 'test-passthrough',
-  kind: 'other',
-  description: 'test only: host bridge with BARs mapped 1:1 and direct',
-  schema: z.strictObject({}),
-  module: () =>
-    new ContainerModule(({ bind }) => {
-      const h: Harness = { bridge: undefined, bus: undefined };
-      bind(HarnessToken).toConstantValue(h);
-      bind<Lifecycle>(LifecycleToken).toDynamicValue((ctx) => {
-        const memory = ctx.get<GuestMemory>(GuestMemoryToken);
-        const events = ctx.get<MachineEvents>(EventsToken);
-        const clock = ctx.get<SimClock>(ClockToken);
-        const mmu = ctx.get<Mmu>(MmuToken);
-        const devices = ctx.getAll<PciDevice>(PciDeviceToken);
-        return {
-          name: 'test-passthrough:bus',
-          stage: Stage.Bus,
-          realize() {
-            h.bridge = new HostBridge({
-              name: 'phb-test',
-              pageSize: mmu.pageSize,
-              window: { name: 'mmio', base: 0x8000_0000, size: 256 * 1024 * 1024 },
-              unassignedPolicy: 'ignore',
-              events,
-              clock,
-              memory,
-              msiAddress: 0xfee0_0000,
-            });
-            h.bridge.realize(devices);
-          },
-          reset() {
-            for (const fn of h.bridge!.functions) {
-              fn.device.reset();
-              h.bridge!.restoreFunction(fn);
-            }
-          },
-        };
-      });
-      bind<Lifecycle>(LifecycleToken).toDynamicValue((ctx) => {
-        const memory = ctx.get<GuestMemory>(GuestMemoryToken);
-        const mmu = ctx.get<Mmu>(MmuToken);
-        const cpu = ctx.get<GuestCpu>(GuestCpuToken);
-        return {
-          name: 'test-passthrough:vmm',
-          stage: Stage.Vmm,
-          realize() {
-            const bridge = h.bridge!;
-            for (const g of bridge.groups) for (const r of memory.entries) g.iommu.map(r.base, r.size, r.base);
-            const functions: GuestPciFunction[] = bridge.functions.map((fn) => {
-              for (const b of fn.bars) {
-                mmu.mapDirect({
-                  name: `${fn.name}:BAR${b.index}`,
-                  gpa: b.address,
-                  size: b.size,
-                  hostPa: b.address,
-                  handler: bridge.mmioHandler,
-                  handlerOffset: b.address,
-                  constraints: fn.device.barConstraints(b.index),
-                });
-              }
-              for (const m of bridge.allocateMsi(fn, 0x100)) bridge.setIrqHandler(m.irq, (irq) => cpu.raiseInterrupt(irq));
-              return {
-                name: fn.name,
-                vendorId: fn.device.spec.vendorId,
-                deviceId: fn.device.spec.deviceId,
-                bars: fn.bars.map((b) => ({ index: b.index, gpa: b.address, size: b.size })),
-                configRead: (o, s) => bridge.configRead(fn, o, s),
-                configWrite: (o, s, v) => bridge.configWrite(fn, o, s, v),
-                paravirtMsi: undefined,
-              };
-            });
-            h.bus = {
-              functions,
-              msiAddress: bridge.msiAddress,
-              find(name) {
-                const f = functions.find((x) => x.name === name);
-                if (!f) throw new VhwError('E_NOT_FOUND', `no function ${name}`);
-                return f;
-              },
-            };
-          },
-        };
-      });
-    }),
-});
+/** 200 packets in batches of 8: one TDT write per packet; per batch one EICR read, one RDT and one EIMS write. */
+const REGISTERS_FOR_200_PACKETS = {
+  [NicReg.TDT]: { reads: 0, writes: 200 },
+  [NicReg.EICR]: { reads: 25, writes: 0 },
+  [NicReg.RDT]: { reads: 0, writes: 25 },
+  [NicReg.EIMS]: { reads: 0, writes: 25 },
+};
 
-function boot(options: NicLiteInput = {}, tuning = { pollLimit: 50, pollIntervalNs: 1000 }) {
-  const machine = Machine.create({
-    plugins: [simplePlatform({ pageSize: 4096 }), guestRam({ size: 16 * 1024 * 1024 }), nicLite(options), passthroughHarness()],
-  });
-  const h = machine.get<Harness>(HarnessToken);
-  const drivers = machine.getAll<GuestDriver>(GuestDriverToken);
-  expect(drivers).toHaveLength(1);
-  const bound = drivers[0] as NicLiteDriver;
-  expect(bound).toBeInstanceOf(NicLiteDriver);
-  // The plugin's driver options, with a shorter timeout so the freeze tests stay small.
-  const driver = new NicLiteDriver(bound.options, tuning);
-  const os = new GuestOs(machine.cpu, machine.get<GuestMemory>(GuestMemoryToken));
-  driver.probe({ cpu: machine.cpu, bus: h.bus!, os });
-  const fn = h.bridge!.functions[0];
-  const device = fn.device as NicLiteDevice;
-  const mmio = () => ({ reads: machine.stats.byPath[Path.Direct * 2], writes: machine.stats.byPath[Path.Direct * 2 + 1] });
-  /** Accesses per BAR0 register, from the access trace. */
-  const perRegister = new Map<number, { reads: number; writes: number }>();
-  const bar0 = fn.bar(0)!.address;
-  machine.events.on('access', (e) => {
-    if (e.path !== 'direct' || e.gpa < bar0 || e.gpa >= bar0 + 0x4000) return;
-    const r = perRegister.get(e.gpa - bar0) ?? { reads: 0, writes: 0 };
-    if (e.isWrite) r.writes++;
-    else r.reads++;
-    perRegister.set(e.gpa - bar0, r);
-  });
-  return { machine, h, driver, bound, os, fn, device, mmio, perRegister };
-}
-
-describe('nic-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
+describe('nic-lite end to end (real passthrough stack)', () => {
   it('binds one VF and one driver for the instance', () => {
-    const { machine, bound, device } = boot({ name: 'vf3' });
+    const { machine, driver, device, bus } = boot({ name: 'vf3' });
     expect(machine.getAll<PciDevice>(PciDeviceToken)).toEqual([device]);
-    expect(bound.device).toBe('vf3');
-    expect(bound.opName).toBe('packet');
+    expect(driver.device).toBe('vf3');
+    expect(driver.opName).toBe('packet');
+    expect(bus.functions.map((f) => f.name)).toEqual(['vf3']);
   });
 
   it('sends 200 packets: all arrive in order and intact, one TDT write per packet, EICR/RDT/EIMS once per batch', () => {
     const { machine, driver, device, mmio, perRegister } = boot();
+    // The probe's only traps: the MSI-X table writes (3 vectors x 4 dwords), emulated by the VMM.
+    expect(machine.stats.trapsByReason).toEqual({ 'msix-table': 12 });
     machine.trace(true);
     const irq0 = machine.stats.interrupts;
     const m0 = mmio();
@@ -184,13 +74,24 @@ describe('nic-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
     expect(machine.stats.interrupts - irq0).toBe(25);
     expect(mmio().writes - m0.writes).toBe(200 + 2 * 25);
     expect(mmio().reads - m0.reads).toBe(25);
-    expect(Object.fromEntries(perRegister)).toEqual({
-      [NicReg.TDT]: { reads: 0, writes: 200 },
-      [NicReg.EICR]: { reads: 25, writes: 0 },
-      [NicReg.RDT]: { reads: 0, writes: 25 },
-      [NicReg.EIMS]: { reads: 0, writes: 25 },
-    });
+    expect(mmio().trapped - m0.trapped).toBe(0);
+    expect(perRegister).toEqual(REGISTERS_FOR_200_PACKETS);
     expect(device.counters.rxMissed).toBe(0);
+    expect(machine.stats.trapsByReason).toEqual({ 'msix-table': 12 });
+  });
+
+  it('maps both BARs direct on ppc64 with all patches: the same register accesses, no trap at all', () => {
+    const { machine, driver, vmm, mmio, perRegister } = boot({}, 'ppc64');
+    expect(vmm.bars.map((b) => [b.index, b.plan.areas.map((a) => a.path)])).toEqual([[0, ['direct']], [3, ['direct']]]);
+    machine.trace(true);
+    const irq0 = machine.stats.interrupts;
+    const m0 = mmio();
+    expect(driver.run(200)).toEqual({ completed: 200, failed: 0 });
+    expect(machine.stats.interrupts - irq0).toBe(25);
+    expect(mmio().writes - m0.writes).toBe(200 + 2 * 25);
+    expect(mmio().reads - m0.reads).toBe(25);
+    expect(perRegister).toEqual(REGISTERS_FOR_200_PACKETS);
+    // pSeries sets MSIs up through RTAS: not even the probe trapped.
     expect(machine.stats.trapsByReason).toEqual({});
   });
 
@@ -214,11 +115,11 @@ describe('nic-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
     expect(driver.run(13)).toEqual({ completed: 13, failed: 0 });
   });
 
-  it('detects a frozen VF: the packets in flight fail as lost, the rest fail fast; recover() makes it work again', () => {
-    const { driver, fn, h } = boot({ ringSize: 32 });
+  it('detects a frozen VF: the packets in flight fail as lost, the rest fail fast; EEH recovery makes it work again', () => {
+    const { driver, fn, os, freezePe, guestEeh } = boot({ ringSize: 32 }, 'ppc64');
     expect(driver.run(50)).toEqual({ completed: 50, failed: 0 });
-    fn.group.mmioFrozen = true;
-    fn.group.dmaFrozen = true;
+    freezePe();
+    expect(fn.group.frozen).toBe(true);
     expect(driver.run(50)).toEqual({ completed: 0, failed: 50 });
     expect(driver.counters.timeouts).toBe(1);
     expect(driver.lastStatus).toBe(0xffffffff);
@@ -226,37 +127,30 @@ describe('nic-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
     // The driver filled the TX ring (31 descriptors) before it had to wait.
     expect(driver.counters.lost).toBe(31);
     expect(driver.counters.failedFast).toBe(19);
-    fn.group.mmioFrozen = false;
-    fn.group.dmaFrozen = false;
-    fn.device.reset();
-    h.bridge!.restoreFunction(fn);
-    driver.recover();
+    expect(guestEeh()).toBe(true);
+    expect(os.eehRecoveries).toBe(1);
+    expect(fn.group.frozen).toBe(false);
     expect(driver.dead).toBe(false);
     expect(driver.run(100)).toEqual({ completed: 100, failed: 0 });
+    expect(guestEeh()).toBe(false);
   });
 
   it('recovers in the middle of a run; only the packets in flight at that moment are lost', () => {
-    const { machine, driver, fn, h } = boot();
+    const { machine, driver, os, freezePe, guestEeh } = boot({}, 'ppc64');
     machine.trace(true);
     let interrupts = 0;
     let afterFreeze = -1;
     machine.events.on('interrupt', () => {
-      if (++interrupts === 5) {
-        fn.group.mmioFrozen = true;
-        fn.group.dmaFrozen = true;
-        afterFreeze = 0;
-      }
+      if (++interrupts !== 5) return;
+      freezePe();
+      afterFreeze = 0;
     });
     machine.events.on('access', () => {
-      if (afterFreeze < 0 || ++afterFreeze !== 300) return;
-      fn.group.mmioFrozen = false;
-      fn.group.dmaFrozen = false;
-      fn.device.reset();
-      h.bridge!.restoreFunction(fn);
-      driver.recover();
+      if (afterFreeze >= 0 && ++afterFreeze === 300) expect(guestEeh()).toBe(true);
     });
     const r = driver.run(200);
     expect(afterFreeze).toBeGreaterThan(300);
+    expect(os.eehRecoveries).toBe(1);
     expect(r.completed + r.failed).toBe(200);
     expect(r.failed).toBe(driver.counters.lost);
     expect(r.failed).toBeGreaterThan(0);

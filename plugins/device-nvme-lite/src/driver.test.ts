@@ -1,179 +1,67 @@
-import {
-  ClockToken,
-  ContainerModule,
-  EventsToken,
-  type GuestCpu,
-  GuestCpuToken,
-  type GuestMemory,
-  GuestMemoryToken,
-  type Lifecycle,
-  Lifecycle as LifecycleToken,
-  Machine,
-  type MachineEvents,
-  type Mmu,
-  MmuToken,
-  Path,
-  type SimClock,
-  Stage,
-  VhwError,
-  definePlugin,
-  guestRam,
-  simplePlatform,
-  z,
-} from '@vhw/core';
-import {
-  type GuestDriver,
-  GuestDriverToken,
-  GuestOs,
-  type GuestPciBus,
-  type GuestPciFunction,
-  HostBridge,
-  type PciDevice,
-  PciDeviceToken,
-} from '@vhw/pci';
+import { Path } from '@vhw/core';
+import { type HostBridge, type PciDevice, PciDeviceToken } from '@vhw/pci';
+import { ALL_PATCHES, preparePassthrough } from 'vhw';
 import { describe, expect, it } from 'vitest';
-import { NvmeLiteDevice } from './device.js';
+import type { NvmeLiteDevice } from './device.js';
 import { NvmeLiteDriver } from './driver.js';
 import { type NvmeLiteInput, cqHeadDoorbell, nvmeLite, sqTailDoorbell } from './index.js';
 
-// ---- test-only passthrough harness ----
-// A host bridge whose BARs are mapped 1:1 and direct into the guest, IOMMU identity over
-// guest RAM, and MSI data = guest vector: the host IRQ numbers are allocated so that they
-// coincide with the vectors GuestOs hands out (0x30 upwards), and each is routed straight
-// to the guest CPU. One device per machine (two would compete for the same IRQ numbers).
-
-const HarnessToken = Symbol('test.PassthroughHarness');
-interface Harness {
-  bridge: HostBridge | undefined;
-  bus: GuestPciBus | undefined;
-}
-
-const passthroughHarness = definePlugin({
-  name: 'test-passthrough',
-  kind: 'other',
-  description: 'test only: host bridge with BARs mapped 1:1 and direct',
-  schema: z.strictObject({}),
-  module: () =>
-    new ContainerModule(({ bind }) => {
-      const h: Harness = { bridge: undefined, bus: undefined };
-      bind(HarnessToken).toConstantValue(h);
-      bind<Lifecycle>(LifecycleToken).toDynamicValue((ctx) => {
-        const memory = ctx.get<GuestMemory>(GuestMemoryToken);
-        const events = ctx.get<MachineEvents>(EventsToken);
-        const clock = ctx.get<SimClock>(ClockToken);
-        const mmu = ctx.get<Mmu>(MmuToken);
-        const devices = ctx.getAll<PciDevice>(PciDeviceToken);
-        return {
-          name: 'test-passthrough:bus',
-          stage: Stage.Bus,
-          realize() {
-            h.bridge = new HostBridge({
-              name: 'phb-test',
-              pageSize: mmu.pageSize,
-              window: { name: 'mmio', base: 0x8000_0000, size: 256 * 1024 * 1024 },
-              unassignedPolicy: 'ignore',
-              events,
-              clock,
-              memory,
-              msiAddress: 0xfee0_0000,
-            });
-            h.bridge.realize(devices);
-          },
-          reset() {
-            for (const fn of h.bridge!.functions) {
-              fn.device.reset();
-              h.bridge!.restoreFunction(fn);
-            }
-          },
-        };
-      });
-      bind<Lifecycle>(LifecycleToken).toDynamicValue((ctx) => {
-        const memory = ctx.get<GuestMemory>(GuestMemoryToken);
-        const mmu = ctx.get<Mmu>(MmuToken);
-        const cpu = ctx.get<GuestCpu>(GuestCpuToken);
-        return {
-          name: 'test-passthrough:vmm',
-          stage: Stage.Vmm,
-          realize() {
-            const bridge = h.bridge!;
-            for (const g of bridge.groups) for (const r of memory.entries) g.iommu.map(r.base, r.size, r.base);
-            const functions: GuestPciFunction[] = bridge.functions.map((fn) => {
-              for (const b of fn.bars) {
-                mmu.mapDirect({
-                  name: `${fn.name}:BAR${b.index}`,
-                  gpa: b.address,
-                  size: b.size,
-                  hostPa: b.address,
-                  handler: bridge.mmioHandler,
-                  handlerOffset: b.address,
-                  constraints: fn.device.barConstraints(b.index),
-                });
-              }
-              for (const m of bridge.allocateMsi(fn, 0x100)) bridge.setIrqHandler(m.irq, (irq) => cpu.raiseInterrupt(irq));
-              return {
-                name: fn.name,
-                vendorId: fn.device.spec.vendorId,
-                deviceId: fn.device.spec.deviceId,
-                bars: fn.bars.map((b) => ({ index: b.index, gpa: b.address, size: b.size })),
-                configRead: (o, s) => bridge.configRead(fn, o, s),
-                configWrite: (o, s, v) => bridge.configWrite(fn, o, s, v),
-                paravirtMsi: undefined,
-              };
-            });
-            h.bus = {
-              functions,
-              msiAddress: bridge.msiAddress,
-              find(name) {
-                const f = functions.find((x) => x.name === name);
-                if (!f) throw new VhwError('E_NOT_FOUND', `no function ${name}`);
-                return f;
-              },
-            };
-          },
-        };
-      });
-    }),
-});
-
-function boot(options: NvmeLiteInput = {}, tuning = { pollLimit: 50, pollIntervalNs: 1000 }) {
-  const machine = Machine.create({
-    plugins: [simplePlatform({ pageSize: 4096 }), guestRam({ size: 16 * 1024 * 1024 }), nvmeLite(options), passthroughHarness()],
-  });
-  const h = machine.get<Harness>(HarnessToken);
-  const drivers = machine.getAll<GuestDriver>(GuestDriverToken);
-  expect(drivers).toHaveLength(1);
-  // The plugin's driver, with a shorter timeout so the freeze tests stay small.
-  const bound = drivers[0] as NvmeLiteDriver;
-  expect(bound).toBeInstanceOf(NvmeLiteDriver);
-  const driver = new NvmeLiteDriver(bound.options, tuning);
-  const os = new GuestOs(machine.cpu, machine.get<GuestMemory>(GuestMemoryToken));
-  driver.probe({ cpu: machine.cpu, bus: h.bus!, os });
-  const fn = h.bridge!.functions[0];
+/**
+ * The device on the real passthrough stack (platform, vfio-pci, VMM, guest), built and
+ * probed through vhw's experiment API. `generic`: 4 KiB pages, no patches; the hot
+ * registers map direct, only the MSI-X table page traps (to the VMM's emulation).
+ * `ppc64`: 64 KiB pages with EEH and all three patches, so the sub-page BAR0 maps direct
+ * too; a freeze there is the PHB's error injection and recovery the guest's EEH path.
+ */
+function boot(options: NvmeLiteInput = {}, platform: 'generic' | 'ppc64' = 'generic') {
+  const run = preparePassthrough({ platform, devices: [nvmeLite(options)], ramBytes: 16 * 1024 * 1024 }, platform === 'ppc64' ? { patches: ALL_PATCHES } : {});
+  const { machine, bridge } = run;
+  expect(run.drivers).toHaveLength(1);
+  const driver = run.drivers[0] as NvmeLiteDriver;
+  expect(driver).toBeInstanceOf(NvmeLiteDriver);
+  const fn = bridge.findFunction(driver.device);
   const device = fn.device as NvmeLiteDevice;
-  const mmio = () => ({ reads: machine.stats.byPath[Path.Direct * 2], writes: machine.stats.byPath[Path.Direct * 2 + 1] });
-  /** Accesses per BAR0 offset, from the access trace (when tracing is on). */
+  const mmio = () => ({
+    reads: machine.stats.byPath[Path.Direct * 2],
+    writes: machine.stats.byPath[Path.Direct * 2 + 1],
+    trapped: machine.stats.count(Path.Trap),
+  });
+  /** Direct accesses per BAR0 offset, from the access trace (when tracing is on). */
   const perRegister = new Map<number, { reads: number; writes: number }>();
-  const bar0 = fn.bar(0)!.address;
+  const bar0 = run.bus.find(driver.device).bars.find((b) => b.index === 0)!;
   machine.events.on('access', (e) => {
-    if (e.path !== 'direct' || e.gpa < bar0 || e.gpa >= bar0 + fn.bar(0)!.size) return;
-    const r = perRegister.get(e.gpa - bar0) ?? { reads: 0, writes: 0 };
+    if (e.path !== 'direct' || e.gpa < bar0.gpa || e.gpa >= bar0.gpa + bar0.size) return;
+    const r = perRegister.get(e.gpa - bar0.gpa) ?? { reads: 0, writes: 0 };
     if (e.isWrite) r.writes++;
     else r.reads++;
-    perRegister.set(e.gpa - bar0, r);
+    perRegister.set(e.gpa - bar0.gpa, r);
   });
-  return { machine, h, driver, bound, os, fn, device, mmio, perRegister };
+  /** EEH error injection on the ppc64 PHB (Ppc64Phb.injectError): freezes the device's PE, MMIO and DMA. */
+  const injectError = () => (bridge as HostBridge & { injectError(pe: string): void }).injectError(fn.group.id);
+  /** The guest's EEH core: sees the frozen PE, has it reset and restored, and tells the driver to recover. */
+  const handleEeh = () => run.os.handleEeh(run.bus, driver.device, run.drivers);
+  return { ...run, driver, fn, device, mmio, perRegister, injectError, handleEeh };
 }
 
-describe('nvme-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
+/** 200 commands on I/O queue 1: one SQ tail and one CQ head doorbell write each, no register read. */
+const DOORBELLS_FOR_200_COMMANDS = {
+  [sqTailDoorbell(1)]: { reads: 0, writes: 200 },
+  [cqHeadDoorbell(1)]: { reads: 0, writes: 200 },
+};
+
+describe('nvme-lite end to end (real passthrough stack)', () => {
   it('binds one device and one driver for the instance', () => {
-    const { machine, bound, device } = boot({ name: 'nvme3' });
+    const { machine, driver, device, bus } = boot({ name: 'nvme3' });
     expect(machine.getAll<PciDevice>(PciDeviceToken)).toEqual([device]);
-    expect(bound.device).toBe('nvme3');
-    expect(bound.opName).toBe('command');
+    expect(driver.device).toBe('nvme3');
+    expect(driver.opName).toBe('command');
+    expect(bus.functions.map((f) => f.name)).toEqual(['nvme3']);
   });
 
-  it('runs 200 commands: all complete, data verified, one interrupt and two doorbell writes per command', () => {
+  it('runs 200 commands on 4 KiB pages: all complete, data verified, one interrupt and two direct doorbell writes per command', () => {
     const { machine, driver, device, mmio, perRegister } = boot();
+    // The probe's only traps: the MSI-X table writes (2 vectors x 4 dwords), emulated by the VMM.
+    expect(machine.stats.trapsByReason).toEqual({ 'msix-table': 8 });
     machine.trace(true);
     const irq0 = machine.stats.interrupts;
     const m0 = mmio();
@@ -182,16 +70,29 @@ describe('nvme-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
     expect(driver.counters.mismatches).toBe(0);
     expect(driver.counters.polledCompletions).toBe(0);
     expect(machine.stats.interrupts - irq0).toBe(200);
-    // Per command: SQ tail doorbell + CQ head doorbell, no register reads.
+    // Per command: SQ tail doorbell + CQ head doorbell, no register reads, nothing trapped.
     expect(mmio().writes - m0.writes).toBe(400);
     expect(mmio().reads - m0.reads).toBe(0);
-    expect(Object.fromEntries(perRegister)).toEqual({
-      [sqTailDoorbell(1)]: { reads: 0, writes: 200 },
-      [cqHeadDoorbell(1)]: { reads: 0, writes: 200 },
-    });
+    expect(mmio().trapped - m0.trapped).toBe(0);
+    expect(Object.fromEntries(perRegister)).toEqual(DOORBELLS_FOR_200_COMMANDS);
     // The device holds what the driver wrote: 100 write/read pairs on LBAs 0..99.
     expect(device.media.size).toBe(100);
     expect(device.counters.commands).toBe(200 + 2);
+    expect(machine.stats.trapsByReason).toEqual({ 'msix-table': 8 });
+  });
+
+  it('maps the sub-page BAR0 direct on ppc64 with all patches: the same 400 doorbell writes, no trap at all', () => {
+    const { machine, driver, vmm, mmio, perRegister } = boot({}, 'ppc64');
+    expect(vmm.bars.map((b) => b.plan.areas.map((a) => a.path))).toEqual([['direct']]);
+    machine.trace(true);
+    const irq0 = machine.stats.interrupts;
+    const m0 = mmio();
+    expect(driver.run(200)).toEqual({ completed: 200, failed: 0 });
+    expect(machine.stats.interrupts - irq0).toBe(200);
+    expect(mmio().writes - m0.writes).toBe(400);
+    expect(mmio().reads - m0.reads).toBe(0);
+    expect(Object.fromEntries(perRegister)).toEqual(DOORBELLS_FOR_200_COMMANDS);
+    // pSeries sets MSIs up through RTAS: not even the probe trapped.
     expect(machine.stats.trapsByReason).toEqual({});
   });
 
@@ -204,6 +105,8 @@ describe('nvme-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
     // Pairs alternate between the queues: each queue gets 100 commands, 25 batches of 4.
     expect(machine.stats.interrupts - irq0).toBe(50);
     expect(mmio().writes - m0.writes).toBe(200 + 50);
+    expect(mmio().reads - m0.reads).toBe(0);
+    expect(mmio().trapped - m0.trapped).toBe(0);
     expect(driver.counters.mismatches).toBe(0);
   });
 
@@ -235,11 +138,11 @@ describe('nvme-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
     expect(slow.machine.clock.now - t1 - (fast.machine.clock.now - t0)).toBeCloseTo(50 * 10_000, 3);
   });
 
-  it('fails commands a frozen device never answers, never losing one, and recovers them after a reset', () => {
-    const { driver, fn, h } = boot();
+  it('fails commands a frozen PE never answers, never losing one, and recovers them after EEH recovery', () => {
+    const { driver, bridge, fn, os, injectError, handleEeh } = boot({}, 'ppc64');
     expect(driver.run(50)).toEqual({ completed: 50, failed: 0 });
-    fn.group.mmioFrozen = true;
-    fn.group.dmaFrozen = true;
+    injectError();
+    expect(fn.group.mmioFrozen && fn.group.dmaFrozen).toBe(true);
     const r = driver.run(50);
     expect(r).toEqual({ completed: 0, failed: 50 });
     expect(driver.counters.timeouts).toBe(1);
@@ -248,42 +151,40 @@ describe('nvme-lite end to end (1:1 passthrough harness, 4 KiB pages)', () => {
     // The driver kept submitting up to its queue depth (32) before it had to wait; those
     // 32 timed out and failed, the other 18 were refused without touching the device.
     expect(driver.counters.failedFast).toBe(18);
-    // EEH-style recovery: unfreeze, reset the slot, restore config; the driver resubmits.
-    fn.group.mmioFrozen = false;
-    fn.group.dmaFrozen = false;
-    fn.device.reset();
-    h.bridge!.restoreFunction(fn);
-    driver.recover();
+    // EEH recovery: the guest sees the PE frozen, the PHB resets the slot, unfreezes and
+    // restores config, vfio restores MSI-X, the driver re-initialises and resubmits.
+    expect(handleEeh()).toBe(true);
+    expect(os.eehRecoveries).toBe(1);
+    expect(fn.group.frozen).toBe(false);
+    expect(bridge.eeh).toBe(true);
     expect(driver.dead).toBe(false);
     expect(driver.lastRecovery).toEqual({ resubmitted: 32, completed: 32, failed: 0 });
     expect(driver.run(100)).toEqual({ completed: 100, failed: 0 });
     expect(driver.counters.mismatches).toBe(0);
+    // Nothing frozen any more: a second look finds nothing to recover.
+    expect(handleEeh()).toBe(false);
   });
 
   it('recovers in the middle of a run and resubmits what was in flight', () => {
-    const { machine, driver, fn, h } = boot();
+    const { machine, driver, os, injectError, handleEeh } = boot({}, 'ppc64');
     machine.trace(true);
     let interrupts = 0;
     let afterFreeze = -1;
     machine.events.on('interrupt', () => {
       if (++interrupts === 60) {
-        fn.group.mmioFrozen = true;
-        fn.group.dmaFrozen = true;
+        injectError();
         afterFreeze = 0;
       }
     });
     machine.events.on('access', () => {
       // 200 guest accesses after the freeze: the driver is still submitting (about 10 accesses per command).
       if (afterFreeze < 0 || ++afterFreeze !== 200) return;
-      // The VMM's error handling: unfreeze, reset, restore, tell the driver.
-      fn.group.mmioFrozen = false;
-      fn.group.dmaFrozen = false;
-      fn.device.reset();
-      h.bridge!.restoreFunction(fn);
-      driver.recover();
+      // The guest's EEH core: PE reset and restored, the driver told to recover.
+      expect(handleEeh()).toBe(true);
     });
     expect(driver.run(200)).toEqual({ completed: 200, failed: 0 });
     expect(afterFreeze).toBeGreaterThan(200); // the freeze and the recovery both happened inside the run
+    expect(os.eehRecoveries).toBe(1);
     expect(driver.counters.timeouts).toBe(0);
     expect(driver.counters.mismatches).toBe(0);
   });
