@@ -1,8 +1,4 @@
-/**
- * The one error type of vhw. Every layer throws `VhwError` with a stable `code`;
- * the guard `VhwError.is()` is keyed by a global symbol so it still works when two
- * copies of this package end up in one process.
- */
+/** The stable codes a `VhwError` carries, one per kind of failure. */
 export type VhwErrorCode =
   | 'E_CONFIG' // invalid option, scenario or plugin composition
   | 'E_OVERLAP' // two regions or mappings claim the same addresses
@@ -19,6 +15,11 @@ export type VhwErrorCode =
 
 const VHW_ERROR = Symbol.for('@vhw/core/VhwError');
 
+/**
+ * The one error type of vhw. Every layer throws `VhwError` with a stable `code`;
+ * the guard `VhwError.is()` is keyed by a global symbol so it still works when two
+ * copies of this package end up in one process.
+ */
 export class VhwError extends Error {
   readonly code: VhwErrorCode;
   readonly [VHW_ERROR] = true;

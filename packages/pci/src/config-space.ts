@@ -1,8 +1,4 @@
-/**
- * A type 0 configuration space as 32-bit registers with a per-register writable mask,
- * as Cloud Hypervisor models it: BAR sizing (write all-ones, read back the size mask)
- * and read-only fields fall out of the mask with no special case.
- */
+/** Byte offsets of the type 0 header registers vhw models. */
 export const Cfg = {
   VendorId: 0x00,
   DeviceId: 0x02,
@@ -17,10 +13,18 @@ export const Cfg = {
   InterruptLine: 0x3c,
 } as const;
 
+/** Bits of the command register. */
 export const Command = { Io: 1 << 0, Memory: 1 << 1, BusMaster: 1 << 2, IntxDisable: 1 << 10 } as const;
+/** Bits of the status register. */
 export const Status = { CapabilitiesList: 1 << 4 } as const;
+/** Capability IDs of the capability list. */
 export const CapId = { Msi: 0x05, PciExpress: 0x10, MsiX: 0x11 } as const;
 
+/**
+ * A type 0 configuration space as 32-bit registers with a per-register writable mask,
+ * as Cloud Hypervisor models it: BAR sizing (write all-ones, read back the size mask)
+ * and read-only fields fall out of the mask with no special case.
+ */
 export class ConfigSpace {
   readonly size: number;
   private readonly regs: Uint32Array;

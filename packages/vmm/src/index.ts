@@ -31,6 +31,7 @@ export * from './vmm.js';
 /** The VMM service (also bound as the guest PCI bus). */
 export const VmmToken = Symbol.for('vhw.Vmm');
 
+/** Cost parameters the VMM charges, with their sources. */
 export const VMM_COST_PARAMETERS: readonly CostParameter[] = [
   {
     name: 'qemu.mmioDispatchCycles',
@@ -50,6 +51,7 @@ export const VMM_COST_PARAMETERS: readonly CostParameter[] = [
   },
 ];
 
+/** Options of the VMM plugin. */
 export const vmmOptions = z.strictObject({
   guestBarPlacement: z
     .enum(['page-aligned', 'natural'])
@@ -64,6 +66,7 @@ export const vmmOptions = z.strictObject({
   guestMsiAddress: z.number().int().nonnegative().default(0xfee0_0000).describe('guest MSI doorbell address'),
 });
 
+/** The VMM plugin (the QEMU role): builds the guest view of the devices bound to vfio-pci. */
 export const vmm = definePlugin({
   name: 'vmm',
   kind: 'vmm',

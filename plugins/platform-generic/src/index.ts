@@ -32,6 +32,7 @@ export class GenericHostBridge extends HostBridge {
   }
 }
 
+/** Options of the generic (control) platform plugin. */
 export const genericPlatformOptions = z.strictObject({
   pageSize: pageSizeSchema.default(4096).describe('host page size in bytes'),
   pageAlignedBars: z.boolean().default(false).describe('patch 1 on this host (like pci=resource_alignment)'),
@@ -41,6 +42,7 @@ export const genericPlatformOptions = z.strictObject({
   vfioNoMsixEmulation: z.boolean().default(false).describe('machine property: skip MSI-X table emulation (no paravirtual MSI set-up here)'),
 });
 
+/** The generic 4 KiB-page control platform plugin. */
 export const genericPlatform = definePlugin({
   name: 'platform-generic',
   kind: 'platform',

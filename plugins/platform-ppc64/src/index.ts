@@ -20,6 +20,7 @@ export const PPC64_COST_PARAMETERS: readonly CostParameter[] = [
   },
 ];
 
+/** Options of the PPC64 platform plugin; `pageAlignedBars` is patch 1. */
 export const ppc64PlatformOptions = z.strictObject({
   pageSize: pageSizeSchema.default(65536).describe('host page size in bytes (PPC64 default 64 KiB)'),
   pageAlignedBars: z.boolean().default(false).describe('patch 1: align every MMIO BAR to the page size'),

@@ -29,6 +29,7 @@ export * from './device.js';
 /** The vfio-pci service: the devices bound to it. */
 export const VfioToken = Symbol.for('vhw.Vfio');
 
+/** Cost parameters vfio-pci charges, with their sources. */
 export const VFIO_COST_PARAMETERS: readonly CostParameter[] = [
   {
     name: 'vfio.fdRwCycles',
@@ -40,6 +41,7 @@ export const VFIO_COST_PARAMETERS: readonly CostParameter[] = [
   },
 ];
 
+/** The vfio-pci driver of one machine: the devices bound to it and the patch toggles their mmap policy uses. */
 export class VfioPciDriver {
   readonly devices: VfioPciDevice[] = [];
   constructor(
@@ -77,6 +79,7 @@ export class VfioPciDriver {
   }
 }
 
+/** Options of the vfio-pci plugin: the variant and patches 2 and 3. */
 export const vfioPciOptions = z.strictObject({
   variant: z.enum(VARIANTS as ['rfc-2015', 'upstream']).default('rfc-2015').describe('rfc-2015 (the series as posted) or upstream (as merged later)'),
   subPageBarMmap: z.boolean().default(false).describe('patch 2: allow mmap of sub-page MMIO BARs'),
@@ -88,6 +91,7 @@ export const vfioPciOptions = z.strictObject({
     .describe('devices to bind (default: all)'),
 });
 
+/** The vfio-pci plugin: binds the host bridge's devices to vfio-pci when the machine is realized. */
 export const vfioPci = definePlugin({
   name: 'vfio-pci',
   kind: 'passthrough',
