@@ -143,6 +143,8 @@ describe('vhw map, explain and list', () => {
     for (const s of ['ppc64-mixed (default)', 'ppc64-nvme', 'ppc64-nic', 'generic-nvme', 'generic-nic']) expect(r.out).toContain(s);
     expect(r.out).toMatch(/platform-ppc64[\s\S]*pageAlignedBars/);
     expect(r.out).toMatch(/vfio-pci[\s\S]*subPageBarMmap/);
+    expect(r.out).toMatch(/cost\.vfio\.fdRwCycles = 1500 cycles \[low\]/);
+    expect(r.out).toMatch(/cost\.eeh\.slotResetHoldMs = 125 ms[\s\S]*eeh-pci-error-recovery/);
     // Installed device plugins are discovered, not hard-wired.
     expect(r.out).toMatch(/nvme-lite \(device, @vhw\/device-nvme-lite\)[\s\S]*layout/);
   });

@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { VhwError, hex } from '@vhw/core';
+import { Machine, VhwError, hex } from '@vhw/core';
 import { REASON_REMEDY, VARIANTS, type Variant } from '@vhw/vfio-pci';
 import { readFileSync } from 'node:fs';
 import { executeGrid } from './experiment/execute.js';
@@ -237,8 +237,12 @@ function cmdList(io: Io, o: Record<string, any>): Promise<void> {
       scenarios.push({ name, description: s.description, ops: s.ops, default: name === DEFAULT_SCENARIO });
     }
     const plugins = await listPlugins();
+    // The cost parameters in force for the default scenario (core's and its plugins').
+    const machine = Machine.create({ plugins: (await loadScenario(DEFAULT_SCENARIO)).machine({ patches: parsePatches('none'), variant: 'rfc-2015', seed: 1 }) });
+    const costs = machine.costs.rows().map(({ name, value, unit, description, source, confidence }) => ({ name, value, unit, description, source, confidence }));
+    machine.dispose();
     if (o.format === 'json') {
-      io.out(JSON.stringify({ scenarios, plugins }, null, 2));
+      io.out(JSON.stringify({ scenarios, plugins, costs }, null, 2));
       return;
     }
     const lines = ['Scenarios (built-in, examples/scenarios):'];
@@ -248,6 +252,8 @@ function cmdList(io: Io, o: Record<string, any>): Promise<void> {
       lines.push(`  ${p.name} (${p.kind}, ${p.package}): ${p.description}`);
       for (const opt of p.options) lines.push(`      ${opt.field}: ${opt.type}${opt.default !== undefined ? ` = ${JSON.stringify(opt.default)}` : ''}${opt.description ? `  ${opt.description}` : ''}`);
     }
+    lines.push('', `Cost parameters (override with --set cost.FIELD=VALUE; values for ${DEFAULT_SCENARIO}):`);
+    for (const c of costs) lines.push(`  cost.${c.name} = ${c.value} ${c.unit} [${c.confidence}]: ${c.description}`, `      source: ${c.source}`);
     io.out(lines.join('\n'));
   })();
 }

@@ -46,6 +46,8 @@ export interface RunResult {
   platform: { name: string; pageSize: number; eeh: boolean };
   variant: Variant;
   patches: PatchSet;
+  /** The --seed the run was made with (workloads are deterministic; kept for reproduction). */
+  seed?: number;
   workload: { ops: number; simulatedNs: number; opsPerSecond: number; completed?: number; failed?: number; eehRecoveries?: number };
   mmio: { direct: number; trapped: number; trapsByReason: Record<string, number> };
   bars: BarResult[];

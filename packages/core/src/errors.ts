@@ -3,13 +3,11 @@ export type VhwErrorCode =
   | 'E_CONFIG' // invalid option, scenario or plugin composition
   | 'E_OVERLAP' // two regions or mappings claim the same addresses
   | 'E_RANGE' // an address or size outside what is allowed
-  | 'E_ACCESS_SIZE' // an access size a region does not accept
   | 'E_UNASSIGNED' // an access no region decodes (only with the `fault` policy)
   | 'E_ALIGNMENT' // a mapping that is not page aligned where it must be
   | 'E_ALLOCATION' // BAR or window allocation failed
   | 'E_ISOLATION' // a direct mapping would expose another device's page
   | 'E_MMAP_DENIED' // vfio refused an mmap
-  | 'E_EEH_FROZEN' // an operation needs a PE that is frozen
   | 'E_STATE' // an operation in the wrong lifecycle state
   | 'E_NOT_FOUND'; // a named thing does not exist
 

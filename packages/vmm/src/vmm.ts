@@ -116,8 +116,9 @@ export class Vmm implements TrapHandler, GuestPciBus {
   ) {
     this.pageSize = deps.mmu.pageSize;
     this.space = new AddressSpace('vmm:guest-mmio', deps.platform.unassignedPolicy);
-    this.space.onUnassigned = () => {
+    this.space.onUnassigned = (space, addr, size, isWrite, reason) => {
       deps.stats.unassigned++;
+      if (deps.events.tracing) deps.events.emit('unassigned', { space, addr, size, isWrite, reason });
     };
     const props = deps.platform.machineProperties;
     this.paravirtMsi = props.machineType === 'pseries';

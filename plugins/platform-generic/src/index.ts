@@ -39,7 +39,6 @@ export const genericPlatformOptions = z.strictObject({
   interruptRemapping: z.boolean().default(false).describe('MSIs are validated against their source device'),
   mmioBase: z.number().int().nonnegative().default(0x8000_0000).describe('host address of the MMIO window'),
   mmioSize: z.number().int().positive().default(0x4000_0000).describe('size of the MMIO window'),
-  vfioNoMsixEmulation: z.boolean().default(false).describe('machine property: skip MSI-X table emulation (no paravirtual MSI set-up here)'),
 });
 
 /** The generic 4 KiB-page control platform plugin. */
@@ -55,7 +54,7 @@ export const genericPlatform = definePlugin({
         pageSize: o.pageSize,
         unassignedPolicy: 'ignore',
         costDefaults: {},
-        machineProperties: { machineType: 'generic', vfioNoMsixEmulation: o.vfioNoMsixEmulation, eeh: false },
+        machineProperties: { machineType: 'generic', vfioNoMsixEmulation: false, eeh: false },
       } satisfies Platform);
       bindHostBridge(
         opts,

@@ -31,8 +31,6 @@ export const Reason = {
   IoBar: 'io-bar',
   /** The VMM's mmap request was refused. */
   MmapFailed: 'mmap-failed',
-  /** Guest config-space accesses (always emulated by the VMM). */
-  ConfigSpace: 'config-space',
   /** Guest access to an address nothing decodes. */
   Unassigned: 'unassigned',
 } as const;
@@ -52,6 +50,5 @@ export const REASON_REMEDY: Readonly<Record<string, string>> = {
   [Reason.GuestPageShared]: 'guest BAR placement page-aligned (vmm guestBarPlacement)',
   [Reason.IoBar]: 'none: I/O BARs always trap',
   [Reason.MmapFailed]: 'see the mmap error',
-  [Reason.ConfigSpace]: 'none: config space is always emulated',
   [Reason.Unassigned]: 'none: nothing decodes the address',
 };

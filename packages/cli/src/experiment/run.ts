@@ -102,6 +102,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     platform: { name: platform.name, pageSize: platform.pageSize, eeh: run.bridge.eeh },
     variant: config.variant,
     patches: { ...config.patches },
+    seed: config.seed,
     workload: {
       ops,
       simulatedNs,
