@@ -1,6 +1,7 @@
 import { ContainerModule } from 'inversify';
 import { z } from 'zod';
 import { UNASSIGNED_POLICIES } from './address-space.js';
+import { VhwError } from './errors.js';
 import { GuestMemory } from './guest-memory.js';
 import type { Mmu } from './mmu.js';
 import { definePlugin } from './plugin.js';
@@ -44,8 +45,14 @@ export const guestRam = definePlugin({
   description: 'guest RAM at a guest-physical address',
   schema: z.strictObject({
     name: z.string().min(1).default('ram0'),
-    base: z.number().int().nonnegative().default(0),
-    size: z.number().int().positive().max(2 ** 40).default(64 * 1024 * 1024),
+    base: z.number().int().nonnegative().multipleOf(4096, { message: 'allowed: a multiple of 4096 (whole pages)' }).default(0),
+    size: z
+      .number()
+      .int()
+      .positive()
+      .max(2 ** 40)
+      .multipleOf(4096, { message: 'allowed: a multiple of 4096 (whole pages)' })
+      .default(64 * 1024 * 1024),
   }),
   instance: (o) => o.name,
   module: (o) =>
@@ -58,6 +65,11 @@ export const guestRam = definePlugin({
           name: `ram:${o.name}`,
           stage: Stage.Platform + 10,
           realize() {
+            for (const [field, v] of [['base', o.base], ['size', o.size]] as const) {
+              if (v % mmu.pageSize !== 0) {
+                throw new VhwError('E_CONFIG', `ram: option "${field}" is ${v}; allowed: a multiple of the platform page size (${mmu.pageSize})`);
+              }
+            }
             const block = memory.add(o.name, o.base, o.size);
             mmu.mapRam(o.name, o.base, o.size, block.buffer);
           },

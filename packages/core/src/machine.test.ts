@@ -235,14 +235,14 @@ describe('Machine: lifecycle', () => {
     expect((err as Error).message).toBe('window full');
   });
 
-  it('stops realizing at the first failure', () => {
+  it('stops realizing at the first failure and disposes what it built', () => {
     log = [];
     expect(() =>
       Machine.create({
         plugins: [simplePlatform(), probe({ name: 'first', stage: 100, fail: 'plain' }), probe({ name: 'later', stage: 200 })],
       }),
     ).toThrow(VhwError);
-    expect(log).toEqual(['configure first', 'configure later']);
+    expect(log.filter((l) => !l.startsWith('dispose'))).toEqual(['configure first', 'configure later']);
   });
 
   it('refuses overlapping RAM at realize time with E_OVERLAP', () => {

@@ -54,7 +54,7 @@ export function definePlugin<S extends z.ZodType>(def: PluginDefinition<S>): Plu
     throw new VhwError('E_CONFIG', `plugin name "${def.name}": allowed: lowercase letters, digits and dashes`);
   }
   const factory = ((input?: z.input<S>) => {
-    const parsed = def.schema.safeParse(input ?? {});
+    const parsed = def.schema.safeParse(input === undefined ? {} : input);
     if (!parsed.success) throw optionsError(def.name, parsed.error, input, def.schema);
     const options = parsed.data as z.output<S>;
     return Object.freeze({

@@ -165,16 +165,33 @@ export class GuestOs {
    */
   handleEeh(bus: GuestPciBus, device: string, drivers: readonly GuestDriver[]): boolean {
     const fn = bus.find(device);
-    if (!fn.eeh || !fn.eeh.frozen()) return false;
-    const pe = fn.eeh.pe;
-    fn.eeh.recover();
-    this.eehRecoveries++;
-    for (const d of drivers) {
-      const f = bus.functions.find((x) => x.name === d.device);
-      if (f?.eeh?.pe === pe) d.recover?.();
+    const eeh = fn.eeh;
+    if (!eeh || !eeh.frozen()) return false;
+    // Like Linux's EEH core: recover, let the drivers re-initialise; if the PE froze again
+    // meanwhile, try again, up to a limit (eeh_max_freezes), then leave the PE failed.
+    for (let attempt = 0; attempt < GuestOs.maxEehAttempts; attempt++) {
+      eeh.recover();
+      this.eehRecoveries++;
+      let failed = false;
+      for (const d of drivers) {
+        const f = bus.functions.find((x) => x.name === d.device);
+        if (f?.eeh?.pe !== eeh.pe) continue;
+        try {
+          d.recover?.();
+        } catch {
+          failed = true;
+        }
+      }
+      if (!failed && !eeh.frozen()) return true;
     }
-    return true;
+    this.eehGaveUp++;
+    return false;
   }
+
+  /** Recoveries of one freeze the guest tries before it gives up on the PE. */
+  static maxEehAttempts = 5;
+  /** PEs the guest gave up on (their drivers keep failing operations). */
+  eehGaveUp = 0;
 }
 
 /** Walks the capability list; returns the offset of capability `id` or -1. */

@@ -14,6 +14,7 @@ import {
   type MmioHandler,
   type SimClock,
   type UnassignedPolicy,
+  type UnassignedReason,
   VhwError,
   allOnes,
   hex,
@@ -171,7 +172,7 @@ export class HostBridge implements PlatformFacts {
     this.memory = o.memory;
     this.msiAddress = o.msiAddress;
     this.hostSpace = new AddressSpace(`${o.name}:mmio`, o.unassignedPolicy);
-    this.hostSpace.onUnassigned = (_space, addr, size, isWrite) => this.onUnassignedAccess(addr, size, isWrite);
+    this.hostSpace.onUnassigned = (_space, addr, size, isWrite, reason) => this.onUnassignedAccess(addr, size, isWrite, reason);
   }
 
   // ---- platform facts (overridden by platforms) ----
@@ -198,8 +199,8 @@ export class HostBridge implements PlatformFacts {
   protected placeBars(functions: readonly PciFunction[]): BarPlacement[] {
     return packBars(this.window, barRequests(functions), this.minBarAlignment());
   }
-  /** An access in the window that no BAR decodes. Default: nothing beyond the policy's answer. */
-  protected onUnassignedAccess(_addr: number, _size: number, _isWrite: boolean): void {}
+  /** An access in the window no BAR decodes, or one a BAR does not accept. Default: nothing beyond the policy's answer. */
+  protected onUnassignedAccess(_addr: number, _size: number, _isWrite: boolean, _reason: UnassignedReason): void {}
   /** Whether an MSI from `source` for an IRQ owned by `owner` may pass. Default: no validation. */
   protected validateMsi(_source: PciFunction, _owner: PciFunction | undefined): boolean {
     return true;

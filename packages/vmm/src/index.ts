@@ -57,10 +57,12 @@ export const vmmOptions = z.strictObject({
     .enum(['page-aligned', 'natural'])
     .default('page-aligned')
     .describe('guest firmware BAR placement: host-page aligned, or packed by natural alignment [unconfirmed what SLOF does]'),
-  guestMmioBase: z.number().int().nonnegative().default(0x2_0000_0000).describe('guest PCI MMIO window base'),
-  guestMmioSize: z.number().int().positive().default(0x1_0000_0000).describe('guest PCI MMIO window size'),
+  guestMmioBase: z.number().int().nonnegative().default(0x2_0000_0000).describe('guest window for 64-bit BARs: base'),
+  guestMmioSize: z.number().int().positive().default(0x1_0000_0000).describe('guest window for 64-bit BARs: size'),
+  guestMmio32Base: z.number().int().nonnegative().max(0xffff_ffff).default(0xc000_0000).describe('guest window below 4 GiB for 32-bit BARs: base'),
+  guestMmio32Size: z.number().int().positive().max(0x1_0000_0000).default(0x3000_0000).describe('guest window below 4 GiB for 32-bit BARs: size'),
   noMsixEmulation: z
-    .union([z.literal('machine'), z.boolean()])
+    .union([z.literal('machine'), z.boolean()], { message: 'allowed: "machine", true or false' })
     .default('machine')
     .describe('vfio-no-msix-emulation: "machine" takes the machine property (pSeries: true)'),
   guestMsiAddress: z.number().int().nonnegative().default(0xfee0_0000).describe('guest MSI doorbell address'),

@@ -42,8 +42,12 @@ export type GuestBarPlacement = 'page-aligned' | 'natural';
 export interface VmmOptions {
   /** How the guest's firmware places BARs: on host-page boundaries, or packed with natural alignment. */
   guestBarPlacement: GuestBarPlacement;
+  /** Window for 64-bit BARs. */
   guestMmioBase: number;
   guestMmioSize: number;
+  /** Window below 4 GiB for 32-bit BARs. */
+  guestMmio32Base: number;
+  guestMmio32Size: number;
   /** vfio-no-msix-emulation: 'machine' reads the machine property, or force it. */
   noMsixEmulation: 'machine' | boolean;
   /** Where guest MSI writes go (the virtual interrupt controller). */
@@ -68,6 +72,8 @@ export interface VmmCounters {
   configAccesses: number;
   rtasCalls: number;
   barMoves: number;
+  /** Guest BAR moves onto something else (another BAR, RAM): the BAR stays unmapped until moved away. */
+  barConflicts: number;
   isolationChecks: number;
 }
 
@@ -85,7 +91,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
   readonly space: AddressSpace;
   readonly functions: PassthroughFunction[] = [];
   readonly bars: PassthroughBar[] = [];
-  readonly counters: VmmCounters = { configAccesses: 0, rtasCalls: 0, barMoves: 0, isolationChecks: 0 };
+  readonly counters: VmmCounters = { configAccesses: 0, rtasCalls: 0, barMoves: 0, barConflicts: 0, isolationChecks: 0 };
   readonly pageSize: number;
   readonly noMsixEmulation: boolean;
   readonly paravirtMsi: boolean;
@@ -164,17 +170,22 @@ export class Vmm implements TrapHandler, GuestPciBus {
 
   /** Guest firmware's BAR placement in the guest MMIO window. */
   private placeGuestBars(): void {
-    const requests: Array<{ key: string; size: number; fn: PassthroughFunction; region: VfioRegionInfo }> = [];
+    const requests: Array<{ key: string; size: number; fn: PassthroughFunction; region: VfioRegionInfo; is64: boolean }> = [];
     for (const fn of this.functions) {
       for (let i = 0; i <= 5; i++) {
         const region = fn.dev.getRegionInfo(i);
         const assigned = fn.dev.fn.bar(i);
         if (region.size === 0 || !assigned) continue;
-        requests.push({ key: `${fn.name}:BAR${i}`, size: region.size, fn, region });
+        requests.push({ key: `${fn.name}:BAR${i}`, size: region.size, fn, region, is64: fn.barIs64(i) });
       }
     }
     const minAlign = this.options.guestBarPlacement === 'page-aligned' ? this.pageSize : 0;
-    const placed = packBars({ name: 'guest MMIO', base: this.options.guestMmioBase, size: this.options.guestMmioSize }, requests, minAlign);
+    // 64-bit BARs above 4 GiB, 32-bit ones in the window below, as guest firmware does.
+    const o = this.options;
+    const placed = [
+      ...packBars({ name: 'guest MMIO (64-bit)', base: o.guestMmioBase, size: o.guestMmioSize }, requests.filter((r) => r.is64), minAlign),
+      ...packBars({ name: 'guest MMIO (32-bit)', base: o.guestMmio32Base, size: o.guestMmio32Size }, requests.filter((r) => !r.is64), minAlign),
+    ];
     for (const r of requests) {
       const p = placed.find((x) => x.key === r.key)!;
       const index = r.region.index;
@@ -203,8 +214,20 @@ export class Vmm implements TrapHandler, GuestPciBus {
     );
   }
 
-  /** Plans a BAR from vfio's region info and installs its direct mappings and trap regions. */
+  /**
+   * Plans a BAR from vfio's region info and installs its direct mappings and trap
+   * regions; all or nothing (a failure removes what was installed, then rethrows).
+   */
   installBar(bar: PassthroughBar): void {
+    try {
+      this.installBarPieces(bar);
+    } catch (e) {
+      this.uninstallBar(bar);
+      throw e;
+    }
+  }
+
+  private installBarPieces(bar: PassthroughBar): void {
     const fn = this.fnOf(bar);
     const table = fn.msix && fn.msix.tableBar === bar.index ? { offset: fn.msix.tableOffset, size: fn.msix.vectors * 16 } : undefined;
     const makePlan = (region: VfioRegionInfo) =>
@@ -290,7 +313,15 @@ export class Vmm implements TrapHandler, GuestPciBus {
     bar.guestAddress = guestAddress;
     const fnBar = this.fnOf(bar).bars.find((b) => b.index === bar.index);
     if (fnBar) fnBar.gpa = guestAddress;
-    if (guestAddress >= 0) this.installBar(bar);
+    try {
+      this.installBar(bar);
+    } catch (e) {
+      if (!VhwError.is(e, 'E_OVERLAP')) throw e;
+      // The guest placed the BAR over another BAR or RAM (QEMU lets the other win by
+      // priority). Leave this BAR unmapped until the guest moves it somewhere free.
+      this.counters.barConflicts++;
+      this.deps.events.emit('error', { source: `vmm ${bar.device} BAR${bar.index}`, error: e });
+    }
   }
 
   /**
@@ -439,6 +470,8 @@ export class PassthroughFunction implements GuestPciFunction {
   readonly eeh: GuestEeh | undefined;
   private barSizing = 0; // bit i: BAR i is being sized
   private msixControl = 0;
+  /** The low flag bits of each host BAR register, read from config space (type, prefetch). */
+  private readonly barFlags = new Uint8Array(6);
 
   constructor(
     private readonly vmm: Vmm,
@@ -449,6 +482,7 @@ export class PassthroughFunction implements GuestPciFunction {
     this.vendorId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.VendorId, 2);
     this.deviceId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.DeviceId, 2);
     this.msix = readMsixLayout(dev);
+    for (let i = 0; i < 6; i++) this.barFlags[i] = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.Bar0 + i * 4, 4) & 0xf;
     const { cpu } = vmm.deps;
     this.emulator = this.msix ? new MsixEmulator(this.msix.vectors, vmm.options.guestMsiAddress, (v) => cpu.raiseInterrupt(v)) : undefined;
     this.paravirtMsi = vmm.paravirtMsi && this.msix ? (count) => this.rtasChangeMsi(count) : undefined;
@@ -469,6 +503,11 @@ export class PassthroughFunction implements GuestPciFunction {
           },
         }
       : undefined;
+  }
+
+  /** Whether BAR `i` is a 64-bit memory BAR (as its config register says). */
+  barIs64(i: number): boolean {
+    return (this.barFlags[i] & 0x7) === 0x4;
   }
 
   private bar(index: number): PassthroughBar | undefined {
@@ -496,13 +535,12 @@ export class PassthroughFunction implements GuestPciFunction {
   private barRegister(i: number): number {
     // The upper half of a 64-bit BAR.
     const lower = this.bar(i - 1);
-    if (lower && this.dev.fn.device.bar(i - 1)?.kind === 'mem64') {
+    if (lower && this.barIs64(i - 1)) {
       return (this.barSizing & (1 << (i - 1))) !== 0 ? 0xffffffff : Math.floor(lower.guestAddress / 2 ** 32) >>> 0;
     }
     const b = this.bar(i);
-    const decl = this.dev.fn.device.bar(i);
-    if (!b || !decl) return 0;
-    const flags = (decl.kind === 'mem64' ? 0x4 : 0) | (decl.prefetchable ? 0x8 : 0);
+    if (!b) return 0;
+    const flags = this.barFlags[i];
     if ((this.barSizing & (1 << i)) !== 0) return ((~(b.size - 1) & 0xfffffff0) | flags) >>> 0;
     return ((b.guestAddress % 2 ** 32) | flags) >>> 0;
   }
@@ -524,8 +562,7 @@ export class PassthroughFunction implements GuestPciFunction {
   }
 
   private writeBar(i: number, value: number): void {
-    const lowerDecl = this.dev.fn.device.bar(i - 1);
-    const isUpper = lowerDecl?.kind === 'mem64';
+    const isUpper = i > 0 && this.bar(i - 1) !== undefined && this.barIs64(i - 1);
     const idx = isUpper ? i - 1 : i;
     const b = this.bar(idx);
     if (!b) return;

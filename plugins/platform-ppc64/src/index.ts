@@ -21,7 +21,7 @@ export const PPC64_COST_PARAMETERS: readonly CostParameter[] = [
 ];
 
 /** Options of the PPC64 platform plugin; `pageAlignedBars` is patch 1. */
-export const ppc64PlatformOptions = z.strictObject({
+const ppc64Shape = z.strictObject({
   pageSize: pageSizeSchema.default(65536).describe('host page size in bytes (PPC64 default 64 KiB)'),
   pageAlignedBars: z.boolean().default(false).describe('patch 1: align every MMIO BAR to the page size'),
   eeh: z.boolean().default(true).describe('EEH with per-PE MSI validation'),
@@ -34,6 +34,21 @@ export const ppc64PlatformOptions = z.strictObject({
     .boolean()
     .default(true)
     .describe("the pSeries machine property: the guest sets up MSIs via RTAS, so the VMM need not emulate the MSI-X table"),
+});
+
+/** Options of platform-ppc64; the M32 window must split into whole pages per PE. */
+export const ppc64PlatformOptions = ppc64Shape.superRefine((o, ctx) => {
+  const seg = o.m32Size / o.peCount;
+  if (!Number.isInteger(seg) || seg % o.pageSize !== 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['m32Size'],
+      message: `m32Size / peCount (${o.peCount}) gives segments of ${seg} bytes; allowed: a whole number of ${o.pageSize}-byte pages per segment`,
+    });
+  }
+  if (o.m32Base % o.pageSize !== 0) {
+    ctx.addIssue({ code: 'custom', path: ['m32Base'], message: `allowed: a multiple of the page size (${o.pageSize})` });
+  }
 });
 
 /** The PPC64 (PowerNV host, pSeries guest) platform plugin. */

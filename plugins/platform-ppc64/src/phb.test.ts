@@ -471,7 +471,7 @@ describe('ppc64 options', () => {
 describe('ppc64 segments are whole pages (no page may straddle two PEs)', () => {
   it('refuses an M32 base off a page boundary', () => {
     expect(() => Machine.create({ plugins: [ppc64Platform({ m32Base: 0x8000_8000 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] })] })).toThrow(
-      /m32Base 0x80008000; allowed: a multiple of the page size 0x10000/,
+      /platform-ppc64: option "m32Base" is 2147516416: allowed: a multiple of the page size \(65536\)/,
     );
   });
 

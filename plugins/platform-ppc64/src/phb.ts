@@ -1,4 +1,4 @@
-import { type CostModel, VhwError, hex } from '@vhw/core';
+import { type CostModel, type UnassignedReason, VhwError, hex } from '@vhw/core';
 import {
   type BarPlacement,
   HostBridge,
@@ -148,9 +148,14 @@ export class Ppc64Phb extends HostBridge {
   }
 
   // ---- EEH ----
-  protected override onUnassignedAccess(addr: number, _size: number, _isWrite: boolean): void {
+  protected override onUnassignedAccess(addr: number, size: number, _isWrite: boolean, reason: UnassignedReason): void {
     const seg = this.segmentAt(addr);
-    if (seg?.pe && this.o.eeh) this.freeze(seg.pe, 'both', `access at ${hex(addr)} decoded by no BAR of the PE`);
+    if (!seg?.pe || !this.o.eeh) return;
+    const cause =
+      reason === 'invalid-size'
+        ? `${size}-byte access at ${hex(addr)} that the BAR does not accept`
+        : `access at ${hex(addr)} decoded by no BAR of the PE`;
+    this.freeze(seg.pe, 'both', cause);
   }
 
   protected override validateMsi(source: PciFunction, owner: PciFunction | undefined): boolean {

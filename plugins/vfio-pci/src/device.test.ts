@@ -467,11 +467,11 @@ describe('VfioPciDriver binding', () => {
     expect(driver.patches).toEqual({ variant: 'rfc-2015', subPageBarMmap: false, msixTableMmap: false });
   });
 
-  it('refuses an unknown device name with E_NOT_FOUND listing the devices', () => {
+  it('refuses an unknown device name as an option error listing the devices', () => {
     const e = thrown(() => build(ppc64Platform({}), [nvme('a'), nvme('b')], { devices: ['a', 'nvme9'] }));
-    expect(e.code).toBe('E_NOT_FOUND');
-    expect(e.message).toContain('"nvme9"');
-    expect(e.message).toContain('devices: a, b');
+    expect(e.code).toBe('E_CONFIG');
+    expect(e.message).toMatch(/^vfio-pci: option "devices" names "nvme9"/);
+    expect(e.message).toContain('allowed: a, b');
   });
 
   it('needs a platform with a PCI host bridge', () => {

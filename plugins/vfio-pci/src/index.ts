@@ -59,7 +59,11 @@ export class VfioPciDriver {
   bind(bridge: HostBridge, clock: SimClock, costs: CostModel): void {
     const policy = new SubPageMmapPolicy(this.patches, bridge);
     const names = this.bound ?? bridge.functions.map((f) => f.name);
-    for (const name of names) bridge.findFunction(name); // unknown names are an error listing the devices
+    const known = bridge.functions.map((f) => f.name);
+    const unknown = names.filter((n) => !known.includes(n));
+    if (unknown.length > 0) {
+      throw new VhwError('E_CONFIG', `vfio-pci: option "devices" names ${unknown.map((n) => `"${n}"`).join(', ')}, not a device of this machine; allowed: ${known.join(', ') || 'none'}`);
+    }
     const selected = new Set(names);
     for (const name of names) {
       const fn = bridge.findFunction(name);
