@@ -214,7 +214,7 @@ describe('generic host (no EEH): the same spoofed MSI', () => {
     const page = r.vmm.pageSize;
     const tablePage = Math.floor(TABLE / page) * page;
     const map = r.vfio.device('a').mmap(0, tablePage, page);
-    const at = map.hostPa + (TABLE - tablePage);
+    const at = map.handlerOffset + (TABLE - tablePage);
     map.handler.write(at, 4, msg.lo);
     map.handler.write(at + 4, 4, msg.hi);
     map.handler.write(at + 8, 4, msg.data);

@@ -291,6 +291,19 @@ export class AddressSpace {
     return r ? this.regionCounts[r.counterIndex] : 0;
   }
 
+  /**
+   * Answers a read the way this space answers one it does not accept (policy, counters,
+   * observer): for callers that checked a region's rules themselves on a fast path.
+   */
+  rejectRead(addr: number, size: number, reason: UnassignedReason): number {
+    return this.unassignedRead(addr, size, reason);
+  }
+
+  /** Like `rejectRead`, for a write. */
+  rejectWrite(addr: number, size: number, reason: UnassignedReason): void {
+    this.unassignedWrite(addr, size, reason);
+  }
+
   private unassignedRead(addr: number, size: number, reason: UnassignedReason): number {
     this.noteUnassigned(addr, size, false, reason);
     if (this.policy === 'zero') {

@@ -194,6 +194,7 @@ export abstract class PciDevice {
     this.resetRegisters();
     this.msix?.reset();
     this.config.setRaw(Cfg.Command, 2, 0);
+    this.memoryEnabled = false;
     // A slot reset clears the BARs: whoever owns the device must program them again.
     for (const bar of this.spec.bars) {
       const kind = bar.kind ?? 'mem32';
@@ -204,9 +205,8 @@ export abstract class PciDevice {
     if (this.msix) this.config.setRaw(MSIX_CAP_OFFSET + 2, 2, this.spec.msix!.vectors - 1);
   }
 
-  get memoryEnabled(): boolean {
-    return (this.config.command & Command.Memory) !== 0;
-  }
+  /** Memory decode (command bit 1), kept in step with config space so the MMIO gate reads a field. */
+  memoryEnabled = false;
 
   get busMasterEnabled(): boolean {
     return (this.config.command & Command.BusMaster) !== 0;
@@ -281,6 +281,7 @@ export abstract class PciDevice {
       c.init(Cfg.Status, 2, Status.CapabilitiesList);
     }
     c.onWrite = (dword) => {
+      if (dword === Cfg.Command) this.memoryEnabled = (this.config.command & Command.Memory) !== 0;
       if (this.msix && dword === MSIX_CAP_OFFSET) {
         const ctl = this.config.read(MSIX_CAP_OFFSET + 2, 2);
         this.msix.setControl((ctl & 0x8000) !== 0, (ctl & 0x4000) !== 0);

@@ -10,6 +10,10 @@ import {
   Lifecycle,
   Stage,
   type GuestMemory,
+  type Region,
+  accessIsValid,
+  adaptedRead,
+  adaptedWrite,
   type MachineEvents,
   type MmioHandler,
   type SimClock,
@@ -220,14 +224,16 @@ export class HostBridge implements PlatformFacts {
     devices.forEach((device, slot) => {
       if (names.has(device.name)) throw new VhwError('E_CONFIG', `${this.name}: two devices are named "${device.name}"; names must be unique`);
       names.add(device.name);
-      if (slot > 31) throw new VhwError('E_ALLOCATION', `${this.name}: more than 32 devices on bus 0 ("${device.name}" is the 33rd)`);
+      if (slot >= 256 * 32) throw new VhwError('E_ALLOCATION', `${this.name}: more than ${256 * 32} devices ("${device.name}" is one too many)`);
       const gid = this.groupIdFor(device, slot);
       let group = this.groups.find((g) => g.id === gid);
       if (!group) {
         group = new IsolationGroup(gid, this.groups.length);
         this.groups.push(group);
       }
-      const fn = new PciFunction(device, `0000:00:${slot.toString(16).padStart(2, '0')}.0`, group);
+      // 32 devices per bus, buses numbered from 0 (devices beyond 32 sit behind further bridges).
+      const bdf = `0000:${Math.floor(slot / 32).toString(16).padStart(2, '0')}:${(slot % 32).toString(16).padStart(2, '0')}.0`;
+      const fn = new PciFunction(device, bdf, group);
       group.functions.push(fn);
       this.functions.push(fn);
     });
@@ -371,6 +377,37 @@ export class HostBridge implements PlatformFacts {
   }
   write(hpa: number, size: number, value: number, high = 0): void {
     this.hostSpace.write(hpa, size, value, high);
+  }
+
+  /**
+   * What an mmap of `[hpa, hpa + size)` reaches: when the range lies inside one BAR, that
+   * BAR's gated handler (offsets from `base`) and access rules; otherwise the whole-window
+   * handler (offsets are host addresses), so bytes outside any BAR are answered by the
+   * window's unassigned policy (and may freeze a PE).
+   */
+  mmioTarget(hpa: number, size: number): { handler: MmioHandler; base: number } {
+    const r = this.hostSpace.find(hpa);
+    if (r !== undefined && hpa + size <= r.base + r.size) return { handler: this.boundRegionHandler(r), base: r.base };
+    return { handler: this.mmioHandler, base: 0 };
+  }
+
+  /**
+   * One BAR's handler with the host space's rules applied, minus the lookup: an access
+   * the BAR does not accept is answered by the space's policy (so the platform still
+   * sees it, e.g. a PE freeze), exactly as through `hostSpace`.
+   */
+  private boundRegionHandler(r: Region): MmioHandler {
+    const space = this.hostSpace;
+    const c = r.constraints;
+    const h = r.handler;
+    const base = r.base;
+    return {
+      read: (off, size) => (accessIsValid(c, off, size) ? adaptedRead(h, c, off, size) : space.rejectRead(base + off, size, 'invalid-size')),
+      write: (off, size, value) => {
+        if (accessIsValid(c, off, size)) adaptedWrite(h, c, off, size, value);
+        else space.rejectWrite(base + off, size, 'invalid-size');
+      },
+    };
   }
 
   /** A handler over host MMIO at absolute host addresses (offset = host address): what an mmap reaches. */

@@ -260,7 +260,15 @@ export class Vmm implements TrapHandler, GuestPciBus {
       const hostPa = bar.hostAddress + d.offset;
       this.checkIsolation(fn, hostPa, d.size, bar);
       const name = `${bar.device}:BAR${bar.index}+${hex(d.offset)}`;
-      mmu.mapDirect({ name, gpa: bar.guestAddress + d.offset, size: d.size, hostPa, handler: m.handler, handlerOffset: hostPa, owner: bar.device });
+      mmu.mapDirect({
+        name,
+        gpa: bar.guestAddress + d.offset,
+        size: d.size,
+        hostPa,
+        handler: m.handler,
+        handlerOffset: m.handlerOffset + (d.offset - m.offset),
+        owner: bar.device,
+      });
       bar.installed.directs.push(name);
     }
 
@@ -363,7 +371,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
     if (a.via === 'qemu-mmap') {
       const m = mappings.find((x) => base >= x.offset && base < x.offset + x.size)!;
       const host = m.handler;
-      const hostBase = m.hostPa + (base - m.offset);
+      const hostBase = m.handlerOffset + (base - m.offset);
       const readNs = this.devReadNs;
       const writeNs = this.devWriteNs;
       return {

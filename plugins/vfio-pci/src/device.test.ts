@@ -136,10 +136,10 @@ describe('VfioPciDevice mmap', () => {
       }
       // The mapping reaches the registers, and (patch 3) the MSI-X table, at host addresses.
       const m = dev('n').mmap(0, 0, PAGE);
-      m.handler.write(m.hostPa + 0x100, 4, 0xbeef);
+      m.handler.write(m.handlerOffset + 0x100, 4, 0xbeef);
       expect(toy('n').regs.get('0:256')).toBe(0xbeef);
-      expect(m.handler.read(m.hostPa + 0x100, 4)).toBe(0xbeef);
-      m.handler.write(m.hostPa + 0x2000 + 8, 4, 0x4242);
+      expect(m.handler.read(m.handlerOffset + 0x100, 4)).toBe(0xbeef);
+      m.handler.write(m.handlerOffset + 0x2000 + 8, 4, 0x4242);
       expect(toy('n').msix!.entry(0).data).toBe(0x4242);
     }
   });
@@ -388,7 +388,7 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
     dev('a').setMsixIrqs([(v) => gotA.push(v)]);
     dev('b').setMsixIrqs([(v) => gotB.push(v)]);
     const m = dev('a').mmap(0, 0, PAGE);
-    m.handler.write(m.hostPa + 0x2000 + 8, 4, dev('b').msixIrqs[0]); // the guest, through its direct mapping
+    m.handler.write(m.handlerOffset + 0x2000 + 8, 4, dev('b').msixIrqs[0]); // the guest, through its direct mapping
     toy('a').fire(0);
     expect(gotB).toEqual([]);
     expect(gotA).toEqual([]);
@@ -405,7 +405,7 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
     dev('a').setMsixIrqs([() => {}]);
     dev('b').setMsixIrqs([(v) => gotB.push(v)]);
     const m = dev('a').mmap(0, 0x5000, 0x1000); // the table page
-    m.handler.write(m.hostPa + 0x200 + 8, 4, dev('b').msixIrqs[0]);
+    m.handler.write(m.handlerOffset + 0x200 + 8, 4, dev('b').msixIrqs[0]);
     toy('a').fire(0);
     expect(gotB).toEqual([0]);
     expect(bridge.counters.msiCrossGroupDelivered).toBe(1);

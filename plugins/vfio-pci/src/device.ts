@@ -29,8 +29,9 @@ export interface VfioMapping {
   offset: number;
   size: number;
   hostPa: number;
-  /** Reaches host MMIO at absolute host addresses (use `hostPa` as the handler offset). */
+  /** Reaches the mapped host MMIO; the first mapped byte is at `handlerOffset`. */
   handler: MmioHandler;
+  handlerOffset: number;
 }
 
 /** An eventfd-like trigger for one MSI-X vector (VFIO_DEVICE_SET_IRQS with an eventfd). */
@@ -192,7 +193,9 @@ export class VfioPciDevice {
       return deny(`overlaps the MSI-X table pages [${hex(d.excluded.offset)}, ${hex(d.excluded.offset + d.excluded.size)}) (${d.excluded.reason})`);
     }
     this.counters.mmaps++;
-    return { region: index, offset, size, hostPa: this.barAddr[index] + offset, handler: this.bridge.mmioHandler };
+    const hostPa = this.barAddr[index] + offset;
+    const target = this.bridge.mmioTarget(hostPa, size);
+    return { region: index, offset, size, hostPa, handler: target.handler, handlerOffset: hostPa - target.base };
   }
 
   /**

@@ -63,7 +63,7 @@ export function passthroughMachine(spec: PassthroughMachineSpec, config: Experim
   const platform = spec.platform === 'ppc64' ? ppc64Platform(platformOpts as never) : genericPlatform(platformOpts as never);
   return [
     platform,
-    guestRam({ size: spec.ramBytes ?? 64 * 1024 * 1024 }),
+    guestRam({ size: spec.ramBytes ?? 16 * 1024 * 1024 }),
     ...spec.devices,
     vfioPci({ variant: config.variant, subPageBarMmap: config.patches.subPageMmap, msixTableMmap: config.patches.msixMmap }),
     vmm({ guestBarPlacement: spec.guestBarPlacement ?? 'page-aligned', ...(spec.vmmOptions ?? {}) } as never),
