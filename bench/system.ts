@@ -170,7 +170,7 @@ export async function measureHeap(warmupAccesses = 100_000, accesses = 1_000_000
     if (direct.plan.areas[0].path !== 'direct' || trapped.plan.areas[0].path !== 'trap') {
       throw new Error(`bench: expected nvme1 BAR0 direct and nvme0 BAR0 trapped, got ${direct.plan.areas[0].path} and ${trapped.plan.areas[0].path}`);
     }
-    const RAM_BASE = 0x200_0000; // 32 MiB: above the guest OS's allocations for the drivers
+    const RAM_BASE = 0x80_0000; // 8 MiB: above the guest OS's allocations for the drivers, inside the 16 MiB of RAM
     const N = 4096;
     const addrs = new Float64Array(N);
     let x = 0x2545f491;

@@ -387,7 +387,23 @@ export class HostBridge implements PlatformFacts {
    */
   mmioTarget(hpa: number, size: number): { handler: MmioHandler; base: number } {
     const r = this.hostSpace.find(hpa);
-    if (r !== undefined && hpa + size <= r.base + r.size) return { handler: this.boundRegionHandler(r), base: r.base };
+    if (r === undefined) return { handler: this.mmioHandler, base: 0 };
+    if (hpa + size <= r.base + r.size) return { handler: this.boundRegionHandler(r), base: r.base };
+    if (this.hostSpace.intersecting(hpa, size).length === 1) {
+      // One BAR and nothing else (a sub-page BAR's page): the BAR directly, the rest of
+      // the range through the space, where nothing decodes it.
+      const bar = this.boundRegionHandler(r);
+      const space = this.hostSpace;
+      const end = r.size;
+      const base = r.base;
+      return {
+        base,
+        handler: {
+          read: (off, sz) => (off + sz <= end ? bar.read(off, sz) : space.read(base + off, sz)),
+          write: (off, sz, value) => (off + sz <= end ? bar.write(off, sz, value) : space.write(base + off, sz, value)),
+        },
+      };
+    }
     return { handler: this.mmioHandler, base: 0 };
   }
 

@@ -61,6 +61,9 @@ export class VfioPciDevice {
   private readonly barAddr = new Float64Array(6);
   private readonly barSize = new Float64Array(6);
   private readonly reservations: string[] = [];
+  /** Each memory BAR's host handler, bound once (offsets from the BAR start). */
+  private readonly barHandlers: Array<MmioHandler | undefined> = [];
+  private highWord = 0;
   /** Bit i set: BAR i is an I/O BAR. */
   private ioBars = 0;
   private msixMessages: MsiMessage[] = [];
@@ -85,6 +88,14 @@ export class VfioPciDevice {
     for (const b of fn.bars) {
       this.barAddr[b.index] = b.address;
       this.barSize[b.index] = b.size;
+    }
+    for (const b of fn.bars) {
+      const t = bridge.mmioTarget(b.address, b.size);
+      const delta = b.address - t.base;
+      this.barHandlers[b.index] =
+        delta === 0
+          ? t.handler
+          : { read: (off, size) => t.handler.read(delta + off, size), write: (off, size, v) => t.handler.write(delta + off, size, v) };
     }
     // I/O BARs are not in host MMIO; the fd path reaches them through the port handler.
     for (const decl of fn.device.spec.bars) {
@@ -211,16 +222,22 @@ export class VfioPciDevice {
     if ((this.ioBars & (1 << index)) !== 0) return this.ioAccess(index, offset, size, false, 0);
     if (this.inTable(index, offset, size)) {
       this.counters.tableProtected++;
-      if (size === 8) this.bridge.hostSpace.high = 0xffffffff;
+      if (size === 8) this.highWord = 0xffffffff;
       return size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
     }
     this.clock.now += this.devReadNs;
-    return this.bridge.read(this.barAddr[index] + offset, size);
+    const h = this.barHandlers[index]!;
+    if (size === 8) {
+      const lo = h.read(offset, 4);
+      this.highWord = h.read(offset + 4, 4);
+      return lo;
+    }
+    return h.read(offset, size as 1 | 2 | 4);
   }
 
   /** Upper half of the last 8-byte regionRead. */
   get high(): number {
-    return this.bridge.hostSpace.high;
+    return this.highWord;
   }
 
   /** pwrite on the device fd. */
@@ -241,7 +258,13 @@ export class VfioPciDevice {
       return;
     }
     this.clock.now += this.devWriteNs;
-    this.bridge.write(this.barAddr[index] + offset, size, value, high);
+    const h = this.barHandlers[index]!;
+    if (size === 8) {
+      h.write(offset, 4, value >>> 0);
+      h.write(offset + 4, 4, high >>> 0);
+      return;
+    }
+    h.write(offset, size as 1 | 2 | 4, value);
   }
 
   /** Config writes: BARs and the MSI-X control stay the host's (vfio virtualizes them). */
