@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { Bench } from 'tinybench';
 import { passthroughPath } from './passthrough.js';
-import { type CreateResult, measureCreate, measureHeap, measureSweep } from './system.js';
+import { type CreateResult, measureCreate, measureHeap, measureLargeSweep, measureSweep } from './system.js';
 import {
   AddressSpace,
   ContainerModule,
@@ -293,6 +293,7 @@ async function main(): Promise<void> {
   const createSeconds = (performance.now() - t) / 1000;
   t = performance.now();
   const sweep = await measureSweep(2);
+  const large = await measureLargeSweep(2);
   const sweepWall = (performance.now() - t) / 1000;
   const heap = await measureHeap(100_000, 1_000_000);
 
@@ -353,6 +354,8 @@ async function main(): Promise<void> {
   system.push(['sweepSeconds (8 points, serial)', `${sweep.serialSeconds.toFixed(3)} s`, '< 10 s', sweep.serialSeconds < 10 ? 'yes' : 'NO', `first serial run in this process; again warm: ${sweep.serialWarmSeconds.toFixed(3)} s`]);
   system.push([`sweep with jobs: ${sweep.jobs}`, `${sweep.jobsSeconds.toFixed(3)} s`, '', '', `new piscina pool per executeGrid call; first result after ${sweep.jobsFirstResultSeconds.toFixed(3)} s`]);
   system.push(['sweepJobsSpeedup (serial / jobs)', sweepJobsSpeedup.toFixed(3), '', '', `results identical: ${sweep.identical ? 'yes' : 'NO'}`]);
+  const largeSpeedup = large.serialSeconds / large.jobsSeconds;
+  system.push([`sweep of ${large.points} points, jobs: 2`, `${large.serialSeconds.toFixed(2)} s serial, ${large.jobsSeconds.toFixed(2)} s with jobs`, '', '', `speed-up ${largeSpeedup.toFixed(2)}x; identical: ${large.identical ? 'yes' : 'NO'}`]);
   system.push(['heapBytesAfterWarmup', `${heap.heapBytesAfterWarmup}`, '', '', `after ${heap.warmupAccesses.toLocaleString('en')} accesses, gc()`]);
   system.push(['heapBytesAfter1M', `${heap.heapBytesAfter1M}`, '', '', `after ${heap.accesses.toLocaleString('en')} more: ram ${heap.byPath.ram}, direct ${heap.byPath.direct}, trap ${heap.byPath.trap} in all`]);
   system.push(['heapGrowthRatio', heap.ratio.toFixed(4), '≈ 1.0 (±5%)', heapMet ? 'yes' : 'NO', `${heap.heapBytesAfter1M - heap.heapBytesAfterWarmup} bytes`]);
@@ -380,6 +383,7 @@ async function main(): Promise<void> {
     sweepJobsSeconds: round(sweep.jobsSeconds),
     sweepJobsFirstResultSeconds: round(sweep.jobsFirstResultSeconds),
     sweepJobsSpeedup: round(sweepJobsSpeedup),
+    sweepJobsSpeedupLarge: { points: large.points, serialSeconds: round(large.serialSeconds), jobsSeconds: round(large.jobsSeconds), speedup: round(largeSpeedup), identical: large.identical },
     sweepJobsIdentical: sweep.identical,
     heapGrowthRatio: Math.round(heap.ratio * 1e4) / 1e4,
     heapBytesAfterWarmup: heap.heapBytesAfterWarmup,
@@ -392,6 +396,10 @@ async function main(): Promise<void> {
   console.log(`wrote ${out} (${totalSeconds.toFixed(1)} s)`);
   if (!sweep.identical) {
     console.error(`sweep with jobs: ${sweep.jobs} gave results different from the serial sweep:\n${sweep.mismatch}`);
+    process.exitCode = 1;
+  }
+  if (!large.identical) {
+    console.error(`sweep of ${large.points} points with jobs: 2 gave results different from the serial sweep`);
     process.exitCode = 1;
   }
 }

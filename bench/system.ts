@@ -135,6 +135,30 @@ export async function measureSweep(jobs = 2): Promise<SweepMeasure> {
   return { serialSeconds, serialWarmSeconds, jobsSeconds, jobsFirstResultSeconds: first / 1000, jobs, points: points.length, identical, mismatch };
 }
 
+/**
+ * A grid large enough for worker threads to pay for their start-up (each worker loads the
+ * TypeScript sources): both variants x 8 values of a cost parameter x 8 combinations =
+ * 128 points, serial vs `jobs` threads, results checked identical.
+ */
+export async function measureLargeSweep(jobs = 2): Promise<{ points: number; serialSeconds: number; jobsSeconds: number; identical: boolean }> {
+  const scenario = await loadScenario(DEFAULT_SCENARIO);
+  const points = sweepGrid(scenario.name, ['rfc-2015', 'upstream'], { field: 'exit.userspaceFactor', values: [1, 1.5, 2, 2.5, 3, 3.5, 4, 5] });
+  const opts = { scenarioRef: DEFAULT_SCENARIO, costs: {}, seed: 1 };
+  let t0 = performance.now();
+  const serial = await executeGrid(scenario, points, { ...opts, jobs: 1 });
+  const serialSeconds = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  const parallel = await executeGrid(scenario, points, { ...opts, jobs });
+  const jobsSeconds = (performance.now() - t0) / 1000;
+  let identical = true;
+  try {
+    deepStrictEqual(parallel, serial);
+  } catch {
+    identical = false;
+  }
+  return { points: points.length, serialSeconds, jobsSeconds, identical };
+}
+
 export interface HeapMeasure {
   warmupAccesses: number;
   accesses: number;
