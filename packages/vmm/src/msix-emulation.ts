@@ -1,92 +1,55 @@
+import { MsixTable } from '@vhw/pci';
+
 /**
  * The VMM's emulated MSI-X table and PBA for one passed-through function (QEMU's
- * msix.c overlay): the guest programs messages here; the VMM routes each host vector's
- * trigger to the guest message, holding it pending while the guest masks it.
+ * msix.c overlay). It is the PCI MSI-X model itself, with its messages sent to the
+ * guest: a host vector's trigger fires the emulated entry, pending while the guest
+ * masks it, and delivered as the guest vector the guest wrote as data.
  */
 export class MsixEmulator {
-  readonly table: Uint32Array;
-  readonly pba: Uint32Array;
-  enabled = false;
-  functionMasked = false;
-  /** Triggers dropped: MSI-X disabled or the entry's address is not the guest's MSI doorbell. */
-  dropped = 0;
+  readonly model: MsixTable;
+  /** Messages not sent because their address is not the guest's MSI doorbell. */
+  badAddress = 0;
 
   constructor(
     readonly vectors: number,
     private readonly guestMsiAddress: number,
-    private readonly inject: (guestVector: number) => void,
+    inject: (guestVector: number) => void,
   ) {
-    this.table = new Uint32Array(vectors * 4);
-    this.pba = new Uint32Array(Math.ceil(vectors / 64) * 2);
-    this.reset();
+    this.model = new MsixTable(vectors);
+    this.model.sink = (lo, hi, data) => {
+      if (hi * 2 ** 32 + lo !== this.guestMsiAddress) this.badAddress++;
+      else inject(data);
+    };
+  }
+
+  /** Triggers dropped: MSI-X disabled, or a message to an address other than the guest doorbell. */
+  get dropped(): number {
+    return this.model.droppedWhileDisabled + this.badAddress;
   }
 
   reset(): void {
-    this.table.fill(0);
-    for (let v = 0; v < this.vectors; v++) this.table[v * 4 + 3] = 1;
-    this.pba.fill(0);
-    this.enabled = false;
-    this.functionMasked = false;
+    this.model.reset();
   }
 
   readTable(offset: number, size: 1 | 2 | 4): number {
-    const i = offset >>> 2;
-    if (i >= this.table.length) return 0xffffffff >>> (32 - size * 8);
-    const v = this.table[i] >>> ((offset & 3) * 8);
-    return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
+    return this.model.readTable(offset, size);
   }
 
   writeTable(offset: number, size: 1 | 2 | 4, value: number): void {
-    const i = offset >>> 2;
-    if (i >= this.table.length) return;
-    const shift = (offset & 3) * 8;
-    const m = size === 4 ? 0xffffffff : ((1 << (size * 8)) - 1) << shift;
-    const old = this.table[i];
-    let next = ((old & ~m) | ((value << shift) & m)) >>> 0;
-    if ((i & 3) === 3) next &= 1;
-    this.table[i] = next;
-    if ((i & 3) === 3 && (old & 1) === 1 && (next & 1) === 0) this.flush(i >>> 2);
+    this.model.writeTable(offset, size, value);
   }
 
   readPba(offset: number, size: 1 | 2 | 4): number {
-    const i = offset >>> 2;
-    if (i >= this.pba.length) return 0;
-    const v = this.pba[i] >>> ((offset & 3) * 8);
-    return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
+    return this.model.readPba(offset, size);
   }
 
   setControl(enabled: boolean, functionMasked: boolean): void {
-    this.enabled = enabled;
-    this.functionMasked = functionMasked;
-    if (enabled && !functionMasked) for (let v = 0; v < this.vectors; v++) this.flush(v);
+    this.model.setControl(enabled, functionMasked);
   }
 
   /** A host vector fired (the irqfd of vector `v`). */
   fire(v: number): void {
-    if (!this.enabled) {
-      this.dropped++;
-      return;
-    }
-    if (this.functionMasked || (this.table[v * 4 + 3] & 1) !== 0) {
-      this.pba[v >>> 5] |= 1 << (v & 31);
-      return;
-    }
-    this.deliver(v);
-  }
-
-  private flush(v: number): void {
-    if (!this.enabled || this.functionMasked || (this.table[v * 4 + 3] & 1) !== 0) return;
-    if ((this.pba[v >>> 5] & (1 << (v & 31))) === 0) return;
-    this.pba[v >>> 5] &= ~(1 << (v & 31));
-    this.deliver(v);
-  }
-
-  private deliver(v: number): void {
-    const address = this.table[v * 4 + 1] * 2 ** 32 + this.table[v * 4];
-    if (address !== this.guestMsiAddress) {
-      this.dropped++;
-      return;
-    }
-    this.inject(this.table[v * 4 + 2]);
+    this.model.raise(v);
   }
 }
