@@ -3,12 +3,12 @@
  * file device in the three layouts that separate the patches (spec §10), across every
  * patch combination and both variants.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ContainerModule, Machine, Platform, type VhwPlugin, VhwError, definePlugin, guestRam, z } from '@vhw/core';
-import { Cfg, GuestOs, type GuestPciBus, GuestPciBusToken, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
+import { Cfg, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
-import { type Variant, vfioPci } from '@vhw/vfio-pci';
+import { type Variant, VfioPciDevice, vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
 import { ToyDevice, toyDevice } from './support/toy-device.js';
 
@@ -187,20 +187,41 @@ describe('isolation (checklist 6)', () => {
       }),
   });
 
-  it('a direct mapping that would expose another device is refused loudly (E_ISOLATION), never installed', () => {
+  const lyingMachine = () => {
     const l = LAYOUTS.igbvf;
-    const make = () =>
-      Machine.create({
-        plugins: [lyingPlatform(), guestRam({ size: 16 << 20 }), toyDevice({ name: 'a', bars: [l.bars[0]] }), toyDevice({ name: 'b', bars: [l.bars[0]] }), vfioPci({ subPageBarMmap: true }), vmm()],
-      });
-    let err: unknown;
+    return Machine.create({
+      plugins: [lyingPlatform(), guestRam({ size: 16 << 20 }), toyDevice({ name: 'a', bars: [l.bars[0]] }), toyDevice({ name: 'b', bars: [l.bars[0]] }), vfioPci({ subPageBarMmap: true }), vmm()],
+    });
+  };
+
+  it('vfio-pci refuses to mmap a page holding another device even when the platform lies about patch 1', () => {
+    const m = lyingMachine();
+    const v = m.get<Vmm>(VmmToken);
+    // The policy said yes (region MMAP flag), the mmap itself said no: both BARs trap.
+    expect(v.functions.map((f) => f.dev.counters.mmapRefused).reduce((a, b) => a + b)).toBeGreaterThan(0);
+    for (const b of v.bars) expect(b.plan.areas.every((a) => a.path === 'trap')).toBe(true);
+    expect(v.audit()).toEqual([]);
+  });
+
+  it('and if vfio-pci handed such a page out anyway, the VMM refuses to map it (E_ISOLATION), loudly', () => {
+    // A vfio-pci that skips its own check: mmap returns the page unconditionally.
+    const spy = vi.spyOn(VfioPciDevice.prototype, 'mmap').mockImplementation(function (this: VfioPciDevice, index: number, offset: number, size: number) {
+      const bridge = (this as unknown as { bridge: HostBridge }).bridge;
+      const hostPa = this.fn.bar(index)!.address + offset;
+      return { region: index, offset, size, hostPa, handler: bridge.mmioHandler, handlerOffset: hostPa };
+    });
     try {
-      make();
-    } catch (e) {
-      err = e;
+      let err: unknown;
+      try {
+        lyingMachine();
+      } catch (e) {
+        err = e;
+      }
+      expect(VhwError.is(err, 'E_ISOLATION')).toBe(true);
+      expect((err as Error).message).toMatch(/holds bar of (a|b)/);
+    } finally {
+      spy.mockRestore();
     }
-    expect(VhwError.is(err, 'E_ISOLATION')).toBe(true);
-    expect((err as Error).message).toMatch(/holds bar of (a|b)/);
   });
 
   it('MSI-X control written by the guest is emulated (vfio keeps the host control)', () => {

@@ -1,6 +1,6 @@
 /** Regression tests for the problems the reliability review found (each failed before its fix). */
 import { describe, expect, it } from 'vitest';
-import { Cfg } from '@vhw/pci';
+import { Cfg, PciHostToken } from '@vhw/pci';
 import { Machine, VhwError, guestRam, simplePlatform } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
 import { ppc64Platform } from '@vhw/platform-ppc64';
@@ -109,10 +109,81 @@ describe('guest BAR moves', () => {
     expect(() => v.find('a').configWrite(Cfg.Bar0, 4, b.guestAddress % 2 ** 32)).not.toThrow();
     expect(v.counters.barConflicts).toBe(1);
     expect(a.installed.directs).toEqual([]);
-    // b is untouched and still reaches its own device.
-    expect(m.mmu.translate(b.guestAddress).path).toBe('direct');
-    // Moving a back to a free place maps it again.
+    // b shares its page with a now: it can no longer own the page, so it traps, but it
+    // still reaches its own device.
+    expect(m.mmu.translate(b.guestAddress).path).toBe('trap');
+    expect(b.plan.areas[0].reason).toBe('guest-page-shared');
+    // Moving a back to a free place maps both direct again (b grows back).
     v.find('a').configWrite(Cfg.Bar0, 4, home % 2 ** 32);
     expect(m.mmu.translate(home).path).toBe('direct');
+    expect(m.mmu.translate(b.guestAddress).path).toBe('direct');
+  });
+});
+
+describe('second review', () => {
+  const twoNvme = (placement: 'page-aligned' | 'natural' = 'page-aligned') =>
+    Machine.create({
+      plugins: [
+        ppc64Platform({ pageAlignedBars: true }),
+        guestRam({ size: 1 << 22 }),
+        toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }),
+        toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }),
+        vfioPci({ subPageBarMmap: true }),
+        vmm({ guestBarPlacement: placement }),
+      ],
+    });
+
+  it('moving a BAR into a page another BAR had grown over shrinks that one: no access reaches the wrong device', () => {
+    const m = twoNvme();
+    const v = m.get<Vmm>(VmmToken);
+    const a = v.bars.find((x) => x.device === 'a')!;
+    const b = v.bars.find((x) => x.device === 'b')!;
+    expect(a.plan.grown).toBe(true);
+    v.find('b').configWrite(Cfg.Bar0, 4, (a.guestAddress + 0x4000) % 2 ** 32);
+    expect(b.guestAddress).toBe(a.guestAddress + 0x4000);
+    expect(a.plan.grown).toBe(false);
+    expect(m.mmu.translate(b.guestAddress).path).toBe('trap');
+    const devB = v.functions.find((f) => f.name === 'b')!.dev.fn.device as unknown as { writes: number };
+    const before = devB.writes;
+    m.cpu.store(b.guestAddress + 0x10, 4, 7);
+    expect(devB.writes).toBe(before + 1);
+    expect((m.get(PciHostToken) as Ppc64Phb).groups.filter((g) => g.frozen)).toEqual([]);
+    expect(v.audit()).toEqual([]);
+  });
+
+  it('a guest BAR write keeps only the address bits a BAR of that size implements', () => {
+    const m = twoNvme();
+    const v = m.get<Vmm>(VmmToken);
+    const a = v.bars.find((x) => x.device === 'a')!;
+    const home = a.guestAddress;
+    v.find('a').configWrite(Cfg.Bar0, 4, (home + 0x1000) % 2 ** 32);
+    expect(a.guestAddress).toBe(home);
+    expect(v.counters.barMoves).toBe(0);
+  });
+
+  it('a machine reset unfreezes every PE and gives the host MSI-X vectors back', () => {
+    const m = Machine.create({ plugins: [ppc64Platform(), guestRam({ size: 1 << 22 }), nvmeLite({ name: 'n' }), vfioPci(), vmm()] });
+    const v = m.get<Vmm>(VmmToken);
+    const fn = v.find('n');
+    fn.paravirtMsi!(2);
+    const dev = v.functions[0].dev;
+    expect(dev.msixIrqs).toHaveLength(2);
+    const phb = m.get(PciHostToken) as Ppc64Phb;
+    phb.injectError(dev.fn.group.id);
+    m.reset();
+    expect(phb.eehState(dev.fn.group.id)).toBe('normal');
+    expect(dev.msixIrqs).toEqual([]);
+  });
+
+  it('a dword config access at the MSI-X capability sees and sets the emulated message control', () => {
+    const m = Machine.create({ plugins: [ppc64Platform(), guestRam({ size: 1 << 22 }), nvmeLite({ name: 'n' }), vfioPci(), vmm({ noMsixEmulation: false })] });
+    const fn = m.get<Vmm>(VmmToken).find('n');
+    const dword = fn.configRead(0x40, 4);
+    expect(dword & 0xff).toBe(0x11); // MSI-X capability id
+    expect(dword >>> 31).toBe(0); // not enabled yet (vfio's host control is not shown)
+    fn.configWrite(0x40, 4, (dword | 0x8000_0000) >>> 0);
+    expect(fn.configRead(0x42, 2) & 0x8000).toBe(0x8000);
+    fn.configWrite(0x42, 1, 0); // a byte write to the low half leaves enable alone
+    expect(fn.configRead(0x42, 2) & 0x8000).toBe(0x8000);
   });
 });

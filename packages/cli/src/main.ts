@@ -134,7 +134,13 @@ async function emitSweep(io: Io, results: RunResult[], o: Record<string, any>, o
     // Page maps of the two ends of the experiment, for each variant present.
     for (const variant of [...new Set(results.map((r) => r.variant))]) {
       for (const patches of ['none', 'all']) {
-        const run = prepare(scenario, { patches: parsePatches(patches), variant, seed: o.seed ?? 1, ...(o.pageSize ? { pageSize: o.pageSize } : {}) });
+        const first = results.find((r) => r.variant === variant) ?? results[0];
+        const pageSize = first?.platform.pageSize;
+        const run = prepare(
+          scenario,
+          { patches: parsePatches(patches), variant, seed: first?.seed ?? 1, ...(pageSize ? { pageSize } : {}) },
+          { costs: o.set ? parseSets(o.set) : undefined },
+        );
         pageMaps.push({ label: `${scenario.name} ${variant} patches=${patches}`, svg: pageMapSvg(buildPageMap(run), { title: `${scenario.name}, ${variant}, patches: ${patches}` }) });
         if (!costRows) costRows = run.machine.costs.rows().map((c) => ({ name: c.name, value: c.value, unit: c.unit, source: c.source, confidence: c.confidence }));
         run.machine.dispose();
@@ -215,7 +221,9 @@ async function cmdExplain(io: Io, scenarioRef: string, o: Record<string, any>): 
     lines.push(`  BAR: ${e.bar.device} BAR${e.bar.index} (${e.bar.size} bytes) guest ${hex(e.bar.guestAddress)} host ${hex(e.bar.hostAddress)}, offset ${hex(e.offset)}`);
     const region = dev.getRegionInfo(e.bar.index);
     lines.push(`  vfio region info: flags=${hex(region.flags)} caps=[${region.caps.map((c) => ('areas' in c ? `sparse-mmap ${c.areas.map((x) => `${hex(x.offset)}+${hex(x.size)}`).join(' ')}` : 'msix-mappable')).join(', ')}], device flags=${hex(dev.getDeviceInfo().flags)}`);
-    if (e.area.path === 'direct') {
+    if (e.area.path === 'direct' && e.offset >= e.bar.size) {
+      lines.push(`  path: direct, but past the end of the BAR: nothing decodes it (reads all-ones; on PPC64 the PE freezes)`);
+    } else if (e.area.path === 'direct') {
       lines.push(`  path: direct (mmapped host page mapped into the guest; no exit), reason: ${e.area.reason}`);
     } else {
       const via = e.area.via === 'fd' ? 'pread/pwrite on the vfio device fd' : e.area.via === 'qemu-mmap' ? "the VMM's own mmap (no syscall)" : "the VMM's MSI-X table emulation";

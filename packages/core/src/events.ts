@@ -50,8 +50,9 @@ export interface ErrorEvent {
 
 /**
  * The machine's typed events. `map`, `isolation` and `error` are emitted whenever they
- * happen (they are rare); `access`, `trap`, `interrupt` and `unassigned` only while
- * tracing is on, so an access with tracing off neither emits nor allocates.
+ * happen (they are rare), and so is an `interrupt` that was blocked or dropped; `access`,
+ * `trap`, delivered `interrupt`s and `unassigned` only while tracing is on, so an access
+ * with tracing off neither emits nor allocates.
  */
 export interface MachineEventMap {
   map: (e: MapChangeEvent) => void;

@@ -508,6 +508,7 @@ export class HostBridge implements PlatformFacts {
     return false;
   }
 
+  /** Undelivered interrupts are rare and what a security experiment watches: always reported. */
   private noteInterrupt(source: PciFunction, vector: number, delivered: boolean, reason: string): void {
     if (this.events.tracing || !delivered) {
       this.events.emit('interrupt', { source: source.name, vector, delivered, reason, timeNs: this.clock.now });
@@ -618,11 +619,9 @@ export function bindHostBridge(
       name: `${name}:host-bridge`,
       stage: Stage.Bus,
       realize: () => bridge.realize(devices),
+      // A machine reset resets every slot: each group comes back unfrozen and configured.
       reset: () => {
-        for (const fn of bridge.functions) {
-          fn.device.reset();
-          bridge.restoreFunction(fn);
-        }
+        for (const g of bridge.groups) bridge.recover(g.id);
       },
     };
   });

@@ -97,7 +97,9 @@ export function planBar(input: BarPlanInput): BarPlan {
 
   // 3. Sub-page growth: the whole region is one mmap and the guest BAR is host-page aligned.
   const wholeMmap = areas.length === 1 && areas[0].offset === 0 && areas[0].size === S;
-  const grown = S < P && wholeMmap && G % P === 0;
+  // Growing only pays when the guest page is the BAR's alone: another BAR in it wins the
+  // overlap (QEMU re-adds the grown BAR at priority 0), so the page cannot map whole.
+  const grown = S < P && wholeMmap && G % P === 0 && !input.guestPageShared(G - (G % P));
 
   const inMmap = (off: number) => areas.some((a) => off >= a.offset && off < a.offset + a.size);
   const inTable = (off: number) => emulatesTable && off >= table!.offset && off < table!.offset + table!.size;
@@ -113,7 +115,7 @@ export function planBar(input: BarPlanInput): BarPlan {
     const hi = Math.min(page + P - G, S);
     if (S < P) {
       if (!wholeMmap) blocker = undefined; // not mmapped at all: the fd reason applies
-      else if (!grown) blocker = Reason.GuestBarUnaligned;
+      else if (!grown) blocker = G % P !== 0 ? Reason.GuestBarUnaligned : Reason.GuestPageShared;
     } else if (page < G || page + P > G + S) blocker = Reason.GuestBarUnaligned;
     if (blocker === undefined && input.guestPageShared(page)) blocker = Reason.GuestPageShared;
     if (blocker === undefined && emulatesTable && table!.offset < hi && lo < table!.offset + table!.size) {

@@ -317,10 +317,20 @@ export class Vmm implements TrapHandler, GuestPciBus {
   /** The guest moved a BAR (config write): re-plan it at the new address, as QEMU does. */
   moveBar(bar: PassthroughBar, guestAddress: number): void {
     this.counters.barMoves++;
-    this.uninstallBar(bar);
+    // Every BAR sharing a guest page with the old or the new place is planned again: a
+    // neighbour that was grown to the whole page must shrink (QEMU re-adds grown BARs at
+    // priority 0, so the other BAR wins), and one that is left alone may grow again.
+    const P = this.pageSize;
+    const pagesOf = (b: PassthroughBar, at: number) => ({ lo: Math.floor(at / P) * P, hi: Math.ceil((at + Math.max(b.size, 1)) / P) * P });
+    const oldPages = pagesOf(bar, bar.guestAddress);
+    const newPages = pagesOf(bar, guestAddress);
+    const touches = (b: PassthroughBar, r: { lo: number; hi: number }) => b.guestAddress < r.hi && r.lo < b.guestAddress + b.size;
+    const neighbours = this.bars.filter((b) => b !== bar && b.installed.regions.length + b.installed.directs.length > 0 && (touches(b, oldPages) || touches(b, newPages)));
+    for (const b of [bar, ...neighbours]) this.uninstallBar(b);
     bar.guestAddress = guestAddress;
     const fnBar = this.fnOf(bar).bars.find((b) => b.index === bar.index);
     if (fnBar) fnBar.gpa = guestAddress;
+    for (const b of neighbours) this.installBar(b);
     try {
       this.installBar(bar);
     } catch (e) {
@@ -424,12 +434,14 @@ export class Vmm implements TrapHandler, GuestPciBus {
     const bar = this.bars.find((b) => gpa >= b.guestAddress && gpa < b.guestAddress + (b.plan.grown ? this.pageSize : b.size));
     if (!bar) return undefined;
     const offset = gpa - bar.guestAddress;
+    // Past the end of a grown sub-page BAR the guest still reaches the host page directly,
+    // but nothing decodes it there: a master abort (on PPC64 an EEH freeze).
     const area = bar.plan.areas.find((a) => offset >= a.offset && offset < a.offset + a.size) ?? {
       offset: bar.size,
       size: this.pageSize - bar.size,
       path: 'direct' as const,
       via: 'kvm' as const,
-      reason: Reason.MmapSubPage,
+      reason: Reason.Unassigned,
     };
     const hostPa = bar.hostAddress + offset;
     return {
@@ -532,9 +544,13 @@ export class PassthroughFunction implements GuestPciFunction {
       return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
     }
     const m = this.msix;
-    if (m && offset >= MSIX_CAP_OFFSET + 2 && offset < MSIX_CAP_OFFSET + 4) {
+    if (m && offset < MSIX_CAP_OFFSET + 4 && MSIX_CAP_OFFSET + 2 < offset + size) {
+      // Any access touching the message control sees the emulated one (dword reads at the
+      // capability start included); the capability id and next pointer are the device's.
       const ctl = (this.msixControl & 0xc000) | (m.vectors - 1);
-      return size === 1 ? (offset === MSIX_CAP_OFFSET + 2 ? ctl & 0xff : ctl >>> 8) : ctl;
+      const word = (this.dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, MSIX_CAP_OFFSET, 2) | (ctl << 16)) >>> 0;
+      const v = word >>> ((offset - MSIX_CAP_OFFSET) * 8);
+      return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
     }
     return this.dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, offset, size);
   }
@@ -544,12 +560,13 @@ export class PassthroughFunction implements GuestPciFunction {
     // The upper half of a 64-bit BAR.
     const lower = this.bar(i - 1);
     if (lower && this.barIs64(i - 1)) {
-      return (this.barSizing & (1 << (i - 1))) !== 0 ? 0xffffffff : Math.floor(lower.guestAddress / 2 ** 32) >>> 0;
+      if ((this.barSizing & (1 << (i - 1))) === 0) return Math.floor(lower.guestAddress / 2 ** 32) >>> 0;
+      return lower.size > 2 ** 32 ? ~(lower.size / 2 ** 32 - 1) >>> 0 : 0xffffffff;
     }
     const b = this.bar(i);
     if (!b) return 0;
     const flags = this.barFlags[i];
-    if ((this.barSizing & (1 << i)) !== 0) return ((~(b.size - 1) & 0xfffffff0) | flags) >>> 0;
+    if ((this.barSizing & (1 << i)) !== 0) return ((b.size >= 2 ** 32 ? 0 : ~(b.size - 1) & 0xfffffff0) | flags) >>> 0;
     return ((b.guestAddress % 2 ** 32) | flags) >>> 0;
   }
 
@@ -561,9 +578,16 @@ export class PassthroughFunction implements GuestPciFunction {
       return;
     }
     const m = this.msix;
-    if (m && offset >= MSIX_CAP_OFFSET + 2 && offset < MSIX_CAP_OFFSET + 4) {
-      const v = size === 1 ? (offset === MSIX_CAP_OFFSET + 3 ? value << 8 : value) : value;
-      this.setMsixControl(v & 0xc000);
+    if (m && offset < MSIX_CAP_OFFSET + 4 && MSIX_CAP_OFFSET + 2 < offset + size) {
+      // The written bytes that fall on the message control (the rest is read-only).
+      let ctl = this.msixControl & 0xffff;
+      for (let b = 0; b < size; b++) {
+        const at = offset + b - (MSIX_CAP_OFFSET + 2);
+        if (at !== 0 && at !== 1) continue;
+        const byte = Math.floor(value / 2 ** (8 * b)) & 0xff;
+        ctl = (ctl & ~(0xff << (at * 8))) | (byte << (at * 8));
+      }
+      this.setMsixControl(ctl & 0xc000);
       return;
     }
     this.dev.regionWrite(VFIO_PCI_CONFIG_REGION_INDEX, offset, size, value);
@@ -580,8 +604,10 @@ export class PassthroughFunction implements GuestPciFunction {
     }
     this.barSizing &= ~(1 << idx);
     const cur = b.guestAddress;
-    const next = isUpper ? (cur % 2 ** 32) + value * 2 ** 32 : Math.floor(cur / 2 ** 32) * 2 ** 32 + ((value & 0xfffffff0) >>> 0);
-    if (next !== cur) this.vmm.moveBar(b, next);
+    const next = isUpper ? (cur % 2 ** 32) + value * 2 ** 32 : Math.floor(cur / 2 ** 32) * 2 ** 32 + (value >>> 0);
+    // Only the address bits a BAR of this size implements are writable.
+    const masked = next - (next % Math.max(b.size, 16));
+    if (masked !== cur) this.vmm.moveBar(b, masked);
   }
 
   private setMsixControl(ctl: number): void {
@@ -613,6 +639,8 @@ export class PassthroughFunction implements GuestPciFunction {
   }
 
   reset(): void {
+    // The guest starts over: its MSI-X set-up is gone, so the host vectors are given back.
+    if (this.dev.msixIrqs.length > 0) this.dev.setMsixIrqs([]);
     this.emulator?.reset();
     this.msixControl = 0;
     this.barSizing = 0;

@@ -203,8 +203,17 @@ export class VfioPciDevice {
     if (d.excluded && offset < d.excluded.offset + d.excluded.size && d.excluded.offset < offset + size) {
       return deny(`overlaps the MSI-X table pages [${hex(d.excluded.offset)}, ${hex(d.excluded.offset + d.excluded.size)}) (${d.excluded.reason})`);
     }
-    this.counters.mmaps++;
     const hostPa = this.barAddr[index] + offset;
+    // Defence in depth: whatever the policy decided, never hand out a page holding
+    // another device's BAR or reservation or another group's segment. An mmap maps whole
+    // page frames, so a BAR off a page boundary would expose what precedes it in its page.
+    const pageStart = hostPa - (hostPa % page);
+    for (const o of this.bridge.ownersOf(pageStart, size)) {
+      const foreign = o.kind === 'segment' ? o.group !== this.fn.group.id : o.owner !== this.fn.name;
+      if (foreign) return deny(`the pages hold ${o.kind} of ${o.owner} at ${hex(o.base)}`);
+    }
+    if (pageStart !== hostPa) return deny(`the BAR starts at ${hex(hostPa)}, not on a page boundary`);
+    this.counters.mmaps++;
     const target = this.bridge.mmioTarget(hostPa, size);
     return { region: index, offset, size, hostPa, handler: target.handler, handlerOffset: hostPa - target.base };
   }
