@@ -21,16 +21,16 @@ module.exports = {
     },
     {
       name: 'devices-only-core-pci',
-      comment: 'a device does not know it is passed through, nor where it runs',
+      comment: 'a device does not know it is passed through, nor where it runs, nor other devices',
       severity: 'error',
-      from: { path: '^plugins/device-' },
-      to: { path: '^(packages|plugins)/(?!(core|pci)/)(?!device-)' },
+      from: { path: '^plugins/(device-[^/]+)/' },
+      to: { path: '^(packages|plugins)/', pathNot: ['^packages/(core|pci)/', '^plugins/$1/'] },
     },
     {
       name: 'platforms-only-core-pci',
       severity: 'error',
-      from: { path: '^plugins/platform-' },
-      to: { path: '^(packages|plugins)/(?!(core|pci)/)(?!platform-)' },
+      from: { path: '^plugins/(platform-[^/]+)/' },
+      to: { path: '^(packages|plugins)/', pathNot: ['^packages/(core|pci)/', '^plugins/$1/'] },
     },
     {
       name: 'vfio-not-vmm',

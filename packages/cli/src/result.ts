@@ -18,6 +18,8 @@ export interface BarArea {
   path: AreaPath;
   /** Why the area is direct or traps (a fixed set, e.g. `mmap`, `sub-page-bar`, `msix-table-page`). */
   reason: string;
+  /** Trapped guest accesses to this area during the workload (0 for direct areas). */
+  traps?: number;
 }
 
 export interface BarResult {
@@ -43,7 +45,13 @@ export interface TrappedPage {
 
 export interface RunResult {
   scenario: string;
-  platform: { name: string; pageSize: number; eeh: boolean };
+  platform: {
+    name: string;
+    pageSize: number;
+    eeh: boolean;
+    /** Host MMIO taken by the passed-through BARs (per isolation group, first to last BAR byte): patch 1 raises it. */
+    barSpanBytes?: number;
+  };
   variant: Variant;
   patches: PatchSet;
   /** The --seed the run was made with (workloads are deterministic; kept for reproduction). */

@@ -71,6 +71,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const ops = options.ops ?? scenario.ops;
   if (!Number.isInteger(ops) || ops < 1) throw new VhwError('E_CONFIG', `--ops ${String(ops)}; allowed: a positive integer`);
   machine.stats.reset();
+  vmm.space.regionCounts.fill(0); // per-area trap counts cover the workload only, not the probe
   const t0 = machine.clock.now;
   let completed = 0;
   let failed = 0;
@@ -99,7 +100,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const platform = machine.platform;
   return {
     scenario: scenario.name,
-    platform: { name: platform.name, pageSize: platform.pageSize, eeh: run.bridge.eeh },
+    platform: { name: platform.name, pageSize: platform.pageSize, eeh: run.bridge.eeh, barSpanBytes: barSpanBytes(run.bridge) },
     variant: config.variant,
     patches: { ...config.patches },
     seed: config.seed,
@@ -121,6 +122,17 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   };
 }
 
+/** Bytes of host MMIO each isolation group's BARs span (first to last byte), summed: patch 1 makes it grow. */
+export function barSpanBytes(bridge: HostBridge): number {
+  let total = 0;
+  for (const g of bridge.groups) {
+    const bars = g.functions.flatMap((f) => f.bars);
+    if (bars.length === 0) continue;
+    total += Math.max(...bars.map((b) => b.address + b.size)) - Math.min(...bars.map((b) => b.address));
+  }
+  return total;
+}
+
 /** The BARs as the VMM installed them, in the result contract's shape. */
 export function barResults(vmm: Vmm): BarResult[] {
   return vmm.bars.map((b) => {
@@ -134,7 +146,13 @@ export function barResults(vmm: Vmm): BarResult[] {
       size: b.size,
       mmap: directBytes === b.size ? 'full' : directBytes === 0 ? 'none' : 'partial',
       reason: traps.length === 0 ? b.plan.areas[0]?.reason ?? 'mmap' : dominant(traps),
-      areas: b.plan.areas.map((a) => ({ offset: a.offset, size: a.size, path: a.path, reason: a.reason })),
+      areas: b.plan.areas.map((a) => ({
+        offset: a.offset,
+        size: a.size,
+        path: a.path,
+        reason: a.reason,
+        traps: a.path === 'trap' ? vmm.space.countOf(`${b.device}:BAR${b.index}+${hex(a.offset)}`) : 0,
+      })),
     };
   });
 }
