@@ -139,6 +139,8 @@ export class AddressSpace {
   declare policy: UnassignedPolicy;
   /** Upper 32 bits of the last 8-byte read. */
   high = 0;
+  /** The `tag` of the region the last read or write landed in, or -1 when none decoded it. */
+  lastTag = -1;
   /** Accesses answered by the unassigned policy, by reason: no-region, invalid-size, straddle. */
   readonly unassignedCounts = new Float64Array(3);
   /** Accesses per region, indexed by `Region.counterIndex`. Grows as regions are added. */
@@ -250,8 +252,12 @@ export class AddressSpace {
   read(addr: number, size: number): number {
     const view = this.view;
     const i = view.indexOf(addr);
-    if (i < 0) return this.unassignedRead(addr, size, 'no-region');
+    if (i < 0) {
+      this.lastTag = -1;
+      return this.unassignedRead(addr, size, 'no-region');
+    }
     const r = view.entries[i];
+    this.lastTag = r.tag;
     const off = addr - r.base;
     if (off + size > r.size) return this.unassignedRead(addr, size, 'straddle');
     if (!accessIsValid(r.constraints, off, size)) return this.unassignedRead(addr, size, 'invalid-size');
@@ -263,8 +269,12 @@ export class AddressSpace {
   write(addr: number, size: number, value: number, high = 0): void {
     const view = this.view;
     const i = view.indexOf(addr);
-    if (i < 0) return this.unassignedWrite(addr, size, 'no-region');
+    if (i < 0) {
+      this.lastTag = -1;
+      return this.unassignedWrite(addr, size, 'no-region');
+    }
     const r = view.entries[i];
+    this.lastTag = r.tag;
     const off = addr - r.base;
     if (off + size > r.size) return this.unassignedWrite(addr, size, 'straddle');
     if (!accessIsValid(r.constraints, off, size)) return this.unassignedWrite(addr, size, 'invalid-size');

@@ -404,18 +404,22 @@ export class Vmm implements TrapHandler, GuestPciBus {
   // ---- the trap path: guest exit → VMM dispatch through the flat view ----
   read(gpa: number, size: number, reasonId: number): number {
     this.deps.clock.now += this.dispatchNs;
-    const r = this.space.find(gpa);
-    this.deps.stats.trapsByReasonCounts[r !== undefined ? r.tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason]++;
     const v = this.space.read(gpa, size);
+    this.countTrap(reasonId);
     if (size === 8) this.high = this.space.high;
     return v;
   }
 
   write(gpa: number, size: number, value: number, high: number, reasonId: number): void {
     this.deps.clock.now += this.dispatchNs;
-    const r = this.space.find(gpa);
-    this.deps.stats.trapsByReasonCounts[r !== undefined ? r.tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason]++;
     this.space.write(gpa, size, value, high);
+    this.countTrap(reasonId);
+  }
+
+  /** Counts the trap by the region it landed in (one lookup: the space remembers its tag). */
+  private countTrap(reasonId: number): void {
+    const tag = this.space.lastTag;
+    this.deps.stats.trapsByReasonCounts[tag >= 0 ? tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason]++;
   }
 
   /** A guest exit that is not MMIO (config access, RTAS call): charge exit and dispatch. */
