@@ -1,5 +1,5 @@
 /**
- * EEH in the middle of a workload (spec §7): a PE frozen under a running nvme-lite or
+ * EEH in the middle of a workload: a PE frozen under a running nvme-lite or
  * nic-lite driver, the driver seeing all-ones and timeouts, the guest's EEH core
  * (GuestOs.handleEeh, as the experiment loop calls it) recovering the PE with the slot
  * held in reset for eeh.slotResetHoldMs, and the driver re-initialising and going on.

@@ -1,5 +1,5 @@
 /**
- * Checklist 6 (spec §8) as a property: on random machines (random device layouts, both
+ * Isolation as a property: on random machines (random device layouts, both
  * platforms, every patch combination and variant, both guest BAR placements) no direct
  * mapping exposes anything but its owner. Checked four ways for every direct mapping:
  * the VMM's own audit(); the rule re-applied here to bridge.ownersOf(); an independent
@@ -373,7 +373,7 @@ afterAll(() => {
   console.log(`isolation: ${totals.machines} machines, ${totals.mappings} mappings, ${totals.violations} violations`);
 });
 
-describe('isolation of direct mappings on random machines (checklist 6)', () => {
+describe('isolation of direct mappings on random machines', () => {
   it('generates only valid toy layouts', () => {
     fc.assert(
       fc.property(deviceArb, (d) => {

@@ -1,5 +1,5 @@
 /**
- * Why patch 3 is safe on PPC64 and not elsewhere (spec §4, §7): once the MSI-X table is
+ * Why patch 3 is safe on PPC64 and not elsewhere: once the MSI-X table is
  * mapped direct, the guest can write any message into its device's table, including
  * another PE's host interrupt. PE MSI validation drops that MSI and freezes the source
  * PE; without interrupt isolation it is delivered to the other device's interrupt.
@@ -23,7 +23,7 @@ import { type Variant, VfioToken, type VfioPciDriver, vfioPci } from '@vhw/vfio-
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
 import { ToyDevice, toyDevice } from './support/toy-device.js';
 
-/** The KIOXIA CD8P shape (spec §10): one 64 KiB BAR, table at 0x5200, PBA at 0xd600. */
+/** The KIOXIA CD8P shape: one 64 KiB BAR, table at 0x5200, PBA at 0xd600. */
 const KIOXIA = {
   bars: [{ index: 0, size: 0x10000, kind: 'mem64' as const }],
   msix: { vectors: 16, tableBar: 0, tableOffset: 0x5200, pbaBar: 0, pbaOffset: 0xd600 },

@@ -1,6 +1,6 @@
 /**
  * The whole passthrough stack (platform → vfio-pci → VMM → guest CPU) with a register
- * file device in the three layouts that separate the patches (spec §10), across every
+ * file device in the three layouts that separate the patches, across every
  * patch combination and both variants.
  */
 import { describe, expect, it, vi } from 'vitest';
@@ -95,7 +95,7 @@ describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
   });
 });
 
-describe('guest BAR placement (checklist 5)', () => {
+describe('guest BAR placement', () => {
   it('natural placement packs sub-page BARs into one guest page: the aligned one cannot own the page, the other is unaligned; both trap', () => {
     const m = build('igbvf', { p1: true, p2: true, p3: true }, 'rfc-2015', 'ppc64', [], { guestBarPlacement: 'natural' });
     const v = m.get<Vmm>(VmmToken);
@@ -169,7 +169,7 @@ describe('the 4 KiB control platform', () => {
   });
 });
 
-describe('isolation (checklist 6)', () => {
+describe('isolation', () => {
   /** A PHB that claims patch 1 while packing BARs naturally: vfio-pci (rfc-2015) will believe it. */
   const lyingPlatform = definePlugin({
     name: 'lying-ppc64',

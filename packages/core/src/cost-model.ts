@@ -20,7 +20,7 @@ export interface CostParameter {
 }
 
 /**
- * The parameters core itself charges. Sources follow the project's spec (patches.md §9);
+ * The parameters core itself charges, each with its source;
  * x86 figures stand in where no POWER8 figure could be cited, and say so.
  */
 export const CORE_COST_PARAMETERS: readonly CostParameter[] = [

@@ -38,7 +38,7 @@ export const VMM_COST_PARAMETERS: readonly CostParameter[] = [
     default: 1000,
     unit: 'cycles',
     description: 'QEMU memory-API dispatch of one trapped access (flat view lookup, region ops)',
-    source: 'estimate (not measured); spec §9',
+    source: 'estimate (not measured)',
     confidence: 'low',
   },
   {
@@ -46,7 +46,7 @@ export const VMM_COST_PARAMETERS: readonly CostParameter[] = [
     default: 3000,
     unit: 'cycles',
     description: 'one emulated MSI-X table write (may add a SET_IRQS ioctl when a vector changes)',
-    source: 'estimate (not measured); spec §9',
+    source: 'estimate (not measured)',
     confidence: 'low',
   },
 ];

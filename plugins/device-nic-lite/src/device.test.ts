@@ -184,7 +184,7 @@ describe('nic-lite registers', () => {
   });
 });
 
-describe('nic-lite BAR and MSI-X layout (Intel 82576 VF, patches.md §10)', () => {
+describe('nic-lite BAR and MSI-X layout (Intel 82576 VF)', () => {
   it('has BAR0 16 KiB registers and BAR3 16 KiB holding the table at 0 and the PBA at 0x2000', () => {
     const dev = new NicLiteDevice();
     expect(dev.spec.vendorId).toBe(0x8086);

@@ -255,7 +255,7 @@ describe('nvme-lite registers', () => {
 });
 
 describe('nvme-lite BAR and MSI-X layout', () => {
-  // patches.md §10: typical NVMe (BAR0 16 KiB) and KIOXIA CD8P (BAR0 64 KiB, table 0x5200, PBA 0xd600).
+  // Typical NVMe (BAR0 16 KiB) and KIOXIA CD8P (BAR0 64 KiB, table 0x5200, PBA 0xd600).
   const cases = [
     { layout: 'bar0-16k', size: 0x4000, table: 0x2000, pba: 0x3000 },
     { layout: 'bar0-64k', size: 0x10000, table: 0x5200, pba: 0xd600 },

@@ -5,7 +5,7 @@ export const NVME_LITE_PLUGIN = 'nvme-lite';
 
 /**
  * BAR0 layouts. Register file at 0, doorbells from 0x1000 in both; they differ in the
- * BAR size and where the MSI-X table and PBA sit (spec patches.md §10).
+ * BAR size and where the MSI-X table and PBA sit.
  */
 export const NVME_LAYOUTS = {
   /** The common NVMe shape: MLBAR default size 16 KiB, table and PBA in the upper half. */

@@ -25,7 +25,7 @@ const ppc64Shape = z.strictObject({
   pageSize: pageSizeSchema.default(65536).describe('host page size in bytes (PPC64 default 64 KiB)'),
   pageAlignedBars: z.boolean().default(false).describe('patch 1: align every MMIO BAR to the page size'),
   eeh: z.boolean().default(true).describe('EEH with per-PE MSI validation'),
-  freezeBlocksMsi: z.boolean().default(true).describe('a frozen PE cannot raise MSIs [unconfirmed, spec §7]'),
+  freezeBlocksMsi: z.boolean().default(true).describe('a frozen PE cannot raise MSIs [unconfirmed]'),
   peCount: z.number().int().min(2).max(4096).default(256).describe('PEs of the PHB (PHB3: 256, the last reserved)'),
   peGranularity: z.enum(['device', 'bus']).default('device').describe('one PE per device, or all devices in one PE'),
   m32Base: z.number().int().nonnegative().default(0x8000_0000).describe('host address of the M32 window'),

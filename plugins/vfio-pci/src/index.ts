@@ -36,7 +36,7 @@ export const VFIO_COST_PARAMETERS: readonly CostParameter[] = [
     default: 1500,
     unit: 'cycles',
     description: 'one pread/pwrite on the vfio device fd: syscall entry/exit, vfio_pci_bar_rw() dispatch and locking',
-    source: 'estimate (not measured); spec §9',
+    source: 'estimate (not measured)',
     confidence: 'low',
   },
 ];

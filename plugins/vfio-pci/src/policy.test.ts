@@ -32,7 +32,7 @@ interface Layout {
   msix: MsixDecl;
 }
 
-/** The three reference layouts of patches.md §10. */
+/** The three reference layouts (NVMe 16 KiB, 82576 VF, KIOXIA CD8P). */
 const LAYOUTS = {
   'nvme-16k': {
     bars: [{ index: 0, size: 0x4000, kind: 'mem64' }],
@@ -172,7 +172,7 @@ describe('vfio-pci mmap policy: reference layouts x (P1, P2, P3) x variant on PP
   }
 });
 
-describe('vfio-pci mmap policy: what each patch does for each layout (spec §1)', () => {
+describe('vfio-pci mmap policy: what each patch does for each layout', () => {
   /** Which BARs can be mmapped as a whole page under the given toggles on PPC64. */
   function direct(name: LayoutName, variant: Variant, p1: boolean, p2: boolean, p3: boolean): number[] {
     const { dev } = machineFor(ppc64Platform({ pageAlignedBars: p1 }), LAYOUTS[name], variant, p2, p3);

@@ -1,7 +1,7 @@
 /**
  * The parts of include/uapi/linux/vfio.h vhw models. Names follow the header; values
  * are the header's, except the two RFC flags, whose names and bits were never merged
- * and are vhw's choice (spec §3) — used only by the `rfc-2015` variant.
+ * and are vhw's choice — used only by the `rfc-2015` variant.
  */
 export const VFIO_DEVICE_FLAGS_RESET = 1 << 0;
 export const VFIO_DEVICE_FLAGS_PCI = 1 << 1;
