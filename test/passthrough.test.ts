@@ -231,3 +231,30 @@ describe('isolation', () => {
     expect(fn.configRead(MSIX_CAP_OFFSET + 2, 2) & 0x8000).toBe(0x8000);
   });
 });
+
+describe('8-byte guest accesses', () => {
+  it('a trapped 8-byte read is one exit and one pread, costing what a 4-byte one does', () => {
+    const m = build('nvme16k', COMBOS[0], 'rfc-2015');
+    const v = m.get<Vmm>(VmmToken);
+    const bar = v.bars[0];
+    const dev = v.functions[0].dev;
+    const toy = dev.fn.device as ToyDevice;
+    toy.regs.set('0:256', 0x11223344);
+    toy.regs.set('0:260', 0x55667788);
+    let t = m.clock.now;
+    const reads = dev.counters.regionReads;
+    m.cpu.load(bar.guestAddress + 0x100, 4);
+    const four = m.clock.now - t;
+    t = m.clock.now;
+    const lo = m.cpu.load(bar.guestAddress + 0x100, 8);
+    const eight = m.clock.now - t;
+    expect([lo, m.cpu.high]).toEqual([0x11223344, 0x55667788]);
+    expect(eight).toBeCloseTo(four, 6);
+    expect(dev.counters.regionReads - reads).toBe(2);
+    t = m.clock.now;
+    m.cpu.store(bar.guestAddress + 0x200, 8, 0xaabbccdd, 0x01020304);
+    expect(toy.regs.get('0:512')).toBe(0xaabbccdd);
+    expect(toy.regs.get('0:516')).toBe(0x01020304);
+    expect(dev.counters.regionWrites).toBeGreaterThan(0);
+  });
+});

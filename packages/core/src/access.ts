@@ -18,6 +18,14 @@ export type AccessSize = 1 | 2 | 4 | 8;
 export interface MmioHandler {
   read(offset: number, size: 1 | 2 | 4): number;
   write(offset: number, size: 1 | 2 | 4, value: number): void;
+  /**
+   * Optional: an 8-byte access taken as one (as QEMU's vfio region ops take 8 bytes in one
+   * pread). Returns the low half and leaves the high half in `high64`. Without it the
+   * dispatcher splits the access into two 4-byte ones.
+   */
+  read64?(offset: number): number;
+  write64?(offset: number, low: number, high: number): void;
+  high64?: number;
 }
 
 /** The access sizes and alignment a region accepts, as QEMU's MemoryRegionOps. */

@@ -285,12 +285,22 @@ export class AddressSpace {
 
   /** An 8-byte access is two 4-byte ones, low half first. */
   private read8(r: Region, off: number): number {
+    const h = r.handler;
+    if (h.read64 !== undefined) {
+      const v = h.read64(off);
+      this.high = h.high64 ?? 0;
+      return v;
+    }
     const lo = adaptedRead(r.handler, r.constraints, off, 4);
     this.high = adaptedRead(r.handler, r.constraints, off + 4, 4);
     return lo;
   }
 
   private write8(r: Region, off: number, value: number, high: number): void {
+    if (r.handler.write64 !== undefined) {
+      r.handler.write64(off, value >>> 0, high >>> 0);
+      return;
+    }
     adaptedWrite(r.handler, r.constraints, off, 4, value >>> 0);
     adaptedWrite(r.handler, r.constraints, off + 4, 4, high >>> 0);
   }

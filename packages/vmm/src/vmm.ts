@@ -384,7 +384,8 @@ export class Vmm implements TrapHandler, GuestPciBus {
       const hostBase = m.handlerOffset + (base - m.offset);
       const readNs = this.devReadNs;
       const writeNs = this.devWriteNs;
-      return {
+      // The VMM's own mapping: one device access per guest access, 8-byte ones included.
+      const mmap: MmioHandler = {
         read: (off, size) => {
           clock.now += readNs;
           return host.read(hostBase + off, size);
@@ -393,12 +394,35 @@ export class Vmm implements TrapHandler, GuestPciBus {
           clock.now += writeNs;
           host.write(hostBase + off, size, value);
         },
+        read64: (off) => {
+          clock.now += readNs;
+          const lo = host.read(hostBase + off, 4);
+          mmap.high64 = host.read(hostBase + off + 4, 4);
+          return lo;
+        },
+        write64: (off, lo, hi) => {
+          clock.now += writeNs;
+          host.write(hostBase + off, 4, lo);
+          host.write(hostBase + off + 4, 4, hi);
+        },
+        high64: 0,
       };
+      return mmap;
     }
-    return {
+    // One pread/pwrite per guest access, 8-byte ones included (QEMU's vfio region ops
+    // accept up to 8 bytes, and so does vfio_pci_bar_rw()).
+    const fd: MmioHandler = {
       read: (off, size) => dev.regionRead(index, base + off, size),
       write: (off, size, value) => dev.regionWrite(index, base + off, size, value),
+      read64: (off) => {
+        const lo = dev.regionRead(index, base + off, 8);
+        fd.high64 = dev.high;
+        return lo;
+      },
+      write64: (off, lo, hi) => dev.regionWrite(index, base + off, 8, lo, hi),
+      high64: 0,
     };
+    return fd;
   }
 
   // ---- the trap path: guest exit → VMM dispatch through the flat view ----
