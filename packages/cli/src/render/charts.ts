@@ -144,19 +144,9 @@ export async function sweepChartSvg(results: RunResult[], opts: SweepChartOption
     },
   ];
   const width = Math.max(160, combos.length * variants.length * 26 + combos.length * 10);
-  const base = { title, background: 'white', config: { font: 'sans-serif', view: { stroke: '#ddd' } } };
-  const spec =
-    panels.length > 1
-      ? {
-          ...base,
-          data: { values },
-          facet: { field: 'panel', type: 'nominal', sort: panels, title: null },
-          columns: opts.columns ?? 2,
-          spec: { width, height: 200, layer },
-          resolve: { scale: { y: measure === 'speedup' ? 'shared' : 'independent' } },
-        }
-      : { ...base, title: `${title}: ${panels[0]}`, data: { values }, width, height: 220, layer };
-  return renderVegaLiteSvg(spec as unknown as TopLevelSpec);
+  return renderVegaLiteSvg(
+    panelledSpec({ title, values, panels, layer, columns: opts.columns, panel: { width, height: 200 }, single: { width, height: 220 }, sharedY: measure === 'speedup' }),
+  );
 }
 
 /**
@@ -210,16 +200,36 @@ export async function varyChartSvg(results: RunResult[], opts: VaryChartOptions 
   };
   const rule = { mark: { type: 'rule', strokeDash: [4, 4], color: '#999' }, encoding: { y: { datum: 1 } } };
   const layer = [rule, line];
-  const base = { title, background: 'white', config: { font: 'sans-serif', view: { stroke: '#ddd' } } };
+  return renderVegaLiteSvg(
+    panelledSpec({ title, values, panels, layer, columns: opts.columns, panel: { width: 300, height: 200 }, single: { width: 420, height: 240 } }),
+  );
+}
+
+/**
+ * One chart, or one panel per group (faceted) when there are several: the common frame of
+ * the sweep and vary charts. `sharedY` undefined leaves vega-lite's default y resolution.
+ */
+function panelledSpec(o: {
+  title: string;
+  values: unknown[];
+  panels: string[];
+  layer: unknown[];
+  columns?: number;
+  panel: { width: number; height: number };
+  single: { width: number; height: number };
+  sharedY?: boolean;
+}): TopLevelSpec {
+  const base = { title: o.title, background: 'white', config: { font: 'sans-serif', view: { stroke: '#ddd' } } };
   const spec =
-    panels.length > 1
+    o.panels.length > 1
       ? {
           ...base,
-          data: { values },
-          facet: { field: 'panel', type: 'nominal', sort: panels, title: null },
-          columns: opts.columns ?? 2,
-          spec: { width: 300, height: 200, layer },
+          data: { values: o.values },
+          facet: { field: 'panel', type: 'nominal', sort: o.panels, title: null },
+          columns: o.columns ?? 2,
+          spec: { ...o.panel, layer: o.layer },
+          ...(o.sharedY === undefined ? {} : { resolve: { scale: { y: o.sharedY ? 'shared' : 'independent' } } }),
         }
-      : { ...base, title: `${title}: ${panels[0]}`, data: { values }, width: 420, height: 240, layer };
-  return renderVegaLiteSvg(spec as unknown as TopLevelSpec);
+      : { ...base, title: `${o.title}: ${o.panels[0]}`, data: { values: o.values }, ...o.single, layer: o.layer };
+  return spec as unknown as TopLevelSpec;
 }
