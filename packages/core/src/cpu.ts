@@ -2,8 +2,8 @@ import { accessIsValid, adaptedRead, adaptedWrite, allOnes } from './access.js';
 import type { SimClock } from './clock.js';
 import type { CostModel } from './cost-model.js';
 import type { MachineEvents } from './events.js';
-import { type Mmu, MmuMapping, PageKind } from './mmu.js';
-import { Path, type Stats } from './stats.js';
+import { type Mmu, MmuMapping, PageKind, type TranslationCache } from './mmu.js';
+import type { Stats } from './stats.js';
 
 /**
  * The VMM's side of a trap: the access exits to it with the guest-physical address.
@@ -22,13 +22,8 @@ export interface TrapHandler {
 export type GuestInterruptHandler = (vector: number) => void;
 
 const NO_MAPPING = new MmuMapping({ name: '(none)', kind: PageKind.Trap, base: 0, size: 0, pageSlots: new Int32Array(0) });
+const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
 const PENDING_CAPACITY = 4096;
-const RAM_READ = Path.Ram * 2;
-const RAM_WRITE = Path.Ram * 2 + 1;
-const DIRECT_READ = Path.Direct * 2;
-const DIRECT_WRITE = Path.Direct * 2 + 1;
-const TRAP_READ = Path.Trap * 2;
-const TRAP_WRITE = Path.Trap * 2 + 1;
 
 /**
  * The guest CPU facade: loads and stores of 1, 2, 4 or 8 bytes go through the MMU and
@@ -37,12 +32,32 @@ const TRAP_WRITE = Path.Trap * 2 + 1;
  * trap → a userspace exit to the VMM's trap handler.
  * Interrupts raised during an access are queued and taken after it completes, as a CPU
  * takes them between instructions; nothing calls back into the guest mid-access.
+ *
+ * Translations are cached in two entries, like a tiny TLB: the last RAM mapping and the
+ * last direct mapping, so a driver that alternates between descriptors in RAM and
+ * registers in a BAR hits both. Each entry is kept unpacked in fields of the CPU, so an
+ * access that hits reads nothing but `this` and its counters. The MMU invalidates both on
+ * every map change. A third entry, checked only once both missed, holds the last trapped
+ * mapping. While tracing is on nothing is cached, so the per-access events are
+ * emitted from the miss path only and the hits carry no tracing test.
  */
-export class GuestCpu {
+export class GuestCpu implements TranslationCache {
   /** High 32 bits of the last 8-byte load. */
   high = 0;
-  private last: MmuMapping = NO_MAPPING;
-  private lastGeneration = -1;
+  // RAM entry: [ramBase, ramEnd) is backed by ramView. Empty when ramEnd is 0.
+  private ramBase = 0;
+  private ramEnd = 0;
+  private ramView: DataView = EMPTY_VIEW;
+  // Direct entry: [directBase, directEnd) is the direct mapping `direct`, whose handler
+  // sees gpa - directDelta.
+  private direct: MmuMapping = NO_MAPPING;
+  private directBase = 0;
+  private directEnd = 0;
+  private directDelta = 0;
+  // Trap entry, checked on the miss path only: the last trapped mapping.
+  private trap: MmuMapping = NO_MAPPING;
+  private trapBase = 0;
+  private trapEnd = 0;
   private trapHandler: TrapHandler | undefined;
   declare private readonly unmappedReason: number;
   private interruptHandler: GuestInterruptHandler | undefined;
@@ -54,7 +69,6 @@ export class GuestCpu {
   droppedInterrupts = 0;
 
   // Costs in ns, resolved once from the cost model.
-  private ramNs = 0;
   private directReadNs = 0;
   private directWriteNs = 0;
   private exitNs = 0;
@@ -75,11 +89,13 @@ export class GuestCpu {
     this.events = events;
     this.unmappedReason = stats.reasonId('unmapped');
     this.applyCosts(costs);
+    mmu.addTranslationCache(this);
+    events.watchTracing(() => this.invalidateTranslations());
   }
 
   /** Re-reads the per-path costs (after the cost model changed). */
   applyCosts(costs: CostModel): void {
-    this.ramNs = costs.ns('mem.ramAccessNs');
+    this.clock.setRamAccessNs(costs.ns('mem.ramAccessNs'));
     this.directReadNs = costs.ns('dev.mmioReadNs');
     this.directWriteNs = costs.ns('dev.mmioWriteNs');
     this.exitNs = costs.userspaceExitNs;
@@ -105,38 +121,45 @@ export class GuestCpu {
     this.clock.now += ns;
   }
 
-  /** The mapping of an access that missed the one-entry cache (or NO_MAPPING: it traps). */
-  private resolve(gpa: number, size: number): MmuMapping {
-    const m = this.mmu.lookup(gpa) ?? NO_MAPPING;
-    if (gpa + size > m.end) return NO_MAPPING; // straddles the end of a mapping: the VMM handles it
-    this.last = m;
-    this.lastGeneration = this.mmu.generation;
-    return m;
+  /** Drops both cached translations (the MMU calls this on every map change). */
+  invalidateTranslations(): void {
+    this.ramBase = 0;
+    this.ramEnd = 0;
+    this.ramView = EMPTY_VIEW;
+    this.direct = NO_MAPPING;
+    this.directBase = 0;
+    this.directEnd = 0;
+    this.directDelta = 0;
+    this.trap = NO_MAPPING;
+    this.trapBase = 0;
+    this.trapEnd = 0;
   }
 
-  // load and store are kept small so that V8 inlines them, and the path taken, into the caller.
+  // load and store keep the two hits small, so that V8 inlines them into the caller;
+  // a miss, a trap and anything unusual are one call away.
 
   /** Loads `size` bytes. For size 8 the return value is the low half and `high` holds the upper one. */
   load(gpa: number, size: 1 | 2 | 4 | 8): number {
-    let m = this.last;
-    if (!(this.lastGeneration === this.mmu.generation && gpa >= m.base && gpa + size <= m.end)) m = this.resolve(gpa, size);
-    const v =
-      m.kind === PageKind.Ram
-        ? this.ramLoad(m, gpa, size)
-        : m.kind === PageKind.Direct
-          ? this.directLoad(m, gpa, size)
-          : this.trapRead(m, gpa, size, gpa - m.base);
+    let v: number;
+    if (gpa >= this.ramBase && gpa + size <= this.ramEnd) {
+      this.stats.ramReads++;
+      this.clock.unchargedRamReads++;
+      v = size === 4 ? this.ramView.getUint32(gpa - this.ramBase, true) : this.ramLoadOther(this.ramView, gpa - this.ramBase, size);
+    } else if (gpa >= this.directBase && gpa + size <= this.directEnd) v = this.directLoad(gpa - this.directDelta, size);
+    else v = this.miss(gpa, size, false, 0, 0);
     if (this.pendingCount !== 0) this.deliverPending();
     return v;
   }
 
   /** Stores `size` bytes; for size 8, `value` is the low half and `high` the upper one. */
   store(gpa: number, size: 1 | 2 | 4 | 8, value: number, high = 0): void {
-    let m = this.last;
-    if (!(this.lastGeneration === this.mmu.generation && gpa >= m.base && gpa + size <= m.end)) m = this.resolve(gpa, size);
-    if (m.kind === PageKind.Ram) this.ramStore(m, gpa, size, value, high);
-    else if (m.kind === PageKind.Direct) this.directStore(m, gpa, size, value, high);
-    else this.trapWrite(m, gpa, size, value, high, gpa - m.base);
+    if (gpa >= this.ramBase && gpa + size <= this.ramEnd) {
+      this.stats.ramWrites++;
+      this.clock.unchargedRamWrites++;
+      if (size === 4) this.ramView.setUint32(gpa - this.ramBase, value >>> 0, true);
+      else this.ramStoreOther(this.ramView, gpa - this.ramBase, size, value, high);
+    } else if (gpa >= this.directBase && gpa + size <= this.directEnd) this.directStore(gpa - this.directDelta, size, value, high);
+    else this.miss(gpa, size, true, value, high);
     if (this.pendingCount !== 0) this.deliverPending();
   }
 
@@ -151,15 +174,92 @@ export class GuestCpu {
     this.store(gpa, 8, Number(value & 0xffffffffn), Number((value >> 32n) & 0xffffffffn));
   }
 
-  private ramLoad(m: MmuMapping, gpa: number, size: 1 | 2 | 4 | 8): number {
+  /** A direct-entry hit: `hoff` is the offset in the handler's range. */
+  private directLoad(hoff: number, size: 1 | 2 | 4 | 8): number {
+    const m = this.direct;
+    this.stats.directReads++;
+    this.clock.now += this.directReadNs;
+    // An aligned access of a size the handler takes as it is goes straight to it.
+    return (m.passSizes & size) !== 0 && (hoff & (size - 1)) === 0 && Number.isInteger(hoff)
+      ? m.handler!.read(hoff, size as 1 | 2 | 4)
+      : this.directLoadOther(m, hoff, size);
+  }
+
+  private directStore(hoff: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
+    const m = this.direct;
+    this.stats.directWrites++;
+    this.clock.now += this.directWriteNs;
+    if ((m.passSizes & size) !== 0 && (hoff & (size - 1)) === 0 && Number.isInteger(hoff)) m.handler!.write(hoff, size as 1 | 2 | 4, value);
+    else this.directStoreOther(m, hoff, size, value, high);
+  }
+
+  /**
+   * The mapping of an access that missed every entry, cached in the entry of its kind
+   * unless tracing is on; NO_MAPPING when nothing maps the access or it
+   * straddles the end of a mapping (it traps).
+   */
+  private resolve(gpa: number, size: number): MmuMapping {
+    const m = this.mmu.lookup(gpa);
+    if (m === undefined || gpa + size > m.end) return NO_MAPPING;
+    if (this.events.tracing) return m;
+    if (m.kind === PageKind.Ram) {
+      this.ramBase = m.base;
+      this.ramEnd = m.end;
+      this.ramView = m.view!;
+    } else if (m.kind === PageKind.Direct) {
+      this.direct = m;
+      this.directBase = m.base;
+      this.directEnd = m.end;
+      this.directDelta = m.base - m.handlerOffset;
+    } else {
+      this.trap = m;
+      this.trapBase = m.base;
+      this.trapEnd = m.end;
+    }
+    return m;
+  }
+
+  /**
+   * An access that hit neither entry: a trap, a miss, or any access while tracing. Loads
+   * and stores share this one function on purpose: it is too large for V8 to inline, so
+   * the inlining budget of a caller goes to the hits in load and store.
+   */
+  private miss(gpa: number, size: 1 | 2 | 4 | 8, isWrite: boolean, value: number, high: number): number {
+    const m = gpa >= this.trapBase && gpa + size <= this.trapEnd ? this.trap : this.resolve(gpa, size);
+    if (m.kind === PageKind.Trap) {
+      if (!isWrite) return this.trapRead(m, gpa, size);
+      this.trapWrite(m, gpa, size, value, high);
+      return 0;
+    }
+    if (!this.events.tracing) {
+      // Now in its entry: take the hit.
+      if (!isWrite) return this.load(gpa, size);
+      this.store(gpa, size, value, high);
+      return 0;
+    }
+    // Tracing: nothing is cached; the access is done and traced here.
     const off = gpa - m.base;
-    const stats = this.stats;
-    stats.byPath[RAM_READ]++;
-    stats.pageRam[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
-    this.clock.now += this.ramNs;
-    const v = size === 4 ? m.view!.getUint32(off, true) : this.ramLoadOther(m.view!, off, size);
-    if (this.events.tracing) this.trace('ram', gpa, size, false, v);
-    return v;
+    let v = value;
+    if (m.kind === PageKind.Ram) {
+      this.stats[isWrite ? 'ramWrites' : 'ramReads']++;
+      this.clock[isWrite ? 'unchargedRamWrites' : 'unchargedRamReads']++;
+      const dv = m.view!;
+      if (!isWrite) v = size === 4 ? dv.getUint32(off, true) : this.ramLoadOther(dv, off, size);
+      else if (size === 4) dv.setUint32(off, value >>> 0, true);
+      else this.ramStoreOther(dv, off, size, value, high);
+    } else {
+      // directLoad and directStore take the mapping from the entry; its bounds stay empty,
+      // so nothing is cached.
+      this.direct = m;
+      try {
+        if (!isWrite) v = this.directLoad(m.handlerOffset + off, size);
+        else this.directStore(m.handlerOffset + off, size, value, high);
+      } finally {
+        this.direct = NO_MAPPING;
+      }
+    }
+    this.trace(m.kind === PageKind.Ram ? 'ram' : 'direct', gpa, size, isWrite, v);
+    return isWrite ? 0 : v;
   }
 
   private ramLoadOther(dv: DataView, off: number, size: 1 | 2 | 8): number {
@@ -170,17 +270,6 @@ export class GuestCpu {
     return size === 2 ? dv.getUint16(off, true) : dv.getUint8(off);
   }
 
-  private ramStore(m: MmuMapping, gpa: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
-    const off = gpa - m.base;
-    const stats = this.stats;
-    stats.byPath[RAM_WRITE]++;
-    stats.pageRam[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
-    this.clock.now += this.ramNs;
-    if (size === 4) m.view!.setUint32(off, value >>> 0, true);
-    else this.ramStoreOther(m.view!, off, size, value, high);
-    if (this.events.tracing) this.trace('ram', gpa, size, true, value);
-  }
-
   private ramStoreOther(dv: DataView, off: number, size: 1 | 2 | 8, value: number, high: number): void {
     if (size === 8) {
       dv.setUint32(off, value >>> 0, true);
@@ -189,21 +278,7 @@ export class GuestCpu {
     else dv.setUint8(off, value & 0xff);
   }
 
-  private directLoad(m: MmuMapping, gpa: number, size: 1 | 2 | 4 | 8): number {
-    const off = gpa - m.base;
-    const stats = this.stats;
-    stats.byPath[DIRECT_READ]++;
-    stats.pageDirect[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
-    this.clock.now += this.directReadNs;
-    const hoff = m.handlerOffset + off;
-    const c = m.constraints!;
-    let v: number;
-    if (size === 8 || !accessIsValid(c, hoff, size)) v = this.directLoadOther(m, hoff, size);
-    else v = adaptedRead(m.handler!, c, hoff, size);
-    if (this.events.tracing) this.trace('direct', gpa, size, false, v);
-    return v;
-  }
-
+  /** A direct load the handler does not take as it is: adapted, split (8 bytes) or refused. */
   private directLoadOther(m: MmuMapping, hoff: number, size: 1 | 2 | 4 | 8): number {
     const c = m.constraints!;
     if (!accessIsValid(c, hoff, size)) {
@@ -212,23 +287,11 @@ export class GuestCpu {
       this.high = 0xffffffff;
       return size === 8 ? 0xffffffff : allOnes(size);
     }
+    if (size !== 8) return adaptedRead(m.handler!, c, hoff, size);
     // 8 bytes: two 4-byte accesses, low half first
     const v = adaptedRead(m.handler!, c, hoff, 4);
     this.high = adaptedRead(m.handler!, c, hoff + 4, 4);
     return v;
-  }
-
-  private directStore(m: MmuMapping, gpa: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
-    const off = gpa - m.base;
-    const stats = this.stats;
-    stats.byPath[DIRECT_WRITE]++;
-    stats.pageDirect[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
-    this.clock.now += this.directWriteNs;
-    const hoff = m.handlerOffset + off;
-    const c = m.constraints!;
-    if (size === 8 || !accessIsValid(c, hoff, size)) this.directStoreOther(m, hoff, size, value, high);
-    else adaptedWrite(m.handler!, c, hoff, size, value);
-    if (this.events.tracing) this.trace('direct', gpa, size, true, value);
   }
 
   private directStoreOther(m: MmuMapping, hoff: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
@@ -237,21 +300,26 @@ export class GuestCpu {
       this.stats.unassigned++;
       return;
     }
+    if (size !== 8) {
+      adaptedWrite(m.handler!, c, hoff, size, value);
+      return;
+    }
     adaptedWrite(m.handler!, c, hoff, 4, value >>> 0);
     adaptedWrite(m.handler!, c, hoff + 4, 4, high >>> 0);
   }
 
-  private trapRead(m: MmuMapping, gpa: number, size: number, off: number): number {
-    this.stats.byPath[TRAP_READ]++;
-    if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+  private trapRead(m: MmuMapping, gpa: number, size: number): number {
+    const stats = this.stats;
+    stats.trapReads++;
+    if (m !== NO_MAPPING) stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
     this.clock.now += this.exitNs;
     const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
     let v: number;
     const h = this.trapHandler;
     if (h === undefined) {
       // No VMM: nothing decodes the access; answer as a master abort.
-      this.stats.trapsByReasonCounts[reason]++;
-      this.stats.unassigned++;
+      stats.trapsByReasonCounts[reason]++;
+      stats.unassigned++;
       this.high = 0xffffffff;
       v = size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
     } else {
@@ -262,15 +330,16 @@ export class GuestCpu {
     return v;
   }
 
-  private trapWrite(m: MmuMapping, gpa: number, size: number, value: number, high: number, off: number): void {
-    this.stats.byPath[TRAP_WRITE]++;
-    if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[(off * this.mmu.invPageSize) | 0]]++;
+  private trapWrite(m: MmuMapping, gpa: number, size: number, value: number, high: number): void {
+    const stats = this.stats;
+    stats.trapWrites++;
+    if (m !== NO_MAPPING) stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
     this.clock.now += this.exitNs;
     const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
     const h = this.trapHandler;
     if (h === undefined) {
-      this.stats.trapsByReasonCounts[reason]++;
-      this.stats.unassigned++;
+      stats.trapsByReasonCounts[reason]++;
+      stats.unassigned++;
     } else h.write(gpa, size, value, high, reason);
     if (this.events.tracing) this.traceTrap(gpa, size, true, value, reason);
   }
@@ -318,8 +387,7 @@ export class GuestCpu {
   reset(): void {
     this.pendingCount = 0;
     this.pendingHead = 0;
-    this.last = NO_MAPPING;
-    this.lastGeneration = -1;
+    this.invalidateTranslations();
     this.high = 0;
   }
 

@@ -65,6 +65,21 @@ export interface MachineEventMap {
 }
 
 export class MachineEvents extends EventEmitter<MachineEventMap> {
+  private tracingOn = false;
+  private readonly tracingWatchers: Array<(on: boolean) => void> = [];
+
   /** Per-access events are emitted only when this is true. */
-  tracing = false;
+  get tracing(): boolean {
+    return this.tracingOn;
+  }
+
+  set tracing(on: boolean) {
+    this.tracingOn = on;
+    for (const watch of this.tracingWatchers) watch(on);
+  }
+
+  /** Calls `watch` whenever tracing is switched (a guest CPU leaves its untraced fast path). */
+  watchTracing(watch: (on: boolean) => void): void {
+    this.tracingWatchers.push(watch);
+  }
 }

@@ -22,12 +22,17 @@ export class MmuMapping {
   declare readonly handler: MmioHandler | undefined;
   declare readonly handlerOffset: number;
   declare readonly constraints: CompiledConstraints | undefined;
+  /**
+   * Direct: bit `size` is set for each access size the handler takes as it is (valid and
+   * within impl); an aligned access of such a size skips the constraint checks. 0 otherwise.
+   */
+  declare readonly passSizes: number;
   /** Direct: the host physical address behind `base` (for maps and isolation reports). */
   declare readonly hostPa: number;
   /** Trap: the counter id of the reason this range traps. */
   declare readonly reasonId: number;
   declare readonly owner: string | undefined;
-  /** Stats page slot of each page of the mapping. */
+  /** Trap: the stats counter slot of each page of the mapping (trapped accesses are counted per page). */
   declare readonly pageSlots: Int32Array;
 
   constructor(init: {
@@ -53,6 +58,7 @@ export class MmuMapping {
     this.handler = init.handler;
     this.handlerOffset = init.handlerOffset ?? 0;
     this.constraints = init.constraints;
+    this.passSizes = init.constraints === undefined ? 0 : passThroughSizes(init.constraints);
     this.hostPa = init.hostPa ?? -1;
     this.reasonId = init.reasonId ?? -1;
     this.owner = init.owner;
@@ -62,6 +68,20 @@ export class MmuMapping {
   get kindName(): 'ram' | 'direct' | 'trap' {
     return KIND_NAMES[this.kind];
   }
+}
+
+/** The sizes (1, 2, 4) a handler with these constraints takes unchanged when aligned. */
+function passThroughSizes(c: CompiledConstraints): number {
+  let mask = 0;
+  for (const size of [1, 2, 4] as const) if ((c.validMask & size) !== 0 && size >= c.implMin && size <= c.implMax) mask |= size;
+  return mask;
+}
+
+const NO_SLOTS = new Int32Array(0);
+
+/** What caches translations (a guest CPU's TLB): told to drop them whenever the mappings change. */
+export interface TranslationCache {
+  invalidateTranslations(): void;
 }
 
 export interface DirectMappingSpec {
@@ -90,6 +110,7 @@ export class Mmu {
   private mappings: MmuMapping[] = [];
   private view: FlatView<MmuMapping> = new FlatView([]);
   private generationCounter = 0;
+  private readonly caches: TranslationCache[] = [];
 
   declare private readonly stats: Stats;
   declare private readonly events: MachineEvents;
@@ -102,6 +123,11 @@ export class Mmu {
     }
     this.pageSize = pageSize;
     this.invPageSize = 1 / pageSize;
+  }
+
+  /** Registers a translation cache to be invalidated on every map change (a TLB shootdown). */
+  addTranslationCache(cache: TranslationCache): void {
+    this.caches.push(cache);
   }
 
   /** Bumped on every map change, so cached lookups can tell they are stale. */
@@ -124,7 +150,7 @@ export class Mmu {
       throw new VhwError('E_RANGE', `RAM mapping "${name}": buffer of ${buf.byteLength} bytes is smaller than ${size}`);
     }
     return this.add(
-      new MmuMapping({ name, kind: PageKind.Ram, base: gpa, size, view: new DataView(buf, 0, size), pageSlots: this.slots(gpa, size) }),
+      new MmuMapping({ name, kind: PageKind.Ram, base: gpa, size, view: new DataView(buf, 0, size), pageSlots: NO_SLOTS }),
     );
   }
 
@@ -149,7 +175,7 @@ export class Mmu {
         constraints,
         hostPa: spec.hostPa,
         owner: spec.owner,
-        pageSlots: this.slots(spec.gpa, spec.size),
+        pageSlots: NO_SLOTS,
       }),
     );
   }
@@ -229,5 +255,6 @@ export class Mmu {
   private rebuild(): void {
     this.view = new FlatView(this.mappings);
     this.generationCounter++;
+    for (const c of this.caches) c.invalidateTranslations();
   }
 }
