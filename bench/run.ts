@@ -246,6 +246,8 @@ interface Row {
 }
 
 const CREATE_DEVICES = [1, 16, 32, 128] as const;
+/** `npm run bench -- --hot-only`: measure the hot paths only and print them (no results.json). */
+const HOT_ONLY = process.argv.includes('--hot-only');
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -301,6 +303,14 @@ async function main(): Promise<void> {
   const ns = Object.fromEntries(rows.map((r) => [r.name, r.nsPerOp]));
   const ratio = (a: string, b: string) => ns[a] / ns[b];
   const round = (x: number) => Math.round(x * 1000) / 1000;
+
+  if (HOT_ONLY) {
+    // A quick look while tuning: the hot paths only; results.json is left as it was.
+    const quick = new Table({ head: ['benchmark', 'ns/op', 'x raw'] });
+    for (const r of rows) quick.push([r.name, r.nsPerOp.toFixed(2), ratio(r.name, 'raw').toFixed(2)]);
+    console.log(quick.toString());
+    return;
+  }
 
   // ---- the system: machine creation, the sweep, heap growth ----
   let t = performance.now();

@@ -85,6 +85,17 @@ export function compileConstraints(c: AccessConstraints, owner: string): Compile
 
 const INTERNED = new Map<number, CompiledConstraints>();
 
+/**
+ * The sizes (a mask of 1, 2, 4) a handler with these constraints takes unchanged when the
+ * access is aligned: valid, and within impl. Dispatchers test this first and call the
+ * handler straight away; everything else goes through `accessIsValid` and the adapters.
+ */
+export function passThroughSizes(c: CompiledConstraints): number {
+  let mask = 0;
+  for (const size of [1, 2, 4] as const) if ((c.validMask & size) !== 0 && size >= c.implMin && size <= c.implMax) mask |= size;
+  return mask;
+}
+
 /** True when an access of `size` at `offset` is one the region accepts. */
 export function accessIsValid(c: CompiledConstraints, offset: number, size: number): boolean {
   // Only 1, 2, 4 and 8 are access sizes: a bit test alone would pass 3 (1|2) or 12 (4|8).

@@ -219,17 +219,49 @@ describe('AddressSpace: accesses', () => {
     as.read(0x300, 4); // unassigned: not a region access
     expect(as.countOf('ram')).toBe(2);
     expect(as.countOf('regs')).toBe(1);
-    expect(as.regionCounts[regs.counterIndex]).toBe(1);
+    expect(regs.accesses).toBe(1);
     expect(as.countOf('nope')).toBe(0);
   });
 
-  it('grows the per-region counters past their initial capacity', () => {
+  it('counts per region among many, refused accesses excluded, and resets the counts', () => {
     const as = new AddressSpace('bus');
-    for (let i = 0; i < 40; i++) as.mapRam({ name: `r${i}`, base: i * 0x10, size: 0x10 });
-    as.read(39 * 0x10, 1);
-    as.read(39 * 0x10, 1);
+    for (let i = 0; i < 40; i++) as.mapMmio({ name: `r${i}`, base: i * 0x10, size: 0x10, handler: probeHandler(1), constraints: { valid: { sizes: [4] } } });
+    as.read(39 * 0x10, 4);
+    as.read(39 * 0x10 + 4, 4);
+    as.read(39 * 0x10, 2); // not a valid size: refused, not counted
+    as.read(39 * 0x10 + 0xe, 4); // straddles the end: refused
     expect(as.countOf('r39')).toBe(2);
     expect(as.countOf('r0')).toBe(0);
+    expect([...as.unassignedCounts]).toEqual([0, 1, 1]);
+    as.resetCounts();
+    expect(as.countOf('r39')).toBe(0);
+  });
+
+  it('property: the last-hit region never answers for an address outside it, across map changes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.record({ read: fc.integer({ min: 0, max: 0x4ff }) }), fc.record({ remap: fc.integer({ min: 0, max: 4 }) })), { maxLength: 80 }),
+        (ops) => {
+          const as = new AddressSpace('bus', 'zero');
+          // five regions of 0x100 with a distinct value each; "remap" moves one of them up by 0x80 or back
+          const values = [11, 22, 33, 44, 55];
+          const moved = [false, false, false, false, false];
+          const place = (i: number) => as.mapMmio({ name: `r${i}`, base: i * 0x100 + (moved[i] ? 0x80 : 0), size: 0x80, handler: { read: () => values[i], write: () => {} } });
+          for (let i = 0; i < 5; i++) place(i);
+          for (const op of ops) {
+            if ('remap' in op) {
+              as.unmap(`r${op.remap}`);
+              moved[op.remap] = !moved[op.remap];
+              place(op.remap);
+              continue;
+            }
+            const addr = op.read & ~3;
+            const owner = values.findIndex((_, i) => addr >= i * 0x100 + (moved[i] ? 0x80 : 0) && addr < i * 0x100 + (moved[i] ? 0x80 : 0) + 0x80);
+            expect(as.read(addr, 4)).toBe(owner < 0 ? 0 : values[owner]);
+          }
+        },
+      ),
+    );
   });
 });
 

@@ -8,6 +8,7 @@ import {
   adaptedWrite,
   allOnes,
   compileConstraints,
+  passThroughSizes,
 } from './access.js';
 import { VhwError, hex } from './errors.js';
 import { FlatView, overlapError } from './flat-view.js';
@@ -52,20 +53,28 @@ export interface RamRegionSpec extends RegionSpec {
   owner?: string;
 }
 
-/** One mapped region of an AddressSpace. */
+/**
+ * One mapped region of an AddressSpace. The fields a dispatch reads come first, so that
+ * they share the object's first cache line.
+ */
 export class Region {
-  declare readonly name: string;
   declare readonly base: number;
   declare readonly size: number;
-  declare readonly kind: 'ram' | 'mmio';
   declare readonly handler: MmioHandler;
-  declare readonly constraints: CompiledConstraints;
-  declare readonly owner: string | undefined;
+  /**
+   * Bit `size` is set for each access size the handler takes as it is (valid and within
+   * impl): an aligned access of such a size skips the constraint checks.
+   */
+  declare readonly passSizes: number;
   declare readonly tag: number;
+  /** Accesses that reached this region (counted on the region, in the line the dispatch reads anyway). */
+  accesses = 0;
+  declare readonly constraints: CompiledConstraints;
+  declare readonly name: string;
+  declare readonly kind: 'ram' | 'mmio';
+  declare readonly owner: string | undefined;
   /** Set for RAM regions. */
   declare readonly view: DataView | undefined;
-  /** Index into the space's per-region counters. */
-  counterIndex = -1;
 
   constructor(
     spec: RegionSpec,
@@ -76,14 +85,15 @@ export class Region {
     tag: number,
     view: DataView | undefined,
   ) {
-    this.name = spec.name;
     this.base = spec.base;
     this.size = spec.size;
-    this.kind = kind;
     this.handler = handler;
-    this.constraints = constraints;
-    this.owner = owner;
+    this.passSizes = passThroughSizes(constraints);
     this.tag = tag;
+    this.constraints = constraints;
+    this.name = spec.name;
+    this.kind = kind;
+    this.owner = owner;
     this.view = view;
   }
 }
@@ -143,13 +153,16 @@ export class AddressSpace {
   lastTag = -1;
   /** Accesses answered by the unassigned policy, by reason: no-region, invalid-size, straddle. */
   readonly unassignedCounts = new Float64Array(3);
-  /** Accesses per region, indexed by `Region.counterIndex`. Grows as regions are added. */
-  regionCounts = new Float64Array(16);
   onUnassigned: UnassignedObserver | undefined;
 
   private regions: Region[] = [];
   private view: FlatView<Region> = new FlatView([]);
-  private nextCounter = 0;
+  // The region of the last access, unpacked into fields of the space: a run of accesses
+  // to one region (a trapped read, then the write back) skips the flat view's chain of
+  // dependent loads (view → bucket → entry → region).
+  private hit: Region | undefined = undefined;
+  private hitBase = 0;
+  private hitEnd = 0;
   private batchDepth = 0;
   private dirty = false;
   private readonly listeners: Array<() => void> = [];
@@ -226,12 +239,6 @@ export class AddressSpace {
       if (region.base < r.base + r.size && r.base < region.base + region.size) throw overlapError(r, region);
       if (r.name === region.name) throw new VhwError('E_CONFIG', `${this.name}: a region named "${region.name}" is already mapped`);
     }
-    region.counterIndex = this.nextCounter++;
-    if (region.counterIndex >= this.regionCounts.length) {
-      const grown = new Float64Array(this.regionCounts.length * 2);
-      grown.set(this.regionCounts);
-      this.regionCounts = grown;
-    }
     this.regions.push(region);
     this.changed();
     return region;
@@ -244,41 +251,74 @@ export class AddressSpace {
 
   private commit(): void {
     this.view = new FlatView(this.regions);
+    this.hit = undefined;
+    this.hitBase = 0;
+    this.hitEnd = 0;
     this.dirty = false;
     for (const l of this.listeners) l();
   }
 
   /** Reads `size` bytes at `addr`. For size 8 returns the low half; the high half is in `this.high`. */
   read(addr: number, size: number): number {
-    const view = this.view;
-    const i = view.indexOf(addr);
-    if (i < 0) {
-      this.lastTag = -1;
-      return this.unassignedRead(addr, size, 'no-region');
+    let r = this.hit!;
+    if (!(addr >= this.hitBase && addr < this.hitEnd)) {
+      const found = this.view.find(addr);
+      if (found === undefined) {
+        this.lastTag = -1;
+        return this.unassignedRead(addr, size, 'no-region');
+      }
+      r = this.remember(found);
     }
-    const r = view.entries[i];
     this.lastTag = r.tag;
     const off = addr - r.base;
-    if (off + size > r.size) return this.unassignedRead(addr, size, 'straddle');
-    if (!accessIsValid(r.constraints, off, size)) return this.unassignedRead(addr, size, 'invalid-size');
-    this.regionCounts[r.counterIndex]++;
-    return size === 8 ? this.read8(r, off) : adaptedRead(r.handler, r.constraints, off, size as 1 | 2 | 4);
+    // An aligned access of a size the handler takes as it is, inside the region, goes straight to it.
+    if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & (size - 1)) === 0 && off + size <= r.size && Number.isInteger(off)) {
+      r.accesses++;
+      return r.handler.read(off, size as 1 | 2 | 4);
+    }
+    return this.readOther(r, addr, off, size);
   }
 
   /** Writes `size` bytes at `addr`; for size 8, `value` is the low half and `high` the upper one. */
   write(addr: number, size: number, value: number, high = 0): void {
-    const view = this.view;
-    const i = view.indexOf(addr);
-    if (i < 0) {
-      this.lastTag = -1;
-      return this.unassignedWrite(addr, size, 'no-region');
+    let r = this.hit!;
+    if (!(addr >= this.hitBase && addr < this.hitEnd)) {
+      const found = this.view.find(addr);
+      if (found === undefined) {
+        this.lastTag = -1;
+        return this.unassignedWrite(addr, size, 'no-region');
+      }
+      r = this.remember(found);
     }
-    const r = view.entries[i];
     this.lastTag = r.tag;
     const off = addr - r.base;
+    if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & (size - 1)) === 0 && off + size <= r.size && Number.isInteger(off)) {
+      r.accesses++;
+      r.handler.write(off, size as 1 | 2 | 4, value);
+      return;
+    }
+    this.writeOther(r, addr, off, size, value, high);
+  }
+
+  private remember(r: Region): Region {
+    this.hit = r;
+    this.hitBase = r.base;
+    this.hitEnd = r.base + r.size;
+    return r;
+  }
+
+  /** A read the fast path does not take: checked against the region's rules, then adapted, split or refused. */
+  private readOther(r: Region, addr: number, off: number, size: number): number {
+    if (off + size > r.size) return this.unassignedRead(addr, size, 'straddle');
+    if (!accessIsValid(r.constraints, off, size)) return this.unassignedRead(addr, size, 'invalid-size');
+    r.accesses++;
+    return size === 8 ? this.read8(r, off) : adaptedRead(r.handler, r.constraints, off, size as 1 | 2 | 4);
+  }
+
+  private writeOther(r: Region, addr: number, off: number, size: number, value: number, high: number): void {
     if (off + size > r.size) return this.unassignedWrite(addr, size, 'straddle');
     if (!accessIsValid(r.constraints, off, size)) return this.unassignedWrite(addr, size, 'invalid-size');
-    this.regionCounts[r.counterIndex]++;
+    r.accesses++;
     if (size === 8) this.write8(r, off, value, high);
     else adaptedWrite(r.handler, r.constraints, off, size as 1 | 2 | 4, value);
   }
@@ -305,10 +345,14 @@ export class AddressSpace {
     adaptedWrite(r.handler, r.constraints, off + 4, 4, high >>> 0);
   }
 
-  /** Accesses counted for a region (by name). */
+  /** Accesses counted for a region (by name); 0 for a name not mapped. */
   countOf(name: string): number {
-    const r = this.regions.find((x) => x.name === name);
-    return r ? this.regionCounts[r.counterIndex] : 0;
+    return this.regions.find((x) => x.name === name)?.accesses ?? 0;
+  }
+
+  /** Zeroes every region's access count (e.g. after a warm-up). */
+  resetCounts(): void {
+    for (const r of this.regions) r.accesses = 0;
   }
 
   /**

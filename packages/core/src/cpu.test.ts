@@ -186,6 +186,23 @@ describe('GuestCpu: direct path', () => {
     expect(stats.count(Path.Direct)).toBe(4);
     expect(clock.now).toBe(3 * DIRECT_READ_NS + DIRECT_WRITE_NS);
   });
+
+  it('property: the handler only ever sees sizes and alignments it declared, whatever the guest asks', () => {
+    const sizes = [0, 1, 2, 3, 4, 6, 8, 12, 2.5] as Array<1 | 2 | 4 | 8>;
+    fc.assert(
+      fc.property(fc.constantFrom(...sizes), fc.integer({ min: 0, max: 64 }), fc.boolean(), (size, offset, isWrite) => {
+        const { cpu, dev } = setup({ constraints: { valid: { sizes: [1, 2, 4, 8] }, impl: { min: 1, max: 4 } } });
+        if (isWrite) cpu.store(BAR + offset, size, 1);
+        else cpu.load(BAR + offset, size);
+        for (const entry of dev.log) {
+          const m = /^[rw](\d)@(\d+)/.exec(entry)!;
+          const [s, o] = [Number(m[1]), Number(m[2])];
+          expect([1, 2, 4]).toContain(s);
+          expect(o % s).toBe(0);
+        }
+      }),
+    );
+  });
 });
 
 describe('GuestCpu: trap path', () => {

@@ -118,7 +118,7 @@ export class GuestCpu implements TranslationCache {
 
   /** Charges guest CPU work that is not a memory access (driver bookkeeping), in nanoseconds. */
   work(ns: number): void {
-    this.clock.now += ns;
+    this.clock.add(ns);
   }
 
   /** Drops both cached translations (the MMU calls this on every map change). */
@@ -178,9 +178,9 @@ export class GuestCpu implements TranslationCache {
   private directLoad(hoff: number, size: 1 | 2 | 4 | 8): number {
     const m = this.direct;
     this.stats.directReads++;
-    this.clock.now += this.directReadNs;
+    this.clock.add(this.directReadNs);
     // An aligned access of a size the handler takes as it is goes straight to it.
-    return (m.passSizes & size) !== 0 && (hoff & (size - 1)) === 0 && Number.isInteger(hoff)
+    return (size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & (size - 1)) === 0 && Number.isInteger(hoff)
       ? m.handler!.read(hoff, size as 1 | 2 | 4)
       : this.directLoadOther(m, hoff, size);
   }
@@ -188,8 +188,8 @@ export class GuestCpu implements TranslationCache {
   private directStore(hoff: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
     const m = this.direct;
     this.stats.directWrites++;
-    this.clock.now += this.directWriteNs;
-    if ((m.passSizes & size) !== 0 && (hoff & (size - 1)) === 0 && Number.isInteger(hoff)) m.handler!.write(hoff, size as 1 | 2 | 4, value);
+    this.clock.add(this.directWriteNs);
+    if ((size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & (size - 1)) === 0 && Number.isInteger(hoff)) m.handler!.write(hoff, size as 1 | 2 | 4, value);
     else this.directStoreOther(m, hoff, size, value, high);
   }
 
@@ -312,7 +312,7 @@ export class GuestCpu implements TranslationCache {
     const stats = this.stats;
     stats.trapReads++;
     if (m !== NO_MAPPING) stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
-    this.clock.now += this.exitNs;
+    this.clock.add(this.exitNs);
     const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
     let v: number;
     const h = this.trapHandler;
@@ -334,7 +334,7 @@ export class GuestCpu implements TranslationCache {
     const stats = this.stats;
     stats.trapWrites++;
     if (m !== NO_MAPPING) stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
-    this.clock.now += this.exitNs;
+    this.clock.add(this.exitNs);
     const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
     const h = this.trapHandler;
     if (h === undefined) {
@@ -375,7 +375,7 @@ export class GuestCpu implements TranslationCache {
         this.pendingHead = (this.pendingHead + 1) % PENDING_CAPACITY;
         this.pendingCount--;
         this.stats.interrupts++;
-        this.clock.now += this.interruptNs;
+        this.clock.add(this.interruptNs);
         if (this.interruptHandler !== undefined) this.interruptHandler(vector);
       }
     } finally {

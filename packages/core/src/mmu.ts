@@ -1,4 +1,4 @@
-import { type AccessConstraints, type CompiledConstraints, type MmioHandler, DEFAULT_CONSTRAINTS, compileConstraints } from './access.js';
+import { type AccessConstraints, type CompiledConstraints, type MmioHandler, DEFAULT_CONSTRAINTS, compileConstraints, passThroughSizes } from './access.js';
 import { VhwError, hex } from './errors.js';
 import type { MachineEvents } from './events.js';
 import { FlatView, overlapError } from './flat-view.js';
@@ -68,13 +68,6 @@ export class MmuMapping {
   get kindName(): 'ram' | 'direct' | 'trap' {
     return KIND_NAMES[this.kind];
   }
-}
-
-/** The sizes (1, 2, 4) a handler with these constraints takes unchanged when aligned. */
-function passThroughSizes(c: CompiledConstraints): number {
-  let mask = 0;
-  for (const size of [1, 2, 4] as const) if ((c.validMask & size) !== 0 && size >= c.implMin && size <= c.implMax) mask |= size;
-  return mask;
 }
 
 const NO_SLOTS = new Int32Array(0);

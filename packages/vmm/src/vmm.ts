@@ -373,7 +373,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
       return {
         read: (off, size) => emu.readTable(base + off - tableOffset, size),
         write: (off, size, value) => {
-          clock.now += writeNs;
+          clock.add(writeNs);
           emu.writeTable(base + off - tableOffset, size, value);
         },
       };
@@ -387,21 +387,21 @@ export class Vmm implements TrapHandler, GuestPciBus {
       // The VMM's own mapping: one device access per guest access, 8-byte ones included.
       const mmap: MmioHandler = {
         read: (off, size) => {
-          clock.now += readNs;
+          clock.add(readNs);
           return host.read(hostBase + off, size);
         },
         write: (off, size, value) => {
-          clock.now += writeNs;
+          clock.add(writeNs);
           host.write(hostBase + off, size, value);
         },
         read64: (off) => {
-          clock.now += readNs;
+          clock.add(readNs);
           const lo = host.read(hostBase + off, 4);
           mmap.high64 = host.read(hostBase + off + 4, 4);
           return lo;
         },
         write64: (off, lo, hi) => {
-          clock.now += writeNs;
+          clock.add(writeNs);
           host.write(hostBase + off, 4, lo);
           host.write(hostBase + off + 4, 4, hi);
         },
@@ -427,7 +427,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
 
   // ---- the trap path: guest exit → VMM dispatch through the flat view ----
   read(gpa: number, size: number, reasonId: number): number {
-    this.deps.clock.now += this.dispatchNs;
+    this.deps.clock.add(this.dispatchNs);
     const v = this.space.read(gpa, size);
     this.countTrap(reasonId);
     if (size === 8) this.high = this.space.high;
@@ -435,7 +435,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
   }
 
   write(gpa: number, size: number, value: number, high: number, reasonId: number): void {
-    this.deps.clock.now += this.dispatchNs;
+    this.deps.clock.add(this.dispatchNs);
     this.space.write(gpa, size, value, high);
     this.countTrap(reasonId);
   }
@@ -448,7 +448,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
 
   /** A guest exit that is not MMIO (config access, RTAS call): charge exit and dispatch. */
   chargeExit(): void {
-    this.deps.clock.now += this.exitNs + this.dispatchNs;
+    this.deps.clock.add(this.exitNs + this.dispatchNs);
   }
 
   allocParavirtVector(): number {

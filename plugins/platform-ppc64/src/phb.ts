@@ -215,7 +215,7 @@ export class Ppc64Phb extends HostBridge {
     const emit = (state: string, cause: string) => this.events.emit('isolation', { group: g.id, state, cause, timeNs: this.clock.now });
     emit('recovering', 'freeze detected');
     for (const fn of g.functions) fn.device.reset();
-    this.clock.now += this.o.costs.ns('eeh.slotResetHoldMs');
+    this.clock.add(this.o.costs.ns('eeh.slotResetHoldMs'));
     emit('reset', 'slot reset');
     g.mmioFrozen = false;
     g.dmaFrozen = false;

@@ -225,7 +225,7 @@ export class VfioPciDevice {
    */
   regionRead(index: number, offset: number, size: number): number {
     this.counters.regionReads++;
-    this.clock.now += this.fdNs;
+    this.clock.add(this.fdNs);
     this.checkRange('read', index, offset, size);
     if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.bridge.configRead(this.fn, offset, size as 1 | 2 | 4);
     if ((this.ioBars & (1 << index)) !== 0) return this.ioAccess(index, offset, size, false, 0);
@@ -234,7 +234,7 @@ export class VfioPciDevice {
       if (size === 8) this.highWord = 0xffffffff;
       return size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
     }
-    this.clock.now += this.devReadNs;
+    this.clock.add(this.devReadNs);
     const h = this.barHandlers[index]!;
     if (size === 8) {
       const lo = h.read(offset, 4);
@@ -252,7 +252,7 @@ export class VfioPciDevice {
   /** pwrite on the device fd. */
   regionWrite(index: number, offset: number, size: number, value: number, high = 0): void {
     this.counters.regionWrites++;
-    this.clock.now += this.fdNs;
+    this.clock.add(this.fdNs);
     this.checkRange('write', index, offset, size);
     if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
       this.configWrite(offset, size as 1 | 2 | 4, value);
@@ -266,7 +266,7 @@ export class VfioPciDevice {
       this.counters.tableProtected++;
       return;
     }
-    this.clock.now += this.devWriteNs;
+    this.clock.add(this.devWriteNs);
     const h = this.barHandlers[index]!;
     if (size === 8) {
       h.write(offset, 4, value >>> 0);

@@ -71,7 +71,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const ops = options.ops ?? scenario.ops;
   if (!Number.isInteger(ops) || ops < 1) throw new VhwError('E_CONFIG', `--ops ${String(ops)}; allowed: a positive integer`);
   machine.stats.reset();
-  vmm.space.regionCounts.fill(0); // per-area trap counts cover the workload only, not the probe
+  vmm.space.resetCounts(); // per-area trap counts cover the workload only, not the probe
   const t0 = machine.clock.now;
   let completed = 0;
   let failed = 0;
