@@ -74,9 +74,11 @@ export class GuestCpu implements TranslationCache {
   private exitNs = 0;
   private interruptNs = 0;
 
-  // Fields assigned in the constructor are `declare`d so they are created with their
-  // first real value: an emitted `x;` field starts as undefined and V8 then loses the
-  // field's type and representation, which costs every access on the hot path.
+  // Fields assigned in the constructor are created with their first real value: an
+  // emitted `x;` field starts as undefined and V8 then loses the field's type and
+  // representation, which costs every access on the hot path. The project compiles with
+  // useDefineForClassFields off for this reason (tsconfig.base.json); `declare` keeps it
+  // so here whatever a consumer compiles these sources with.
   declare private readonly mmu: Mmu;
   declare private readonly clock: SimClock;
   declare private readonly stats: Stats;
