@@ -271,8 +271,9 @@ export class AddressSpace {
     }
     this.lastTag = r.tag;
     const off = addr - r.base;
-    // An aligned access of a size the handler takes as it is, inside the region, goes straight to it.
-    if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & (size - 1)) === 0 && off + size <= r.size && Number.isInteger(off)) {
+    // An aligned access of a size the handler takes as it is, inside the region, goes
+    // straight to it (`off & -size` equals off only for an aligned integer offset below 2^31).
+    if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & -size) === off && off + size <= r.size) {
       r.accesses++;
       return r.handler.read(off, size as 1 | 2 | 4);
     }
@@ -292,7 +293,7 @@ export class AddressSpace {
     }
     this.lastTag = r.tag;
     const off = addr - r.base;
-    if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & (size - 1)) === 0 && off + size <= r.size && Number.isInteger(off)) {
+    if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & -size) === off && off + size <= r.size) {
       r.accesses++;
       r.handler.write(off, size as 1 | 2 | 4, value);
       return;

@@ -1,11 +1,23 @@
 /**
+ * Monotonic counts of guest RAM accesses, kept by the guest CPU on itself: the one
+ * increment a RAM access makes. The clock charges them and the statistics report them.
+ */
+export interface RamAccessCounts {
+  readonly ramReads: number;
+  readonly ramWrites: number;
+}
+
+/** Counts of a machine with no guest CPU. */
+export const NO_RAM_ACCESSES: RamAccessCounts = Object.freeze({ ramReads: 0, ramWrites: 0 });
+
+/**
  * The simulated clock, in nanoseconds. Components charge time with `add(ns)` (a tiny
  * method V8 always inlines, so a charge on the hot path is one addition to a number field
  * and never boxes a number); `now` reads the time, and `now += ns` works too, off the hot
  * path.
  *
- * RAM accesses are the exception: the guest CPU counts them in `unchargedRamReads` and
- * `unchargedRamWrites` (integer increments) and reading `now` charges them at `ramAccessNs` each. Adding a
+ * RAM accesses are the exception: the clock charges them from the guest CPU's counts
+ * (`countRamAccessesOf`) at `ramAccessNs` each, whenever it is read or charged. Adding a
  * fractional cost to a double on every RAM access made each access wait for the previous
  * one's addition to reach memory, and that chain was most of the cost of a RAM access.
  * Charges are added in the order they happen (a run of RAM accesses as one product), so
@@ -14,33 +26,25 @@
 export class SimClock {
   private charged = 0;
   private ramAccessNs = 0;
-  /**
-   * RAM reads and writes made since `now` was last read (the guest CPU's RAM path counts
-   * here). Two counters, so that a load and a store in a row do not wait on each other.
-   */
-  unchargedRamReads = 0;
-  unchargedRamWrites = 0;
+  private ram: RamAccessCounts = NO_RAM_ACCESSES;
+  /** RAM accesses (reads + writes) already in `charged`. */
+  private ramCharged = 0;
 
   get now(): number {
-    return this.unchargedRamReads + this.unchargedRamWrites === 0 ? this.charged : this.chargeRam();
+    const n = this.ram.ramReads + this.ram.ramWrites;
+    return n === this.ramCharged ? this.charged : this.chargeRam(n);
   }
 
   /** Sets the time; `now += ns` reads first, so the RAM accesses before it are charged. */
   set now(ns: number) {
-    this.unchargedRamReads = 0;
-    this.unchargedRamWrites = 0;
+    this.ramCharged = this.ram.ramReads + this.ram.ramWrites;
     this.charged = ns;
-  }
-
-  /** The cost of one RAM access; those made at the old cost are charged at it first. */
-  setRamAccessNs(ns: number): void {
-    this.chargeRam();
-    this.ramAccessNs = ns;
   }
 
   /** Charges `ns` (the hot-path way to advance the clock), after the RAM accesses before it. */
   add(ns: number): void {
-    if (this.unchargedRamReads + this.unchargedRamWrites !== 0) this.chargeRam();
+    const n = this.ram.ramReads + this.ram.ramWrites;
+    if (n !== this.ramCharged) this.chargeRam(n);
     this.charged += ns;
   }
 
@@ -48,16 +52,32 @@ export class SimClock {
     this.add(ns);
   }
 
-  reset(): void {
-    this.charged = 0;
-    this.unchargedRamReads = 0;
-    this.unchargedRamWrites = 0;
+  /**
+   * Charges the RAM accesses `counts` makes from now on (the machine's guest CPU registers
+   * itself; a later registration replaces it, after charging what it counted so far).
+   */
+  countRamAccessesOf(counts: RamAccessCounts): void {
+    this.chargeRam(this.ram.ramReads + this.ram.ramWrites);
+    this.ram = counts;
+    this.ramCharged = counts.ramReads + counts.ramWrites;
   }
 
-  private chargeRam(): number {
-    this.charged += (this.unchargedRamReads + this.unchargedRamWrites) * this.ramAccessNs;
-    this.unchargedRamReads = 0;
-    this.unchargedRamWrites = 0;
+  /** The cost of one RAM access; those made at the old cost are charged at it first. */
+  setRamAccessNs(ns: number): void {
+    this.chargeRam(this.ram.ramReads + this.ram.ramWrites);
+    this.ramAccessNs = ns;
+  }
+
+  reset(): void {
+    this.charged = 0;
+    this.ramCharged = this.ram.ramReads + this.ram.ramWrites;
+  }
+
+  private chargeRam(n: number): number {
+    if (n !== this.ramCharged) {
+      this.charged += (n - this.ramCharged) * this.ramAccessNs;
+      this.ramCharged = n;
+    }
     return this.charged;
   }
 }

@@ -1,5 +1,5 @@
 import { accessIsValid, adaptedRead, adaptedWrite, allOnes } from './access.js';
-import type { SimClock } from './clock.js';
+import type { RamAccessCounts, SimClock } from './clock.js';
 import type { CostModel } from './cost-model.js';
 import type { MachineEvents } from './events.js';
 import { type Mmu, MmuMapping, PageKind, type TranslationCache } from './mmu.js';
@@ -41,9 +41,15 @@ const PENDING_CAPACITY = 4096;
  * mapping. While tracing is on nothing is cached, so the per-access events are
  * emitted from the miss path only and the hits carry no tracing test.
  */
-export class GuestCpu implements TranslationCache {
+export class GuestCpu implements TranslationCache, RamAccessCounts {
   /** High 32 bits of the last 8-byte load. */
   high = 0;
+  /**
+   * RAM reads and writes since the CPU was made, never reset: the one counter a RAM access
+   * increments. `Stats` reports them (since its last reset) and `SimClock` charges them.
+   */
+  ramReads = 0;
+  ramWrites = 0;
   // RAM entry: [ramBase, ramEnd) is backed by ramView. Empty when ramEnd is 0.
   private ramBase = 0;
   private ramEnd = 0;
@@ -55,7 +61,7 @@ export class GuestCpu implements TranslationCache {
   private directEnd = 0;
   private directDelta = 0;
   // Trap entry, checked on the miss path only: the last trapped mapping.
-  private trap: MmuMapping = NO_MAPPING;
+  private trapMapping: MmuMapping = NO_MAPPING;
   private trapBase = 0;
   private trapEnd = 0;
   private trapHandler: TrapHandler | undefined;
@@ -91,6 +97,8 @@ export class GuestCpu implements TranslationCache {
     this.events = events;
     this.unmappedReason = stats.reasonId('unmapped');
     this.applyCosts(costs);
+    stats.countRamAccessesOf(this);
+    clock.countRamAccessesOf(this);
     mmu.addTranslationCache(this);
     events.watchTracing(() => this.invalidateTranslations());
   }
@@ -132,36 +140,52 @@ export class GuestCpu implements TranslationCache {
     this.directBase = 0;
     this.directEnd = 0;
     this.directDelta = 0;
-    this.trap = NO_MAPPING;
+    this.trapMapping = NO_MAPPING;
     this.trapBase = 0;
     this.trapEnd = 0;
   }
 
-  // load and store keep the two hits small, so that V8 inlines them into the caller;
-  // a miss, a trap and anything unusual are one call away.
+  // load and store hold the two hits, written out, and nothing else: V8 inlines them
+  // whole into the caller. Everything else (a trap, a miss, tracing) is in `slow`, one
+  // call away, and `slow` is too large for V8 to inline, so it never takes the inlining
+  // budget the hits need.
 
   /** Loads `size` bytes. For size 8 the return value is the low half and `high` holds the upper one. */
   load(gpa: number, size: 1 | 2 | 4 | 8): number {
     let v: number;
     if (gpa >= this.ramBase && gpa + size <= this.ramEnd) {
-      this.stats.ramReads++;
-      this.clock.unchargedRamReads++;
+      this.ramReads++;
       v = size === 4 ? this.ramView.getUint32(gpa - this.ramBase, true) : this.ramLoadOther(this.ramView, gpa - this.ramBase, size);
-    } else if (gpa >= this.directBase && gpa + size <= this.directEnd) v = this.directLoad(gpa - this.directDelta, size);
-    else v = this.miss(gpa, size, false, 0, 0);
+    } else if (gpa >= this.directBase && gpa + size <= this.directEnd) {
+      const m = this.direct;
+      const hoff = gpa - this.directDelta;
+      this.stats.directReads++;
+      this.clock.add(this.directReadNs);
+      // An aligned access of a size the handler takes as it is goes straight to it
+      // (`hoff & -size` equals hoff only for an aligned integer offset below 2^31).
+      v =
+        (size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff
+          ? m.handler!.read(hoff, size)
+          : this.directLoadOther(m, hoff, size);
+    } else v = this.slow(gpa, size, false, 0, 0);
     if (this.pendingCount !== 0) this.deliverPending();
     return v;
   }
 
   /** Stores `size` bytes; for size 8, `value` is the low half and `high` the upper one. */
-  store(gpa: number, size: 1 | 2 | 4 | 8, value: number, high = 0): void {
+  store(gpa: number, size: 1 | 2 | 4 | 8, value: number, high?: number): void {
     if (gpa >= this.ramBase && gpa + size <= this.ramEnd) {
-      this.stats.ramWrites++;
-      this.clock.unchargedRamWrites++;
+      this.ramWrites++;
       if (size === 4) this.ramView.setUint32(gpa - this.ramBase, value >>> 0, true);
-      else this.ramStoreOther(this.ramView, gpa - this.ramBase, size, value, high);
-    } else if (gpa >= this.directBase && gpa + size <= this.directEnd) this.directStore(gpa - this.directDelta, size, value, high);
-    else this.miss(gpa, size, true, value, high);
+      else this.ramStoreOther(this.ramView, gpa - this.ramBase, size, value, high ?? 0);
+    } else if (gpa >= this.directBase && gpa + size <= this.directEnd) {
+      const m = this.direct;
+      const hoff = gpa - this.directDelta;
+      this.stats.directWrites++;
+      this.clock.add(this.directWriteNs);
+      if ((size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff) m.handler!.write(hoff, size, value);
+      else this.directStoreOther(m, hoff, size, value, high ?? 0);
+    } else this.slow(gpa, size, true, value, high ?? 0);
     if (this.pendingCount !== 0) this.deliverPending();
   }
 
@@ -174,25 +198,6 @@ export class GuestCpu implements TranslationCache {
   /** Convenience 8-byte store of a bigint (allocates; not for hot loops). */
   store64(gpa: number, value: bigint): void {
     this.store(gpa, 8, Number(value & 0xffffffffn), Number((value >> 32n) & 0xffffffffn));
-  }
-
-  /** A direct-entry hit: `hoff` is the offset in the handler's range. */
-  private directLoad(hoff: number, size: 1 | 2 | 4 | 8): number {
-    const m = this.direct;
-    this.stats.directReads++;
-    this.clock.add(this.directReadNs);
-    // An aligned access of a size the handler takes as it is goes straight to it.
-    return (size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & (size - 1)) === 0 && Number.isInteger(hoff)
-      ? m.handler!.read(hoff, size as 1 | 2 | 4)
-      : this.directLoadOther(m, hoff, size);
-  }
-
-  private directStore(hoff: number, size: 1 | 2 | 4 | 8, value: number, high: number): void {
-    const m = this.direct;
-    this.stats.directWrites++;
-    this.clock.add(this.directWriteNs);
-    if ((size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & (size - 1)) === 0 && Number.isInteger(hoff)) m.handler!.write(hoff, size as 1 | 2 | 4, value);
-    else this.directStoreOther(m, hoff, size, value, high);
   }
 
   /**
@@ -214,7 +219,7 @@ export class GuestCpu implements TranslationCache {
       this.directEnd = m.end;
       this.directDelta = m.base - m.handlerOffset;
     } else {
-      this.trap = m;
+      this.trapMapping = m;
       this.trapBase = m.base;
       this.trapEnd = m.end;
     }
@@ -222,16 +227,38 @@ export class GuestCpu implements TranslationCache {
   }
 
   /**
-   * An access that hit neither entry: a trap, a miss, or any access while tracing. Loads
-   * and stores share this one function on purpose: it is too large for V8 to inline, so
-   * the inlining budget of a caller goes to the hits in load and store.
+   * An access that hit neither the RAM nor the direct entry: a trap (the trap entry, or a
+   * lookup), a miss, or any access while tracing. Loads and stores share this one
+   * function on purpose: it is too large for V8 to inline, so the inlining budget of a
+   * caller goes to the hits in load and store.
    */
-  private miss(gpa: number, size: 1 | 2 | 4 | 8, isWrite: boolean, value: number, high: number): number {
-    const m = gpa >= this.trapBase && gpa + size <= this.trapEnd ? this.trap : this.resolve(gpa, size);
+  private slow(gpa: number, size: 1 | 2 | 4 | 8, isWrite: boolean, value: number, high: number): number {
+    const m = gpa >= this.trapBase && gpa + size <= this.trapEnd ? this.trapMapping : this.resolve(gpa, size);
     if (m.kind === PageKind.Trap) {
-      if (!isWrite) return this.trapRead(m, gpa, size);
-      this.trapWrite(m, gpa, size, value, high);
-      return 0;
+      // One userspace exit to the VMM's trap handler.
+      const stats = this.stats;
+      if (isWrite) stats.trapWrites++;
+      else stats.trapReads++;
+      if (m !== NO_MAPPING) stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
+      this.clock.add(this.exitNs);
+      const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
+      let v = value;
+      const h = this.trapHandler;
+      if (h === undefined) {
+        // No VMM: nothing decodes the access; answer as a master abort.
+        stats.trapsByReasonCounts[reason]++;
+        stats.unassigned++;
+        if (!isWrite) {
+          this.high = 0xffffffff;
+          v = size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
+        }
+      } else if (isWrite) h.write(gpa, size, value, high, reason);
+      else {
+        v = h.read(gpa, size, reason);
+        if (size === 8) this.high = h.high;
+      }
+      if (this.events.tracing) this.traceTrap(gpa, size, isWrite, v, reason);
+      return isWrite ? 0 : v;
     }
     if (!this.events.tracing) {
       // Now in its entry: take the hit.
@@ -243,21 +270,22 @@ export class GuestCpu implements TranslationCache {
     const off = gpa - m.base;
     let v = value;
     if (m.kind === PageKind.Ram) {
-      this.stats[isWrite ? 'ramWrites' : 'ramReads']++;
-      this.clock[isWrite ? 'unchargedRamWrites' : 'unchargedRamReads']++;
+      if (isWrite) this.ramWrites++;
+      else this.ramReads++;
       const dv = m.view!;
       if (!isWrite) v = size === 4 ? dv.getUint32(off, true) : this.ramLoadOther(dv, off, size);
       else if (size === 4) dv.setUint32(off, value >>> 0, true);
       else this.ramStoreOther(dv, off, size, value, high);
     } else {
-      // directLoad and directStore take the mapping from the entry; its bounds stay empty,
-      // so nothing is cached.
-      this.direct = m;
-      try {
-        if (!isWrite) v = this.directLoad(m.handlerOffset + off, size);
-        else this.directStore(m.handlerOffset + off, size, value, high);
-      } finally {
-        this.direct = NO_MAPPING;
+      const hoff = m.handlerOffset + off;
+      if (isWrite) {
+        this.stats.directWrites++;
+        this.clock.add(this.directWriteNs);
+        this.directStoreOther(m, hoff, size, value, high);
+      } else {
+        this.stats.directReads++;
+        this.clock.add(this.directReadNs);
+        v = this.directLoadOther(m, hoff, size);
       }
     }
     this.trace(m.kind === PageKind.Ram ? 'ram' : 'direct', gpa, size, isWrite, v);
@@ -308,42 +336,6 @@ export class GuestCpu implements TranslationCache {
     }
     adaptedWrite(m.handler!, c, hoff, 4, value >>> 0);
     adaptedWrite(m.handler!, c, hoff + 4, 4, high >>> 0);
-  }
-
-  private trapRead(m: MmuMapping, gpa: number, size: number): number {
-    const stats = this.stats;
-    stats.trapReads++;
-    if (m !== NO_MAPPING) stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
-    this.clock.add(this.exitNs);
-    const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
-    let v: number;
-    const h = this.trapHandler;
-    if (h === undefined) {
-      // No VMM: nothing decodes the access; answer as a master abort.
-      stats.trapsByReasonCounts[reason]++;
-      stats.unassigned++;
-      this.high = 0xffffffff;
-      v = size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
-    } else {
-      v = h.read(gpa, size, reason);
-      if (size === 8) this.high = h.high;
-    }
-    if (this.events.tracing) this.traceTrap(gpa, size, false, v, reason);
-    return v;
-  }
-
-  private trapWrite(m: MmuMapping, gpa: number, size: number, value: number, high: number): void {
-    const stats = this.stats;
-    stats.trapWrites++;
-    if (m !== NO_MAPPING) stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
-    this.clock.add(this.exitNs);
-    const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
-    const h = this.trapHandler;
-    if (h === undefined) {
-      stats.trapsByReasonCounts[reason]++;
-      stats.unassigned++;
-    } else h.write(gpa, size, value, high, reason);
-    if (this.events.tracing) this.traceTrap(gpa, size, true, value, reason);
   }
 
   /**

@@ -1,3 +1,5 @@
+import { NO_RAM_ACCESSES, type RamAccessCounts } from './clock.js';
+
 /** Access paths the MMU resolves every guest access to. */
 export const Path = { Ram: 0, Direct: 1, Trap: 2 } as const;
 export type PathId = (typeof Path)[keyof typeof Path];
@@ -9,16 +11,18 @@ export const PATH_NAMES = ['ram', 'direct', 'trap'] as const;
  * registered (map time), not when they are first hit.
  *
  * The per-path counters are plain number fields rather than slots of one typed array: a
- * field's read-add-write stays in registers between an inlined load and store, where a
  * typed-array slot must be re-read after every RAM store (the store might alias it), and
- * that chain through memory was most of the cost of a RAM access. Per-page counts are kept
+ * that chain through memory was most of the cost of a RAM access. RAM accesses are
+ * counted once, by the guest CPU on itself (each further counter per access cost about
+ * as much as the access); the statistics and the clock read those counts. Per-page counts are kept
  * for trapped pages only (the ones the experiments look at, and an exit costs thousands of
  * times more than the count); RAM and direct accesses are counted per path, and a trace
  * (tracing on) gives them per address.
  */
 export class Stats {
-  ramReads = 0;
-  ramWrites = 0;
+  private ram: RamAccessCounts = NO_RAM_ACCESSES;
+  private ramReadsBase = 0;
+  private ramWritesBase = 0;
   directReads = 0;
   directWrites = 0;
   trapReads = 0;
@@ -34,6 +38,22 @@ export class Stats {
   private pageAddrs: number[] = [];
   private readonly pageSlots = new Map<number, number>();
   pageTrap = new Float64Array(64);
+
+  /** RAM reads since the last reset (counted by the guest CPU on itself, see `countRamAccessesOf`). */
+  get ramReads(): number {
+    return this.ram.ramReads - this.ramReadsBase;
+  }
+
+  get ramWrites(): number {
+    return this.ram.ramWrites - this.ramWritesBase;
+  }
+
+  /** Reports the RAM accesses `counts` makes from now on (the machine's guest CPU registers itself; a later one replaces it). */
+  countRamAccessesOf(counts: RamAccessCounts): void {
+    this.ram = counts;
+    this.ramReadsBase = counts.ramReads;
+    this.ramWritesBase = counts.ramWrites;
+  }
 
   /** A snapshot of reads and writes per path, indexed `path * 2 + (isWrite ? 1 : 0)`. */
   get byPath(): Float64Array {
@@ -92,8 +112,8 @@ export class Stats {
   }
 
   reset(): void {
-    this.ramReads = 0;
-    this.ramWrites = 0;
+    this.ramReadsBase = this.ram.ramReads;
+    this.ramWritesBase = this.ram.ramWrites;
     this.directReads = 0;
     this.directWrites = 0;
     this.trapReads = 0;
