@@ -417,10 +417,19 @@ export class HostBridge implements PlatformFacts {
     const c = r.constraints;
     const h = r.handler;
     const base = r.base;
+    const pass = r.passSizes;
+    // As AddressSpace.read/write: an aligned access of a size the handler takes as it is
+    // goes straight to it; anything else is checked, then adapted or refused.
     return {
-      read: (off, size) => (accessIsValid(c, off, size) ? adaptedRead(h, c, off, size) : space.rejectRead(base + off, size, 'invalid-size')),
+      read: (off, size) =>
+        (size === 4 || size === 1 || size === 2) && (pass & size) !== 0 && (off & -size) === off
+          ? h.read(off, size)
+          : accessIsValid(c, off, size)
+            ? adaptedRead(h, c, off, size)
+            : space.rejectRead(base + off, size, 'invalid-size'),
       write: (off, size, value) => {
-        if (accessIsValid(c, off, size)) adaptedWrite(h, c, off, size, value);
+        if ((size === 4 || size === 1 || size === 2) && (pass & size) !== 0 && (off & -size) === off) h.write(off, size, value);
+        else if (accessIsValid(c, off, size)) adaptedWrite(h, c, off, size, value);
         else space.rejectWrite(base + off, size, 'invalid-size');
       },
     };
