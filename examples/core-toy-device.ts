@@ -27,9 +27,9 @@ const cpu = machine.cpu;
 const direct = 0x10000000;
 const trapped = direct + machine.mmu.pageSize;
 cpu.store(0x100, 4, 0xc0ffee); // RAM
-cpu.store(direct + 4, 4, cpu.load(0x100, 4)); // direct: the scratch register, no exit
-console.log('counter read direct, then trapped:', cpu.load(direct, 4), cpu.load(trapped, 4));
-console.log('scratch read trapped:', cpu.load(trapped + 4, 4).toString(16));
-console.log('no register there (master abort):', cpu.load(trapped + 0x100, 4).toString(16));
+cpu.mmioStore(direct + 4, 4, cpu.load(0x100, 4)); // direct: the scratch register, no exit
+console.log('counter read direct, then trapped:', cpu.mmioLoad(direct, 4), cpu.mmioLoad(trapped, 4));
+console.log('scratch read trapped:', cpu.mmioLoad(trapped + 4, 4).toString(16));
+console.log('no register there (master abort):', cpu.mmioLoad(trapped + 0x100, 4).toString(16));
 console.log(machine.stats.summary());
 console.log(`simulated time: ${machine.clock.now.toFixed(1)} ns`);

@@ -35,7 +35,7 @@ export class RngLiteDriver implements GuestDriver {
     const bar = fn.bars.find((b) => b.index === 0);
     if (!bar) throw new VhwError('E_NOT_FOUND', `rng-lite driver: ${this.device} has no BAR0`);
     this.bar0 = bar.gpa;
-    if (this.cpu.load(this.bar0 + RngReg.ID, 4) >>> 0 !== RNG_ID) {
+    if (this.cpu.mmioLoad(this.bar0 + RngReg.ID, 4) >>> 0 !== RNG_ID) {
       throw new VhwError('E_NOT_FOUND', `rng-lite driver: ${this.device} does not identify as rng-lite`);
     }
     const [vector] = ctx.os.enableMsix(ctx.bus, fn, 1);
@@ -55,7 +55,7 @@ export class RngLiteDriver implements GuestDriver {
         failed++;
         continue;
       }
-      const word = this.cpu.load(this.bar0 + RngReg.DATA, 4) >>> 0;
+      const word = this.cpu.mmioLoad(this.bar0 + RngReg.DATA, 4) >>> 0;
       this.left--;
       this.expected = xorshift32(this.expected);
       if (word === this.expected) completed++;
@@ -67,13 +67,13 @@ export class RngLiteDriver implements GuestDriver {
   /** Asks for a refill and waits (bounded) for its interrupt. */
   private refill(): boolean {
     this.refilled = false;
-    this.cpu.store(this.bar0 + RngReg.CTRL, 4, Ctrl.ENABLE | Ctrl.INT_EN | Ctrl.REFILL);
+    this.cpu.mmioStore(this.bar0 + RngReg.CTRL, 4, Ctrl.ENABLE | Ctrl.INT_EN | Ctrl.REFILL);
     // The interrupt is taken right after the store completes. If it is late (or lost),
     // poll STATUS a bounded number of times, as a driver with a timeout would.
     let ready = this.refilled;
     for (let i = 0; !ready && i < 100; i++) {
       this.cpu.work(1000);
-      const status = this.cpu.load(this.bar0 + RngReg.STATUS, 4) >>> 0;
+      const status = this.cpu.mmioLoad(this.bar0 + RngReg.STATUS, 4) >>> 0;
       ready = this.refilled || (status !== 0xffffffff && (status & Status.READY) !== 0);
     }
     if (ready) this.left = this.options.poolWords;

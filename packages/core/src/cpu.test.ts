@@ -93,6 +93,16 @@ function setup(opts: { pageSize?: number; constraints?: AccessConstraints; handl
   return { stats, events, clock, costs, mmu, cpu, dev, trapDev, space, vmm, ramBuffer, pageSize };
 }
 
+/** Where the property tests aim: RAM, the direct BAR page, the trap page, a hole. */
+const BASES = [RAM, BAR, TRAP, HOLE];
+
+/** Two identical set-ups with their trap handlers in place, for tests comparing two ways of doing the same accesses. */
+function twinMachines() {
+  const pair = [setup(), setup()] as const;
+  for (const m of pair) m.cpu.setTrapHandler(m.vmm);
+  return pair;
+}
+
 describe('GuestCpu: RAM path', () => {
   it('loads and stores little-endian at every size, charging the RAM cost each time', () => {
     const { cpu, clock, stats, ramBuffer } = setup();
@@ -392,11 +402,7 @@ describe('GuestCpu: translation cache', () => {
           { maxLength: 60 },
         ),
         (ops) => {
-          const a = setup();
-          const b = setup();
-          a.cpu.setTrapHandler(a.vmm);
-          b.cpu.setTrapHandler(b.vmm);
-          const bases = [RAM, BAR, TRAP, HOLE];
+          const [a, b] = twinMachines();
           let barIsRam = false;
           for (const op of ops) {
             if (op.op === 'remap') {
@@ -409,7 +415,7 @@ describe('GuestCpu: translation cache', () => {
               barIsRam = op.asRam;
               continue;
             }
-            const gpa = bases[op.where] + op.word * 4;
+            const gpa = BASES[op.where] + op.word * 4;
             b.cpu.invalidateTranslations();
             if (op.op === 'load') expect(a.cpu.load(gpa, 4)).toBe(b.cpu.load(gpa, 4));
             else {
@@ -419,6 +425,46 @@ describe('GuestCpu: translation cache', () => {
           }
           expect(a.stats.summary()).toEqual(b.stats.summary());
           expect(a.clock.now).toBe(b.clock.now);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('GuestCpu: register accessors', () => {
+  it('property: mmioLoad/mmioStore make the same access as load/store, whatever the address', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            where: fc.integer({ min: 0, max: 3 }),
+            word: fc.integer({ min: 0, max: 15 }),
+            size: fc.constantFrom(1, 2, 4, 8) as fc.Arbitrary<1 | 2 | 4 | 8>,
+            isWrite: fc.boolean(),
+            value: fc.nat(),
+            viaMmio: fc.boolean(),
+          }),
+          { maxLength: 60 },
+        ),
+        (ops) => {
+          const [a, b] = twinMachines();
+          for (const op of ops) {
+            const gpa = BASES[op.where] + op.word * 4;
+            if (op.isWrite) {
+              a.cpu.store(gpa, op.size, op.value, op.value ^ 0x5a5a);
+              if (op.viaMmio) b.cpu.mmioStore(gpa, op.size, op.value, op.value ^ 0x5a5a);
+              else b.cpu.store(gpa, op.size, op.value, op.value ^ 0x5a5a);
+            } else {
+              const va = a.cpu.load(gpa, op.size);
+              const vb = op.viaMmio ? b.cpu.mmioLoad(gpa, op.size) : b.cpu.load(gpa, op.size);
+              expect(vb).toBe(va);
+              if (op.size === 8) expect(b.cpu.high).toBe(a.cpu.high);
+            }
+          }
+          expect(b.stats.summary()).toEqual(a.stats.summary());
+          expect(b.clock.now).toBe(a.clock.now);
+          expect(b.dev.log).toEqual(a.dev.log);
         },
       ),
       { numRuns: 200 },

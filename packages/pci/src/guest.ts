@@ -146,10 +146,10 @@ export class GuestOs {
     for (let i = 0; i < count; i++) {
       const v = this.allocVector();
       vectors.push(v);
-      this.cpu.store(table + i * 16, 4, bus.msiAddress % 2 ** 32);
-      this.cpu.store(table + i * 16 + 4, 4, Math.floor(bus.msiAddress / 2 ** 32));
-      this.cpu.store(table + i * 16 + 8, 4, v);
-      this.cpu.store(table + i * 16 + 12, 4, 0);
+      this.cpu.mmioStore(table + i * 16, 4, bus.msiAddress % 2 ** 32);
+      this.cpu.mmioStore(table + i * 16 + 4, 4, Math.floor(bus.msiAddress / 2 ** 32));
+      this.cpu.mmioStore(table + i * 16 + 8, 4, v);
+      this.cpu.mmioStore(table + i * 16 + 12, 4, 0);
     }
     fn.configWrite(cap + 2, 2, 0x8000);
     return vectors;

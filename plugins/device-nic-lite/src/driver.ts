@@ -397,11 +397,11 @@ export class NicLiteDriver implements GuestDriver {
   // ---- registers ----
 
   private r32(offset: number): number {
-    return this.cpu.load(this.bar0 + offset, 4) >>> 0;
+    return this.cpu.mmioLoad(this.bar0 + offset, 4) >>> 0;
   }
 
   private w32(offset: number, value: number): void {
-    this.cpu.store(this.bar0 + offset, 4, value >>> 0);
+    this.cpu.mmioStore(this.bar0 + offset, 4, value >>> 0);
   }
 
   /** Where the driver's rings are, for reports. */

@@ -275,7 +275,7 @@ export class NvmeLiteDriver implements GuestDriver {
     const cpu = this.cpu;
     const admin = this.admin!;
     fn.configWrite(Cfg.Command, 2, fn.configRead(Cfg.Command, 2) | Command.Memory | Command.BusMaster);
-    const capLo = cpu.load(this.bar0 + NvmeReg.CAP, 8) >>> 0;
+    const capLo = cpu.mmioLoad(this.bar0 + NvmeReg.CAP, 8) >>> 0;
     const capHi = cpu.high >>> 0;
     if (capLo === 0xffffffff && capHi === 0xffffffff) {
       throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: CAP reads all-ones; the device does not answer`);
@@ -573,14 +573,14 @@ export class NvmeLiteDriver implements GuestDriver {
   }
 
   private r32(offset: number): number {
-    return this.cpu.load(this.bar0 + offset, 4) >>> 0;
+    return this.cpu.mmioLoad(this.bar0 + offset, 4) >>> 0;
   }
 
   private w32(offset: number, value: number): void {
-    this.cpu.store(this.bar0 + offset, 4, value >>> 0);
+    this.cpu.mmioStore(this.bar0 + offset, 4, value >>> 0);
   }
 
   private w64(offset: number, value: number): void {
-    this.cpu.store(this.bar0 + offset, 8, value % 2 ** 32, Math.floor(value / 2 ** 32));
+    this.cpu.mmioStore(this.bar0 + offset, 8, value % 2 ** 32, Math.floor(value / 2 ** 32));
   }
 }
