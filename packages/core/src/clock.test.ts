@@ -60,6 +60,12 @@ describe('SimClock', () => {
     expect(clock.now).toBe(5);
   });
 
+  it('refuses a second guest CPU: its RAM accesses would go uncharged', () => {
+    const { clock, counts } = clockWithCounts(1);
+    clock.countRamAccessesOf(counts); // the same one again is fine
+    expect(() => clock.countRamAccessesOf({ ramReads: 0, ramWrites: 0 })).toThrow(/one guest CPU per machine/);
+  });
+
   it('property: counting then charging equals adding the cost per access, for integer costs', () => {
     fc.assert(
       fc.property(

@@ -1,3 +1,5 @@
+import { VhwError } from './errors.js';
+
 /**
  * Monotonic counts of guest RAM accesses, kept by the guest CPU on itself: the one
  * increment a RAM access makes. The clock charges them and the statistics report them.
@@ -54,9 +56,14 @@ export class SimClock {
 
   /**
    * Charges the RAM accesses `counts` makes from now on (the machine's guest CPU registers
-   * itself; a later registration replaces it, after charging what it counted so far).
+   * itself).
+   * @throws VhwError E_STATE when another guest CPU counts for this clock already: a
+   * machine has one, and a second would have its RAM accesses go uncharged.
    */
   countRamAccessesOf(counts: RamAccessCounts): void {
+    if (this.ram !== NO_RAM_ACCESSES && this.ram !== counts) {
+      throw new VhwError('E_STATE', 'SimClock: another guest CPU counts RAM accesses for this clock already (one guest CPU per machine)');
+    }
     this.chargeRam(this.ram.ramReads + this.ram.ramWrites);
     this.ram = counts;
     this.ramCharged = counts.ramReads + counts.ramWrites;

@@ -432,6 +432,13 @@ describe('GuestCpu: translation cache', () => {
   });
 });
 
+describe('GuestCpu: one per machine', () => {
+  it('refuses a second CPU on the same statistics and clock (its RAM accesses would go uncounted)', () => {
+    const { mmu, clock, stats, events, costs } = setup();
+    expect(() => new GuestCpu(mmu, clock, stats, events, costs)).toThrow(/one guest CPU per machine/);
+  });
+});
+
 describe('GuestCpu: register accessors', () => {
   it('property: mmioLoad/mmioStore make the same access as load/store, whatever the address', () => {
     fc.assert(

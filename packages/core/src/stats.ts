@@ -1,4 +1,5 @@
 import { NO_RAM_ACCESSES, type RamAccessCounts } from './clock.js';
+import { VhwError } from './errors.js';
 
 /** Access paths the MMU resolves every guest access to. */
 export const Path = { Ram: 0, Direct: 1, Trap: 2 } as const;
@@ -48,8 +49,15 @@ export class Stats {
     return this.ram.ramWrites - this.ramWritesBase;
   }
 
-  /** Reports the RAM accesses `counts` makes from now on (the machine's guest CPU registers itself; a later one replaces it). */
+  /**
+   * Reports the RAM accesses `counts` makes from now on (the machine's guest CPU registers
+   * itself).
+   * @throws VhwError E_STATE when another guest CPU reports here already (one per machine).
+   */
   countRamAccessesOf(counts: RamAccessCounts): void {
+    if (this.ram !== NO_RAM_ACCESSES && this.ram !== counts) {
+      throw new VhwError('E_STATE', 'Stats: another guest CPU reports RAM accesses here already (one guest CPU per machine)');
+    }
     this.ram = counts;
     this.ramReadsBase = counts.ramReads;
     this.ramWritesBase = counts.ramWrites;
