@@ -11,6 +11,7 @@ import {
   Stage,
   type GuestMemory,
   type Region,
+  type CompiledConstraints,
   accessIsValid,
   adaptedRead,
   adaptedWrite,
@@ -287,33 +288,7 @@ export class HostBridge implements PlatformFacts {
 
   /** Decode and freeze gating in front of a BAR's register handler. */
   private gate(fn: PciFunction, inner: MmioHandler): MmioHandler {
-    const group = fn.group;
-    const dev = fn.device;
-    const c = this.counters;
-    return {
-      read(off, size) {
-        if (group.mmioFrozen) {
-          c.frozenMmioReads++;
-          return allOnes(size);
-        }
-        if (!dev.memoryEnabled) {
-          c.decodeDisabledAccesses++;
-          return allOnes(size);
-        }
-        return inner.read(off, size);
-      },
-      write(off, size, value) {
-        if (group.mmioFrozen) {
-          c.frozenMmioWrites++;
-          return;
-        }
-        if (!dev.memoryEnabled) {
-          c.decodeDisabledAccesses++;
-          return;
-        }
-        inner.write(off, size, value);
-      },
-    };
+    return new BarGate(fn.group, fn.device, this.counters, inner);
   }
 
   // ---- lookups ----
@@ -413,26 +388,7 @@ export class HostBridge implements PlatformFacts {
    * sees it, e.g. a PE freeze), exactly as through `hostSpace`.
    */
   private boundRegionHandler(r: Region): MmioHandler {
-    const space = this.hostSpace;
-    const c = r.constraints;
-    const h = r.handler;
-    const base = r.base;
-    const pass = r.passSizes;
-    // As AddressSpace.read/write: an aligned access of a size the handler takes as it is
-    // goes straight to it; anything else is checked, then adapted or refused.
-    return {
-      read: (off, size) =>
-        (size === 4 || size === 1 || size === 2) && (pass & size) !== 0 && (off & -size) === off
-          ? h.read(off, size)
-          : accessIsValid(c, off, size)
-            ? adaptedRead(h, c, off, size)
-            : space.rejectRead(base + off, size, 'invalid-size'),
-      write: (off, size, value) => {
-        if ((size === 4 || size === 1 || size === 2) && (pass & size) !== 0 && (off & -size) === off) h.write(off, size, value);
-        else if (accessIsValid(c, off, size)) adaptedWrite(h, c, off, size, value);
-        else space.rejectWrite(base + off, size, 'invalid-size');
-      },
-    };
+    return new BoundBar(r, this.hostSpace);
   }
 
   /** A handler over host MMIO at absolute host addresses (offset = host address): what an mmap reaches. */
@@ -635,3 +591,87 @@ export function bindHostBridge(
     };
   });
 }
+
+/** Decode and freeze gating in front of a BAR's register handler: what the host space maps for a BAR. */
+class BarGate implements MmioHandler {
+  constructor(
+    readonly group: IsolationGroup,
+    readonly dev: PciDevice,
+    private readonly counters: HostBridgeCounters,
+    readonly inner: MmioHandler,
+  ) {}
+
+  read(off: number, size: 1 | 2 | 4): number {
+    if (this.group.mmioFrozen) {
+      this.counters.frozenMmioReads++;
+      return allOnes(size);
+    }
+    if (!this.dev.memoryEnabled) {
+      this.counters.decodeDisabledAccesses++;
+      return allOnes(size);
+    }
+    return this.inner.read(off, size);
+  }
+
+  write(off: number, size: 1 | 2 | 4, value: number): void {
+    if (this.group.mmioFrozen) {
+      this.counters.frozenMmioWrites++;
+      return;
+    }
+    if (!this.dev.memoryEnabled) {
+      this.counters.decodeDisabledAccesses++;
+      return;
+    }
+    this.inner.write(off, size, value);
+  }
+}
+
+/**
+ * One mapped BAR reached without the host space's lookup (what an mmap of it, or the
+ * vfio fd path, reaches), with the space's access rules: an aligned access of a size the
+ * BAR takes as it is goes to it (straight to the device's handler while the BAR decodes,
+ * one call fewer on both passthrough paths); anything else is checked, then adapted or
+ * answered by the space's policy, as through `hostSpace`.
+ */
+class BoundBar implements MmioHandler {
+  private readonly handler: MmioHandler;
+  // The gate's state and the device's handler behind it. A region that is not a gated
+  // BAR gets a group that reads as frozen, so every access goes to its own handler.
+  private readonly group: { readonly mmioFrozen: boolean };
+  private readonly dev: { readonly memoryEnabled: boolean };
+  private readonly inner: MmioHandler;
+  private readonly constraints: CompiledConstraints;
+  private readonly passSizes: number;
+  private readonly base: number;
+
+  constructor(
+    r: Region,
+    private readonly space: AddressSpace,
+  ) {
+    const gate = r.handler instanceof BarGate ? r.handler : undefined;
+    this.handler = r.handler;
+    this.group = gate?.group ?? NOT_GATED;
+    this.dev = gate?.dev ?? NOT_GATED;
+    this.inner = gate?.inner ?? r.handler;
+    this.constraints = r.constraints;
+    this.passSizes = r.passSizes;
+    this.base = r.base;
+  }
+
+  read(off: number, size: 1 | 2 | 4): number {
+    if ((size === 4 || size === 1 || size === 2) && (this.passSizes & size) !== 0 && (off & -size) === off) {
+      return this.group.mmioFrozen || !this.dev.memoryEnabled ? this.handler.read(off, size) : this.inner.read(off, size);
+    }
+    return accessIsValid(this.constraints, off, size) ? adaptedRead(this.handler, this.constraints, off, size) : this.space.rejectRead(this.base + off, size, 'invalid-size');
+  }
+
+  write(off: number, size: 1 | 2 | 4, value: number): void {
+    if ((size === 4 || size === 1 || size === 2) && (this.passSizes & size) !== 0 && (off & -size) === off) {
+      if (this.group.mmioFrozen || !this.dev.memoryEnabled) this.handler.write(off, size, value);
+      else this.inner.write(off, size, value);
+    } else if (accessIsValid(this.constraints, off, size)) adaptedWrite(this.handler, this.constraints, off, size, value);
+    else this.space.rejectWrite(this.base + off, size, 'invalid-size');
+  }
+}
+
+const NOT_GATED = { mmioFrozen: true, memoryEnabled: false } as const;

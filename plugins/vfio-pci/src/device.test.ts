@@ -2,6 +2,7 @@ import { ContainerModule, type InterruptEvent, type IsolationEvent, Machine, Vhw
 import { Cfg, Command, type HostBridge, type MsixDecl, PciDeviceToken, PciHostToken } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
 import { type VfioPciDevice, readMsixLayout } from './device.js';
@@ -281,6 +282,53 @@ describe('VfioPciDevice fd path (region read/write)', () => {
       expect(thrown(() => d.regionWrite(index, off, size, 0)).code).toBe('E_RANGE');
     }
     expect(d.regionRead(0, 0x3ffc, 4)).toBe(0);
+  });
+
+  it('answers any access as the checked rules say: E_RANGE, the protected table, or the BAR through the host bridge (property)', () => {
+    const access = fc.record({
+      dev: fc.constantFrom('v', 'n'),
+      index: fc.constantFrom(-1, 0, 1, 2, 3, 5, 6, 8),
+      offset: fc.oneof(fc.integer({ min: -8, max: 0x4010 }), fc.constantFrom(0x2000, 0x2004, 0x21fc, 0x2200, 0x1ffc, 0x3ffc, 16.5, 2 ** 32)),
+      size: fc.constantFrom(1, 2, 3, 4, 8),
+      isWrite: fc.boolean(),
+      value: fc.integer({ min: 0, max: 0xffffffff }),
+    });
+    fc.assert(
+      fc.property(fc.array(access, { maxLength: 30 }), (accesses) => {
+        // Two identical machines: the fd path on one, the host bridge (host MMIO) on the other.
+        const a = build(ppc64Platform({}), [igbvf('v'), nvme('n')], { p2: true, p3: true }, { 'vfio.fdRwCycles': 3500, 'cpu.hz': 3.5e9, 'dev.mmioReadNs': 800, 'dev.mmioWriteNs': 50 });
+        const b = build(ppc64Platform({}), [igbvf('v'), nvme('n')], { p2: true, p3: true });
+        for (const x of accesses) {
+          const d = a.dev(x.dev);
+          const fn = b.bridge.findFunction(x.dev);
+          const bar = fn.bar(x.index);
+          const len = bar?.size ?? 0;
+          const t = a.machine.clock.now;
+          const table = x.dev === 'v' ? { bar: 3, start: 0, end: 3 * 16 } : { bar: 0, start: 0x2000, end: 0x2000 + 32 * 16 };
+          const valid = Number.isInteger(x.offset) && x.offset >= 0 && x.offset + x.size <= len && x.size !== 3;
+          if (!valid) {
+            expect(thrown(() => (x.isWrite ? d.regionWrite(x.index, x.offset, x.size, x.value) : d.regionRead(x.index, x.offset, x.size))).code).toBe('E_RANGE');
+            expect(a.machine.clock.now - t).toBe(1000);
+            continue;
+          }
+          const inTable = x.index === table.bar && x.offset < table.end && table.start < x.offset + x.size;
+          const host = bar!.address + x.offset;
+          const parts = x.size === 8 ? [host, host + 4] : [host];
+          const partSize = x.size === 8 ? 4 : x.size;
+          if (x.isWrite) {
+            d.regionWrite(x.index, x.offset, x.size, x.value, (x.value ^ 0xffff) >>> 0);
+            if (!inTable) parts.forEach((h, i) => b.bridge.write(h, partSize, i === 0 ? x.value : (x.value ^ 0xffff) >>> 0));
+          } else {
+            const got = d.regionRead(x.index, x.offset, x.size);
+            const want = inTable ? (x.size === 8 ? 0xffffffff : 2 ** (8 * x.size) - 1) : b.bridge.read(parts[0], partSize);
+            expect(got).toBe(want);
+            if (x.size === 8) expect(d.high).toBe(inTable ? 0xffffffff : b.bridge.read(parts[1], 4));
+          }
+          expect(a.machine.clock.now - t).toBe(1000 + (inTable ? 0 : x.isWrite ? 50 : 800));
+        }
+        for (const name of ['v', 'n']) expect([...a.toy(name).regs]).toEqual([...b.toy(name).regs]);
+      }),
+    );
   });
 
   it('reads config space, keeps BARs and MSI-X control to the host, passes the command register', () => {

@@ -37,6 +37,16 @@ export interface VfioMapping {
 /** An eventfd-like trigger for one MSI-X vector (VFIO_DEVICE_SET_IRQS with an eventfd). */
 export type IrqTrigger = (vector: number) => void;
 
+/** The handler of a region index that is not a memory BAR (never reached: such accesses take the checked path). */
+const NO_BAR: MmioHandler = {
+  read: () => {
+    throw new VhwError('E_STATE', 'vfio: no memory BAR at this region index');
+  },
+  write: () => {
+    throw new VhwError('E_STATE', 'vfio: no memory BAR at this region index');
+  },
+};
+
 /** Counters of the fd path, per device. */
 export interface VfioCounters {
   regionReads: number;
@@ -62,7 +72,15 @@ export class VfioPciDevice {
   private readonly barSize = new Float64Array(6);
   private readonly reservations: string[] = [];
   /** Each memory BAR's host handler, bound once (offsets from the BAR start). */
-  private readonly barHandlers: Array<MmioHandler | undefined> = [];
+  private readonly barHandlers: MmioHandler[] = [NO_BAR, NO_BAR, NO_BAR, NO_BAR, NO_BAR, NO_BAR];
+  /**
+   * Per region index 0..5, what the fast path of regionRead/regionWrite needs: the size
+   * of a memory BAR (0 for I/O BARs and absent ones) and the MSI-X table's range in it
+   * (empty, [0, 0), when the table lies elsewhere).
+   */
+  private readonly fastSize = new Float64Array(6);
+  private readonly fastTableStart = new Float64Array(6);
+  private readonly fastTableEnd = new Float64Array(6);
   private highWord = 0;
   /** Bit i set: BAR i is an I/O BAR. */
   private ioBars = 0;
@@ -102,6 +120,13 @@ export class VfioPciDevice {
       if ((decl.kind ?? 'mem32') === 'io') {
         this.barSize[decl.index] = decl.size;
         this.ioBars |= 1 << decl.index;
+      }
+    }
+    for (let i = 0; i < 6; i++) {
+      this.fastSize[i] = (this.ioBars & (1 << i)) === 0 ? this.barSize[i] : 0;
+      if (this.msixTable && this.msixTable.bar === i) {
+        this.fastTableStart[i] = this.msixTable.offset;
+        this.fastTableEnd[i] = this.msixTable.offset + this.msixTable.size;
       }
     }
     const decisions: BarMmapDecision[] = [];
@@ -226,6 +251,31 @@ export class VfioPciDevice {
   regionRead(index: number, offset: number, size: number): number {
     this.counters.regionReads++;
     this.clock.add(this.fdNs);
+    if (this.isPlainBarAccess(index, offset, size)) {
+      this.clock.add(this.devReadNs);
+      return this.barHandlers[index].read(offset, size as 1 | 2 | 4);
+    }
+    return this.regionReadOther(index, offset, size);
+  }
+
+  /**
+   * The common fd access, and the only one the fast paths of regionRead/regionWrite take:
+   * 1, 2 or 4 bytes inside a memory BAR, clear of the MSI-X table. Everything it lets
+   * through, the full checks let through the same way.
+   */
+  private isPlainBarAccess(index: number, offset: number, size: number): boolean {
+    const end = offset + size;
+    return (
+      index >= 0 &&
+      index < 6 &&
+      (size === 4 || size === 1 || size === 2) &&
+      offset >>> 0 === offset &&
+      end <= this.fastSize[index] &&
+      (end <= this.fastTableStart[index] || offset >= this.fastTableEnd[index])
+    );
+  }
+
+  private regionReadOther(index: number, offset: number, size: number): number {
     this.checkRange('read', index, offset, size);
     if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.bridge.configRead(this.fn, offset, size as 1 | 2 | 4);
     if ((this.ioBars & (1 << index)) !== 0) return this.ioAccess(index, offset, size, false, 0);
@@ -235,7 +285,7 @@ export class VfioPciDevice {
       return size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
     }
     this.clock.add(this.devReadNs);
-    const h = this.barHandlers[index]!;
+    const h = this.barHandlers[index];
     if (size === 8) {
       const lo = h.read(offset, 4);
       this.highWord = h.read(offset + 4, 4);
@@ -253,6 +303,13 @@ export class VfioPciDevice {
   regionWrite(index: number, offset: number, size: number, value: number, high = 0): void {
     this.counters.regionWrites++;
     this.clock.add(this.fdNs);
+    if (this.isPlainBarAccess(index, offset, size)) {
+      this.clock.add(this.devWriteNs);
+      this.barHandlers[index].write(offset, size as 1 | 2 | 4, value);
+    } else this.regionWriteOther(index, offset, size, value, high);
+  }
+
+  private regionWriteOther(index: number, offset: number, size: number, value: number, high: number): void {
     this.checkRange('write', index, offset, size);
     if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
       this.configWrite(offset, size as 1 | 2 | 4, value);
@@ -267,7 +324,7 @@ export class VfioPciDevice {
       return;
     }
     this.clock.add(this.devWriteNs);
-    const h = this.barHandlers[index]!;
+    const h = this.barHandlers[index];
     if (size === 8) {
       h.write(offset, 4, value >>> 0);
       h.write(offset + 4, 4, high >>> 0);
