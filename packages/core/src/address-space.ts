@@ -270,7 +270,7 @@ export class AddressSpace {
       r = this.remember(found);
     }
     this.lastTag = r.tag;
-    const off = addr - r.base;
+    const off = addr - this.hitBase; // r.base, without reading a boxed number from the region
     // An aligned access of a size the handler takes as it is, inside the region, goes
     // straight to it (`off & -size` equals off only for an aligned integer offset below 2^31).
     if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & -size) === off && off + size <= r.size) {
@@ -292,7 +292,7 @@ export class AddressSpace {
       r = this.remember(found);
     }
     this.lastTag = r.tag;
-    const off = addr - r.base;
+    const off = addr - this.hitBase; // r.base, without reading a boxed number from the region
     if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & -size) === off && off + size <= r.size) {
       r.accesses++;
       r.handler.write(off, size as 1 | 2 | 4, value);
@@ -301,10 +301,11 @@ export class AddressSpace {
     this.writeOther(r, addr, off, size, value, high);
   }
 
+  /** Caches `r`, just returned by the view's `find` (whose bounds are at hand, unboxed). */
   private remember(r: Region): Region {
     this.hit = r;
-    this.hitBase = r.base;
-    this.hitEnd = r.base + r.size;
+    this.hitBase = this.view.foundBase;
+    this.hitEnd = this.view.foundEnd;
     return r;
   }
 

@@ -45,6 +45,13 @@ const probesFor = (ranges: readonly Ranged[], extra: readonly number[]): number[
 const naiveIndex = (ranges: readonly Ranged[], addr: number): Ranged | undefined =>
   ranges.find((x) => addr >= x.base && addr < x.base + x.size);
 
+/** `v.find(a)`, checked to leave the found entry's exact bounds in foundBase/foundEnd (what AddressSpace caches). */
+const findChecked = (v: FlatView<Ranged>, a: number): Ranged | undefined => {
+  const e = v.find(a);
+  if (e !== undefined) expect([v.foundBase, v.foundEnd]).toEqual([e.base, e.base + e.size]);
+  return e;
+};
+
 const naiveIntersecting = (ranges: readonly Ranged[], base: number, size: number): Ranged[] =>
   ranges.filter((x) => x.base < base + size && base < x.base + x.size).sort((a, b) => a.base - b.base);
 
@@ -105,7 +112,7 @@ describe('FlatView', () => {
     expect(v.intersecting(0, 0x100).map((e) => e.name)).toEqual(['a', 'b', 'c']);
   });
 
-  it('property: indexOf agrees with a naive linear scan', () => {
+  it('property: indexOf and find agree with a naive linear scan; find leaves the entry\'s bounds', () => {
     fc.assert(
       fc.property(disjointRanges, fc.array(fc.integer({ min: -8, max: 40 * 130 }), { maxLength: 60 }), (ranges, addrs) => {
         const v = new FlatView(ranges);
@@ -113,7 +120,7 @@ describe('FlatView', () => {
           const i = v.indexOf(a);
           const want = naiveIndex(ranges, a);
           expect(i < 0 ? undefined : v.entries[i]).toBe(want);
-          expect(v.find(a)).toBe(want);
+          expect(findChecked(v, a)).toBe(want);
         }
       }),
       { numRuns: 300 },
@@ -124,7 +131,7 @@ describe('FlatView', () => {
     fc.assert(
       fc.property(sparseRanges, fc.array(fc.integer({ min: 0, max: 2 ** 52 }), { maxLength: 20 }), (ranges, extra) => {
         const v = new FlatView(ranges);
-        for (const a of probesFor(ranges, extra)) expect(v.find(a)).toBe(naiveIndex(ranges, a));
+        for (const a of probesFor(ranges, extra)) expect(findChecked(v, a)).toBe(naiveIndex(ranges, a));
       }),
       { numRuns: 300 },
     );
@@ -144,7 +151,7 @@ describe('FlatView', () => {
     fc.assert(
       fc.property(oddRanges, fc.array(fc.double({ min: -600, max: 2000, noNaN: true }), { maxLength: 30 }), (ranges, extra) => {
         const v = new FlatView(ranges);
-        for (const a of probesFor(ranges, extra)) expect(v.find(a)).toBe(naiveIndex(ranges, a));
+        for (const a of probesFor(ranges, extra)) expect(findChecked(v, a)).toBe(naiveIndex(ranges, a));
       }),
     );
   });
@@ -153,7 +160,7 @@ describe('FlatView', () => {
     const ranges = Array.from({ length: 5000 }, (_, i) => r(`r${i}`, 0x1_0000_0000 + i * 0x2000, 0x1000));
     const v = new FlatView(ranges);
     for (let i = 0; i < 5000; i += 7) {
-      expect(v.find(0x1_0000_0000 + i * 0x2000 + 0xfff)?.name).toBe(`r${i}`);
+      expect(findChecked(v, 0x1_0000_0000 + i * 0x2000 + 0xfff)?.name).toBe(`r${i}`);
       expect(v.find(0x1_0000_0000 + i * 0x2000 + 0x1000)).toBeUndefined();
     }
     expect(v.find(0)).toBeUndefined();

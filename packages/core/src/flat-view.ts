@@ -33,6 +33,15 @@ export class FlatView<T extends Ranged> {
    * keeps a view of thousands of entries about as fast as one of sixteen.
    */
   declare private readonly bucketSole: Array<T | undefined>;
+  /**
+   * Per bucket, the sole entry's start and end (pairs, [0, 0) when it has none): the
+   * fast path tests these instead of the entry's own `base`, which for an address above
+   * 2^31 is a boxed number in a line of its own.
+   */
+  declare private readonly soleBounds: Float64Array;
+  /** Bounds of the entry the last successful `find` returned (read from this view's arrays). */
+  foundBase = 0;
+  foundEnd = 0;
   declare private readonly min: number;
   declare private readonly maxEnd: number;
   /** 1 / bucket width; the width is a power of two, so the bucket of an address is exact. */
@@ -66,6 +75,7 @@ export class FlatView<T extends Ranged> {
     if (!exact) {
       this.bucketFirst = new Int32Array(0);
       this.bucketSole = [];
+      this.soleBounds = new Float64Array(0);
       this.invWidth = 0;
       return;
     }
@@ -86,14 +96,21 @@ export class FlatView<T extends Ranged> {
     first[buckets] = n;
     this.bucketFirst = first;
     const sole = new Array<T | undefined>(buckets);
+    const bounds = new Float64Array(2 * buckets);
     for (let b = 0; b < buckets; b++) {
       const j = first[b];
       const bucketEnd = this.min + (b + 1) * width;
       // entry j is the first to end above the bucket's start; it is the only one in the
       // bucket when it starts inside it (or before) and the next starts at or after its end.
-      sole[b] = j < n && this.starts[j] < bucketEnd && (j + 1 === n || this.starts[j + 1] >= bucketEnd) ? sorted[j] : undefined;
+      const only = j < n && this.starts[j] < bucketEnd && (j + 1 === n || this.starts[j + 1] >= bucketEnd);
+      sole[b] = only ? sorted[j] : undefined;
+      if (only) {
+        bounds[2 * b] = this.starts[j];
+        bounds[2 * b + 1] = this.ends[j];
+      }
     }
     this.bucketSole = sole;
+    this.soleBounds = bounds;
   }
 
   get length(): number {
@@ -139,14 +156,28 @@ export class FlatView<T extends Ranged> {
 
   /** The entry containing `addr`, or undefined. */
   find(addr: number): T | undefined {
-    // Fast path, small enough to be inlined: the bucket's sole entry.
-    const sole = this.bucketSole;
-    if (sole.length !== 0 && addr >= this.min && addr < this.maxEnd) {
-      const e = sole[Math.floor((addr - this.min) * this.invWidth)];
-      if (e !== undefined && addr >= e.base && addr < e.base + e.size) return e;
+    // Fast path, small enough to be inlined: the bucket's sole entry, tested against the
+    // bucket's bounds (one line) before the entry is read.
+    const bounds = this.soleBounds;
+    if (bounds.length !== 0 && addr >= this.min && addr < this.maxEnd) {
+      const b = Math.floor((addr - this.min) * this.invWidth);
+      const start = bounds[2 * b];
+      const end = bounds[2 * b + 1];
+      if (addr >= start && addr < end) {
+        this.foundBase = start;
+        this.foundEnd = end;
+        return this.bucketSole[b];
+      }
     }
+    return this.findBySearch(addr);
+  }
+
+  private findBySearch(addr: number): T | undefined {
     const i = this.search(addr);
-    return i < 0 ? undefined : this.entries[i];
+    if (i < 0) return undefined;
+    this.foundBase = this.starts[i];
+    this.foundEnd = this.ends[i];
+    return this.entries[i];
   }
 
   /** Entries intersecting `[base, base + size)`, in address order. */
