@@ -430,6 +430,42 @@ describe('AddressSpace: property', () => {
     );
   });
 
+  it('property: inside one transaction, map and unmap (by name or by region) refuse exactly what a linear scan says', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), fc.boolean(), (ops, byRegion) => {
+        const as = new AddressSpace('prop', 'ignore');
+        let model: Array<{ name: string; base: number; size: number; region: Region }> = [];
+        let nextId = 1;
+        as.transaction(() => {
+          for (const op of ops) {
+            if (op.op === 'map') {
+              const name = `r${nextId++}`;
+              const clash = model.some((m) => op.base < m.base + m.size && m.base < op.base + op.size);
+              let region: Region | undefined;
+              let err: unknown;
+              try {
+                region = as.mapMmio({ name, base: op.base, size: op.size, handler: probeHandler(0) });
+              } catch (e) {
+                err = e;
+              }
+              expect(VhwError.is(err, 'E_OVERLAP')).toBe(clash);
+              if (region) model.push({ name, base: op.base, size: op.size, region });
+              // a second region of the same name is refused wherever it goes
+              if (region) expect(() => as.mapMmio({ name, base: 0x10000, size: 1, handler: probeHandler(0) })).toThrow(/already mapped/);
+            } else if (model.length > 0) {
+              const victim = model[op.pick % model.length];
+              as.unmap(byRegion ? victim.region : victim.name);
+              expect(() => as.unmap(victim.name)).toThrow(/no region/);
+              model = model.filter((m) => m !== victim);
+            }
+          }
+        });
+        expect(as.entries.map((r) => r.name)).toEqual([...model].sort((a, b) => a.base - b.base).map((m) => m.name));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('the RAM handler is little-endian at every size', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.constantFrom<1 | 2 | 4>(1, 2, 4), (bytes, size) => {

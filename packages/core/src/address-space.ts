@@ -155,7 +155,10 @@ export class AddressSpace {
   readonly unassignedCounts = new Float64Array(3);
   onUnassigned: UnassignedObserver | undefined;
 
+  // The mapped regions, kept sorted by base (a new region's overlap check looks at its
+  // two neighbours only), and by name; both include changes a transaction has not committed.
   private regions: Region[] = [];
+  private readonly byName = new Map<string, Region>();
   private view: FlatView<Region> = new FlatView([]);
   // The region of the last access, unpacked into fields of the space: a run of accesses
   // to one region (a trapped read, then the write back) skips the flat view's chain of
@@ -211,11 +214,13 @@ export class AddressSpace {
   }
 
   unmap(nameOrRegion: string | Region): void {
-    const i = this.regions.findIndex((r) => (typeof nameOrRegion === 'string' ? r.name === nameOrRegion : r === nameOrRegion));
-    if (i < 0) {
-      throw new VhwError('E_NOT_FOUND', `${this.name}: no region ${typeof nameOrRegion === 'string' ? nameOrRegion : nameOrRegion.name} to unmap`);
+    const name = typeof nameOrRegion === 'string' ? nameOrRegion : nameOrRegion.name;
+    const r = this.byName.get(name);
+    if (r === undefined || (typeof nameOrRegion !== 'string' && r !== nameOrRegion)) {
+      throw new VhwError('E_NOT_FOUND', `${this.name}: no region ${name} to unmap`);
     }
-    this.regions.splice(i, 1);
+    this.regions.splice(this.regions.indexOf(r, this.firstAtOrAbove(r.base)), 1);
+    this.byName.delete(name);
     this.changed();
   }
 
@@ -235,13 +240,29 @@ export class AddressSpace {
   private add(region: Region): Region {
     // Check against the pending set, not the last committed view, so a transaction
     // cannot sneak an overlap in.
-    for (const r of this.regions) {
-      if (region.base < r.base + r.size && r.base < region.base + region.size) throw overlapError(r, region);
-      if (r.name === region.name) throw new VhwError('E_CONFIG', `${this.name}: a region named "${region.name}" is already mapped`);
-    }
-    this.regions.push(region);
+    const i = this.firstAtOrAbove(region.base);
+    const prev = this.regions[i - 1];
+    const next = this.regions[i];
+    if (prev !== undefined && region.base < prev.base + prev.size) throw overlapError(prev, region);
+    if (next !== undefined && next.base < region.base + region.size) throw overlapError(next, region);
+    if (this.byName.has(region.name)) throw new VhwError('E_CONFIG', `${this.name}: a region named "${region.name}" is already mapped`);
+    if (i === this.regions.length) this.regions.push(region);
+    else this.regions.splice(i, 0, region);
+    this.byName.set(region.name, region);
     this.changed();
     return region;
+  }
+
+  /** Index of the first region whose base is at or above `base` (regions are sorted by base). */
+  private firstAtOrAbove(base: number): number {
+    let lo = 0;
+    let hi = this.regions.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.regions[mid].base < base) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   private changed(): void {
@@ -349,7 +370,7 @@ export class AddressSpace {
 
   /** Accesses counted for a region (by name); 0 for a name not mapped. */
   countOf(name: string): number {
-    return this.regions.find((x) => x.name === name)?.accesses ?? 0;
+    return this.byName.get(name)?.accesses ?? 0;
   }
 
   /** Zeroes every region's access count (e.g. after a warm-up). */
