@@ -2,14 +2,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SimClock } from './clock.js';
 
-/** A stand-in for the guest CPU's monotonic RAM access counts. */
-function clockWithCounts(ramNs: number) {
-  const counts = { ramReads: 0, ramWrites: 0 };
+/** A stand-in for the guest CPU's monotonic counts of RAM and direct accesses. */
+function clockWithCounts(ramNs: number, directReadNs = 0, directWriteNs = 0) {
+  const counts = { ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0 };
   const clock = new SimClock();
-  clock.countRamAccessesOf(counts);
-  clock.setRamAccessNs(ramNs);
+  clock.countAccessesOf(counts);
+  clock.setCountedAccessCosts({ ramNs, directReadNs, directWriteNs });
   return { clock, counts };
 }
+
+const costs = (ramNs: number, directReadNs = 0, directWriteNs = 0) => ({ ramNs, directReadNs, directWriteNs });
 
 describe('SimClock', () => {
   it('charges the counted RAM accesses when `now` is read, at the RAM access cost, once', () => {
@@ -37,7 +39,7 @@ describe('SimClock', () => {
   it('a new RAM cost applies from then on: accesses made before are charged at the old one', () => {
     const { clock, counts } = clockWithCounts(1);
     counts.ramReads = 10;
-    clock.setRamAccessNs(100);
+    clock.setCountedAccessCosts(costs(100));
     counts.ramReads = 11;
     expect(clock.now).toBe(110);
   });
@@ -54,7 +56,7 @@ describe('SimClock', () => {
 
   it('with no counts registered, RAM costs nothing and the clock is a plain sum', () => {
     const clock = new SimClock();
-    clock.setRamAccessNs(5);
+    clock.setCountedAccessCosts(costs(5));
     clock.add(2);
     clock.advance(3);
     expect(clock.now).toBe(5);
@@ -62,25 +64,37 @@ describe('SimClock', () => {
 
   it('refuses a second guest CPU: its RAM accesses would go uncharged', () => {
     const { clock, counts } = clockWithCounts(1);
-    clock.countRamAccessesOf(counts); // the same one again is fine
-    expect(() => clock.countRamAccessesOf({ ramReads: 0, ramWrites: 0 })).toThrow(/one guest CPU per machine/);
+    clock.countAccessesOf(counts); // the same one again is fine
+    expect(() => clock.countAccessesOf({ ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0 })).toThrow(/one guest CPU per machine/);
   });
 
   it('property: counting then charging equals adding the cost per access, for integer costs', () => {
+    const kinds = ['ramRead', 'ramWrite', 'directRead', 'directWrite', 'look', 'recost'] as const;
     fc.assert(
       fc.property(
-        fc.integer({ min: 0, max: 1000 }),
-        fc.array(fc.oneof(fc.constant('read' as const), fc.constant('write' as const), fc.constant('look' as const), fc.integer({ min: 0, max: 10_000 })), { maxLength: 200 }),
-        (ramNs, steps) => {
-          const { clock, counts } = clockWithCounts(ramNs);
+        fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 3, maxLength: 3 }),
+        fc.array(fc.oneof(fc.constantFrom(...kinds), fc.integer({ min: 0, max: 10_000 })), { maxLength: 200 }),
+        ([ramNs, readNs, writeNs], steps) => {
+          const { clock, counts } = clockWithCounts(ramNs, readNs, writeNs);
+          let c = costs(ramNs, readNs, writeNs);
           let eager = 0;
           for (const s of steps) {
-            if (s === 'read' || s === 'write') {
-              if (s === 'read') counts.ramReads++;
+            if (s === 'ramRead' || s === 'ramWrite') {
+              if (s === 'ramRead') counts.ramReads++;
               else counts.ramWrites++;
-              eager += ramNs;
+              eager += c.ramNs;
+            } else if (s === 'directRead') {
+              counts.directReads++;
+              eager += c.directReadNs;
+            } else if (s === 'directWrite') {
+              counts.directWrites++;
+              eager += c.directWriteNs;
             } else if (s === 'look') expect(clock.now).toBe(eager); // reading in between changes nothing
-            else {
+            else if (s === 'recost') {
+              // new costs apply from here on: accesses before are charged at the old ones
+              c = costs(c.directWriteNs, c.ramNs, c.directReadNs + 1);
+              clock.setCountedAccessCosts(c);
+            } else {
               clock.add(s);
               eager += s;
             }
@@ -89,5 +103,13 @@ describe('SimClock', () => {
         },
       ),
     );
+  });
+
+  it('refuses a cost that is not a finite number of nanoseconds >= 0, naming it, and keeps the old ones', () => {
+    const { clock, counts } = clockWithCounts(1, 2, 3);
+    expect(() => clock.setCountedAccessCosts(costs(1, Number.NaN, 3))).toThrow(/directReadNs is NaN/);
+    expect(() => clock.setCountedAccessCosts(costs(-1, 2, 3))).toThrow(/ramNs is -1/);
+    counts.directWrites = 2;
+    expect(clock.now).toBe(6);
   });
 });

@@ -1,16 +1,27 @@
 import { VhwError } from './errors.js';
 
 /**
- * Monotonic counts of guest RAM accesses, kept by the guest CPU on itself: the one
- * increment a RAM access makes. The clock charges them and the statistics report them.
+ * Monotonic counts of the guest accesses that are charged by count rather than one by
+ * one: RAM accesses and direct (mapped MMIO) accesses, kept by the guest CPU on itself
+ * (the one increment such an access makes). The clock charges them and the statistics
+ * report them.
  */
-export interface RamAccessCounts {
+export interface CountedAccesses {
   readonly ramReads: number;
   readonly ramWrites: number;
+  readonly directReads: number;
+  readonly directWrites: number;
 }
 
 /** Counts of a machine with no guest CPU. */
-export const NO_RAM_ACCESSES: RamAccessCounts = Object.freeze({ ramReads: 0, ramWrites: 0 });
+export const NO_COUNTED_ACCESSES: CountedAccesses = Object.freeze({ ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0 });
+
+/** What one counted access costs, in nanoseconds. */
+export interface CountedAccessCosts {
+  ramNs: number;
+  directReadNs: number;
+  directWriteNs: number;
+}
 
 /**
  * The simulated clock, in nanoseconds. Components charge time with `add(ns)` (a tiny
@@ -18,35 +29,41 @@ export const NO_RAM_ACCESSES: RamAccessCounts = Object.freeze({ ramReads: 0, ram
  * and never boxes a number); `now` reads the time, and `now += ns` works too, off the hot
  * path.
  *
- * RAM accesses are the exception: the clock charges them from the guest CPU's counts
- * (`countRamAccessesOf`) at `ramAccessNs` each, whenever it is read or charged. Adding a
- * fractional cost to a double on every RAM access made each access wait for the previous
- * one's addition to reach memory, and that chain was most of the cost of a RAM access.
- * Charges are added in the order they happen (a run of RAM accesses as one product), so
- * every reader sees the time per-access charging gives, up to rounding in the last bit.
+ * RAM and direct accesses are the exception: the clock charges them from the guest CPU's
+ * counts (`countAccessesOf`) at their costs (`setCountedAccessCosts`), whenever it is read
+ * or charged. Adding a fractional cost to a double on every such access made each access
+ * wait for the previous one's addition to reach memory, and that chain was most of the
+ * cost of a RAM access and a fifth of a direct one. Charges are added in the order they
+ * happen (the counted accesses since the last charge as one product per kind), so every
+ * reader sees the time per-access charging gives, up to rounding in the last bit.
  */
 export class SimClock {
   private charged = 0;
-  private ramAccessNs = 0;
-  private ram: RamAccessCounts = NO_RAM_ACCESSES;
-  /** RAM accesses (reads + writes) already in `charged`. */
+  private counts: CountedAccesses = NO_COUNTED_ACCESSES;
+  private ramNs = 0;
+  private directReadNs = 0;
+  private directWriteNs = 0;
+  // The counts already in `charged`: their sum (what `add` compares) and each kind.
+  private countedSum = 0;
   private ramCharged = 0;
+  private directReadsCharged = 0;
+  private directWritesCharged = 0;
 
   get now(): number {
-    const n = this.ram.ramReads + this.ram.ramWrites;
-    return n === this.ramCharged ? this.charged : this.chargeRam(n);
+    const c = this.counts;
+    return c.ramReads + c.ramWrites + c.directReads + c.directWrites === this.countedSum ? this.charged : this.chargeCounted();
   }
 
-  /** Sets the time; `now += ns` reads first, so the RAM accesses before it are charged. */
+  /** Sets the time; `now += ns` reads first, so the counted accesses before it are charged. */
   set now(ns: number) {
-    this.ramCharged = this.ram.ramReads + this.ram.ramWrites;
+    this.markCharged();
     this.charged = ns;
   }
 
-  /** Charges `ns` (the hot-path way to advance the clock), after the RAM accesses before it. */
+  /** Charges `ns` (the hot-path way to advance the clock), after the counted accesses before it. */
   add(ns: number): void {
-    const n = this.ram.ramReads + this.ram.ramWrites;
-    if (n !== this.ramCharged) this.chargeRam(n);
+    const c = this.counts;
+    if (c.ramReads + c.ramWrites + c.directReads + c.directWrites !== this.countedSum) this.chargeCounted();
     this.charged += ns;
   }
 
@@ -55,36 +72,52 @@ export class SimClock {
   }
 
   /**
-   * Charges the RAM accesses `counts` makes from now on (the machine's guest CPU registers
-   * itself).
+   * Charges the RAM and direct accesses `counts` makes from now on (the machine's guest
+   * CPU registers itself).
    * @throws VhwError E_STATE when another guest CPU counts for this clock already: a
-   * machine has one, and a second would have its RAM accesses go uncharged.
+   * machine has one, and a second would have its accesses go uncharged.
    */
-  countRamAccessesOf(counts: RamAccessCounts): void {
-    if (this.ram !== NO_RAM_ACCESSES && this.ram !== counts) {
-      throw new VhwError('E_STATE', 'SimClock: another guest CPU counts RAM accesses for this clock already (one guest CPU per machine)');
+  countAccessesOf(counts: CountedAccesses): void {
+    if (this.counts !== NO_COUNTED_ACCESSES && this.counts !== counts) {
+      throw new VhwError('E_STATE', 'SimClock: another guest CPU counts accesses for this clock already (one guest CPU per machine)');
     }
-    this.chargeRam(this.ram.ramReads + this.ram.ramWrites);
-    this.ram = counts;
-    this.ramCharged = counts.ramReads + counts.ramWrites;
+    this.chargeCounted();
+    this.counts = counts;
+    this.markCharged();
   }
 
-  /** The cost of one RAM access; those made at the old cost are charged at it first. */
-  setRamAccessNs(ns: number): void {
-    this.chargeRam(this.ram.ramReads + this.ram.ramWrites);
-    this.ramAccessNs = ns;
+  /** The cost of each counted access; those made at the old costs are charged at them first. */
+  setCountedAccessCosts(costs: CountedAccessCosts): void {
+    for (const [field, v] of Object.entries(costs)) {
+      if (!Number.isFinite(v) || v < 0) throw new VhwError('E_CONFIG', `SimClock: ${field} is ${String(v)}; it must be a finite number of nanoseconds >= 0`);
+    }
+    this.chargeCounted();
+    this.ramNs = costs.ramNs;
+    this.directReadNs = costs.directReadNs;
+    this.directWriteNs = costs.directWriteNs;
   }
 
   reset(): void {
     this.charged = 0;
-    this.ramCharged = this.ram.ramReads + this.ram.ramWrites;
+    this.markCharged();
   }
 
-  private chargeRam(n: number): number {
-    if (n !== this.ramCharged) {
-      this.charged += (n - this.ramCharged) * this.ramAccessNs;
-      this.ramCharged = n;
-    }
+  /** Takes the current counts as charged, without charging them. */
+  private markCharged(): void {
+    const c = this.counts;
+    this.ramCharged = c.ramReads + c.ramWrites;
+    this.directReadsCharged = c.directReads;
+    this.directWritesCharged = c.directWrites;
+    this.countedSum = this.ramCharged + c.directReads + c.directWrites;
+  }
+
+  private chargeCounted(): number {
+    const c = this.counts;
+    const ram = c.ramReads + c.ramWrites;
+    if (ram !== this.ramCharged) this.charged += (ram - this.ramCharged) * this.ramNs;
+    if (c.directReads !== this.directReadsCharged) this.charged += (c.directReads - this.directReadsCharged) * this.directReadNs;
+    if (c.directWrites !== this.directWritesCharged) this.charged += (c.directWrites - this.directWritesCharged) * this.directWriteNs;
+    this.markCharged();
     return this.charged;
   }
 }

@@ -1,5 +1,5 @@
 import { accessIsValid, adaptedRead, adaptedWrite, allOnes } from './access.js';
-import type { RamAccessCounts, SimClock } from './clock.js';
+import type { CountedAccesses, SimClock } from './clock.js';
 import type { CostModel } from './cost-model.js';
 import type { MachineEvents } from './events.js';
 import { type Mmu, MmuMapping, PageKind, type TranslationCache } from './mmu.js';
@@ -41,15 +41,18 @@ const PENDING_CAPACITY = 4096;
  * mapping. While tracing is on nothing is cached, so the per-access events are
  * emitted from the miss path only and the hits carry no tracing test.
  */
-export class GuestCpu implements TranslationCache, RamAccessCounts {
+export class GuestCpu implements TranslationCache, CountedAccesses {
   /** High 32 bits of the last 8-byte load. */
   high = 0;
   /**
-   * RAM reads and writes since the CPU was made, never reset: the one counter a RAM access
-   * increments. `Stats` reports them (since its last reset) and `SimClock` charges them.
+   * RAM and direct reads and writes since the CPU was made, never reset: the one counter
+   * such an access increments. `Stats` reports them (since its last reset) and `SimClock`
+   * charges them (see `SimClock.countAccessesOf`).
    */
   ramReads = 0;
   ramWrites = 0;
+  directReads = 0;
+  directWrites = 0;
   // RAM entry: [ramBase, ramEnd) is backed by ramView. Empty when ramEnd is 0.
   private ramBase = 0;
   private ramEnd = 0;
@@ -74,9 +77,8 @@ export class GuestCpu implements TranslationCache, RamAccessCounts {
   /** Interrupts that arrived with the pending queue full (counted, never silently lost). */
   droppedInterrupts = 0;
 
-  // Costs in ns, resolved once from the cost model.
-  private directReadNs = 0;
-  private directWriteNs = 0;
+  // Costs in ns, resolved once from the cost model (RAM and direct accesses are charged
+  // by the clock from this CPU's counts).
   private exitNs = 0;
   private interruptNs = 0;
 
@@ -97,17 +99,15 @@ export class GuestCpu implements TranslationCache, RamAccessCounts {
     this.events = events;
     this.unmappedReason = stats.reasonId('unmapped');
     this.applyCosts(costs);
-    stats.countRamAccessesOf(this);
-    clock.countRamAccessesOf(this);
+    stats.countAccessesOf(this);
+    clock.countAccessesOf(this);
     mmu.addTranslationCache(this);
     events.watchTracing(() => this.invalidateTranslations());
   }
 
   /** Re-reads the per-path costs (after the cost model changed). */
   applyCosts(costs: CostModel): void {
-    this.clock.setRamAccessNs(costs.ns('mem.ramAccessNs'));
-    this.directReadNs = costs.ns('dev.mmioReadNs');
-    this.directWriteNs = costs.ns('dev.mmioWriteNs');
+    this.clock.setCountedAccessCosts({ ramNs: costs.ns('mem.ramAccessNs'), directReadNs: costs.ns('dev.mmioReadNs'), directWriteNs: costs.ns('dev.mmioWriteNs') });
     this.exitNs = costs.userspaceExitNs;
     this.interruptNs = costs.interruptNs;
   }
@@ -217,8 +217,7 @@ export class GuestCpu implements TranslationCache, RamAccessCounts {
    */
   private directRead(hoff: number, size: 1 | 2 | 4 | 8): number {
     const m = this.direct;
-    this.stats.directReads++;
-    this.clock.add(this.directReadNs);
+    this.directReads++;
     return (size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff
       ? m.handler!.read(hoff, size)
       : this.directLoadOther(m, hoff, size);
@@ -226,8 +225,7 @@ export class GuestCpu implements TranslationCache, RamAccessCounts {
 
   private directWrite(hoff: number, size: 1 | 2 | 4 | 8, value: number, high: number | undefined): void {
     const m = this.direct;
-    this.stats.directWrites++;
-    this.clock.add(this.directWriteNs);
+    this.directWrites++;
     if ((size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff) m.handler!.write(hoff, size, value);
     else this.directStoreOther(m, hoff, size, value, high ?? 0);
   }
@@ -328,12 +326,10 @@ export class GuestCpu implements TranslationCache, RamAccessCounts {
     } else {
       const hoff = m.handlerOffset + off;
       if (isWrite) {
-        this.stats.directWrites++;
-        this.clock.add(this.directWriteNs);
+        this.directWrites++;
         this.directStoreOther(m, hoff, size, value, high);
       } else {
-        this.stats.directReads++;
-        this.clock.add(this.directReadNs);
+        this.directReads++;
         v = this.directLoadOther(m, hoff, size);
       }
     }

@@ -1,4 +1,4 @@
-import { NO_RAM_ACCESSES, type RamAccessCounts } from './clock.js';
+import { type CountedAccesses, NO_COUNTED_ACCESSES } from './clock.js';
 import { VhwError } from './errors.js';
 
 /** Access paths the MMU resolves every guest access to. */
@@ -15,17 +15,18 @@ export const PATH_NAMES = ['ram', 'direct', 'trap'] as const;
  * typed-array slot must be re-read after every RAM store (the store might alias it), and
  * that chain through memory was most of the cost of a RAM access. RAM accesses are
  * counted once, by the guest CPU on itself (each further counter per access cost about
- * as much as the access); the statistics and the clock read those counts. Per-page counts are kept
+ * as much as the access), and so are direct accesses; the statistics and the clock read
+ * those counts. Per-page counts are kept
  * for trapped pages only (the ones the experiments look at, and an exit costs thousands of
  * times more than the count); RAM and direct accesses are counted per path, and a trace
  * (tracing on) gives them per address.
  */
 export class Stats {
-  private ram: RamAccessCounts = NO_RAM_ACCESSES;
+  private counts: CountedAccesses = NO_COUNTED_ACCESSES;
   private ramReadsBase = 0;
   private ramWritesBase = 0;
-  directReads = 0;
-  directWrites = 0;
+  private directReadsBase = 0;
+  private directWritesBase = 0;
   trapReads = 0;
   trapWrites = 0;
   /** Guest accesses no mapping and no VMM region answered (also counted as traps). */
@@ -40,27 +41,42 @@ export class Stats {
   private readonly pageSlots = new Map<number, number>();
   pageTrap = new Float64Array(64);
 
-  /** RAM reads since the last reset (counted by the guest CPU on itself, see `countRamAccessesOf`). */
+  /** RAM reads since the last reset (counted by the guest CPU on itself, see `countAccessesOf`). */
   get ramReads(): number {
-    return this.ram.ramReads - this.ramReadsBase;
+    return this.counts.ramReads - this.ramReadsBase;
   }
 
   get ramWrites(): number {
-    return this.ram.ramWrites - this.ramWritesBase;
+    return this.counts.ramWrites - this.ramWritesBase;
+  }
+
+  /** Direct (mapped MMIO) reads since the last reset (counted by the guest CPU, as RAM accesses are). */
+  get directReads(): number {
+    return this.counts.directReads - this.directReadsBase;
+  }
+
+  get directWrites(): number {
+    return this.counts.directWrites - this.directWritesBase;
   }
 
   /**
-   * Reports the RAM accesses `counts` makes from now on (the machine's guest CPU registers
-   * itself).
+   * Reports the RAM and direct accesses `counts` makes from now on (the machine's guest
+   * CPU registers itself).
    * @throws VhwError E_STATE when another guest CPU reports here already (one per machine).
    */
-  countRamAccessesOf(counts: RamAccessCounts): void {
-    if (this.ram !== NO_RAM_ACCESSES && this.ram !== counts) {
-      throw new VhwError('E_STATE', 'Stats: another guest CPU reports RAM accesses here already (one guest CPU per machine)');
+  countAccessesOf(counts: CountedAccesses): void {
+    if (this.counts !== NO_COUNTED_ACCESSES && this.counts !== counts) {
+      throw new VhwError('E_STATE', 'Stats: another guest CPU reports accesses here already (one guest CPU per machine)');
     }
-    this.ram = counts;
-    this.ramReadsBase = counts.ramReads;
-    this.ramWritesBase = counts.ramWrites;
+    this.counts = counts;
+    this.takeCountBases();
+  }
+
+  private takeCountBases(): void {
+    this.ramReadsBase = this.counts.ramReads;
+    this.ramWritesBase = this.counts.ramWrites;
+    this.directReadsBase = this.counts.directReads;
+    this.directWritesBase = this.counts.directWrites;
   }
 
   /** A snapshot of reads and writes per path, indexed `path * 2 + (isWrite ? 1 : 0)`. */
@@ -120,10 +136,7 @@ export class Stats {
   }
 
   reset(): void {
-    this.ramReadsBase = this.ram.ramReads;
-    this.ramWritesBase = this.ram.ramWrites;
-    this.directReads = 0;
-    this.directWrites = 0;
+    this.takeCountBases();
     this.trapReads = 0;
     this.trapWrites = 0;
     this.unassigned = 0;
