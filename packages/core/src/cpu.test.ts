@@ -432,6 +432,63 @@ describe('GuestCpu: translation cache', () => {
   });
 });
 
+describe('GuestCpu: per-page trap counts', () => {
+  it('property: per-page trap counts equal a naive count, across pages, straddles, holes, map changes, tracing and resets', () => {
+    const WIDE = 0x400000; // a two-page trap mapping
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            { weight: 6, arbitrary: fc.record({ op: fc.constant('access' as const), at: fc.constantFrom(TRAP, TRAP + 0x10, WIDE, WIDE + 0xffe, WIDE + 0x1000, WIDE + 0x1ffe, HOLE, RAM, BAR), size: fc.constantFrom<1 | 2 | 4 | 8>(1, 2, 4, 8), isWrite: fc.boolean() }) },
+            { weight: 1, arbitrary: fc.constantFrom('look' as const, 'reset' as const, 'tracing' as const, 'remap' as const) },
+          ),
+          { maxLength: 80 },
+        ),
+        (ops) => {
+          const { cpu, stats, mmu, events, pageSize, vmm } = setup();
+          cpu.setTrapHandler(vmm);
+          mmu.mapTrap('wide', WIDE, 2 * pageSize, 'wide');
+          let model = new Map<number, number>();
+          let reads = 0;
+          let writes = 0;
+          const pagesOfModel = () => [...model].filter(([, n]) => n > 0).sort(([a], [b]) => a - b).map(([page, trap]) => ({ page, trap }));
+          for (const op of ops) {
+            if (op === 'look') expect(stats.pages()).toEqual(pagesOfModel());
+            else if (op === 'reset') {
+              stats.reset();
+              model = new Map();
+              reads = 0;
+              writes = 0;
+            } else if (op === 'tracing') events.tracing = !events.tracing;
+            else if (op === 'remap') {
+              mmu.unmap('bar0-msix'); // a map change drops the cached page, whose count must survive
+              mmu.mapTrap('bar0-msix', TRAP, pageSize, 'msix-table');
+            } else {
+              const { at, size, isWrite } = op;
+              if (isWrite) cpu.store(at, size, 1, 0);
+              else cpu.load(at, size);
+              const inTrap = at >= TRAP && at + size <= TRAP + pageSize;
+              const inWide = at >= WIDE && at + size <= WIDE + 2 * pageSize;
+              const trapped = inTrap || inWide || at === HOLE || (at >= WIDE && !inWide);
+              if (trapped) {
+                if (isWrite) writes++;
+                else reads++;
+              }
+              if (inTrap || inWide) {
+                const page = at - (at % pageSize);
+                model.set(page, (model.get(page) ?? 0) + 1);
+              }
+            }
+          }
+          expect(stats.pages()).toEqual(pagesOfModel());
+          expect([stats.trapReads, stats.trapWrites]).toEqual([reads, writes]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('GuestCpu: one per machine', () => {
   it('refuses a second CPU on the same statistics and clock (its RAM accesses would go uncounted)', () => {
     const { mmu, clock, stats, events, costs } = setup();

@@ -1,9 +1,9 @@
 import { accessIsValid, adaptedRead, adaptedWrite, allOnes } from './access.js';
-import type { CountedAccesses, SimClock } from './clock.js';
+import type { SimClock } from './clock.js';
 import type { CostModel } from './cost-model.js';
 import type { MachineEvents } from './events.js';
 import { type Mmu, MmuMapping, PageKind, type TranslationCache } from './mmu.js';
-import type { Stats } from './stats.js';
+import type { GuestAccessCounts, Stats } from './stats.js';
 
 /**
  * The VMM's side of a trap: the access exits to it with the guest-physical address.
@@ -41,7 +41,7 @@ const PENDING_CAPACITY = 4096;
  * mapping. While tracing is on nothing is cached, so the per-access events are
  * emitted from the miss path only and the hits carry no tracing test.
  */
-export class GuestCpu implements TranslationCache, CountedAccesses {
+export class GuestCpu implements TranslationCache, GuestAccessCounts {
   /** High 32 bits of the last 8-byte load. */
   high = 0;
   /**
@@ -53,6 +53,9 @@ export class GuestCpu implements TranslationCache, CountedAccesses {
   ramWrites = 0;
   directReads = 0;
   directWrites = 0;
+  /** Trapped reads and writes, counted the same way (every trap, mapped or not). */
+  trapReads = 0;
+  trapWrites = 0;
   // RAM entry: [ramBase, ramEnd) is backed by ramView. Empty when ramEnd is 0.
   private ramBase = 0;
   private ramEnd = 0;
@@ -63,10 +66,17 @@ export class GuestCpu implements TranslationCache, CountedAccesses {
   private directBase = 0;
   private directEnd = 0;
   private directDelta = 0;
-  // Trap entry, checked on the miss path only: the last trapped mapping.
+  // Trap entry, checked on the miss path only: the page of the last trapped access, in
+  // mapping `trapMapping`. Its traps are counted per page without a per-page increment:
+  // those since the entry was set, (traps - untracked) - trapEntryStart, go to its slot
+  // of Stats.pageTrap when the entry changes or the statistics ask (flushTrapPageCounts).
   private trapMapping: MmuMapping = NO_MAPPING;
   private trapBase = 0;
   private trapEnd = 0;
+  private trapSlot = -1;
+  private trapEntryStart = 0;
+  /** Traps not counted through the trap entry (unmapped addresses, or taken while tracing). */
+  private untrackedTraps = 0;
   private trapHandler: TrapHandler | undefined;
   declare private readonly unmappedReason: number;
   private interruptHandler: GuestInterruptHandler | undefined;
@@ -140,9 +150,22 @@ export class GuestCpu implements TranslationCache, CountedAccesses {
     this.directBase = 0;
     this.directEnd = 0;
     this.directDelta = 0;
-    this.trapMapping = NO_MAPPING;
-    this.trapBase = 0;
-    this.trapEnd = 0;
+    this.setTrapEntry(NO_MAPPING, 0, 0, -1);
+  }
+
+  /** Adds the traps counted for the cached trap page to `Stats.pageTrap` (see the trap entry). */
+  flushTrapPageCounts(): void {
+    const tracked = this.trapReads + this.trapWrites - this.untrackedTraps;
+    if (this.trapSlot >= 0 && tracked !== this.trapEntryStart) this.stats.pageTrap[this.trapSlot] += tracked - this.trapEntryStart;
+    this.trapEntryStart = tracked;
+  }
+
+  private setTrapEntry(m: MmuMapping, base: number, end: number, slot: number): void {
+    this.flushTrapPageCounts();
+    this.trapMapping = m;
+    this.trapBase = base;
+    this.trapEnd = end;
+    this.trapSlot = slot;
   }
 
   // Two pairs of entry points do the same thing: load/store for memory, mmioLoad/
@@ -260,9 +283,10 @@ export class GuestCpu implements TranslationCache, CountedAccesses {
       this.directEnd = m.end;
       this.directDelta = m.base - m.handlerOffset;
     } else {
-      this.trapMapping = m;
-      this.trapBase = m.base;
-      this.trapEnd = m.end;
+      // One page of the mapping, so that its traps are all counted for that page.
+      const pageIndex = ((gpa - m.base) * this.mmu.invPageSize) | 0;
+      const pageBase = m.base + pageIndex * this.mmu.pageSize;
+      this.setTrapEntry(m, pageBase, pageBase + this.mmu.pageSize, m.pageSlots[pageIndex]);
     }
     return m;
   }
@@ -274,13 +298,18 @@ export class GuestCpu implements TranslationCache, CountedAccesses {
    * caller goes to the hits in load and store.
    */
   private slow(gpa: number, size: 1 | 2 | 4 | 8, isWrite: boolean, value: number, high: number): number {
-    const m = gpa >= this.trapBase && gpa + size <= this.trapEnd ? this.trapMapping : this.resolve(gpa, size);
+    let m = this.trapMapping;
+    if (!(gpa >= this.trapBase && gpa + size <= this.trapEnd)) {
+      m = this.resolve(gpa, size);
+      // A trap the entry does not count: nothing maps the address (or the access straddles
+      // the end of a mapping), or tracing is on and nothing is cached.
+      if (m.kind === PageKind.Trap && (m === NO_MAPPING || m !== this.trapMapping)) this.untrackedTrap(m, gpa);
+    }
     if (m.kind === PageKind.Trap) {
       // One userspace exit to the VMM's trap handler.
       const stats = this.stats;
-      if (isWrite) stats.trapWrites++;
-      else stats.trapReads++;
-      if (m !== NO_MAPPING) stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
+      if (isWrite) this.trapWrites++;
+      else this.trapReads++;
       this.clock.add(this.exitNs);
       const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
       let v = value;
@@ -335,6 +364,12 @@ export class GuestCpu implements TranslationCache, CountedAccesses {
     }
     this.trace(m.kind === PageKind.Ram ? 'ram' : 'direct', gpa, size, isWrite, v);
     return isWrite ? 0 : v;
+  }
+
+  /** Counts a trap the trap entry will not: by its page when it has one, and as untracked. */
+  private untrackedTrap(m: MmuMapping, gpa: number): void {
+    this.untrackedTraps++;
+    if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
   }
 
   private ramLoadOther(dv: DataView, off: number, size: 1 | 2 | 8): number {

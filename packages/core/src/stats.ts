@@ -1,6 +1,20 @@
 import { type CountedAccesses, NO_COUNTED_ACCESSES } from './clock.js';
 import { VhwError } from './errors.js';
 
+/**
+ * What the guest CPU counts on itself and the statistics report: the counted accesses of
+ * every path, and the trapped accesses of the page it has cached, which it adds to
+ * `Stats.pageTrap` when it moves to another page or when asked to.
+ */
+export interface GuestAccessCounts extends CountedAccesses {
+  readonly trapReads: number;
+  readonly trapWrites: number;
+  /** Adds the trapped accesses counted for the cached page to `Stats.pageTrap`. */
+  flushTrapPageCounts(): void;
+}
+
+const NO_GUEST_ACCESSES: GuestAccessCounts = Object.freeze({ ...NO_COUNTED_ACCESSES, trapReads: 0, trapWrites: 0, flushTrapPageCounts: () => {} });
+
 /** Access paths the MMU resolves every guest access to. */
 export const Path = { Ram: 0, Direct: 1, Trap: 2 } as const;
 export type PathId = (typeof Path)[keyof typeof Path];
@@ -15,20 +29,21 @@ export const PATH_NAMES = ['ram', 'direct', 'trap'] as const;
  * typed-array slot must be re-read after every RAM store (the store might alias it), and
  * that chain through memory was most of the cost of a RAM access. RAM accesses are
  * counted once, by the guest CPU on itself (each further counter per access cost about
- * as much as the access), and so are direct accesses; the statistics and the clock read
- * those counts. Per-page counts are kept
+ * as much as the access), and so are direct and trapped accesses; the statistics and the
+ * clock read those counts. Trapped accesses are counted per page too, by the CPU for the
+ * page it has cached and added here when it moves on (`GuestAccessCounts`). Per-page counts are kept
  * for trapped pages only (the ones the experiments look at, and an exit costs thousands of
  * times more than the count); RAM and direct accesses are counted per path, and a trace
  * (tracing on) gives them per address.
  */
 export class Stats {
-  private counts: CountedAccesses = NO_COUNTED_ACCESSES;
+  private counts: GuestAccessCounts = NO_GUEST_ACCESSES;
   private ramReadsBase = 0;
   private ramWritesBase = 0;
   private directReadsBase = 0;
   private directWritesBase = 0;
-  trapReads = 0;
-  trapWrites = 0;
+  private trapReadsBase = 0;
+  private trapWritesBase = 0;
   /** Guest accesses no mapping and no VMM region answered (also counted as traps). */
   unassigned = 0;
   interrupts = 0;
@@ -59,13 +74,22 @@ export class Stats {
     return this.counts.directWrites - this.directWritesBase;
   }
 
+  /** Trapped reads since the last reset (counted by the guest CPU, as RAM accesses are). */
+  get trapReads(): number {
+    return this.counts.trapReads - this.trapReadsBase;
+  }
+
+  get trapWrites(): number {
+    return this.counts.trapWrites - this.trapWritesBase;
+  }
+
   /**
    * Reports the RAM and direct accesses `counts` makes from now on (the machine's guest
    * CPU registers itself).
    * @throws VhwError E_STATE when another guest CPU reports here already (one per machine).
    */
-  countAccessesOf(counts: CountedAccesses): void {
-    if (this.counts !== NO_COUNTED_ACCESSES && this.counts !== counts) {
+  countAccessesOf(counts: GuestAccessCounts): void {
+    if (this.counts !== NO_GUEST_ACCESSES && this.counts !== counts) {
       throw new VhwError('E_STATE', 'Stats: another guest CPU reports accesses here already (one guest CPU per machine)');
     }
     this.counts = counts;
@@ -77,6 +101,8 @@ export class Stats {
     this.ramWritesBase = this.counts.ramWrites;
     this.directReadsBase = this.counts.directReads;
     this.directWritesBase = this.counts.directWrites;
+    this.trapReadsBase = this.counts.trapReads;
+    this.trapWritesBase = this.counts.trapWrites;
   }
 
   /** A snapshot of reads and writes per path, indexed `path * 2 + (isWrite ? 1 : 0)`. */
@@ -127,6 +153,7 @@ export class Stats {
 
   /** Trapped accesses per page, for every page that saw one, in address order. */
   pages(): Array<{ page: number; trap: number }> {
+    this.counts.flushTrapPageCounts();
     const out = [];
     for (let i = 0; i < this.pageAddrs.length; i++) {
       const trap = this.pageTrap[i];
@@ -137,11 +164,10 @@ export class Stats {
 
   reset(): void {
     this.takeCountBases();
-    this.trapReads = 0;
-    this.trapWrites = 0;
     this.unassigned = 0;
     this.interrupts = 0;
     this.trapsByReasonCounts.fill(0);
+    this.counts.flushTrapPageCounts(); // what the CPU counted before the reset goes too
     this.pageTrap.fill(0);
   }
 
