@@ -3,15 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { SimClock } from './clock.js';
 
 /** A stand-in for the guest CPU's monotonic counts of RAM and direct accesses. */
-function clockWithCounts(ramNs: number, directReadNs = 0, directWriteNs = 0) {
-  const counts = { ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0 };
+function clockWithCounts(ramNs: number, directReadNs = 0, directWriteNs = 0, trapExitNs = 0) {
+  const counts = { ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0, trapReads: 0, trapWrites: 0 };
   const clock = new SimClock();
   clock.countAccessesOf(counts);
-  clock.setCountedAccessCosts({ ramNs, directReadNs, directWriteNs });
+  clock.setCountedAccessCosts({ ramNs, directReadNs, directWriteNs, trapExitNs });
   return { clock, counts };
 }
 
-const costs = (ramNs: number, directReadNs = 0, directWriteNs = 0) => ({ ramNs, directReadNs, directWriteNs });
+const costs = (ramNs: number, directReadNs = 0, directWriteNs = 0, trapExitNs = 0) => ({ ramNs, directReadNs, directWriteNs, trapExitNs });
 
 describe('SimClock', () => {
   it('charges the counted RAM accesses when `now` is read, at the RAM access cost, once', () => {
@@ -65,18 +65,18 @@ describe('SimClock', () => {
   it('refuses a second guest CPU: its RAM accesses would go uncharged', () => {
     const { clock, counts } = clockWithCounts(1);
     clock.countAccessesOf(counts); // the same one again is fine
-    expect(() => clock.countAccessesOf({ ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0 })).toThrow(/one guest CPU per machine/);
+    expect(() => clock.countAccessesOf({ ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0, trapReads: 0, trapWrites: 0 })).toThrow(/one guest CPU per machine/);
   });
 
   it('property: counting then charging equals adding the cost per access, for integer costs', () => {
-    const kinds = ['ramRead', 'ramWrite', 'directRead', 'directWrite', 'look', 'recost'] as const;
+    const kinds = ['ramRead', 'ramWrite', 'directRead', 'directWrite', 'trapRead', 'trapWrite', 'look', 'recost'] as const;
     fc.assert(
       fc.property(
-        fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 3, maxLength: 3 }),
+        fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 4, maxLength: 4 }),
         fc.array(fc.oneof(fc.constantFrom(...kinds), fc.integer({ min: 0, max: 10_000 })), { maxLength: 200 }),
-        ([ramNs, readNs, writeNs], steps) => {
-          const { clock, counts } = clockWithCounts(ramNs, readNs, writeNs);
-          let c = costs(ramNs, readNs, writeNs);
+        ([ramNs, readNs, writeNs, exitNs], steps) => {
+          const { clock, counts } = clockWithCounts(ramNs, readNs, writeNs, exitNs);
+          let c = costs(ramNs, readNs, writeNs, exitNs);
           let eager = 0;
           for (const s of steps) {
             if (s === 'ramRead' || s === 'ramWrite') {
@@ -89,10 +89,14 @@ describe('SimClock', () => {
             } else if (s === 'directWrite') {
               counts.directWrites++;
               eager += c.directWriteNs;
+            } else if (s === 'trapRead' || s === 'trapWrite') {
+              if (s === 'trapRead') counts.trapReads++;
+              else counts.trapWrites++;
+              eager += c.trapExitNs;
             } else if (s === 'look') expect(clock.now).toBe(eager); // reading in between changes nothing
             else if (s === 'recost') {
               // new costs apply from here on: accesses before are charged at the old ones
-              c = costs(c.directWriteNs, c.ramNs, c.directReadNs + 1);
+              c = costs(c.directWriteNs, c.trapExitNs, c.directReadNs + 1, c.ramNs);
               clock.setCountedAccessCosts(c);
             } else {
               clock.add(s);
@@ -100,6 +104,28 @@ describe('SimClock', () => {
             }
           }
           expect(clock.now).toBe(eager);
+        },
+      ),
+    );
+  });
+
+  it('property: with fractional costs the time differs from per-access charging by rounding only', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 5000, noNaN: true }), { minLength: 5, maxLength: 5 }),
+        fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 2000 }),
+        ([ramNs, readNs, writeNs, exitNs, addNs], steps) => {
+          const { clock, counts } = clockWithCounts(ramNs, readNs, writeNs, exitNs);
+          let eager = 0;
+          for (const s of steps) {
+            if (s === 0) (counts.ramReads++, (eager += ramNs));
+            else if (s === 1) (counts.directReads++, (eager += readNs));
+            else if (s === 2) (counts.directWrites++, (eager += writeNs));
+            else if (s === 3) (counts.trapWrites++, (eager += exitNs));
+            else if (s === 4) (clock.add(addNs), (eager += addNs));
+            else expect(Math.abs(clock.now - eager)).toBeLessThanOrEqual(Math.max(1, eager) * 1e-12);
+          }
+          expect(Math.abs(clock.now - eager)).toBeLessThanOrEqual(Math.max(1, eager) * 1e-12);
         },
       ),
     );

@@ -87,9 +87,8 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts {
   /** Interrupts that arrived with the pending queue full (counted, never silently lost). */
   droppedInterrupts = 0;
 
-  // Costs in ns, resolved once from the cost model (RAM and direct accesses are charged
-  // by the clock from this CPU's counts).
-  private exitNs = 0;
+  // Costs in ns, resolved once from the cost model (accesses, and the exit of a trapped
+  // one, are charged by the clock from this CPU's counts).
   private interruptNs = 0;
 
   // Fields assigned in the constructor are created with their first real value: an
@@ -117,8 +116,12 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts {
 
   /** Re-reads the per-path costs (after the cost model changed). */
   applyCosts(costs: CostModel): void {
-    this.clock.setCountedAccessCosts({ ramNs: costs.ns('mem.ramAccessNs'), directReadNs: costs.ns('dev.mmioReadNs'), directWriteNs: costs.ns('dev.mmioWriteNs') });
-    this.exitNs = costs.userspaceExitNs;
+    this.clock.setCountedAccessCosts({
+      ramNs: costs.ns('mem.ramAccessNs'),
+      directReadNs: costs.ns('dev.mmioReadNs'),
+      directWriteNs: costs.ns('dev.mmioWriteNs'),
+      trapExitNs: costs.userspaceExitNs,
+    });
     this.interruptNs = costs.interruptNs;
   }
 
@@ -310,7 +313,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts {
       const stats = this.stats;
       if (isWrite) this.trapWrites++;
       else this.trapReads++;
-      this.clock.add(this.exitNs);
+      // (the exit is charged by the clock from the count, see CountedAccesses)
       const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
       let v = value;
       const h = this.trapHandler;

@@ -7,13 +7,11 @@ import { VhwError } from './errors.js';
  * `Stats.pageTrap` when it moves to another page or when asked to.
  */
 export interface GuestAccessCounts extends CountedAccesses {
-  readonly trapReads: number;
-  readonly trapWrites: number;
   /** Adds the trapped accesses counted for the cached page to `Stats.pageTrap`. */
   flushTrapPageCounts(): void;
 }
 
-const NO_GUEST_ACCESSES: GuestAccessCounts = Object.freeze({ ...NO_COUNTED_ACCESSES, trapReads: 0, trapWrites: 0, flushTrapPageCounts: () => {} });
+const NO_GUEST_ACCESSES: GuestAccessCounts = Object.freeze({ ...NO_COUNTED_ACCESSES, flushTrapPageCounts: () => {} });
 
 /** Access paths the MMU resolves every guest access to. */
 export const Path = { Ram: 0, Direct: 1, Trap: 2 } as const;
