@@ -89,6 +89,10 @@ export class VfioPciDevice {
   private readonly fdNs: number;
   private readonly devReadNs: number;
   private readonly devWriteNs: number;
+  // The syscall and the device access of a plain BAR access, charged as one (one addition
+  // to the clock on the fast path instead of two).
+  private readonly fdAndDevReadNs: number;
+  private readonly fdAndDevWriteNs: number;
 
   constructor(
     fn: PciFunction,
@@ -101,6 +105,8 @@ export class VfioPciDevice {
     this.fdNs = costs.ns('vfio.fdRwCycles');
     this.devReadNs = costs.ns('dev.mmioReadNs');
     this.devWriteNs = costs.ns('dev.mmioWriteNs');
+    this.fdAndDevReadNs = this.fdNs + this.devReadNs;
+    this.fdAndDevWriteNs = this.fdNs + this.devWriteNs;
     const m = fn.device.spec.msix;
     this.msixTable = m ? { bar: m.tableBar, offset: m.tableOffset, size: m.vectors * 16 } : undefined;
     for (const b of fn.bars) {
@@ -250,11 +256,11 @@ export class VfioPciDevice {
    */
   regionRead(index: number, offset: number, size: number): number {
     this.counters.regionReads++;
-    this.clock.add(this.fdNs);
     if (this.isPlainBarAccess(index, offset, size)) {
-      this.clock.add(this.devReadNs);
+      this.clock.add(this.fdAndDevReadNs);
       return this.barHandlers[index].read(offset, size as 1 | 2 | 4);
     }
+    this.clock.add(this.fdNs);
     return this.regionReadOther(index, offset, size);
   }
 
@@ -302,11 +308,13 @@ export class VfioPciDevice {
   /** pwrite on the device fd. */
   regionWrite(index: number, offset: number, size: number, value: number, high = 0): void {
     this.counters.regionWrites++;
-    this.clock.add(this.fdNs);
     if (this.isPlainBarAccess(index, offset, size)) {
-      this.clock.add(this.devWriteNs);
+      this.clock.add(this.fdAndDevWriteNs);
       this.barHandlers[index].write(offset, size as 1 | 2 | 4, value);
-    } else this.regionWriteOther(index, offset, size, value, high);
+    } else {
+      this.clock.add(this.fdNs);
+      this.regionWriteOther(index, offset, size, value, high);
+    }
   }
 
   private regionWriteOther(index: number, offset: number, size: number, value: number, high: number): void {
