@@ -243,9 +243,9 @@ export class AddressSpace {
     const i = this.firstAtOrAbove(region.base);
     const prev = this.regions[i - 1];
     const next = this.regions[i];
+    if (this.byName.has(region.name)) throw new VhwError('E_CONFIG', `${this.name}: a region named "${region.name}" is already mapped`);
     if (prev !== undefined && region.base < prev.base + prev.size) throw overlapError(prev, region);
     if (next !== undefined && next.base < region.base + region.size) throw overlapError(next, region);
-    if (this.byName.has(region.name)) throw new VhwError('E_CONFIG', `${this.name}: a region named "${region.name}" is already mapped`);
     if (i === this.regions.length) this.regions.push(region);
     else this.regions.splice(i, 0, region);
     this.byName.set(region.name, region);

@@ -494,6 +494,17 @@ describe('GuestCpu: one per machine', () => {
     const { mmu, clock, stats, events, costs } = setup();
     expect(() => new GuestCpu(mmu, clock, stats, events, costs)).toThrow(/one guest CPU per machine/);
   });
+
+  it('a refused second CPU leaves the costs of the first one alone', () => {
+    const { mmu, clock, stats, events, cpu, vmm } = setup();
+    cpu.setTrapHandler(vmm);
+    const cheap = new CostModel(CORE_COST_PARAMETERS, {}, { ...COSTS, 'dev.mmioReadNs': 1, 'exit.userspaceFactor': 1 });
+    expect(() => new GuestCpu(mmu, clock, stats, events, cheap)).toThrow(/one guest CPU per machine/);
+    const t = clock.now;
+    cpu.load(BAR, 4);
+    cpu.load(TRAP, 4);
+    expect(clock.now - t).toBe(DIRECT_READ_NS + EXIT_NS);
+  });
 });
 
 describe('GuestCpu: register accessors', () => {

@@ -107,9 +107,11 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts {
     this.stats = stats;
     this.events = events;
     this.unmappedReason = stats.reasonId('unmapped');
-    this.applyCosts(costs);
+    // Registered before the costs are set: a second CPU is refused before it can change
+    // the costs the clock charges the first one's accesses at.
     stats.countAccessesOf(this);
     clock.countAccessesOf(this);
+    this.applyCosts(costs);
     mmu.addTranslationCache(this);
     events.watchTracing(() => this.invalidateTranslations());
   }

@@ -52,6 +52,10 @@ export class Stats {
 
   private pageAddrs: number[] = [];
   private readonly pageSlots = new Map<number, number>();
+  /**
+   * Trapped accesses per page slot. The guest CPU adds the count of the page it has cached
+   * when it moves on, so read it through `pages()` (which asks for that count first).
+   */
   pageTrap = new Float64Array(64);
 
   /** RAM reads since the last reset (counted by the guest CPU on itself, see `countAccessesOf`). */
