@@ -37,8 +37,8 @@ const PENDING_CAPACITY = 4096;
  * last direct mapping, so a driver that alternates between descriptors in RAM and
  * registers in a BAR hits both. Each entry is kept unpacked in fields of the CPU, so an
  * access that hits reads nothing but `this` and its counters. The MMU invalidates both on
- * every map change. A third entry, checked only once both missed, holds the last trapped
- * mapping. While tracing is on nothing is cached, so the per-access events are
+ * every map change. A third entry, checked only once both missed, holds the page of the
+ * last trapped access (and counts that page's traps). While tracing is on nothing is cached, so the per-access events are
  * emitted from the miss path only and the hits carry no tracing test.
  */
 export class GuestCpu implements TranslationCache, GuestAccessCounts {
@@ -46,7 +46,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts {
   high = 0;
   /**
    * RAM and direct reads and writes since the CPU was made, never reset: the one counter
-   * such an access increments. `Stats` reports them (since its last reset) and `SimClock`
+   * such an access increments (trapped ones below). `Stats` reports them (since its last reset) and `SimClock`
    * charges them (see `SimClock.countAccessesOf`).
    */
   ramReads = 0;
