@@ -85,7 +85,10 @@ export interface PassthroughPath {
  * (CPU → MMU direct page → host bridge AddressSpace → decode gate → device).
  */
 export function passthroughPath(kind: 'trap' | 'direct'): PassthroughPath {
-  const machine = Machine.create({ name: `bench-${kind}`, plugins: ppc64Plugins([benchRegs({ name: 'regs0' })], kind === 'trap' ? NO_PATCHES : ALL_PATCHES) });
+  const machine = Machine.create({
+    name: `bench-${kind}`,
+    plugins: ppc64Plugins([benchRegs({ name: 'regs0' })], kind === 'trap' ? NO_PATCHES : ALL_PATCHES),
+  });
   const vmm = machine.get<Vmm>(VmmToken);
   const bar = vmm.bars.find((b) => b.device === 'regs0' && b.index === 0);
   if (!bar) throw new Error('bench: the VMM did not install regs0 BAR0');
@@ -104,10 +107,13 @@ export function passthroughPath(kind: 'trap' | 'direct'): PassthroughPath {
     const off = s.count(kind === 'trap' ? Path.Direct : Path.Trap) + s.count(Path.Ram) + s.unassigned;
     // trap: every access went through the vfio fd; direct: none did.
     if (onPath === 0 || off !== 0 || (kind === 'trap' ? fd !== onPath : fd !== 0)) {
-      throw new Error(`bench: the ${kind} passthrough benchmark did not take the ${kind} path: ${JSON.stringify(s.summary())}, vfio fd accesses ${fd}`);
+      throw new Error(
+        `bench: the ${kind} passthrough benchmark did not take the ${kind} path: ${JSON.stringify(s.summary())}, vfio fd accesses ${fd}`,
+      );
     }
     machine.cpu.store(bar.guestAddress + 0x40, 4, 0x1234_5678);
-    if (machine.cpu.load(bar.guestAddress + 0x40, 4) !== 0x1234_5678) throw new Error(`bench: the ${kind} path does not reach the device's registers`);
+    if (machine.cpu.load(bar.guestAddress + 0x40, 4) !== 0x1234_5678)
+      throw new Error(`bench: the ${kind} path does not reach the device's registers`);
   };
   return {
     machine,

@@ -109,7 +109,13 @@ const benchDevice = definePlugin({
             mmu.mapDirect({ name: 'direct', gpa: at, size: mmu.pageSize, hostPa: 0x3fe0_0000_0000, handler: regs, handlerOffset: 0 });
             mmu.mapTrap('trap', at + mmu.pageSize, mmu.pageSize, 'bench');
             const vmm = new AddressSpace('bench-vmm', 'ignore');
-            vmm.mapMmio({ name: 'regs', base: at + mmu.pageSize, size: mmu.pageSize, handler: regs, constraints: { valid: { sizes: [4, 8] } } });
+            vmm.mapMmio({
+              name: 'regs',
+              base: at + mmu.pageSize,
+              size: mmu.pageSize,
+              handler: regs,
+              constraints: { valid: { sizes: [4, 8] } },
+            });
             // The trap handler counts the trap by reason, as the VMM does.
             cpu.setTrapHandler({
               high: 0,
@@ -143,7 +149,12 @@ function benchMachine(): Machine {
  */
 function coreTrapPath(): PathUnderTest {
   const m = benchMachine();
-  return { cpu: m.cpu, base: DEVICE_BASE + m.mmu.pageSize, span: PAGE, label: 'GuestCpu → exit → AddressSpace → trivial handler (core only)' };
+  return {
+    cpu: m.cpu,
+    base: DEVICE_BASE + m.mmu.pageSize,
+    span: PAGE,
+    label: 'GuestCpu → exit → AddressSpace → trivial handler (core only)',
+  };
 }
 
 /**
@@ -249,7 +260,10 @@ const loopsMade = new Set<PathName>();
 function cpuLoop(p: PathUnderTest, path: PathName): () => void {
   if (loopsMade.has(path)) throw new Error(`bench: the ${path} loop is made once (see PATH_LOOPS)`);
   loopsMade.add(path);
-  const loop = PATH_LOOPS[path](p.cpu, offsets(p.span).map((o) => p.base + o));
+  const loop = PATH_LOOPS[path](
+    p.cpu,
+    offsets(p.span).map((o) => p.base + o),
+  );
   return () => {
     sink += loop();
   };
@@ -336,7 +350,13 @@ const ALONE = (() => {
  * MMIO accesses.
  */
 async function measureAlone(path: PathName, options: object): Promise<void> {
-  const make: Record<PathName, () => PathUnderTest> = { ram: ramPath, direct: directPath, trapCore: coreTrapPath, trap: trapPath, directPassthrough: directPassthroughPath };
+  const make: Record<PathName, () => PathUnderTest> = {
+    ram: ramPath,
+    direct: directPath,
+    trapCore: coreTrapPath,
+    trap: trapPath,
+    directPassthrough: directPassthroughPath,
+  };
   const p = make[path]();
   const bench = new Bench({ name: `vhw ${path} alone`, ...options });
   const raw = rawLoop();
@@ -403,7 +423,8 @@ async function measureMixed(options: object): Promise<MixedResult> {
     await bench.run();
     for (const t of bench.tasks) {
       const r = t.result;
-      if (r.state !== 'completed') throw new Error(`benchmark ${t.name} did not complete: ${r.state}${'error' in r ? `: ${String(r.error)}` : ''}`);
+      if (r.state !== 'completed')
+        throw new Error(`benchmark ${t.name} did not complete: ${r.state}${'error' in r ? `: ${String(r.error)}` : ''}`);
       nsPerOp[t.name] = (r.latency.p50 * 1e6) / OPS; // median task latency (ms) over OPS operations
     }
   };
@@ -461,7 +482,8 @@ function measureAllMixed(): MixedResult & { spread: Record<string, number> } {
 function runChild(args: string[]): string {
   const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], { encoding: 'utf8' });
   const line = child.stdout.trim().split('\n').pop() ?? '';
-  if (child.status !== 0 || !line.startsWith('{')) throw new Error(`bench: ${args.join(' ')} failed (exit ${child.status}): ${child.stderr.slice(-2000)}`);
+  if (child.status !== 0 || !line.startsWith('{'))
+    throw new Error(`bench: ${args.join(' ')} failed (exit ${child.status}): ${child.stderr.slice(-2000)}`);
   return line;
 }
 
@@ -495,7 +517,13 @@ async function main(): Promise<void> {
     // A quick look while tuning: the hot paths only; results.json is left as it was.
     const quick = new Table({ head: ['benchmark', 'ns/op', 'x raw', 'worst / best process', 'alone: x raw'] });
     for (const r of rows) {
-      quick.push([r.name, r.nsPerOp.toFixed(2), ratio(r.name, 'raw').toFixed(2), mixed.spread[r.name].toFixed(2), r.name in alone ? alone[r.name as PathName].ratio.toFixed(2) : '']);
+      quick.push([
+        r.name,
+        r.nsPerOp.toFixed(2),
+        ratio(r.name, 'raw').toFixed(2),
+        mixed.spread[r.name].toFixed(2),
+        r.name in alone ? alone[r.name as PathName].ratio.toFixed(2) : '',
+      ]);
     }
     console.log(quick.toString());
     return;
@@ -569,19 +597,63 @@ async function main(): Promise<void> {
       c.ms === null ? 'FAILED' : `${c.ms.toFixed(2)} ms, heap ${(c.heapBytes! / 1024).toFixed(1)} KiB`,
       '',
       '',
-      c.error ? c.error : `median of ${c.reps} (64 MiB RAM; with 1 MiB: ${c.msWith1MiBRam!.toFixed(2)} ms); + ${(c.arrayBufferBytes! / 2 ** 20).toFixed(1)} MiB ArrayBuffers`,
+      c.error
+        ? c.error
+        : `median of ${c.reps} (64 MiB RAM; with 1 MiB: ${c.msWith1MiBRam!.toFixed(2)} ms); + ${(c.arrayBufferBytes! / 2 ** 20).toFixed(1)} MiB ArrayBuffers`,
     ]);
   }
   const sweepJobsSpeedup = sweep.serialSeconds / sweep.jobsSeconds;
   const heapMet = Math.abs(heap.ratio - 1) <= 0.05;
-  system.push(['sweepSeconds (8 points, serial)', `${sweep.serialSeconds.toFixed(3)} s`, '< 10 s', sweep.serialSeconds < 10 ? 'yes' : 'NO', `first serial run in this process; again warm: ${sweep.serialWarmSeconds.toFixed(3)} s`]);
-  system.push([`sweep with jobs: ${sweep.jobs}`, `${sweep.jobsSeconds.toFixed(3)} s`, '', '', `new piscina pool per executeGrid call; first result after ${sweep.jobsFirstResultSeconds.toFixed(3)} s`]);
-  system.push(['sweepJobsSpeedup (serial / jobs)', sweepJobsSpeedup.toFixed(3), '', '', `results identical: ${sweep.identical ? 'yes' : 'NO'}`]);
+  system.push([
+    'sweepSeconds (8 points, serial)',
+    `${sweep.serialSeconds.toFixed(3)} s`,
+    '< 10 s',
+    sweep.serialSeconds < 10 ? 'yes' : 'NO',
+    `first serial run in this process; again warm: ${sweep.serialWarmSeconds.toFixed(3)} s`,
+  ]);
+  system.push([
+    `sweep with jobs: ${sweep.jobs}`,
+    `${sweep.jobsSeconds.toFixed(3)} s`,
+    '',
+    '',
+    `new piscina pool per executeGrid call; first result after ${sweep.jobsFirstResultSeconds.toFixed(3)} s`,
+  ]);
+  system.push([
+    'sweepJobsSpeedup (serial / jobs)',
+    sweepJobsSpeedup.toFixed(3),
+    '',
+    '',
+    `results identical: ${sweep.identical ? 'yes' : 'NO'}`,
+  ]);
   const largeSpeedup = large.serialSeconds / large.jobsSeconds;
-  system.push([`sweep of ${large.points} points, jobs: 2`, `${large.serialSeconds.toFixed(2)} s serial, ${large.jobsSeconds.toFixed(2)} s with jobs`, '', '', `speed-up ${largeSpeedup.toFixed(2)}x; identical: ${large.identical ? 'yes' : 'NO'}`]);
-  system.push(['heapBytesAfterWarmup', `${heap.heapBytesAfterWarmup}`, '', '', `after ${heap.warmupAccesses.toLocaleString('en')} accesses, gc()`]);
-  system.push(['heapBytesAfter1M', `${heap.heapBytesAfter1M}`, '', '', `after ${heap.accesses.toLocaleString('en')} more: ram ${heap.byPath.ram}, direct ${heap.byPath.direct}, trap ${heap.byPath.trap} in all`]);
-  system.push(['heapGrowthRatio', heap.ratio.toFixed(4), '≈ 1.0 (±5%)', heapMet ? 'yes' : 'NO', `${heap.heapBytesAfter1M - heap.heapBytesAfterWarmup} bytes`]);
+  system.push([
+    `sweep of ${large.points} points, jobs: 2`,
+    `${large.serialSeconds.toFixed(2)} s serial, ${large.jobsSeconds.toFixed(2)} s with jobs`,
+    '',
+    '',
+    `speed-up ${largeSpeedup.toFixed(2)}x; identical: ${large.identical ? 'yes' : 'NO'}`,
+  ]);
+  system.push([
+    'heapBytesAfterWarmup',
+    `${heap.heapBytesAfterWarmup}`,
+    '',
+    '',
+    `after ${heap.warmupAccesses.toLocaleString('en')} accesses, gc()`,
+  ]);
+  system.push([
+    'heapBytesAfter1M',
+    `${heap.heapBytesAfter1M}`,
+    '',
+    '',
+    `after ${heap.accesses.toLocaleString('en')} more: ram ${heap.byPath.ram}, direct ${heap.byPath.direct}, trap ${heap.byPath.trap} in all`,
+  ]);
+  system.push([
+    'heapGrowthRatio',
+    heap.ratio.toFixed(4),
+    '≈ 1.0 (±5%)',
+    heapMet ? 'yes' : 'NO',
+    `${heap.heapBytesAfter1M - heap.heapBytesAfterWarmup} bytes`,
+  ]);
   console.log(system.toString());
 
   check.push(['sweepSeconds', sweep.serialSeconds.toFixed(3), '< 10 s', sweep.serialSeconds < 10 ? 'yes' : 'NO']);
@@ -609,12 +681,24 @@ async function main(): Promise<void> {
     sweepJobsSeconds: round(sweep.jobsSeconds),
     sweepJobsFirstResultSeconds: round(sweep.jobsFirstResultSeconds),
     sweepJobsSpeedup: round(sweepJobsSpeedup),
-    sweepJobsSpeedupLarge: { points: large.points, serialSeconds: round(large.serialSeconds), jobsSeconds: round(large.jobsSeconds), speedup: round(largeSpeedup), identical: large.identical },
+    sweepJobsSpeedupLarge: {
+      points: large.points,
+      serialSeconds: round(large.serialSeconds),
+      jobsSeconds: round(large.jobsSeconds),
+      speedup: round(largeSpeedup),
+      identical: large.identical,
+    },
     sweepJobsIdentical: sweep.identical,
     heapGrowthRatio: Math.round(heap.ratio * 1e4) / 1e4,
     heapBytesAfterWarmup: heap.heapBytesAfterWarmup,
     heapBytesAfter1M: heap.heapBytesAfter1M,
-    benchSeconds: { hotPaths: round(hotSeconds), createMachine: round(createSeconds), sweep: round(sweepWall), heap: round(heap.seconds), total: round(totalSeconds) },
+    benchSeconds: {
+      hotPaths: round(hotSeconds),
+      createMachine: round(createSeconds),
+      sweep: round(sweepWall),
+      heap: round(heap.seconds),
+      total: round(totalSeconds),
+    },
   };
   writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
   // `sink` keeps the loops' results alive; checking it keeps the JIT from dropping them.

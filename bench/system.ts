@@ -83,7 +83,14 @@ export function measureCreate(n: number): CreateResult {
   const after = collect();
   const ab1 = process.memoryUsage().arrayBuffers;
   for (const m of live) m.dispose();
-  return { devices: n, ms, heapBytes: Math.round((after - before) / K), arrayBufferBytes: Math.round((ab1 - ab0) / K), msWith1MiBRam, reps };
+  return {
+    devices: n,
+    ms,
+    heapBytes: Math.round((after - before) / K),
+    arrayBufferBytes: Math.round((ab1 - ab0) / K),
+    msWith1MiBRam,
+    reps,
+  };
 }
 
 export interface SweepMeasure {
@@ -132,7 +139,16 @@ export async function measureSweep(jobs = 2): Promise<SweepMeasure> {
     identical = false;
     mismatch = (e as Error).message.split('\n').slice(0, 20).join('\n');
   }
-  return { serialSeconds, serialWarmSeconds, jobsSeconds, jobsFirstResultSeconds: first / 1000, jobs, points: points.length, identical, mismatch };
+  return {
+    serialSeconds,
+    serialWarmSeconds,
+    jobsSeconds,
+    jobsFirstResultSeconds: first / 1000,
+    jobs,
+    points: points.length,
+    identical,
+    mismatch,
+  };
 }
 
 /**
@@ -140,9 +156,14 @@ export async function measureSweep(jobs = 2): Promise<SweepMeasure> {
  * TypeScript sources): both variants x 8 values of a cost parameter x 8 combinations =
  * 128 points, serial vs `jobs` threads, results checked identical.
  */
-export async function measureLargeSweep(jobs = 2): Promise<{ points: number; serialSeconds: number; jobsSeconds: number; identical: boolean }> {
+export async function measureLargeSweep(
+  jobs = 2,
+): Promise<{ points: number; serialSeconds: number; jobsSeconds: number; identical: boolean }> {
   const scenario = await loadScenario(DEFAULT_SCENARIO);
-  const points = sweepGrid(scenario.name, ['rfc-2015', 'upstream'], { field: 'exit.userspaceFactor', values: [1, 1.5, 2, 2.5, 3, 3.5, 4, 5] });
+  const points = sweepGrid(scenario.name, ['rfc-2015', 'upstream'], {
+    field: 'exit.userspaceFactor',
+    values: [1, 1.5, 2, 2.5, 3, 3.5, 4, 5],
+  });
   const opts = { scenarioRef: DEFAULT_SCENARIO, costs: {}, seed: 1 };
   let t0 = performance.now();
   const serial = await executeGrid(scenario, points, { ...opts, jobs: 1 });
@@ -192,7 +213,9 @@ export async function measureHeap(warmupAccesses = 100_000, accesses = 1_000_000
     const direct = barOf('nvme1');
     const trapped = barOf('nvme0');
     if (direct.plan.areas[0].path !== 'direct' || trapped.plan.areas[0].path !== 'trap') {
-      throw new Error(`bench: expected nvme1 BAR0 direct and nvme0 BAR0 trapped, got ${direct.plan.areas[0].path} and ${trapped.plan.areas[0].path}`);
+      throw new Error(
+        `bench: expected nvme1 BAR0 direct and nvme0 BAR0 trapped, got ${direct.plan.areas[0].path} and ${trapped.plan.areas[0].path}`,
+      );
     }
     const RAM_BASE = 0x80_0000; // 8 MiB: above the guest OS's allocations for the drivers, inside the 16 MiB of RAM
     const N = 4096;
@@ -232,10 +255,23 @@ export async function measureHeap(warmupAccesses = 100_000, accesses = 1_000_000
     if (!Number.isFinite(acc)) throw new Error('bench: heap loop checksum is not finite');
     const s = machine.stats;
     const byPath = { ram: s.count(Path.Ram), direct: s.count(Path.Direct), trap: s.count(Path.Trap) };
-    if (byPath.ram + byPath.direct + byPath.trap !== warmupAccesses + accesses || byPath.ram === 0 || byPath.direct === 0 || byPath.trap === 0) {
+    if (
+      byPath.ram + byPath.direct + byPath.trap !== warmupAccesses + accesses ||
+      byPath.ram === 0 ||
+      byPath.direct === 0 ||
+      byPath.trap === 0
+    ) {
       throw new Error(`bench: heap loop paths ${JSON.stringify(byPath)} do not add up to ${warmupAccesses + accesses} mixed accesses`);
     }
-    return { warmupAccesses, accesses, heapBytesAfterWarmup, heapBytesAfter1M, ratio: heapBytesAfter1M / heapBytesAfterWarmup, byPath, seconds };
+    return {
+      warmupAccesses,
+      accesses,
+      heapBytesAfterWarmup,
+      heapBytesAfter1M,
+      ratio: heapBytesAfter1M / heapBytesAfterWarmup,
+      byPath,
+      seconds,
+    };
   } finally {
     run.machine.dispose();
   }

@@ -3,23 +3,41 @@ import { AddressSpace, ContainerModule, GuestCpuToken, Lifecycle, Machine, MmuTo
 import { definePlugin, guestRam, simplePlatform, z, type GuestCpu, type MmioHandler, type Mmu, type Stats } from '@vhw/core';
 
 const toyDevice = definePlugin({
-  name: 'toy-device', kind: 'device', description: 'a counter register (each read counts up) and a scratch register',
+  name: 'toy-device',
+  kind: 'device',
+  description: 'a counter register (each read counts up) and a scratch register',
   schema: z.strictObject({ at: z.number().int().nonnegative().default(0x10000000) }),
-  module: ({ at }) => new ContainerModule(({ bind }) => {
-    let counter = 0, scratch = 0; // offset 0: counter, offset 4: scratch
-    const regs: MmioHandler = { read: (off) => (off === 0 ? counter++ : scratch), write: (off, _size, v) => void (off === 4 && (scratch = v)) };
-    bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
-      const mmu = ctx.get<Mmu>(MmuToken), cpu = ctx.get<GuestCpu>(GuestCpuToken), stats = ctx.get<Stats>(StatsToken), page = mmu.pageSize;
-      return { name: 'toy-device', stage: Stage.Device, realize() {
-        mmu.mapDirect({ name: 'toy-direct', gpa: at, size: page, hostPa: 0x3fe000000000, handler: regs, handlerOffset: 0 });
-        mmu.mapTrap('toy-trap', at + page, page, 'toy-trap-page');
-        const vmm = new AddressSpace('vmm', 'ignore'); // the VMM's view: the same registers behind the trapped page
-        vmm.mapMmio({ name: 'toy-regs', base: at + page, size: 8, handler: regs, constraints: { valid: { sizes: [4] } } });
-        const count = (reason: number) => stats.trapsByReasonCounts[reason]++; // the trap handler (the VMM) counts traps
-        cpu.setTrapHandler({ high: 0, read: (gpa, size, why) => (count(why), vmm.read(gpa, size)), write: (gpa, size, v, hi, why) => (count(why), vmm.write(gpa, size, v, hi)) });
-      } };
-    });
-  }),
+  module: ({ at }) =>
+    new ContainerModule(({ bind }) => {
+      let counter = 0,
+        scratch = 0; // offset 0: counter, offset 4: scratch
+      const regs: MmioHandler = {
+        read: (off) => (off === 0 ? counter++ : scratch),
+        write: (off, _size, v) => void (off === 4 && (scratch = v)),
+      };
+      bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
+        const mmu = ctx.get<Mmu>(MmuToken),
+          cpu = ctx.get<GuestCpu>(GuestCpuToken),
+          stats = ctx.get<Stats>(StatsToken),
+          page = mmu.pageSize;
+        return {
+          name: 'toy-device',
+          stage: Stage.Device,
+          realize() {
+            mmu.mapDirect({ name: 'toy-direct', gpa: at, size: page, hostPa: 0x3fe000000000, handler: regs, handlerOffset: 0 });
+            mmu.mapTrap('toy-trap', at + page, page, 'toy-trap-page');
+            const vmm = new AddressSpace('vmm', 'ignore'); // the VMM's view: the same registers behind the trapped page
+            vmm.mapMmio({ name: 'toy-regs', base: at + page, size: 8, handler: regs, constraints: { valid: { sizes: [4] } } });
+            const count = (reason: number) => stats.trapsByReasonCounts[reason]++; // the trap handler (the VMM) counts traps
+            cpu.setTrapHandler({
+              high: 0,
+              read: (gpa, size, why) => (count(why), vmm.read(gpa, size)),
+              write: (gpa, size, v, hi, why) => (count(why), vmm.write(gpa, size, v, hi)),
+            });
+          },
+        };
+      });
+    }),
 });
 
 const machine = Machine.create({ plugins: [simplePlatform({ pageSize: 65536 }), guestRam({ size: 1 << 20 }), toyDevice()] });

@@ -10,9 +10,19 @@ import { ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
 
-for (const [p1, p2] of [[false, false], [true, false], [true, true]]) {
+for (const [p1, p2] of [
+  [false, false],
+  [true, false],
+  [true, true],
+]) {
   const machine = Machine.create({
-    plugins: [ppc64Platform({ pageAlignedBars: p1 }), guestRam({ size: 32 << 20 }), nicLite({ name: 'nic0' }), vfioPci({ subPageBarMmap: p2 }), vmm()],
+    plugins: [
+      ppc64Platform({ pageAlignedBars: p1 }),
+      guestRam({ size: 32 << 20 }),
+      nicLite({ name: 'nic0' }),
+      vfioPci({ subPageBarMmap: p2 }),
+      vmm(),
+    ],
   });
   const bus = machine.get<GuestPciBus>(GuestPciBusToken);
   const [driver] = machine.getAll<GuestDriver>(GuestDriverToken);
@@ -20,8 +30,12 @@ for (const [p1, p2] of [[false, false], [true, false], [true, true]]) {
   machine.stats.reset();
   const t0 = machine.clock.now;
   const r = driver.run(2000);
-  const bars = machine.get<Vmm>(VmmToken).bars.map((b) => `BAR${b.index}: ${b.plan.areas.map((a) => `${a.path} (${a.reason})`).join(', ')}`);
-  console.log(`P1=${p1 ? 'on' : 'off'} P2=${p2 ? 'on' : 'off'}: ${r.completed} packets in ${((machine.clock.now - t0) / 1000).toFixed(0)} us;`,
-    `direct ${machine.stats.count(Path.Direct)}, trapped ${machine.stats.count(Path.Trap)}; ${bars.join('; ')}`);
+  const bars = machine
+    .get<Vmm>(VmmToken)
+    .bars.map((b) => `BAR${b.index}: ${b.plan.areas.map((a) => `${a.path} (${a.reason})`).join(', ')}`);
+  console.log(
+    `P1=${p1 ? 'on' : 'off'} P2=${p2 ? 'on' : 'off'}: ${r.completed} packets in ${((machine.clock.now - t0) / 1000).toFixed(0)} us;`,
+    `direct ${machine.stats.count(Path.Direct)}, trapped ${machine.stats.count(Path.Trap)}; ${bars.join('; ')}`,
+  );
   machine.dispose();
 }

@@ -30,7 +30,10 @@ for (const patched of [false, true]) {
   const { completed, failed } = driver.run(1000);
   const us = (machine.clock.now - t0) / 1000;
   const s = machine.stats;
-  console.log(`${patched ? 'P1+P2+P3' : 'no patches'}: ${completed} commands (${failed} failed) in ${us.toFixed(0)} us simulated;`,
-    `MMIO direct ${s.count(Path.Direct)}, trapped ${s.count(Path.Trap)}`, s.trapsByReason);
+  console.log(
+    `${patched ? 'P1+P2+P3' : 'no patches'}: ${completed} commands (${failed} failed) in ${us.toFixed(0)} us simulated;`,
+    `MMIO direct ${s.count(Path.Direct)}, trapped ${s.count(Path.Trap)}`,
+    s.trapsByReason,
+  );
   machine.dispose();
 }

@@ -13,7 +13,12 @@ const tmp = mkdtempSync(join(tmpdir(), 'vhw-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function vhw(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
@@ -31,7 +36,15 @@ interface Result {
   patches: { alignBars: boolean; subPageMmap: boolean; msixMmap: boolean };
   workload: { ops: number; simulatedNs: number; opsPerSecond: number; completed: number; failed: number };
   mmio: { direct: number; trapped: number; trapsByReason: Record<string, number> };
-  bars: Array<{ device: string; bar: number; address: string; size: number; mmap: string; reason: string; areas: Array<{ offset: number; size: number; path: string; reason: string }> }>;
+  bars: Array<{
+    device: string;
+    bar: number;
+    address: string;
+    size: number;
+    mmap: string;
+    reason: string;
+    areas: Array<{ offset: number; size: number; path: string; reason: string }>;
+  }>;
   isolation: { violations: number };
 }
 

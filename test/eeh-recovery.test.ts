@@ -136,7 +136,11 @@ describe('EEH recovery of nvme-lite in the middle of a workload (ppc64-mixed)', 
         // The commands that timed out were resubmitted after the re-initialisation and completed.
         expect(nvme.dead).toBe(false);
         expect(nvme.lastRecovery.resubmitted).toBeGreaterThan(0);
-        expect(nvme.lastRecovery).toEqual({ resubmitted: nvme.lastRecovery.resubmitted, completed: nvme.lastRecovery.resubmitted, failed: 0 });
+        expect(nvme.lastRecovery).toEqual({
+          resubmitted: nvme.lastRecovery.resubmitted,
+          completed: nvme.lastRecovery.resubmitted,
+          failed: 0,
+        });
         // Timed out = outstanding at the freeze; the rest of the chunk failed fast.
         expect(nvme.counters.failedFast + nvme.lastRecovery.resubmitted).toBe(r.failed);
       }
@@ -261,7 +265,10 @@ describe('EEH recovery of a PE shared by two devices (peGranularity "bus")', () 
     description: 'nvme-lite and nic-lite in one PE',
     ops: 100,
     machine: (config) =>
-      passthroughMachine({ platform: 'ppc64', platformOptions: { peGranularity: 'bus' }, devices: [nvmeLite({ name: 'nvme0' }), nicLite({ name: 'nic0' })] }, config),
+      passthroughMachine(
+        { platform: 'ppc64', platformOptions: { peGranularity: 'bus' }, devices: [nvmeLite({ name: 'nvme0' }), nicLite({ name: 'nic0' })] },
+        config,
+      ),
   });
 
   for (const what of ['both', 'dma', 'mmio'] as const) {

@@ -34,8 +34,12 @@ describe('examples', () => {
     expect(scripts.every((s) => !s.includes('custom-device'))).toBe(true);
   });
 
-  it.concurrent.each(scripts)('%s runs to completion with exit code 0', async (script) => {
-    const { code, stderr } = await run(script);
-    expect(code, `${script} failed:\n${stderr}`).toBe(0);
-  }, 90_000);
+  it.concurrent.each(scripts)(
+    '%s runs to completion with exit code 0',
+    async (script) => {
+      const { code, stderr } = await run(script);
+      expect(code, `${script} failed:\n${stderr}`).toBe(0);
+    },
+    90_000,
+  );
 });

@@ -10,7 +10,17 @@ import { type GuestInterruptHandler, type IsolationEvent, Path, allOnes } from '
 import type { GuestDriver, HostBridge, IsolationGroup } from '@vhw/pci';
 import { Ppc64Phb } from '@vhw/platform-ppc64';
 import type { PassthroughBar } from '@vhw/vmm';
-import { ALL_PATCHES, type ExperimentConfig, NO_PATCHES, type PreparedRun, type Scenario, builtinScenarioNames, loadScenario, patchLabel, prepare } from 'vhw';
+import {
+  ALL_PATCHES,
+  type ExperimentConfig,
+  NO_PATCHES,
+  type PreparedRun,
+  type Scenario,
+  builtinScenarioNames,
+  loadScenario,
+  patchLabel,
+  prepare,
+} from 'vhw';
 
 const CONFIGS: ExperimentConfig[] = [
   { patches: NO_PATCHES, variant: 'rfc-2015', seed: 11 },
@@ -168,11 +178,17 @@ describe('random guest accesses against the built-in scenarios', () => {
           const where = `seed ${seed}, access #${issued - 1} ${a.write ? 'W' : 'R'}${a.size} @0x${a.gpa.toString(16)}`;
           // Exactly one path counter moved, by one, on the read or write side as issued.
           const moved = [...machine.stats.byPath].map((n, i) => n - paths0[i]);
-          expect(moved.reduce((x, y) => x + y, 0), where).toBe(1);
+          expect(
+            moved.reduce((x, y) => x + y, 0),
+            where,
+          ).toBe(1);
           expect(moved.findIndex((n) => n === 1) % 2, where).toBe(a.write ? 1 : 0);
           // A trap is counted under exactly one reason.
           if (machine.stats.count(Path.Trap) !== traps0) {
-            expect(Object.values(machine.stats.trapsByReason).reduce((x, y) => x + y, 0), where).toBe(machine.stats.count(Path.Trap));
+            expect(
+              Object.values(machine.stats.trapsByReason).reduce((x, y) => x + y, 0),
+              where,
+            ).toBe(machine.stats.count(Path.Trap));
           }
           if (t.unassigned && !a.write) {
             unassignedReads++;
@@ -185,14 +201,23 @@ describe('random guest accesses against the built-in scenarios', () => {
             // Nothing decodes the address inside this PE's segment: the PHB freezes exactly it.
             segmentHits++;
             expect(after.has(t.segmentPe), where).toBe(true);
-            expect(newly.filter((g) => g !== t.segmentPe!.id), where).toEqual([]);
+            expect(
+              newly.filter((g) => g !== t.segmentPe!.id),
+              where,
+            ).toEqual([]);
             if (!before.has(t.segmentPe)) {
-              expect(isolation.slice(events).map((e) => [e.group, e.state]), where).toEqual([[t.segmentPe.id, 'frozen']]);
+              expect(
+                isolation.slice(events).map((e) => [e.group, e.state]),
+                where,
+              ).toEqual([[t.segmentPe.id, 'frozen']]);
             }
           } else {
             // An access may only ever freeze the PE of the device it lands in (its DMA or MSI went wrong).
             const own = t.device === undefined ? [] : [bridge.findFunction(t.device).group.id];
-            expect(newly.filter((g) => !own.includes(g)), where).toEqual([]);
+            expect(
+              newly.filter((g) => !own.includes(g)),
+              where,
+            ).toEqual([]);
           }
           if (!ppc) expect(after.size, where).toBe(0);
           // Recover at once (the RTAS reset the guest's EEH core would ask for, without its

@@ -43,9 +43,12 @@ function sweep(name: string): Record<string, unknown>[] {
 /** Deep equality with numbers compared to a relative tolerance; the path names the first difference. */
 function compare(actual: unknown, expected: unknown, path: string): string | undefined {
   if (typeof expected === 'number' && typeof actual === 'number') {
-    if (Number.isInteger(expected) && Number.isInteger(actual)) return actual === expected ? undefined : `${path}: ${actual} != ${expected}`;
+    if (Number.isInteger(expected) && Number.isInteger(actual))
+      return actual === expected ? undefined : `${path}: ${actual} != ${expected}`;
     const scale = Math.max(Math.abs(expected), Math.abs(actual), Number.MIN_VALUE);
-    return Math.abs(actual - expected) / scale <= REL ? undefined : `${path}: ${actual} != ${expected} (relative ${Math.abs(actual - expected) / scale})`;
+    return Math.abs(actual - expected) / scale <= REL
+      ? undefined
+      : `${path}: ${actual} != ${expected} (relative ${Math.abs(actual - expected) / scale})`;
   }
   if (Array.isArray(expected)) {
     if (!Array.isArray(actual)) return `${path}: not an array`;

@@ -58,12 +58,20 @@ describe('the headline on ppc64-mixed', () => {
 });
 
 describe('per-area trap counts and the cost of patch 1 in MMIO space', () => {
-  it('the trapped areas account for every trap of the workload, and patch 1 widens the BARs\' span', async () => {
+  it("the trapped areas account for every trap of the workload, and patch 1 widens the BARs' span", async () => {
     const s = await loadScenario('ppc64-mixed');
-    const none = runExperiment(s, { patches: { alignBars: false, subPageMmap: false, msixMmap: false }, variant: 'rfc-2015', seed: 1 }, { ops: 300 });
+    const none = runExperiment(
+      s,
+      { patches: { alignBars: false, subPageMmap: false, msixMmap: false }, variant: 'rfc-2015', seed: 1 },
+      { ops: 300 },
+    );
     const perArea = none.bars.flatMap((b) => b.areas).reduce((n, a) => n + (a.traps ?? 0), 0);
     expect(perArea).toBe(none.mmio.trapped);
-    const p1 = runExperiment(s, { patches: { alignBars: true, subPageMmap: false, msixMmap: false }, variant: 'rfc-2015', seed: 1 }, { ops: 300 });
+    const p1 = runExperiment(
+      s,
+      { patches: { alignBars: true, subPageMmap: false, msixMmap: false }, variant: 'rfc-2015', seed: 1 },
+      { ops: 300 },
+    );
     expect(p1.platform.barSpanBytes!).toBeGreaterThan(none.platform.barSpanBytes!);
   });
 });

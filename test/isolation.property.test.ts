@@ -46,7 +46,15 @@ type DeviceChoice =
   | { type: 'nvme'; layout: 'bar0-16k' | 'bar0-64k' }
   | { type: 'nic' };
 type PlatformChoice =
-  | { type: 'ppc64'; pageSize: number; peGranularity: 'device' | 'bus'; eeh: boolean; peCount: number; m32Log: number; noMsixEmulation: 'machine' | false }
+  | {
+      type: 'ppc64';
+      pageSize: number;
+      peGranularity: 'device' | 'bus';
+      eeh: boolean;
+      peCount: number;
+      m32Log: number;
+      noMsixEmulation: 'machine' | false;
+    }
   | { type: 'generic'; pageSize: number; interruptRemapping: boolean; mmioSize: number };
 interface MachineChoice {
   platform: PlatformChoice;
@@ -74,8 +82,18 @@ const msixArb: fc.Arbitrary<MsixChoice> = fc.record({
   dedicated: fc.boolean(),
 });
 const deviceArb: fc.Arbitrary<DeviceChoice> = fc.oneof(
-  { weight: 12, arbitrary: fc.record({ type: fc.constant('toy' as const), bars: fc.array(barArb, { minLength: 1, maxLength: 3 }), msix: fc.option(msixArb, { nil: undefined, freq: 3 }) }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('nvme' as const), layout: fc.constantFrom('bar0-16k' as const, 'bar0-64k' as const) }) },
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      type: fc.constant('toy' as const),
+      bars: fc.array(barArb, { minLength: 1, maxLength: 3 }),
+      msix: fc.option(msixArb, { nil: undefined, freq: 3 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ type: fc.constant('nvme' as const), layout: fc.constantFrom('bar0-16k' as const, 'bar0-64k' as const) }),
+  },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('nic' as const) }) },
 );
 const platformArb: fc.Arbitrary<PlatformChoice> = fc.oneof(
@@ -99,7 +117,10 @@ const platformArb: fc.Arbitrary<PlatformChoice> = fc.oneof(
 const machineArb: fc.Arbitrary<MachineChoice> = fc.record({
   platform: platformArb,
   // Mostly small machines, often full buses (up to the 32 slots of bus 0).
-  devices: fc.oneof(fc.array(deviceArb, { minLength: 1, maxLength: 32 }), fc.array(deviceArb, { minLength: 1, maxLength: 32, size: 'max' })),
+  devices: fc.oneof(
+    fc.array(deviceArb, { minLength: 1, maxLength: 32 }),
+    fc.array(deviceArb, { minLength: 1, maxLength: 32, size: 'max' }),
+  ),
   p1: fc.boolean(),
   p2: fc.boolean(),
   p3: fc.boolean(),
@@ -170,7 +191,14 @@ function plugins(c: MachineChoice): VhwPlugin[] {
   const p = c.platform;
   const platform =
     p.type === 'ppc64'
-      ? ppc64Platform({ pageSize: p.pageSize, pageAlignedBars: c.p1, peGranularity: p.peGranularity, eeh: p.eeh, peCount: p.peCount, m32Size: 2 ** p.m32Log })
+      ? ppc64Platform({
+          pageSize: p.pageSize,
+          pageAlignedBars: c.p1,
+          peGranularity: p.peGranularity,
+          eeh: p.eeh,
+          peCount: p.peCount,
+          m32Size: 2 ** p.m32Log,
+        })
       : genericPlatform({ pageSize: p.pageSize, pageAlignedBars: c.p1, interruptRemapping: p.interruptRemapping, mmioSize: p.mmioSize });
   const devices = c.devices.map((d, i) => {
     const name = `d${i}`;
@@ -178,7 +206,8 @@ function plugins(c: MachineChoice): VhwPlugin[] {
     if (d.type === 'nic') return nicLite({ name });
     return toyDevice({ name, ...toyLayout(d) });
   });
-  const vmmOptions = p.type === 'ppc64' ? { guestBarPlacement: c.placement, noMsixEmulation: p.noMsixEmulation } : { guestBarPlacement: c.placement };
+  const vmmOptions =
+    p.type === 'ppc64' ? { guestBarPlacement: c.placement, noMsixEmulation: p.noMsixEmulation } : { guestBarPlacement: c.placement };
   return [
     platform,
     guestRam({ size: 1 << 20 }),
@@ -212,7 +241,8 @@ function independentCheck(m: MmuMapping, vmmI: Vmm, bridge: HostBridge): string[
     }
   }
   for (const r of bridge.reservationList) {
-    if (r.owner !== owner.name && overlaps(r.base, r.size, m.hostPa, m.size)) out.push(`${m.name}: host page holds reservation ${r.name} of ${r.owner}`);
+    if (r.owner !== owner.name && overlaps(r.base, r.size, m.hostPa, m.size))
+      out.push(`${m.name}: host page holds reservation ${r.name} of ${r.owner}`);
   }
   if (bridge instanceof Ppc64Phb) {
     const base = bridge.segments[0].base;
@@ -221,18 +251,21 @@ function independentCheck(m: MmuMapping, vmmI: Vmm, bridge: HostBridge): string[
     const end = Math.floor((m.hostPa + m.size - 1 - base) / bridge.segmentSize);
     if (first < 0 || end > last) out.push(`${m.name}: host range outside M32`);
     for (let s = Math.max(first, 0); s <= Math.min(end, last); s++) {
-      if (bridge.segments[s].pe !== owner.group) out.push(`${m.name}: touches segment ${s} of ${bridge.segments[s].pe?.id ?? 'no PE'}, owner is in ${owner.group.id}`);
+      if (bridge.segments[s].pe !== owner.group)
+        out.push(`${m.name}: touches segment ${s} of ${bridge.segments[s].pe?.id ?? 'no PE'}, owner is in ${owner.group.id}`);
     }
   }
   for (let page = m.hostPa; page < m.hostPa + m.size; page += P) {
-    if (!owner.bars.some((b) => overlaps(b.address, b.size, page, P))) out.push(`${m.name}: host page ${page.toString(16)} holds none of the owner's BARs`);
+    if (!owner.bars.some((b) => overlaps(b.address, b.size, page, P)))
+      out.push(`${m.name}: host page ${page.toString(16)} holds none of the owner's BARs`);
   }
   const bar = vmmI.bars.find((b) => b.installed.directs.includes(m.name));
   if (!bar) out.push(`${m.name}: belongs to no passed-through BAR`);
   else {
     if (m.hostPa - bar.hostAddress !== m.base - bar.guestAddress) out.push(`${m.name}: guest and host offsets in the BAR differ`);
     for (const other of vmmI.bars) {
-      if (other !== bar && overlaps(other.guestAddress, other.size, m.base, m.size)) out.push(`${m.name}: guest pages also hold ${other.device} BAR${other.index}`);
+      if (other !== bar && overlaps(other.guestAddress, other.size, m.base, m.size))
+        out.push(`${m.name}: guest pages also hold ${other.device} BAR${other.index}`);
     }
   }
   return out;
@@ -252,9 +285,15 @@ function ownersCheck(m: MmuMapping, bridge: HostBridge): string[] {
     const mine = o.kind === 'segment' ? o.group === owner.group.id : o.owner === owner.name && o.group === owner.group.id;
     if (!mine) out.push(`${m.name}: ownersOf lists ${o.kind} of ${o.owner} (${o.group ?? 'no group'})`);
   }
-  const listed = owners.filter((o) => o.kind === 'bar').map((o) => `${o.owner}:${o.bar}`).sort();
-  const placed = bridge.functions.flatMap((f) => f.bars.filter((b) => overlaps(b.address, b.size, m.hostPa, m.size)).map((b) => `${f.name}:${b.index}`)).sort();
-  if (listed.join() !== placed.join()) out.push(`${m.name}: ownersOf lists BARs [${listed.join(', ')}], the bridge placed [${placed.join(', ')}]`);
+  const listed = owners
+    .filter((o) => o.kind === 'bar')
+    .map((o) => `${o.owner}:${o.bar}`)
+    .sort();
+  const placed = bridge.functions
+    .flatMap((f) => f.bars.filter((b) => overlaps(b.address, b.size, m.hostPa, m.size)).map((b) => `${f.name}:${b.index}`))
+    .sort();
+  if (listed.join() !== placed.join())
+    out.push(`${m.name}: ownersOf lists BARs [${listed.join(', ')}], the bridge placed [${placed.join(', ')}]`);
   return out;
 }
 
@@ -413,9 +452,11 @@ describe('isolation of direct mappings on random machines', () => {
             for (const b of vmmI.bars) {
               if (b.plan.grown && b.plan.directs.length > 0) seen.grownSubPage++;
               const t = vmmI.functions.find((f) => f.name === b.device)!.msix;
-              if (t && t.tableBar === b.index && b.plan.directs.some((d) => d.offset <= t.tableOffset && t.tableOffset < d.offset + d.size)) seen.tablePageDirect++;
+              if (t && t.tableBar === b.index && b.plan.directs.some((d) => d.offset <= t.tableOffset && t.tableOffset < d.offset + d.size))
+                seen.tablePageDirect++;
             }
-            for (const r of bridge.reservationList) if (directs.some((m) => overlaps(r.base, r.size, m.hostPa, m.size))) seen.reservedRemainder++;
+            for (const r of bridge.reservationList)
+              if (directs.some((m) => overlaps(r.base, r.size, m.hostPa, m.size))) seen.reservedRemainder++;
             const audit = vmmI.audit();
             const mine = directs.flatMap((m) => [...ownersCheck(m, bridge), ...independentCheck(m, vmmI, bridge)]);
             const hits = instrument(bridge);

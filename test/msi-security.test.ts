@@ -5,16 +5,7 @@
  * PE; without interrupt isolation it is delivered to the other device's interrupt.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  GuestMemoryToken,
-  type InterruptEvent,
-  type IsolationEvent,
-  Machine,
-  Path,
-  type VhwPlugin,
-  VhwError,
-  guestRam,
-} from '@vhw/core';
+import { GuestMemoryToken, type InterruptEvent, type IsolationEvent, Machine, Path, type VhwPlugin, VhwError, guestRam } from '@vhw/core';
 import { type NvmeLiteDriver, nvmeLite } from '@vhw/device-nvme-lite';
 import { GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, PciHostToken } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
@@ -46,7 +37,12 @@ interface Rig {
 }
 
 /** Device "a" (the attacker's, a toy with the KIOXIA layout) and a victim "b" in another PE; MSI-X set up by the guest. */
-function rig(platform: VhwPlugin, variant: Variant, victim: VhwPlugin = toyDevice({ name: 'b', ...KIOXIA }), patches = { subPageBarMmap: false, msixTableMmap: true }): Rig {
+function rig(
+  platform: VhwPlugin,
+  variant: Variant,
+  victim: VhwPlugin = toyDevice({ name: 'b', ...KIOXIA }),
+  patches = { subPageBarMmap: false, msixTableMmap: true },
+): Rig {
   const machine = Machine.create({
     plugins: [platform, guestRam({ size: 16 << 20 }), toyDevice({ name: 'a', ...KIOXIA }), victim, vfioPci({ variant, ...patches }), vmm()],
   });
@@ -136,7 +132,9 @@ describe('ppc64 with patch 3: the table is direct, PE MSI validation stops a spo
       expect(phb.eehState(peB)).toBe('normal');
       expect(r.isolation.map((e) => [e.group, e.state])).toEqual([[peA.id, 'frozen']]);
       expect(r.isolation[0].cause).toMatch(/MSI/);
-      expect(r.interrupts).toEqual([expect.objectContaining({ source: 'a', vector: msg.data, delivered: false, reason: 'msi-validation' })]);
+      expect(r.interrupts).toEqual([
+        expect.objectContaining({ source: 'a', vector: msg.data, delivered: false, reason: 'msi-validation' }),
+      ]);
 
       // b is unaffected, and a frozen a cannot raise even its own vector (freezeBlocksMsi).
       b.fire(1);

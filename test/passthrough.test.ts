@@ -14,18 +14,47 @@ import { ToyDevice, toyDevice } from './support/toy-device.js';
 
 const K = 1024;
 const LAYOUTS = {
-  nvme16k: { bars: [{ index: 0, size: 16 * K, kind: 'mem64' as const }], msix: { vectors: 8, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 }, hot: { bar: 0, offset: 0x1000 } },
-  igbvf: { bars: [{ index: 0, size: 16 * K }, { index: 3, size: 16 * K }], msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 }, hot: { bar: 0, offset: 0x3818 } },
-  kioxia: { bars: [{ index: 0, size: 64 * K, kind: 'mem64' as const }], msix: { vectors: 16, tableBar: 0, tableOffset: 0x5200, pbaBar: 0, pbaOffset: 0xd600 }, hot: { bar: 0, offset: 0x1000 } },
+  nvme16k: {
+    bars: [{ index: 0, size: 16 * K, kind: 'mem64' as const }],
+    msix: { vectors: 8, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 },
+    hot: { bar: 0, offset: 0x1000 },
+  },
+  igbvf: {
+    bars: [
+      { index: 0, size: 16 * K },
+      { index: 3, size: 16 * K },
+    ],
+    msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
+    hot: { bar: 0, offset: 0x3818 },
+  },
+  kioxia: {
+    bars: [{ index: 0, size: 64 * K, kind: 'mem64' as const }],
+    msix: { vectors: 16, tableBar: 0, tableOffset: 0x5200, pbaBar: 0, pbaOffset: 0xd600 },
+    hot: { bar: 0, offset: 0x1000 },
+  },
 };
 type Layout = keyof typeof LAYOUTS;
 const COMBOS = Array.from({ length: 8 }, (_, i) => ({ p1: (i & 1) !== 0, p2: (i & 2) !== 0, p3: (i & 4) !== 0 }));
 
-function build(layout: Layout, c: { p1: boolean; p2: boolean; p3: boolean }, variant: Variant, platform: 'ppc64' | 'generic' = 'ppc64', extra: VhwPlugin[] = [], vmmOpts = {}) {
+function build(
+  layout: Layout,
+  c: { p1: boolean; p2: boolean; p3: boolean },
+  variant: Variant,
+  platform: 'ppc64' | 'generic' = 'ppc64',
+  extra: VhwPlugin[] = [],
+  vmmOpts = {},
+) {
   const l = LAYOUTS[layout];
   const plat = platform === 'ppc64' ? ppc64Platform({ pageAlignedBars: c.p1 }) : genericPlatform({ pageAlignedBars: c.p1 });
   return Machine.create({
-    plugins: [plat, guestRam({ size: 16 << 20 }), toyDevice({ name: 'dev0', bars: l.bars, msix: l.msix }), ...extra, vfioPci({ variant, subPageBarMmap: c.p2, msixTableMmap: c.p3 }), vmm(vmmOpts)],
+    plugins: [
+      plat,
+      guestRam({ size: 16 << 20 }),
+      toyDevice({ name: 'dev0', bars: l.bars, msix: l.msix }),
+      ...extra,
+      vfioPci({ variant, subPageBarMmap: c.p2, msixTableMmap: c.p3 }),
+      vmm(vmmOpts),
+    ],
   });
 }
 
@@ -165,7 +194,9 @@ describe('the 4 KiB control platform', () => {
   });
 
   it('refuses vfio-no-msix-emulation on a machine without paravirtual MSI set-up', () => {
-    expect(() => build('nvme16k', COMBOS[0], 'rfc-2015', 'generic', [], { noMsixEmulation: true })).toThrow(/noMsixEmulation needs a machine/);
+    expect(() => build('nvme16k', COMBOS[0], 'rfc-2015', 'generic', [], { noMsixEmulation: true })).toThrow(
+      /noMsixEmulation needs a machine/,
+    );
   });
 });
 
@@ -178,9 +209,30 @@ describe('isolation', () => {
     schema: z.strictObject({}),
     module: () =>
       new ContainerModule((opts) => {
-        opts.bind(Platform).toConstantValue({ name: 'ppc64', pageSize: 65536, unassignedPolicy: 'ignore', costDefaults: {}, machineProperties: { machineType: 'pseries', vfioNoMsixEmulation: true } });
+        opts.bind(Platform).toConstantValue({
+          name: 'ppc64',
+          pageSize: 65536,
+          unassignedPolicy: 'ignore',
+          costDefaults: {},
+          machineProperties: { machineType: 'pseries', vfioNoMsixEmulation: true },
+        });
         bindHostBridge(opts, 'lying', ({ events, clock, memory, costs }) => {
-          const phb = new Ppc64Phb({ name: 'phb0', pageSize: 65536, window: { name: 'M32', base: 0x8000_0000, size: 0x8000_0000 }, unassignedPolicy: 'ignore', events, clock, memory, msiAddress: 0x3_fff0_0000, pageAlignedBars: false, peCount: 256, peGranularity: 'bus', eeh: true, freezeBlocksMsi: true, costs });
+          const phb = new Ppc64Phb({
+            name: 'phb0',
+            pageSize: 65536,
+            window: { name: 'M32', base: 0x8000_0000, size: 0x8000_0000 },
+            unassignedPolicy: 'ignore',
+            events,
+            clock,
+            memory,
+            msiAddress: 0x3_fff0_0000,
+            pageAlignedBars: false,
+            peCount: 256,
+            peGranularity: 'bus',
+            eeh: true,
+            freezeBlocksMsi: true,
+            costs,
+          });
           Object.defineProperty(phb, 'allMmioBarsPageAligned', { get: () => true });
           return phb;
         });
@@ -190,7 +242,14 @@ describe('isolation', () => {
   const lyingMachine = () => {
     const l = LAYOUTS.igbvf;
     return Machine.create({
-      plugins: [lyingPlatform(), guestRam({ size: 16 << 20 }), toyDevice({ name: 'a', bars: [l.bars[0]] }), toyDevice({ name: 'b', bars: [l.bars[0]] }), vfioPci({ subPageBarMmap: true }), vmm()],
+      plugins: [
+        lyingPlatform(),
+        guestRam({ size: 16 << 20 }),
+        toyDevice({ name: 'a', bars: [l.bars[0]] }),
+        toyDevice({ name: 'b', bars: [l.bars[0]] }),
+        vfioPci({ subPageBarMmap: true }),
+        vmm(),
+      ],
     });
   };
 
@@ -205,7 +264,12 @@ describe('isolation', () => {
 
   it('and if vfio-pci handed such a page out anyway, the VMM refuses to map it (E_ISOLATION), loudly', () => {
     // A vfio-pci that skips its own check: mmap returns the page unconditionally.
-    const spy = vi.spyOn(VfioPciDevice.prototype, 'mmap').mockImplementation(function (this: VfioPciDevice, index: number, offset: number, size: number) {
+    const spy = vi.spyOn(VfioPciDevice.prototype, 'mmap').mockImplementation(function (
+      this: VfioPciDevice,
+      index: number,
+      offset: number,
+      size: number,
+    ) {
       const bridge = (this as unknown as { bridge: HostBridge }).bridge;
       const hostPa = this.fn.bar(index)!.address + offset;
       return { region: index, offset, size, hostPa, handler: bridge.mmioHandler, handlerOffset: hostPa };

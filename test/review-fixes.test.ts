@@ -12,7 +12,11 @@ import { NO_PATCHES, loadScenario, prepare } from 'vhw';
 import type { Ppc64Phb } from '@vhw/platform-ppc64';
 import { GuestOs } from '@vhw/pci';
 function thrown(fn: () => unknown): unknown {
-  try { fn(); } catch (e) { return e; }
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
   return undefined;
 }
 
@@ -48,7 +52,15 @@ describe('review fixes: options and placement', () => {
   });
 
   it('a 32-bit BAR gets a guest address a 32-bit BAR can hold', () => {
-    const m = Machine.create({ plugins: [ppc64Platform(), guestRam({ size: 1 << 20 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] }), vfioPci(), vmm()] });
+    const m = Machine.create({
+      plugins: [
+        ppc64Platform(),
+        guestRam({ size: 1 << 20 }),
+        toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] }),
+        vfioPci(),
+        vmm(),
+      ],
+    });
     const v = m.get<Vmm>(VmmToken);
     const bar = v.bars[0];
     expect(bar.guestAddress + bar.size).toBeLessThanOrEqual(2 ** 32);
@@ -100,7 +112,14 @@ describe('guest EEH core', () => {
 describe('guest BAR moves', () => {
   it('a guest that programs a BAR over another BAR does not crash the VMM with a guest config write', () => {
     const m = Machine.create({
-      plugins: [ppc64Platform({ pageAlignedBars: true }), guestRam({ size: 1 << 20 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }), toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }), vfioPci({ subPageBarMmap: true }), vmm()],
+      plugins: [
+        ppc64Platform({ pageAlignedBars: true }),
+        guestRam({ size: 1 << 20 }),
+        toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }),
+        toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }),
+        vfioPci({ subPageBarMmap: true }),
+        vmm(),
+      ],
     });
     const v = m.get<Vmm>(VmmToken);
     const b = v.bars.find((x) => x.device === 'b')!;
@@ -176,7 +195,9 @@ describe('second review', () => {
   });
 
   it('a dword config access at the MSI-X capability sees and sets the emulated message control', () => {
-    const m = Machine.create({ plugins: [ppc64Platform(), guestRam({ size: 1 << 22 }), nvmeLite({ name: 'n' }), vfioPci(), vmm({ noMsixEmulation: false })] });
+    const m = Machine.create({
+      plugins: [ppc64Platform(), guestRam({ size: 1 << 22 }), nvmeLite({ name: 'n' }), vfioPci(), vmm({ noMsixEmulation: false })],
+    });
     const fn = m.get<Vmm>(VmmToken).find('n');
     const dword = fn.configRead(0x40, 4);
     expect(dword & 0xff).toBe(0x11); // MSI-X capability id

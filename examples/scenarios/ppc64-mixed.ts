@@ -16,7 +16,11 @@ export default defineScenario({
     passthroughMachine(
       {
         platform: 'ppc64',
-        devices: [nvmeLite({ name: 'nvme0', layout: 'bar0-16k' }), nicLite({ name: 'nic0' }), nvmeLite({ name: 'nvme1', layout: 'bar0-64k' })],
+        devices: [
+          nvmeLite({ name: 'nvme0', layout: 'bar0-16k' }),
+          nicLite({ name: 'nic0' }),
+          nvmeLite({ name: 'nvme1', layout: 'bar0-64k' }),
+        ],
       },
       config,
     ),

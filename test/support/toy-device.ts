@@ -31,7 +31,9 @@ export const toyDevice = definePlugin({
   schema: z.strictObject({
     name: z.string().default('toy0'),
     bars: z.array(z.object({ index: z.number(), size: z.number(), kind: z.enum(['mem32', 'mem64']).optional() })),
-    msix: z.object({ vectors: z.number(), tableBar: z.number(), tableOffset: z.number(), pbaBar: z.number(), pbaOffset: z.number() }).optional(),
+    msix: z
+      .object({ vectors: z.number(), tableBar: z.number(), tableOffset: z.number(), pbaBar: z.number(), pbaOffset: z.number() })
+      .optional(),
   }),
   instance: (o) => o.name,
   module: (o) =>

@@ -30,7 +30,10 @@ describe('rng-lite, an example third-party device plugin', () => {
     expect(regs.read(RngReg.DATA, 4)).toBe(xorshift32(xorshift32(7)));
     expect(regs.read(RngReg.DATA, 4)).toBe(0);
     expect(regs.read(RngReg.STATUS, 4)).toBe(Status.UNDERRUN);
-    expect(dev.spec.bars.map((b) => [b.index, b.size])).toEqual([[0, 4096], [1, 4096]]);
+    expect(dev.spec.bars.map((b) => [b.index, b.size])).toEqual([
+      [0, 4096],
+      [1, 4096],
+    ]);
   });
 
   it('runs on the real passthrough stack (4 KiB pages): one direct MMIO read per word, one CTRL write and one interrupt per refill', () => {

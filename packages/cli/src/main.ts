@@ -54,13 +54,21 @@ function parseAddress(text: string): { gpa?: number; device?: string; bar?: numb
   if (m) return { device: m[1], bar: Number(m[2]), offset: m[3] ? Number(m[3]) : 0 };
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 0) {
-    throw new VhwError('E_CONFIG', `--address ${text}; allowed: a guest address (e.g. 0x200001000) or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)`);
+    throw new VhwError(
+      'E_CONFIG',
+      `--address ${text}; allowed: a guest address (e.g. 0x200001000) or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)`,
+    );
   }
   return { gpa: n };
 }
 
 function configOf(opts: { patches: string; variant: Variant; pageSize?: number; seed: number }): ExperimentConfig {
-  return { patches: parsePatches(opts.patches), variant: opts.variant, seed: opts.seed, ...(opts.pageSize ? { pageSize: opts.pageSize } : {}) };
+  return {
+    patches: parsePatches(opts.patches),
+    variant: opts.variant,
+    seed: opts.seed,
+    ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
+  };
 }
 
 async function cmdRun(io: Io, scenarioRef: string, o: Record<string, any>): Promise<void> {
@@ -100,7 +108,9 @@ async function cmdSweep(io: Io, scenarioRef: string | undefined, o: Record<strin
   let points = sweepGrid(scenario.name, variants, vary);
   if (o.shard) points = shardOf(points, parseShard(o.shard));
   const bar =
-    o.progress !== false && process.stderr.isTTY ? new SingleBar({ format: 'sweep {bar} {value}/{total} runs', stream: process.stderr, hideCursor: true }) : undefined;
+    o.progress !== false && process.stderr.isTTY
+      ? new SingleBar({ format: 'sweep {bar} {value}/{total} runs', stream: process.stderr, hideCursor: true })
+      : undefined;
   bar?.start(points.length, 0);
   const refForWorkers = scenarioRef && (scenarioRef.includes('/') || /\.(m?[jt]s)$/.test(scenarioRef)) ? resolve(scenarioRef) : ref;
   let results: RunResult[];
@@ -120,7 +130,13 @@ async function cmdSweep(io: Io, scenarioRef: string | undefined, o: Record<strin
   await emitSweep(io, results, o, outDir, scenario);
 }
 
-async function emitSweep(io: Io, results: RunResult[], o: Record<string, any>, outDir: string | undefined, scenario?: Scenario): Promise<void> {
+async function emitSweep(
+  io: Io,
+  results: RunResult[],
+  o: Record<string, any>,
+  outDir: string | undefined,
+  scenario?: Scenario,
+): Promise<void> {
   if (o.format === 'json') io.out(JSON.stringify(results, null, 2));
   else if (o.format === 'csv') io.out(toCsv(results));
   else io.out(sweepTable(results));
@@ -141,8 +157,14 @@ async function emitSweep(io: Io, results: RunResult[], o: Record<string, any>, o
           { patches: parsePatches(patches), variant, seed: first?.seed ?? 1, ...(pageSize ? { pageSize } : {}) },
           { costs: o.set ? parseSets(o.set) : undefined },
         );
-        pageMaps.push({ label: `${scenario.name} ${variant} patches=${patches}`, svg: pageMapSvg(buildPageMap(run), { title: `${scenario.name}, ${variant}, patches: ${patches}` }) });
-        if (!costRows) costRows = run.machine.costs.rows().map((c) => ({ name: c.name, value: c.value, unit: c.unit, source: c.source, confidence: c.confidence }));
+        pageMaps.push({
+          label: `${scenario.name} ${variant} patches=${patches}`,
+          svg: pageMapSvg(buildPageMap(run), { title: `${scenario.name}, ${variant}, patches: ${patches}` }),
+        });
+        if (!costRows)
+          costRows = run.machine.costs
+            .rows()
+            .map((c) => ({ name: c.name, value: c.value, unit: c.unit, source: c.source, confidence: c.confidence }));
         run.machine.dispose();
       }
     }
@@ -153,7 +175,14 @@ async function emitSweep(io: Io, results: RunResult[], o: Record<string, any>, o
   if (varySvg) writeFileAtomic(`${outDir}/vary.svg`, varySvg);
   writeFileAtomic(
     `${outDir}/report.html`,
-    htmlReport({ title: `vhw sweep: ${[...new Set(results.map((r) => r.scenario))].join(', ')}`, results, sweepSvg, varySvg, pageMaps, costs: costRows }),
+    htmlReport({
+      title: `vhw sweep: ${[...new Set(results.map((r) => r.scenario))].join(', ')}`,
+      results,
+      sweepSvg,
+      varySvg,
+      pageMaps,
+      costs: costRows,
+    }),
   );
   io.err(`wrote results.json, results.csv, chart.svg${varySvg ? ', vary.svg' : ''}, report.html to ${outDir}`);
 }
@@ -202,31 +231,47 @@ async function cmdExplain(io: Io, scenarioRef: string, o: Record<string, any>): 
     if (gpa === undefined) {
       const bar = run.vmm.bars.find((b) => b.device === a.device && b.index === a.bar);
       if (!bar) {
-        throw new VhwError('E_NOT_FOUND', `--address ${o.address}: no passed-through ${a.device}:BAR${a.bar}; BARs: ${run.vmm.bars.map((b) => `${b.device}:BAR${b.index}`).join(', ')}`);
+        throw new VhwError(
+          'E_NOT_FOUND',
+          `--address ${o.address}: no passed-through ${a.device}:BAR${a.bar}; BARs: ${run.vmm.bars.map((b) => `${b.device}:BAR${b.index}`).join(', ')}`,
+        );
       }
       gpa = bar.guestAddress + (a.offset ?? 0);
     }
     const e = run.vmm.explain(gpa);
     const t = run.machine.mmu.translate(gpa);
     const lines: string[] = [];
-    lines.push(`guest address ${hex(gpa)} (${scenario.name}, ${o.variant}, patches: ${patchLabel(parsePatches(o.patches))}, page ${run.vmm.pageSize / 1024} KiB)`);
+    lines.push(
+      `guest address ${hex(gpa)} (${scenario.name}, ${o.variant}, patches: ${patchLabel(parsePatches(o.patches))}, page ${run.vmm.pageSize / 1024} KiB)`,
+    );
     if (!e) {
-      lines.push(`  guest page ${hex(Math.floor(gpa / run.vmm.pageSize) * run.vmm.pageSize)}: ${t.path === 'ram' ? 'guest RAM (direct)' : 'no passed-through BAR here'}`);
+      lines.push(
+        `  guest page ${hex(Math.floor(gpa / run.vmm.pageSize) * run.vmm.pageSize)}: ${t.path === 'ram' ? 'guest RAM (direct)' : 'no passed-through BAR here'}`,
+      );
       lines.push(`  path: ${t.path === 'ram' ? 'ram' : 'trap → VMM → unassigned (reads all-ones, writes dropped)'}`);
       io.out(lines.join('\n'));
       return;
     }
     const dev = vfioOf(run).device(e.bar.device);
     lines.push(`  guest page ${hex(e.guestPage)} → host page ${hex(e.hostPage)}`);
-    lines.push(`  BAR: ${e.bar.device} BAR${e.bar.index} (${e.bar.size} bytes) guest ${hex(e.bar.guestAddress)} host ${hex(e.bar.hostAddress)}, offset ${hex(e.offset)}`);
+    lines.push(
+      `  BAR: ${e.bar.device} BAR${e.bar.index} (${e.bar.size} bytes) guest ${hex(e.bar.guestAddress)} host ${hex(e.bar.hostAddress)}, offset ${hex(e.offset)}`,
+    );
     const region = dev.getRegionInfo(e.bar.index);
-    lines.push(`  vfio region info: flags=${hex(region.flags)} caps=[${region.caps.map((c) => ('areas' in c ? `sparse-mmap ${c.areas.map((x) => `${hex(x.offset)}+${hex(x.size)}`).join(' ')}` : 'msix-mappable')).join(', ')}], device flags=${hex(dev.getDeviceInfo().flags)}`);
+    lines.push(
+      `  vfio region info: flags=${hex(region.flags)} caps=[${region.caps.map((c) => ('areas' in c ? `sparse-mmap ${c.areas.map((x) => `${hex(x.offset)}+${hex(x.size)}`).join(' ')}` : 'msix-mappable')).join(', ')}], device flags=${hex(dev.getDeviceInfo().flags)}`,
+    );
     if (e.area.path === 'direct' && e.offset >= e.bar.size) {
       lines.push(`  path: direct, but past the end of the BAR: nothing decodes it (reads all-ones; on PPC64 the PE freezes)`);
     } else if (e.area.path === 'direct') {
       lines.push(`  path: direct (mmapped host page mapped into the guest; no exit), reason: ${e.area.reason}`);
     } else {
-      const via = e.area.via === 'fd' ? 'pread/pwrite on the vfio device fd' : e.area.via === 'qemu-mmap' ? "the VMM's own mmap (no syscall)" : "the VMM's MSI-X table emulation";
+      const via =
+        e.area.via === 'fd'
+          ? 'pread/pwrite on the vfio device fd'
+          : e.area.via === 'qemu-mmap'
+            ? "the VMM's own mmap (no syscall)"
+            : "the VMM's MSI-X table emulation";
       lines.push(`  path: trap → VMM exit → ${via}`);
       lines.push(`  reason: ${e.area.reason}`);
       lines.push(`  would change with: ${REASON_REMEDY[e.area.reason] ?? 'nothing known'}`);
@@ -246,8 +291,12 @@ function cmdList(io: Io, o: Record<string, any>): Promise<void> {
     }
     const plugins = await listPlugins();
     // The cost parameters in force for the default scenario (core's and its plugins').
-    const machine = Machine.create({ plugins: (await loadScenario(DEFAULT_SCENARIO)).machine({ patches: parsePatches('none'), variant: 'rfc-2015', seed: 1 }) });
-    const costs = machine.costs.rows().map(({ name, value, unit, description, source, confidence }) => ({ name, value, unit, description, source, confidence }));
+    const machine = Machine.create({
+      plugins: (await loadScenario(DEFAULT_SCENARIO)).machine({ patches: parsePatches('none'), variant: 'rfc-2015', seed: 1 }),
+    });
+    const costs = machine.costs
+      .rows()
+      .map(({ name, value, unit, description, source, confidence }) => ({ name, value, unit, description, source, confidence }));
     machine.dispose();
     if (o.format === 'json') {
       io.out(JSON.stringify({ scenarios, plugins, costs }, null, 2));
@@ -258,10 +307,14 @@ function cmdList(io: Io, o: Record<string, any>): Promise<void> {
     lines.push('', 'Plugins:');
     for (const p of plugins) {
       lines.push(`  ${p.name} (${p.kind}, ${p.package}): ${p.description}`);
-      for (const opt of p.options) lines.push(`      ${opt.field}: ${opt.type}${opt.default !== undefined ? ` = ${JSON.stringify(opt.default)}` : ''}${opt.description ? `  ${opt.description}` : ''}`);
+      for (const opt of p.options)
+        lines.push(
+          `      ${opt.field}: ${opt.type}${opt.default !== undefined ? ` = ${JSON.stringify(opt.default)}` : ''}${opt.description ? `  ${opt.description}` : ''}`,
+        );
     }
     lines.push('', `Cost parameters (override with --set cost.FIELD=VALUE; values for ${DEFAULT_SCENARIO}):`);
-    for (const c of costs) lines.push(`  cost.${c.name} = ${c.value} ${c.unit} [${c.confidence}]: ${c.description}`, `      source: ${c.source}`);
+    for (const c of costs)
+      lines.push(`  cost.${c.name} = ${c.value} ${c.unit} [${c.confidence}]: ${c.description}`, `      source: ${c.source}`);
     io.out(lines.join('\n'));
   })();
 }
@@ -276,8 +329,8 @@ export function buildProgram(io: Io): Command {
 
   const experimentOptions = (c: Command) =>
     c
-      .addOption(new Option('--page-size <size>', 'host page size: 4k, 16k or 64k (default: the platform\'s)').argParser(parsePageSize))
-      .addOption(new Option('--ops <n>', 'workload operations (default: the scenario\'s)').argParser(parsePositiveInt))
+      .addOption(new Option('--page-size <size>', "host page size: 4k, 16k or 64k (default: the platform's)").argParser(parsePageSize))
+      .addOption(new Option('--ops <n>', "workload operations (default: the scenario's)").argParser(parsePositiveInt))
       .addOption(new Option('--seed <n>', 'seed recorded with the run').argParser(parsePositiveInt).default(1))
       .option('--set <cost.FIELD=VALUE>', 'override a cost-model parameter (repeatable; see vhw list)', collect, []);
 
@@ -331,7 +384,9 @@ export function buildProgram(io: Io): Command {
     .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
     .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp())
     .option('--out <file.svg>', 'write the map as SVG')
-    .addOption(new Option('--format <fmt>', 'text (also printed when --out is not given)').argParser(parseFormat(['text', 'svg'])).default('svg'))
+    .addOption(
+      new Option('--format <fmt>', 'text (also printed when --out is not given)').argParser(parseFormat(['text', 'svg'])).default('svg'),
+    )
     .action((scenario, o) => cmdMap(io, scenario, o));
 
   program
@@ -360,7 +415,9 @@ export async function main(argv: string[], io: Io = { out: (s) => console.log(s)
       io.err(`vhw: ${e.message}`);
       return 2;
     }
-    io.err(`vhw: internal error: ${(e as Error)?.message ?? String(e)}${process.env.VHW_DEBUG ? `\n${(e as Error)?.stack}` : ' (set VHW_DEBUG=1 for the stack)'}`);
+    io.err(
+      `vhw: internal error: ${(e as Error)?.message ?? String(e)}${process.env.VHW_DEBUG ? `\n${(e as Error)?.stack}` : ' (set VHW_DEBUG=1 for the stack)'}`,
+    );
     return 70;
   }
 }

@@ -211,7 +211,7 @@ describe('adaptedRead / adaptedWrite', () => {
   it('property: every handler call has a size within impl', () => {
     fc.assert(
       fc.property(implArb, sizeArb, fc.nat(7), fc.uint8Array({ minLength: 64, maxLength: 64 }), fc.nat(), (c, size, slot, data, value) => {
-        const off = slot * 4 - (slot * 4) % size;
+        const off = slot * 4 - ((slot * 4) % size);
         const h = new RecordingRam(data);
         adaptedRead(h, c, off, size);
         adaptedWrite(h, c, off, size, value);
@@ -261,14 +261,20 @@ describe('adaptedRead / adaptedWrite', () => {
 
   it('property: a narrow write changes exactly the written bytes when impl.min is 1', () => {
     fc.assert(
-      fc.property(sizeArb, fc.nat(7), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer({ min: 0, max: 0xffffffff }), (size, slot, data, value) => {
-        const off = slot * 4;
-        const h = new RecordingRam(data.slice());
-        adaptedWrite(h, impl(1, 4), off, size, value);
-        const want = data.slice();
-        for (let i = 0; i < size; i++) want[off + i] = Math.floor(value / 2 ** (8 * i)) & 0xff;
-        expect(h.bytes).toEqual(want);
-      }),
+      fc.property(
+        sizeArb,
+        fc.nat(7),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        (size, slot, data, value) => {
+          const off = slot * 4;
+          const h = new RecordingRam(data.slice());
+          adaptedWrite(h, impl(1, 4), off, size, value);
+          const want = data.slice();
+          for (let i = 0; i < size; i++) want[off + i] = Math.floor(value / 2 ** (8 * i)) & 0xff;
+          expect(h.bytes).toEqual(want);
+        },
+      ),
     );
   });
 });

@@ -63,7 +63,10 @@ export function compileConstraints(c: AccessConstraints, owner: string): Compile
   }
   const implMin = c.impl?.min ?? 1;
   const implMax = c.impl?.max ?? 4;
-  for (const [field, v] of [['impl.min', implMin], ['impl.max', implMax]] as const) {
+  for (const [field, v] of [
+    ['impl.min', implMin],
+    ['impl.max', implMax],
+  ] as const) {
     if (v !== 1 && v !== 2 && v !== 4) {
       throw new VhwError('E_CONFIG', `${owner}: ${field} is ${String(v)}; allowed: 1, 2, 4`);
     }
@@ -145,13 +148,7 @@ function resizedRead(h: MmioHandler, c: CompiledConstraints, offset: number, siz
  * value shifted into place and the other bytes zero (QEMU's access_with_adjusted_size
  * does the same; devices that care declare impl.min = 1).
  */
-export function adaptedWrite(
-  h: MmioHandler,
-  c: CompiledConstraints,
-  offset: number,
-  size: 1 | 2 | 4,
-  value: number,
-): void {
+export function adaptedWrite(h: MmioHandler, c: CompiledConstraints, offset: number, size: 1 | 2 | 4, value: number): void {
   if (size >= c.implMin && size <= c.implMax) h.write(offset, size, value);
   else resizedWrite(h, c, offset, size, value);
 }

@@ -202,7 +202,13 @@ describe('AddressSpace: accesses', () => {
   it('adapts sizes to impl so the handler only sees sizes it declared', () => {
     const as = new AddressSpace('bus');
     const h = probeHandler(0);
-    as.mapMmio({ name: 'regs', base: 0, size: 0x100, handler: h, constraints: { valid: { sizes: [1, 2, 4, 8] }, impl: { min: 4, max: 4 } } });
+    as.mapMmio({
+      name: 'regs',
+      base: 0,
+      size: 0x100,
+      handler: h,
+      constraints: { valid: { sizes: [1, 2, 4, 8] }, impl: { min: 4, max: 4 } },
+    });
     as.read(0x6, 2);
     as.write(0x5, 1, 0xab);
     expect(h.reads).toEqual([[4, 4]]);
@@ -225,7 +231,8 @@ describe('AddressSpace: accesses', () => {
 
   it('counts per region among many, refused accesses excluded, and resets the counts', () => {
     const as = new AddressSpace('bus');
-    for (let i = 0; i < 40; i++) as.mapMmio({ name: `r${i}`, base: i * 0x10, size: 0x10, handler: probeHandler(1), constraints: { valid: { sizes: [4] } } });
+    for (let i = 0; i < 40; i++)
+      as.mapMmio({ name: `r${i}`, base: i * 0x10, size: 0x10, handler: probeHandler(1), constraints: { valid: { sizes: [4] } } });
     as.read(39 * 0x10, 4);
     as.read(39 * 0x10 + 4, 4);
     as.read(39 * 0x10, 2); // not a valid size: refused, not counted
@@ -240,13 +247,21 @@ describe('AddressSpace: accesses', () => {
   it('property: the last-hit region never answers for an address outside it, across map changes', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.record({ read: fc.integer({ min: 0, max: 0x4ff }) }), fc.record({ remap: fc.integer({ min: 0, max: 4 }) })), { maxLength: 80 }),
+        fc.array(fc.oneof(fc.record({ read: fc.integer({ min: 0, max: 0x4ff }) }), fc.record({ remap: fc.integer({ min: 0, max: 4 }) })), {
+          maxLength: 80,
+        }),
         (ops) => {
           const as = new AddressSpace('bus', 'zero');
           // five regions of 0x100 with a distinct value each; "remap" moves one of them up by 0x80 or back
           const values = [11, 22, 33, 44, 55];
           const moved = [false, false, false, false, false];
-          const place = (i: number) => as.mapMmio({ name: `r${i}`, base: i * 0x100 + (moved[i] ? 0x80 : 0), size: 0x80, handler: { read: () => values[i], write: () => {} } });
+          const place = (i: number) =>
+            as.mapMmio({
+              name: `r${i}`,
+              base: i * 0x100 + (moved[i] ? 0x80 : 0),
+              size: 0x80,
+              handler: { read: () => values[i], write: () => {} },
+            });
           for (let i = 0; i < 5; i++) place(i);
           for (const op of ops) {
             if ('remap' in op) {
@@ -256,7 +271,9 @@ describe('AddressSpace: accesses', () => {
               continue;
             }
             const addr = op.read & ~3;
-            const owner = values.findIndex((_, i) => addr >= i * 0x100 + (moved[i] ? 0x80 : 0) && addr < i * 0x100 + (moved[i] ? 0x80 : 0) + 0x80);
+            const owner = values.findIndex(
+              (_, i) => addr >= i * 0x100 + (moved[i] ? 0x80 : 0) && addr < i * 0x100 + (moved[i] ? 0x80 : 0) + 0x80,
+            );
             expect(as.read(addr, 4)).toBe(owner < 0 ? 0 : values[owner]);
           }
         },
@@ -359,7 +376,15 @@ describe('AddressSpace: unassigned policy', () => {
 describe('AddressSpace: property', () => {
   type Op = { op: 'map'; ram: boolean; base: number; size: number } | { op: 'unmap'; pick: number };
   const opArb: fc.Arbitrary<Op> = fc.oneof(
-    { weight: 3, arbitrary: fc.record({ op: fc.constant('map' as const), ram: fc.boolean(), base: fc.integer({ min: 0, max: 0x3ff }), size: fc.integer({ min: 1, max: 0x80 }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        op: fc.constant('map' as const),
+        ram: fc.boolean(),
+        base: fc.integer({ min: 0, max: 0x3ff }),
+        size: fc.integer({ min: 1, max: 0x80 }),
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('unmap' as const), pick: fc.nat() }) },
   );
 
@@ -381,51 +406,62 @@ describe('AddressSpace: property', () => {
 
   it('random map/unmap sequences never leave overlaps; find and read agree with a linear scan', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.array(fc.integer({ min: 0, max: 0x4ff }), { minLength: 16, maxLength: 16 }), (ops, probes) => {
-        const as = new AddressSpace('prop', 'ignore');
-        let model: ModelRegion[] = [];
-        let nextId = 1;
-        for (const op of ops) {
-          if (op.op === 'map') {
-            const id = nextId++;
-            const name = `r${id}`;
-            const clash = model.some((m) => op.base < m.base + m.size && m.base < op.base + op.size);
-            const before = as.entries;
-            let err: unknown;
-            try {
-              if (op.ram) {
-                const buffer = new ArrayBuffer(op.size);
-                new Uint8Array(buffer).forEach((_, i, a) => (a[i] = (id * 7 + i) & 0xff));
-                as.mapRam({ name, base: op.base, size: op.size, buffer });
-              } else {
-                as.mapMmio({ name, base: op.base, size: op.size, handler: probeHandler(id), constraints: { valid: { sizes: [1, 2, 4, 8], unaligned: true } } });
+      fc.property(
+        fc.array(opArb, { minLength: 1, maxLength: 40 }),
+        fc.array(fc.integer({ min: 0, max: 0x4ff }), { minLength: 16, maxLength: 16 }),
+        (ops, probes) => {
+          const as = new AddressSpace('prop', 'ignore');
+          let model: ModelRegion[] = [];
+          let nextId = 1;
+          for (const op of ops) {
+            if (op.op === 'map') {
+              const id = nextId++;
+              const name = `r${id}`;
+              const clash = model.some((m) => op.base < m.base + m.size && m.base < op.base + op.size);
+              const before = as.entries;
+              let err: unknown;
+              try {
+                if (op.ram) {
+                  const buffer = new ArrayBuffer(op.size);
+                  new Uint8Array(buffer).forEach((_, i, a) => (a[i] = (id * 7 + i) & 0xff));
+                  as.mapRam({ name, base: op.base, size: op.size, buffer });
+                } else {
+                  as.mapMmio({
+                    name,
+                    base: op.base,
+                    size: op.size,
+                    handler: probeHandler(id),
+                    constraints: { valid: { sizes: [1, 2, 4, 8], unaligned: true } },
+                  });
+                }
+              } catch (e) {
+                err = e;
               }
-            } catch (e) {
-              err = e;
+              if (clash) {
+                expect(VhwError.is(err, 'E_OVERLAP')).toBe(true);
+                expect(as.entries).toBe(before); // the view was not even rebuilt
+              } else {
+                expect(err).toBeUndefined();
+                model.push({ name, base: op.base, size: op.size, ram: op.ram, id });
+              }
+            } else if (model.length > 0) {
+              const victim = model[op.pick % model.length];
+              as.unmap(victim.name);
+              model = model.filter((m) => m !== victim);
             }
-            if (clash) {
-              expect(VhwError.is(err, 'E_OVERLAP')).toBe(true);
-              expect(as.entries).toBe(before); // the view was not even rebuilt
-            } else {
-              expect(err).toBeUndefined();
-              model.push({ name, base: op.base, size: op.size, ram: op.ram, id });
+            // sorted, disjoint, and exactly the model
+            const entries = as.entries;
+            for (let i = 1; i < entries.length; i++)
+              expect(entries[i].base).toBeGreaterThanOrEqual(entries[i - 1].base + entries[i - 1].size);
+            expect(entries.map((r: Region) => r.name).sort()).toEqual(model.map((m) => m.name).sort());
+            for (const addr of probes) {
+              const want = model.find((m) => addr >= m.base && addr < m.base + m.size);
+              expect(as.find(addr)?.name).toBe(want?.name);
+              expect(as.read(addr, 1)).toBe(expected(model, addr));
             }
-          } else if (model.length > 0) {
-            const victim = model[op.pick % model.length];
-            as.unmap(victim.name);
-            model = model.filter((m) => m !== victim);
           }
-          // sorted, disjoint, and exactly the model
-          const entries = as.entries;
-          for (let i = 1; i < entries.length; i++) expect(entries[i].base).toBeGreaterThanOrEqual(entries[i - 1].base + entries[i - 1].size);
-          expect(entries.map((r: Region) => r.name).sort()).toEqual(model.map((m) => m.name).sort());
-          for (const addr of probes) {
-            const want = model.find((m) => addr >= m.base && addr < m.base + m.size);
-            expect(as.find(addr)?.name).toBe(want?.name);
-            expect(as.read(addr, 1)).toBe(expected(model, addr));
-          }
-        }
-      }),
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -25,13 +25,7 @@ export const UNASSIGNED_POLICIES: readonly UnassignedPolicy[] = ['ignore', 'zero
 export type UnassignedReason = 'no-region' | 'invalid-size' | 'straddle';
 
 /** Observes unassigned accesses; called only when one happens, never on a good access. */
-export type UnassignedObserver = (
-  space: string,
-  addr: number,
-  size: number,
-  isWrite: boolean,
-  reason: UnassignedReason,
-) => void;
+export type UnassignedObserver = (space: string, addr: number, size: number, isWrite: boolean, reason: UnassignedReason) => void;
 
 export interface RegionSpec {
   name: string;
@@ -105,11 +99,7 @@ export class RamHandler implements MmioHandler {
     this.view = view;
   }
   read(offset: number, size: 1 | 2 | 4): number {
-    return size === 4
-      ? this.view.getUint32(offset, true)
-      : size === 2
-        ? this.view.getUint16(offset, true)
-        : this.view.getUint8(offset);
+    return size === 4 ? this.view.getUint32(offset, true) : size === 2 ? this.view.getUint16(offset, true) : this.view.getUint8(offset);
   }
   write(offset: number, size: 1 | 2 | 4, value: number): void {
     if (size === 4) this.view.setUint32(offset, value >>> 0, true);
@@ -118,10 +108,7 @@ export class RamHandler implements MmioHandler {
   }
 }
 
-const RAM_CONSTRAINTS = compileConstraints(
-  { valid: { sizes: [1, 2, 4, 8], unaligned: true }, impl: { min: 1, max: 4 } },
-  'ram',
-);
+const RAM_CONSTRAINTS = compileConstraints({ valid: { sizes: [1, 2, 4, 8], unaligned: true }, impl: { min: 1, max: 4 } }, 'ram');
 
 function checkRange(spec: RegionSpec, what: string): void {
   if (typeof spec.name !== 'string' || spec.name.length === 0) {
@@ -207,7 +194,10 @@ export class AddressSpace {
     checkRange(spec, `${this.name} ram region`);
     const buffer = spec.buffer ?? new ArrayBuffer(spec.size);
     if (buffer.byteLength < spec.size) {
-      throw new VhwError('E_RANGE', `${this.name} ram region "${spec.name}": buffer of ${buffer.byteLength} bytes is smaller than size ${spec.size}`);
+      throw new VhwError(
+        'E_RANGE',
+        `${this.name} ram region "${spec.name}": buffer of ${buffer.byteLength} bytes is smaller than size ${spec.size}`,
+      );
     }
     const view = new DataView(buffer, 0, spec.size);
     return this.add(new Region(spec, 'ram', new RamHandler(view), RAM_CONSTRAINTS, spec.owner, 0, view));
@@ -412,10 +402,7 @@ export class AddressSpace {
     this.unassignedCounts[reason === 'no-region' ? 0 : reason === 'invalid-size' ? 1 : 2]++;
     if (this.onUnassigned !== undefined) this.onUnassigned(this.name, addr, size, isWrite, reason);
     if (this.policy === 'fault') {
-      throw new VhwError(
-        'E_UNASSIGNED',
-        `${this.name}: ${isWrite ? 'write' : 'read'} of ${size} bytes at ${hex(addr)} (${reason})`,
-      );
+      throw new VhwError('E_UNASSIGNED', `${this.name}: ${isWrite ? 'write' : 'read'} of ${size} bytes at ${hex(addr)} (${reason})`);
     }
   }
 }

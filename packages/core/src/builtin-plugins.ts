@@ -65,9 +65,15 @@ export const guestRam = definePlugin({
           name: `ram:${o.name}`,
           stage: Stage.Platform + 10,
           realize() {
-            for (const [field, v] of [['base', o.base], ['size', o.size]] as const) {
+            for (const [field, v] of [
+              ['base', o.base],
+              ['size', o.size],
+            ] as const) {
               if (v % mmu.pageSize !== 0) {
-                throw new VhwError('E_CONFIG', `ram: option "${field}" is ${v}; allowed: a multiple of the platform page size (${mmu.pageSize})`);
+                throw new VhwError(
+                  'E_CONFIG',
+                  `ram: option "${field}" is ${v}; allowed: a multiple of the platform page size (${mmu.pageSize})`,
+                );
               }
             }
             const block = memory.add(o.name, o.base, o.size);
@@ -77,5 +83,3 @@ export const guestRam = definePlugin({
       });
     }),
 });
-
-

@@ -65,7 +65,9 @@ describe('SimClock', () => {
   it('refuses a second guest CPU: its RAM accesses would go uncharged', () => {
     const { clock, counts } = clockWithCounts(1);
     clock.countAccessesOf(counts); // the same one again is fine
-    expect(() => clock.countAccessesOf({ ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0, trapReads: 0, trapWrites: 0 })).toThrow(/one guest CPU per machine/);
+    expect(() =>
+      clock.countAccessesOf({ ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0, trapReads: 0, trapWrites: 0 }),
+    ).toThrow(/one guest CPU per machine/);
   });
 
   it('property: counting then charging equals adding the cost per access, for integer costs', () => {
@@ -93,7 +95,8 @@ describe('SimClock', () => {
               if (s === 'trapRead') counts.trapReads++;
               else counts.trapWrites++;
               eager += c.trapExitNs;
-            } else if (s === 'look') expect(clock.now).toBe(eager); // reading in between changes nothing
+            } else if (s === 'look')
+              expect(clock.now).toBe(eager); // reading in between changes nothing
             else if (s === 'recost') {
               // new costs apply from here on: accesses before are charged at the old ones
               c = costs(c.directWriteNs, c.trapExitNs, c.directReadNs + 1, c.ramNs);
@@ -118,11 +121,11 @@ describe('SimClock', () => {
           const { clock, counts } = clockWithCounts(ramNs, readNs, writeNs, exitNs);
           let eager = 0;
           for (const s of steps) {
-            if (s === 0) (counts.ramReads++, (eager += ramNs));
-            else if (s === 1) (counts.directReads++, (eager += readNs));
-            else if (s === 2) (counts.directWrites++, (eager += writeNs));
-            else if (s === 3) (counts.trapWrites++, (eager += exitNs));
-            else if (s === 4) (clock.add(addNs), (eager += addNs));
+            if (s === 0) counts.ramReads++, (eager += ramNs);
+            else if (s === 1) counts.directReads++, (eager += readNs);
+            else if (s === 2) counts.directWrites++, (eager += writeNs);
+            else if (s === 3) counts.trapWrites++, (eager += exitNs);
+            else if (s === 4) clock.add(addNs), (eager += addNs);
             else expect(Math.abs(clock.now - eager)).toBeLessThanOrEqual(Math.max(1, eager) * 1e-12);
           }
           expect(Math.abs(clock.now - eager)).toBeLessThanOrEqual(Math.max(1, eager) * 1e-12);

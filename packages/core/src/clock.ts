@@ -16,7 +16,14 @@ export interface CountedAccesses {
 }
 
 /** Counts of a machine with no guest CPU. */
-export const NO_COUNTED_ACCESSES: CountedAccesses = Object.freeze({ ramReads: 0, ramWrites: 0, directReads: 0, directWrites: 0, trapReads: 0, trapWrites: 0 });
+export const NO_COUNTED_ACCESSES: CountedAccesses = Object.freeze({
+  ramReads: 0,
+  ramWrites: 0,
+  directReads: 0,
+  directWrites: 0,
+  trapReads: 0,
+  trapWrites: 0,
+});
 
 /** What one counted access costs, in nanoseconds. */
 export interface CountedAccessCosts {
@@ -57,7 +64,9 @@ export class SimClock {
 
   get now(): number {
     const c = this.counts;
-    return c.ramReads + c.ramWrites + c.directReads + c.directWrites + c.trapReads + c.trapWrites === this.countedSum ? this.charged : this.chargeCounted();
+    return c.ramReads + c.ramWrites + c.directReads + c.directWrites + c.trapReads + c.trapWrites === this.countedSum
+      ? this.charged
+      : this.chargeCounted();
   }
 
   /** Sets the time; `now += ns` reads first, so the counted accesses before it are charged. */
@@ -93,7 +102,8 @@ export class SimClock {
   /** The cost of each counted access; those made at the old costs are charged at them first. */
   setCountedAccessCosts(costs: CountedAccessCosts): void {
     for (const [field, v] of Object.entries(costs)) {
-      if (!Number.isFinite(v) || v < 0) throw new VhwError('E_CONFIG', `SimClock: ${field} is ${String(v)}; it must be a finite number of nanoseconds >= 0`);
+      if (!Number.isFinite(v) || v < 0)
+        throw new VhwError('E_CONFIG', `SimClock: ${field} is ${String(v)}; it must be a finite number of nanoseconds >= 0`);
     }
     this.chargeCounted();
     this.ramNs = costs.ramNs;

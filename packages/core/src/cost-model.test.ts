@@ -62,12 +62,16 @@ describe('CostModel', () => {
   });
 
   it('derives the exit and interrupt costs from their parameters', () => {
-    const m = new CostModel(CORE_COST_PARAMETERS, {}, {
-      'cpu.hz': 1e9,
-      'exit.inKernelRoundTripCycles': 1000,
-      'exit.userspaceFactor': 4,
-      'irq.exitsPerInterrupt': 3,
-    });
+    const m = new CostModel(
+      CORE_COST_PARAMETERS,
+      {},
+      {
+        'cpu.hz': 1e9,
+        'exit.inKernelRoundTripCycles': 1000,
+        'exit.userspaceFactor': 4,
+        'irq.exitsPerInterrupt': 3,
+      },
+    );
     expect(m.userspaceExitNs).toBe(4000);
     expect(m.interruptNs).toBe(3000);
   });

@@ -70,7 +70,8 @@ export const CORE_COST_PARAMETERS: readonly CostParameter[] = [
     default: 3.0,
     unit: 'x',
     description: 'cost of an exit to the VMM in userspace relative to an in-kernel exit',
-    source: 'kvm-unit-tests x86/vmexit.c inl_from_qemu vs inl_from_kernel (46,747 vs 15,218 cycles in a nested-VMX cover letter; ratio only)',
+    source:
+      'kvm-unit-tests x86/vmexit.c inl_from_qemu vs inl_from_kernel (46,747 vs 15,218 cycles in a nested-VMX cover letter; ratio only)',
     confidence: 'low',
     min: 1,
   },
@@ -78,7 +79,8 @@ export const CORE_COST_PARAMETERS: readonly CostParameter[] = [
     name: 'guest.ioStackNs',
     default: 5000,
     unit: 'ns',
-    description: 'guest CPU work per workload operation outside MMIO and interrupts (system call, block or network stack, driver bookkeeping)',
+    description:
+      'guest CPU work per workload operation outside MMIO and interrupts (system call, block or network stack, driver bookkeeping)',
     source:
       'order of magnitude of the Linux kernel stack per I/O request: microseconds per request (Yang, Minturn, Hady, "When Poll Is Better than Interrupt", FAST 2012); not measured here, not fitted; set 0 to see the MMIO path alone',
     confidence: 'low',
@@ -139,7 +141,10 @@ export class CostModel {
   private set(name: string, value: number, what: string): void {
     const p = this.params.get(name);
     if (p === undefined) {
-      throw new VhwError('E_CONFIG', `cost.${name} (${what}) is not a cost parameter; allowed: ${this.names.map((n) => 'cost.' + n).join(', ')}`);
+      throw new VhwError(
+        'E_CONFIG',
+        `cost.${name} (${what}) is not a cost parameter; allowed: ${this.names.map((n) => 'cost.' + n).join(', ')}`,
+      );
     }
     if (typeof value !== 'number' || !Number.isFinite(value) || value < (p.min ?? 0)) {
       throw new VhwError('E_CONFIG', `cost.${name} (${what}) is ${String(value)}; allowed: a finite number >= ${p.min ?? 0} (${p.unit})`);

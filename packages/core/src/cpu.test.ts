@@ -396,7 +396,12 @@ describe('GuestCpu: translation cache', () => {
         fc.array(
           fc.oneof(
             fc.record({ op: fc.constant('load' as const), where: fc.integer({ min: 0, max: 3 }), word: fc.integer({ min: 0, max: 15 }) }),
-            fc.record({ op: fc.constant('store' as const), where: fc.integer({ min: 0, max: 3 }), word: fc.integer({ min: 0, max: 15 }), value: fc.nat() }),
+            fc.record({
+              op: fc.constant('store' as const),
+              where: fc.integer({ min: 0, max: 3 }),
+              word: fc.integer({ min: 0, max: 15 }),
+              value: fc.nat(),
+            }),
             fc.record({ op: fc.constant('remap' as const), asRam: fc.boolean() }),
           ),
           { maxLength: 60 },
@@ -410,7 +415,8 @@ describe('GuestCpu: translation cache', () => {
               for (const m of [a, b]) {
                 m.mmu.unmap(barIsRam ? 'bar0-ram' : 'bar0');
                 if (op.asRam) m.mmu.mapRam('bar0-ram', BAR, m.pageSize);
-                else m.mmu.mapDirect({ name: 'bar0', gpa: BAR, size: m.pageSize, hostPa: 0x3fe000000000, handler: m.dev, handlerOffset: 0 });
+                else
+                  m.mmu.mapDirect({ name: 'bar0', gpa: BAR, size: m.pageSize, hostPa: 0x3fe000000000, handler: m.dev, handlerOffset: 0 });
               }
               barIsRam = op.asRam;
               continue;
@@ -439,7 +445,15 @@ describe('GuestCpu: per-page trap counts', () => {
       fc.property(
         fc.array(
           fc.oneof(
-            { weight: 6, arbitrary: fc.record({ op: fc.constant('access' as const), at: fc.constantFrom(TRAP, TRAP + 0x10, WIDE, WIDE + 0xffe, WIDE + 0x1000, WIDE + 0x1ffe, HOLE, RAM, BAR), size: fc.constantFrom<1 | 2 | 4 | 8>(1, 2, 4, 8), isWrite: fc.boolean() }) },
+            {
+              weight: 6,
+              arbitrary: fc.record({
+                op: fc.constant('access' as const),
+                at: fc.constantFrom(TRAP, TRAP + 0x10, WIDE, WIDE + 0xffe, WIDE + 0x1000, WIDE + 0x1ffe, HOLE, RAM, BAR),
+                size: fc.constantFrom<1 | 2 | 4 | 8>(1, 2, 4, 8),
+                isWrite: fc.boolean(),
+              }),
+            },
             { weight: 1, arbitrary: fc.constantFrom('look' as const, 'reset' as const, 'tracing' as const, 'remap' as const) },
           ),
           { maxLength: 80 },
@@ -451,7 +465,11 @@ describe('GuestCpu: per-page trap counts', () => {
           let model = new Map<number, number>();
           let reads = 0;
           let writes = 0;
-          const pagesOfModel = () => [...model].filter(([, n]) => n > 0).sort(([a], [b]) => a - b).map(([page, trap]) => ({ page, trap }));
+          const pagesOfModel = () =>
+            [...model]
+              .filter(([, n]) => n > 0)
+              .sort(([a], [b]) => a - b)
+              .map(([page, trap]) => ({ page, trap }));
           for (const op of ops) {
             if (op === 'look') expect(stats.pages()).toEqual(pagesOfModel());
             else if (op === 'reset') {
@@ -669,9 +687,7 @@ describe('GuestCpu: tracing', () => {
       { path: 'direct', gpa: BAR, size: 4, isWrite: false, value: 0, timeNs: RAM_NS + DIRECT_READ_NS },
       { path: 'trap', gpa: TRAP, size: 4, isWrite: true, value: 3, timeNs: RAM_NS + DIRECT_READ_NS + EXIT_NS },
     ]);
-    expect(trap.mock.calls.map((c) => c[0])).toEqual([
-      { gpa: TRAP, size: 4, isWrite: true, reason: 'msix-table', timeNs: clock.now },
-    ]);
+    expect(trap.mock.calls.map((c) => c[0])).toEqual([{ gpa: TRAP, size: 4, isWrite: true, reason: 'msix-table', timeNs: clock.now }]);
     expect(interrupt).toHaveBeenCalledTimes(1);
     expect(interrupt.mock.calls[0][0]).toMatchObject({ source: 'guest', vector: 12 });
   });

@@ -254,7 +254,8 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts {
   private directWrite(hoff: number, size: 1 | 2 | 4 | 8, value: number, high: number | undefined): void {
     const m = this.direct;
     this.directWrites++;
-    if ((size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff) m.handler!.write(hoff, size, value);
+    if ((size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff)
+      m.handler!.write(hoff, size, value);
     else this.directStoreOther(m, hoff, size, value, high ?? 0);
   }
 

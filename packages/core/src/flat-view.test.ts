@@ -112,7 +112,7 @@ describe('FlatView', () => {
     expect(v.intersecting(0, 0x100).map((e) => e.name)).toEqual(['a', 'b', 'c']);
   });
 
-  it('property: indexOf and find agree with a naive linear scan; find leaves the entry\'s bounds', () => {
+  it("property: indexOf and find agree with a naive linear scan; find leaves the entry's bounds", () => {
     fc.assert(
       fc.property(disjointRanges, fc.array(fc.integer({ min: -8, max: 40 * 130 }), { maxLength: 60 }), (ranges, addrs) => {
         const v = new FlatView(ranges);
@@ -139,7 +139,9 @@ describe('FlatView', () => {
 
   it('property: indexOf agrees with a naive scan for ranges that are not non-negative integers', () => {
     const oddRanges = fc
-      .array(fc.record({ gap: fc.double({ min: 0, max: 100, noNaN: true }), size: fc.double({ min: 0.25, max: 100, noNaN: true }) }), { maxLength: 20 })
+      .array(fc.record({ gap: fc.double({ min: 0, max: 100, noNaN: true }), size: fc.double({ min: 0.25, max: 100, noNaN: true }) }), {
+        maxLength: 20,
+      })
       .map((parts) => {
         let at = -500;
         return parts.map((p, i) => {
@@ -181,15 +183,10 @@ describe('FlatView', () => {
 
   it('property: intersecting agrees with a naive filter', () => {
     fc.assert(
-      fc.property(
-        disjointRanges,
-        fc.integer({ min: -16, max: 40 * 130 }),
-        fc.integer({ min: 1, max: 600 }),
-        (ranges, base, size) => {
-          const v = new FlatView(ranges);
-          expect(v.intersecting(base, size)).toEqual(naiveIntersecting(ranges, base, size));
-        },
-      ),
+      fc.property(disjointRanges, fc.integer({ min: -16, max: 40 * 130 }), fc.integer({ min: 1, max: 600 }), (ranges, base, size) => {
+        const v = new FlatView(ranges);
+        expect(v.intersecting(base, size)).toEqual(naiveIntersecting(ranges, base, size));
+      }),
       { numRuns: 300 },
     );
   });

@@ -98,7 +98,9 @@ describe('Machine.create: composition errors', () => {
   it('refuses a machine without a platform', () => {
     const err = thrown(() => Machine.create({ plugins: [guestRam()] }));
     expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('machine: no platform plugin; add exactly one (e.g. ppc64Platform(), genericPlatform() or simplePlatform())');
+    expect((err as Error).message).toBe(
+      'machine: no platform plugin; add exactly one (e.g. ppc64Platform(), genericPlatform() or simplePlatform())',
+    );
   });
 
   it('refuses two platforms, naming them', () => {
@@ -133,7 +135,10 @@ describe('Machine: services', () => {
     expect(m.mmu.pageSize).toBe(65536);
     expect(m.costs.get('dev.mmioReadNs')).toBe(1000); // platform default
     expect(m.costs.get('toy.opNs')).toBe(11); // plugin parameter, overridden
-    expect(m.get<{ name?: string; costs?: unknown; plugins?: unknown }>(MachineOptionsToken)).toEqual({ name: 'm1', costs: { 'toy.opNs': 11 } });
+    expect(m.get<{ name?: string; costs?: unknown; plugins?: unknown }>(MachineOptionsToken)).toEqual({
+      name: 'm1',
+      costs: { 'toy.opNs': 11 },
+    });
     expect(m.getAll(Symbol.for('vhw.test.nothing'))).toEqual([]);
     expect(m.plugins).toHaveLength(2);
   });
@@ -148,7 +153,9 @@ describe('Machine: services', () => {
   });
 
   it('shares one guest memory between two RAM plugins', () => {
-    const m = Machine.create({ plugins: [simplePlatform(), guestRam({ name: 'lo', size: 0x1000 }), guestRam({ name: 'hi', base: 0x10000, size: 0x1000 })] });
+    const m = Machine.create({
+      plugins: [simplePlatform(), guestRam({ name: 'lo', size: 0x1000 }), guestRam({ name: 'hi', base: 0x10000, size: 0x1000 })],
+    });
     expect(m.get<GuestMemory>(GuestMemoryToken).entries.map((b) => b.name)).toEqual(['lo', 'hi']);
   });
 
@@ -198,7 +205,9 @@ describe('Machine: lifecycle', () => {
 
   it('resets in stage order along with the clock, statistics and CPU, and disposes in reverse', () => {
     log = [];
-    const m = Machine.create({ plugins: [simplePlatform(), guestRam({ size: 0x1000 }), probe({ name: 'b', stage: 300 }), probe({ name: 'a', stage: 100 })] });
+    const m = Machine.create({
+      plugins: [simplePlatform(), guestRam({ size: 0x1000 }), probe({ name: 'b', stage: 300 }), probe({ name: 'a', stage: 100 })],
+    });
     m.cpu.load(0, 4);
     m.cpu.raiseInterrupt(1);
     const irq = vi.fn();
@@ -246,7 +255,11 @@ describe('Machine: lifecycle', () => {
   });
 
   it('refuses overlapping RAM at realize time with E_OVERLAP', () => {
-    const err = thrown(() => Machine.create({ plugins: [simplePlatform(), guestRam({ name: 'a', size: 0x2000 }), guestRam({ name: 'b', base: 0x1000, size: 0x2000 })] }));
+    const err = thrown(() =>
+      Machine.create({
+        plugins: [simplePlatform(), guestRam({ name: 'a', size: 0x2000 }), guestRam({ name: 'b', base: 0x1000, size: 0x2000 })],
+      }),
+    );
     expect(VhwError.is(err, 'E_OVERLAP')).toBe(true);
   });
 });

@@ -67,7 +67,10 @@ export class Machine {
     this.cpu = container.get(GuestCpuToken);
     const lifecycles = container.isBound(Lifecycle) ? container.getAll<Lifecycle>(Lifecycle) : [];
     // Stable sort: equal stages keep plugin order.
-    this.lifecycles = lifecycles.map((l, i) => ({ l, i })).sort((a, b) => a.l.stage - b.l.stage || a.i - b.i).map((x) => x.l);
+    this.lifecycles = lifecycles
+      .map((l, i) => ({ l, i }))
+      .sort((a, b) => a.l.stage - b.l.stage || a.i - b.i)
+      .map((x) => x.l);
   }
 
   /**
@@ -99,7 +102,10 @@ export class Machine {
     for (const p of options.plugins) {
       const prev = seen.get(p.instance);
       if (prev) {
-        throw new VhwError('E_CONFIG', `machine: two plugins use the instance name "${p.instance}" (${prev.name} and ${p.name}); give each device a distinct name`);
+        throw new VhwError(
+          'E_CONFIG',
+          `machine: two plugins use the instance name "${p.instance}" (${prev.name} and ${p.name}); give each device a distinct name`,
+        );
       }
       seen.set(p.instance, p);
     }
@@ -185,9 +191,7 @@ function coreModule(options: MachineOptions): ContainerModule {
       const platform = ctx.get<Platform>(Platform);
       return new CostModel(params, platform.costDefaults, options.costs ?? {});
     });
-    bind(MmuToken).toDynamicValue(
-      (ctx) => new Mmu(ctx.get<Platform>(Platform).pageSize, ctx.get(StatsToken), ctx.get(EventsToken)),
-    );
+    bind(MmuToken).toDynamicValue((ctx) => new Mmu(ctx.get<Platform>(Platform).pageSize, ctx.get(StatsToken), ctx.get(EventsToken)));
     bind(GuestCpuToken).toDynamicValue(
       (ctx) => new GuestCpu(ctx.get(MmuToken), ctx.get(ClockToken), ctx.get(StatsToken), ctx.get(EventsToken), ctx.get(CostModelToken)),
     );

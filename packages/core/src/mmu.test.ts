@@ -57,17 +57,39 @@ describe('Mmu', () => {
 
   it('refuses a direct mapping whose host address is not page aligned, naming the address', () => {
     const { mmu: m } = mmu(64 * K);
-    const err = thrown(() => m.mapDirect({ name: 'bar0', gpa: 0x10000, size: 0x10000, hostPa: 0x3fe00004000, handler: nullHandler, handlerOffset: 0 }));
+    const err = thrown(() =>
+      m.mapDirect({ name: 'bar0', gpa: 0x10000, size: 0x10000, hostPa: 0x3fe00004000, handler: nullHandler, handlerOffset: 0 }),
+    );
     expect(VhwError.is(err, 'E_ALIGNMENT')).toBe(true);
     expect((err as Error).message).toBe('direct mapping "bar0": host address 0x3fe00004000 is not aligned to the 65536-byte page');
   });
 
   it('refuses bad names and ranges', () => {
     const { mmu: m } = mmu();
-    expect(VhwError.is(thrown(() => m.mapRam('', 0, 4 * K)), 'E_CONFIG')).toBe(true);
-    expect(VhwError.is(thrown(() => m.mapRam('r', -4 * K, 4 * K)), 'E_RANGE')).toBe(true);
-    expect(VhwError.is(thrown(() => m.mapRam('r', 0, 0)), 'E_RANGE')).toBe(true);
-    expect(VhwError.is(thrown(() => m.mapRam('r', 0, 8 * K, new ArrayBuffer(4 * K))), 'E_RANGE')).toBe(true);
+    expect(
+      VhwError.is(
+        thrown(() => m.mapRam('', 0, 4 * K)),
+        'E_CONFIG',
+      ),
+    ).toBe(true);
+    expect(
+      VhwError.is(
+        thrown(() => m.mapRam('r', -4 * K, 4 * K)),
+        'E_RANGE',
+      ),
+    ).toBe(true);
+    expect(
+      VhwError.is(
+        thrown(() => m.mapRam('r', 0, 0)),
+        'E_RANGE',
+      ),
+    ).toBe(true);
+    expect(
+      VhwError.is(
+        thrown(() => m.mapRam('r', 0, 8 * K, new ArrayBuffer(4 * K))),
+        'E_RANGE',
+      ),
+    ).toBe(true);
   });
 
   it('refuses overlapping mappings with E_OVERLAP and duplicate names with E_CONFIG', () => {
@@ -149,10 +171,17 @@ describe('Mmu', () => {
   it.each([4 * K, 16 * K, 64 * K])('property: map then translate gives back the same host address (page size %i)', (pageSize) => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ gapPages: fc.integer({ min: 0, max: 4 }), pages: fc.integer({ min: 1, max: 4 }), hostPage: fc.integer({ min: 0, max: 2 ** 20 }) }), {
-          minLength: 1,
-          maxLength: 8,
-        }),
+        fc.array(
+          fc.record({
+            gapPages: fc.integer({ min: 0, max: 4 }),
+            pages: fc.integer({ min: 1, max: 4 }),
+            hostPage: fc.integer({ min: 0, max: 2 ** 20 }),
+          }),
+          {
+            minLength: 1,
+            maxLength: 8,
+          },
+        ),
         fc.array(fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), { minLength: 1, maxLength: 8 }),
         (specs, fractions) => {
           const { mmu: m } = mmu(pageSize);

@@ -1,4 +1,11 @@
-import { type AccessConstraints, type CompiledConstraints, type MmioHandler, DEFAULT_CONSTRAINTS, compileConstraints, passThroughSizes } from './access.js';
+import {
+  type AccessConstraints,
+  type CompiledConstraints,
+  type MmioHandler,
+  DEFAULT_CONSTRAINTS,
+  compileConstraints,
+  passThroughSizes,
+} from './access.js';
 import { VhwError, hex } from './errors.js';
 import type { MachineEvents } from './events.js';
 import { FlatView, overlapError } from './flat-view.js';
@@ -142,9 +149,7 @@ export class Mmu {
     if (buf.byteLength < size) {
       throw new VhwError('E_RANGE', `RAM mapping "${name}": buffer of ${buf.byteLength} bytes is smaller than ${size}`);
     }
-    return this.add(
-      new MmuMapping({ name, kind: PageKind.Ram, base: gpa, size, view: new DataView(buf, 0, size), pageSlots: NO_SLOTS }),
-    );
+    return this.add(new MmuMapping({ name, kind: PageKind.Ram, base: gpa, size, view: new DataView(buf, 0, size), pageSlots: NO_SLOTS }));
   }
 
   /** Maps device MMIO direct (the mmap fast path). Guest and host addresses and the size must be whole pages. */
@@ -191,7 +196,11 @@ export class Mmu {
 
   unmap(name: string): void {
     const i = this.mappings.findIndex((m) => m.name === name);
-    if (i < 0) throw new VhwError('E_NOT_FOUND', `MMU: no mapping named "${name}"; mapped: ${this.mappings.map((m) => m.name).join(', ') || 'none'}`);
+    if (i < 0)
+      throw new VhwError(
+        'E_NOT_FOUND',
+        `MMU: no mapping named "${name}"; mapped: ${this.mappings.map((m) => m.name).join(', ') || 'none'}`,
+      );
     const [m] = this.mappings.splice(i, 1);
     this.rebuild();
     this.events.emit('map', { action: 'unmap', kind: m.kindName, name: m.name, gpa: m.base, size: m.size });
@@ -217,8 +226,10 @@ export class Mmu {
 
   private checkPages(name: string, gpa: number, size: number, what: string): void {
     if (typeof name !== 'string' || name.length === 0) throw new VhwError('E_CONFIG', `${what} mapping: name must be a non-empty string`);
-    if (!Number.isSafeInteger(gpa) || gpa < 0) throw new VhwError('E_RANGE', `${what} mapping "${name}": gpa ${String(gpa)} must be a non-negative safe integer`);
-    if (!Number.isSafeInteger(size) || size <= 0) throw new VhwError('E_RANGE', `${what} mapping "${name}": size ${String(size)} must be a positive safe integer`);
+    if (!Number.isSafeInteger(gpa) || gpa < 0)
+      throw new VhwError('E_RANGE', `${what} mapping "${name}": gpa ${String(gpa)} must be a non-negative safe integer`);
+    if (!Number.isSafeInteger(size) || size <= 0)
+      throw new VhwError('E_RANGE', `${what} mapping "${name}": size ${String(size)} must be a positive safe integer`);
     if (!this.isPageAligned(gpa) || !this.isPageAligned(size)) {
       throw new VhwError(
         'E_ALIGNMENT',

@@ -23,7 +23,9 @@ const uart = definePlugin({
     base: z.number().int().nonnegative().describe('guest-physical base address'),
     baud: z.number().int().min(300).max(115200).default(9600),
     parity: z.enum(['none', 'even', 'odd']).default('none'),
-    fifo: z.strictObject({ depth: z.number().int().positive().default(16), threshold: z.number().int().default(8) }).default({ depth: 16, threshold: 8 }),
+    fifo: z
+      .strictObject({ depth: z.number().int().positive().default(16), threshold: z.number().int().default(8) })
+      .default({ depth: 16, threshold: 8 }),
   }),
   instance: (o) => o.name,
   module: () => new ContainerModule(() => {}),
@@ -31,7 +33,15 @@ const uart = definePlugin({
 
 describe('definePlugin', () => {
   it('refuses a plugin name that is not lowercase-dashed', () => {
-    const err = thrown(() => definePlugin({ name: 'My_Plugin', kind: 'other', description: '', schema: z.strictObject({}), module: () => new ContainerModule(() => {}) }));
+    const err = thrown(() =>
+      definePlugin({
+        name: 'My_Plugin',
+        kind: 'other',
+        description: '',
+        schema: z.strictObject({}),
+        module: () => new ContainerModule(() => {}),
+      }),
+    );
     expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
     expect((err as Error).message).toBe('plugin name "My_Plugin": allowed: lowercase letters, digits and dashes');
   });

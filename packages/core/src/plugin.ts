@@ -144,8 +144,7 @@ function typeOf(p: Record<string, unknown>): string {
   if (Array.isArray(p.anyOf)) return (p.anyOf as Record<string, unknown>[]).map(typeOf).join(' | ');
   if (p.type === 'array') return `${typeOf((p.items ?? {}) as Record<string, unknown>)}[]`;
   if (typeof p.type === 'string') {
-    const range =
-      p.minimum !== undefined || p.maximum !== undefined ? ` [${p.minimum ?? ''}..${p.maximum ?? ''}]` : '';
+    const range = p.minimum !== undefined || p.maximum !== undefined ? ` [${p.minimum ?? ''}..${p.maximum ?? ''}]` : '';
     return `${p.type}${range}`;
   }
   return 'object';

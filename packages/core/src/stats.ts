@@ -142,7 +142,11 @@ export class Stats {
 
   /** Reads plus writes on one path. */
   count(path: PathId): number {
-    return path === Path.Ram ? this.ramReads + this.ramWrites : path === Path.Direct ? this.directReads + this.directWrites : this.trapReads + this.trapWrites;
+    return path === Path.Ram
+      ? this.ramReads + this.ramWrites
+      : path === Path.Direct
+        ? this.directReads + this.directWrites
+        : this.trapReads + this.trapWrites;
   }
 
   get trapsByReason(): Record<string, number> {

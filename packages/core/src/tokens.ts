@@ -61,6 +61,6 @@ export const GuestCpuToken = Symbol.for('vhw.GuestCpu');
 /** The scenario's machine description: `MachineOptions` minus plugins. */
 export const MachineOptionsToken = Symbol.for('vhw.MachineOptions');
 /** Guest RAM as devices (DMA) and the VMM see it. */
-export const GuestMemoryToken = Symbol.for("vhw.GuestMemory");
+export const GuestMemoryToken = Symbol.for('vhw.GuestMemory');
 
 export type { SimClock, CostModel, Stats, MachineEvents, Mmu, GuestCpu };

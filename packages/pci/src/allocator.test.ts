@@ -156,7 +156,8 @@ describe('packBars properties', () => {
           expect(p.address + p.size).toBeLessThanOrEqual(window.base + window.size);
         }
         const sorted = [...ps].sort((a, b) => a.address - b.address);
-        for (let i = 1; i < sorted.length; i++) expect(sorted[i].address).toBeGreaterThanOrEqual(sorted[i - 1].address + sorted[i - 1].size);
+        for (let i = 1; i < sorted.length; i++)
+          expect(sorted[i].address).toBeGreaterThanOrEqual(sorted[i - 1].address + sorted[i - 1].size);
         expect(usedBytes(window, ps)).toBe(sorted[sorted.length - 1].address + sorted[sorted.length - 1].size - window.base);
       }),
       { numRuns: 400 },

@@ -83,7 +83,10 @@ describe('ConfigSpace BAR sizing', () => {
   });
 
   it('drops the address bits below the BAR size and keeps the address after a probe', () => {
-    const d = new ToyDevice('addr', [{ index: 0, size: 0x1000 }, { index: 2, size: 0x4000, kind: 'mem64' }]);
+    const d = new ToyDevice('addr', [
+      { index: 0, size: 0x1000 },
+      { index: 2, size: 0x4000, kind: 'mem64' },
+    ]);
     d.config.write(Cfg.Bar0, 4, 0x12345678);
     expect(d.config.read(Cfg.Bar0, 4)).toBe(0x12345000);
     d.setBarAddress(2, 0x1_2340_0000);
@@ -175,13 +178,20 @@ describe('ConfigSpace read-only bits', () => {
 
 describe('capability list', () => {
   it('walks from the capabilities pointer to MSI-X with the right BIR and offsets, then the extra capabilities', () => {
-    const dev = new ToyDevice('caps', [{ index: 0, size: 0x4000 }, { index: 3, size: 0x4000 }], {
-      vectors: 3,
-      tableBar: 3,
-      tableOffset: 0,
-      pbaBar: 3,
-      pbaOffset: 0x2000,
-    });
+    const dev = new ToyDevice(
+      'caps',
+      [
+        { index: 0, size: 0x4000 },
+        { index: 3, size: 0x4000 },
+      ],
+      {
+        vectors: 3,
+        tableBar: 3,
+        tableOffset: 0,
+        pbaBar: 3,
+        pbaOffset: 0x2000,
+      },
+    );
     const ext = new ToyDevice('caps2', [{ index: 0, size: 0x4000, kind: 'mem64' }], {
       vectors: 32,
       tableBar: 0,
@@ -220,7 +230,8 @@ describe('capability list', () => {
     });
     const read = (o: number, s: 1 | 2 | 4) => dev.config.read(o, s);
     const walk: Array<[number, number]> = [];
-    for (let p = read(Cfg.CapabilitiesPointer, 1), guard = 0; p !== 0 && guard < 10; p = read(p + 1, 1), guard++) walk.push([p, read(p, 1)]);
+    for (let p = read(Cfg.CapabilitiesPointer, 1), guard = 0; p !== 0 && guard < 10; p = read(p + 1, 1), guard++)
+      walk.push([p, read(p, 1)]);
     expect(walk).toEqual([
       [0x40, CapId.MsiX],
       [0x50, CapId.PciExpress],

@@ -21,15 +21,31 @@ function configError(s: PciDeviceSpec): string {
 describe('validatePciDeviceSpec', () => {
   it('accepts the three reference layouts of the spec', () => {
     expect(() =>
-      validatePciDeviceSpec(spec({ bars: [{ index: 0, size: 0x4000, kind: 'mem64' }], msix: { vectors: 32, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 } })),
-    ).not.toThrow();
-    expect(() =>
       validatePciDeviceSpec(
-        spec({ bars: [{ index: 0, size: 0x4000 }, { index: 3, size: 0x4000 }], msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 } }),
+        spec({
+          bars: [{ index: 0, size: 0x4000, kind: 'mem64' }],
+          msix: { vectors: 32, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 },
+        }),
       ),
     ).not.toThrow();
     expect(() =>
-      validatePciDeviceSpec(spec({ bars: [{ index: 0, size: 0x10000, kind: 'mem64' }], msix: { vectors: 64, tableBar: 0, tableOffset: 0x5200, pbaBar: 0, pbaOffset: 0xd600 } })),
+      validatePciDeviceSpec(
+        spec({
+          bars: [
+            { index: 0, size: 0x4000 },
+            { index: 3, size: 0x4000 },
+          ],
+          msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
+        }),
+      ),
+    ).not.toThrow();
+    expect(() =>
+      validatePciDeviceSpec(
+        spec({
+          bars: [{ index: 0, size: 0x10000, kind: 'mem64' }],
+          msix: { vectors: 64, tableBar: 0, tableOffset: 0x5200, pbaBar: 0, pbaOffset: 0xd600 },
+        }),
+      ),
     ).not.toThrow();
   });
 
@@ -57,8 +73,24 @@ describe('validatePciDeviceSpec', () => {
   });
 
   it('refuses two BARs in one slot, including the upper half of a 64-bit BAR', () => {
-    expect(configError(spec({ bars: [{ index: 0, size: 0x1000 }, { index: 0, size: 0x1000 }] }))).toMatch(/device "nvme0": BAR0 overlaps BAR0 in BAR slot 0/);
-    const m = configError(spec({ bars: [{ index: 0, size: 0x4000, kind: 'mem64' }, { index: 1, size: 0x1000 }] }));
+    expect(
+      configError(
+        spec({
+          bars: [
+            { index: 0, size: 0x1000 },
+            { index: 0, size: 0x1000 },
+          ],
+        }),
+      ),
+    ).toMatch(/device "nvme0": BAR0 overlaps BAR0 in BAR slot 0/);
+    const m = configError(
+      spec({
+        bars: [
+          { index: 0, size: 0x4000, kind: 'mem64' },
+          { index: 1, size: 0x1000 },
+        ],
+      }),
+    );
     expect(m).toContain('device "nvme0"');
     expect(m).toContain('BAR1 overlaps BAR0 in BAR slot 1');
   });
@@ -84,7 +116,13 @@ describe('validatePciDeviceSpec', () => {
     // The same offsets in different BARs are fine.
     expect(() =>
       validatePciDeviceSpec(
-        spec({ bars: [{ index: 0, size: 0x4000 }, { index: 2, size: 0x4000 }], msix: { vectors: 8, tableBar: 0, tableOffset: 0x1000, pbaBar: 2, pbaOffset: 0x1000 } }),
+        spec({
+          bars: [
+            { index: 0, size: 0x4000 },
+            { index: 2, size: 0x4000 },
+          ],
+          msix: { vectors: 8, tableBar: 0, tableOffset: 0x1000, pbaBar: 2, pbaOffset: 0x1000 },
+        }),
       ),
     ).not.toThrow();
   });
@@ -94,16 +132,26 @@ describe('validatePciDeviceSpec', () => {
     expect(m).toContain('device "nvme0"');
     expect(m).toContain('msix.table is in BAR2, which is not declared; declared: BAR0');
     const m2 = configError(
-      spec({ bars: [{ index: 0, size: 0x4000, kind: 'mem64' }], msix: { vectors: 1, tableBar: 0, tableOffset: 0, pbaBar: 1, pbaOffset: 0x800 } }),
+      spec({
+        bars: [{ index: 0, size: 0x4000, kind: 'mem64' }],
+        msix: { vectors: 1, tableBar: 0, tableOffset: 0, pbaBar: 1, pbaOffset: 0x800 },
+      }),
     );
     expect(m2).toContain('msix.pba is in BAR1, which is not declared');
   });
 
   it('refuses MSI-X structures in an I/O BAR and unaligned table offsets', () => {
-    expect(configError(spec({ bars: [{ index: 0, size: 0x100, kind: 'io' }], msix: { vectors: 1, tableBar: 0, tableOffset: 0, pbaBar: 0, pbaOffset: 0x80 } }))).toContain(
-      'msix.table is in BAR0, an I/O BAR',
+    expect(
+      configError(
+        spec({
+          bars: [{ index: 0, size: 0x100, kind: 'io' }],
+          msix: { vectors: 1, tableBar: 0, tableOffset: 0, pbaBar: 0, pbaOffset: 0x80 },
+        }),
+      ),
+    ).toContain('msix.table is in BAR0, an I/O BAR');
+    expect(configError(spec({ msix: { vectors: 1, tableBar: 0, tableOffset: 4, pbaBar: 0, pbaOffset: 0x800 } }))).toContain(
+      'msix.table offset 4',
     );
-    expect(configError(spec({ msix: { vectors: 1, tableBar: 0, tableOffset: 4, pbaBar: 0, pbaOffset: 0x800 } }))).toContain('msix.table offset 4');
   });
 
   it('refuses overlapping capabilities, with MSI-X, the header or each other', () => {
@@ -111,7 +159,14 @@ describe('validatePciDeviceSpec', () => {
     const withMsix = configError(spec({ msix, capabilities: [{ id: 0x10, offset: 0x48, length: 8 }] }));
     expect(withMsix).toContain('device "nvme0"');
     expect(withMsix).toContain('capability 0x10 at 0x48 overlaps the MSI-X capability');
-    const pair = configError(spec({ capabilities: [{ id: 0x10, offset: 0x50, length: 0x20 }, { id: 0x05, offset: 0x60, length: 0x10 }] }));
+    const pair = configError(
+      spec({
+        capabilities: [
+          { id: 0x10, offset: 0x50, length: 0x20 },
+          { id: 0x05, offset: 0x60, length: 0x10 },
+        ],
+      }),
+    );
     expect(pair).toContain('capability 0x5 at 0x60 overlaps capability 0x10 at 0x50');
     expect(configError(spec({ capabilities: [{ id: 0x10, offset: 0x3c, length: 8 }] }))).toContain('capability 0x10 at offset 60');
     expect(() => validatePciDeviceSpec(spec({ msix, capabilities: [{ id: 0x10, offset: 0x4c, length: 8 }] }))).not.toThrow();
@@ -119,7 +174,9 @@ describe('validatePciDeviceSpec', () => {
 
   it('refuses bad IDs, vector counts and oversized 32-bit BARs', () => {
     expect(configError(spec({ vendorId: 0x10000 }))).toContain('vendorId is 65536');
-    expect(configError(spec({ msix: { vectors: 0, tableBar: 0, tableOffset: 0, pbaBar: 0, pbaOffset: 0x800 } }))).toContain('msix.vectors 0');
+    expect(configError(spec({ msix: { vectors: 0, tableBar: 0, tableOffset: 0, pbaBar: 0, pbaOffset: 0x800 } }))).toContain(
+      'msix.vectors 0',
+    );
     expect(configError(spec({ bars: [{ index: 0, size: 2 ** 32 }] }))).toContain('BAR0 size 0x100000000 does not fit a 32-bit BAR');
     expect(configError(spec({ bars: [{ index: 6, size: 0x1000 }] }))).toContain('BAR index 6');
   });
@@ -138,7 +195,10 @@ describe('isPowerOfTwo', () => {
 
 describe('PciDevice BAR registers', () => {
   it('programs and reads back 32-bit, 64-bit and above-4G addresses', () => {
-    const d = new ToyDevice('b', [{ index: 0, size: 0x4000, kind: 'mem64' }, { index: 2, size: 0x1000 }]);
+    const d = new ToyDevice('b', [
+      { index: 0, size: 0x4000, kind: 'mem64' },
+      { index: 2, size: 0x1000 },
+    ]);
     d.setBarAddress(0, 0x2_8000_4000);
     d.setBarAddress(2, 0x9000_1000);
     expect(d.barAddress(0)).toBe(0x2_8000_4000);

@@ -66,7 +66,11 @@ export function validatePciDeviceSpec(spec: PciDeviceSpec): void {
     throw new VhwError('E_CONFIG', `${who}: ${msg}`);
   };
   if (typeof spec.name !== 'string' || spec.name.length === 0) fail('name must be a non-empty string');
-  for (const [f, v, max] of [['vendorId', spec.vendorId, 0xffff], ['deviceId', spec.deviceId, 0xffff], ['classCode', spec.classCode, 0xffffff]] as const) {
+  for (const [f, v, max] of [
+    ['vendorId', spec.vendorId, 0xffff],
+    ['deviceId', spec.deviceId, 0xffff],
+    ['classCode', spec.classCode, 0xffffff],
+  ] as const) {
     if (!Number.isInteger(v) || v < 0 || v > max) fail(`${f} is ${String(v)}; allowed: an integer 0..${hex(max)}`);
   }
   if (!Array.isArray(spec.bars)) fail('bars must be an array');
@@ -97,17 +101,26 @@ export function validatePciDeviceSpec(spec: PciDeviceSpec): void {
     if (!Number.isInteger(m.vectors) || m.vectors < 1 || m.vectors > 2048) fail(`msix.vectors ${String(m.vectors)}; allowed: 1..2048`);
     const tableSize = m.vectors * 16;
     const pbaSize = Math.ceil(m.vectors / 64) * 8;
-    for (const [field, barIdx, off, size] of [['msix.table', m.tableBar, m.tableOffset, tableSize], ['msix.pba', m.pbaBar, m.pbaOffset, pbaSize]] as const) {
+    for (const [field, barIdx, off, size] of [
+      ['msix.table', m.tableBar, m.tableOffset, tableSize],
+      ['msix.pba', m.pbaBar, m.pbaOffset, pbaSize],
+    ] as const) {
       const bar = spec.bars.find((b) => b.index === barIdx);
-      if (!bar) fail(`${field} is in BAR${String(barIdx)}, which is not declared; declared: ${spec.bars.map((b) => 'BAR' + b.index).join(', ') || 'none'}`);
+      if (!bar)
+        fail(
+          `${field} is in BAR${String(barIdx)}, which is not declared; declared: ${spec.bars.map((b) => 'BAR' + b.index).join(', ') || 'none'}`,
+        );
       if ((bar!.kind ?? 'mem32') === 'io') fail(`${field} is in BAR${barIdx}, an I/O BAR; allowed: a memory BAR`);
-      if (!Number.isInteger(off) || off < 0 || off % 8 !== 0) fail(`${field} offset ${String(off)}; allowed: a multiple of 8 inside BAR${barIdx}`);
+      if (!Number.isInteger(off) || off < 0 || off % 8 !== 0)
+        fail(`${field} offset ${String(off)}; allowed: a multiple of 8 inside BAR${barIdx}`);
       if (off + size > bar!.size) {
         fail(`${field} [${hex(off)}, ${hex(off + size)}) lies outside BAR${barIdx} (size ${hex(bar!.size)})`);
       }
     }
     if (m.tableBar === m.pbaBar && m.tableOffset < m.pbaOffset + pbaSize && m.pbaOffset < m.tableOffset + tableSize) {
-      fail(`msix table [${hex(m.tableOffset)}, ${hex(m.tableOffset + tableSize)}) overlaps the PBA [${hex(m.pbaOffset)}, ${hex(m.pbaOffset + pbaSize)}) in BAR${m.tableBar}`);
+      fail(
+        `msix table [${hex(m.tableOffset)}, ${hex(m.tableOffset + tableSize)}) overlaps the PBA [${hex(m.pbaOffset)}, ${hex(m.pbaOffset + pbaSize)}) in BAR${m.tableBar}`,
+      );
     }
     caps.push({ what: 'the MSI-X capability', start: MSIX_CAP_OFFSET, end: MSIX_CAP_OFFSET + MSIX_CAP_LENGTH });
   }
@@ -251,7 +264,7 @@ export abstract class PciDevice {
         const mask = bar.size >= 2 ** 32 ? 0 : (~(bar.size - 1) & 0xfffffff0) >>> 0;
         c.init(off, 4, flags, mask);
         if (kind === 'mem64') {
-          const hiMask = bar.size > 2 ** 32 ? (~(bar.size / 2 ** 32 - 1) >>> 0) : 0xffffffff;
+          const hiMask = bar.size > 2 ** 32 ? ~(bar.size / 2 ** 32 - 1) >>> 0 : 0xffffffff;
           c.init(off + 4, 4, 0, hiMask);
         }
       }

@@ -108,7 +108,10 @@ export class GuestOs {
   alloc(size: number, align = 4096): number {
     const base = Math.ceil(this.brk / align) * align;
     if (base + size > this.ramEnd) {
-      throw new VhwError('E_ALLOCATION', `guest OS: out of guest RAM allocating ${size} bytes (heap at ${hex(base)}, RAM ends ${hex(this.ramEnd)})`);
+      throw new VhwError(
+        'E_ALLOCATION',
+        `guest OS: out of guest RAM allocating ${size} bytes (heap at ${hex(base)}, RAM ends ${hex(this.ramEnd)})`,
+      );
     }
     this.brk = base + size;
     return base;

@@ -104,7 +104,10 @@ describe('HostBridge realize', () => {
   });
 
   it('does not map I/O BARs into MMIO', () => {
-    const dev = new DmaToy('io', [{ index: 0, size: 32, kind: 'io' }, { index: 1, size: 0x1000 }]);
+    const dev = new DmaToy('io', [
+      { index: 0, size: 32, kind: 'io' },
+      { index: 1, size: 0x1000 },
+    ]);
     const { bridge } = setup([dev]);
     expect(bridge.functions[0].bars.map((b) => b.index)).toEqual([1]);
     expect(bridge.hostSpace.entries.map((r) => r.name)).toEqual(['io:BAR1']);
@@ -183,7 +186,9 @@ describe('HostBridge ownership and reservations', () => {
       { kind: 'bar', owner: 'b', group: 'hb:grp1', bar: 0, base: BASE + 0x4000, size: 0x4000 },
     ]);
     expect(bridge.claim('r', 'a', BASE + 0x8000, 0x8000)).toBe(true);
-    expect(bridge.ownersOf(BASE + 0xc000, 4)).toEqual([{ kind: 'reservation', owner: 'a', group: 'hb:grp0', base: BASE + 0x8000, size: 0x8000 }]);
+    expect(bridge.ownersOf(BASE + 0xc000, 4)).toEqual([
+      { kind: 'reservation', owner: 'a', group: 'hb:grp0', base: BASE + 0x8000, size: 0x8000 },
+    ]);
     expect(bridge.ownersOf(BASE + 0x10000, 0x10000)).toEqual([]);
     expect(bridge.segmentsIn(BASE, 0x10000)).toEqual([]);
   });

@@ -223,9 +223,11 @@ export class HostBridge implements PlatformFacts {
     if (this.realized) throw new VhwError('E_STATE', `${this.name}: already realized`);
     const names = new Set<string>();
     devices.forEach((device, slot) => {
-      if (names.has(device.name)) throw new VhwError('E_CONFIG', `${this.name}: two devices are named "${device.name}"; names must be unique`);
+      if (names.has(device.name))
+        throw new VhwError('E_CONFIG', `${this.name}: two devices are named "${device.name}"; names must be unique`);
       names.add(device.name);
-      if (slot >= 256 * 32) throw new VhwError('E_ALLOCATION', `${this.name}: more than ${256 * 32} devices ("${device.name}" is one too many)`);
+      if (slot >= 256 * 32)
+        throw new VhwError('E_ALLOCATION', `${this.name}: more than ${256 * 32} devices ("${device.name}" is one too many)`);
       const gid = this.groupIdFor(device, slot);
       let group = this.groups.find((g) => g.id === gid);
       if (!group) {
@@ -233,7 +235,9 @@ export class HostBridge implements PlatformFacts {
         this.groups.push(group);
       }
       // 32 devices per bus, buses numbered from 0 (devices beyond 32 sit behind further bridges).
-      const bdf = `0000:${Math.floor(slot / 32).toString(16).padStart(2, '0')}:${(slot % 32).toString(16).padStart(2, '0')}.0`;
+      const bdf = `0000:${Math.floor(slot / 32)
+        .toString(16)
+        .padStart(2, '0')}:${(slot % 32).toString(16).padStart(2, '0')}.0`;
       const fn = new PciFunction(device, bdf, group);
       group.functions.push(fn);
       this.functions.push(fn);
@@ -295,7 +299,10 @@ export class HostBridge implements PlatformFacts {
   findFunction(name: string): PciFunction {
     const fn = this.functions.find((f) => f.name === name);
     if (!fn) {
-      throw new VhwError('E_NOT_FOUND', `${this.name}: no device "${name}"; devices: ${this.functions.map((f) => f.name).join(', ') || 'none'}`);
+      throw new VhwError(
+        'E_NOT_FOUND',
+        `${this.name}: no device "${name}"; devices: ${this.functions.map((f) => f.name).join(', ') || 'none'}`,
+      );
     }
     return fn;
   }
@@ -662,7 +669,9 @@ class BoundBar implements MmioHandler {
     if ((size === 4 || size === 1 || size === 2) && (this.passSizes & size) !== 0 && (off & -size) === off) {
       return this.group.mmioFrozen || !this.dev.memoryEnabled ? this.handler.read(off, size) : this.inner.read(off, size);
     }
-    return accessIsValid(this.constraints, off, size) ? adaptedRead(this.handler, this.constraints, off, size) : this.space.rejectRead(this.base + off, size, 'invalid-size');
+    return accessIsValid(this.constraints, off, size)
+      ? adaptedRead(this.handler, this.constraints, off, size)
+      : this.space.rejectRead(this.base + off, size, 'invalid-size');
   }
 
   write(off: number, size: 1 | 2 | 4, value: number): void {

@@ -61,8 +61,20 @@ export const vmmOptions = z.strictObject({
   // trapped access crossing calls never boxes its address on the heap.
   guestMmioBase: z.number().int().nonnegative().default(0x4000_0000).describe('guest window for 64-bit BARs: base'),
   guestMmioSize: z.number().int().positive().default(0x2000_0000).describe('guest window for 64-bit BARs: size'),
-  guestMmio32Base: z.number().int().nonnegative().max(0xffff_ffff).default(0x6000_0000).describe('guest window below 4 GiB for 32-bit BARs: base'),
-  guestMmio32Size: z.number().int().positive().max(0x1_0000_0000).default(0x1000_0000).describe('guest window below 4 GiB for 32-bit BARs: size'),
+  guestMmio32Base: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(0xffff_ffff)
+    .default(0x6000_0000)
+    .describe('guest window below 4 GiB for 32-bit BARs: base'),
+  guestMmio32Size: z
+    .number()
+    .int()
+    .positive()
+    .max(0x1_0000_0000)
+    .default(0x1000_0000)
+    .describe('guest window below 4 GiB for 32-bit BARs: size'),
   noMsixEmulation: z
     .union([z.literal('machine'), z.boolean()], { message: 'allowed: "machine", true or false' })
     .default('machine')

@@ -169,7 +169,10 @@ describe('planBar', () => {
             expect(a.path === 'direct').toBe(inDirect);
           }
           // The emulated table never maps direct.
-          if (!noEmu) expect(plan.areas.some((a) => a.path === 'direct' && a.offset < tableOffset + 0x100 && tableOffset < a.offset + a.size)).toBe(false);
+          if (!noEmu)
+            expect(plan.areas.some((a) => a.path === 'direct' && a.offset < tableOffset + 0x100 && tableOffset < a.offset + a.size)).toBe(
+              false,
+            );
         },
       ),
       { numRuns: 300 },

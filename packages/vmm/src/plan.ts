@@ -114,7 +114,8 @@ export function planBar(input: BarPlanInput): BarPlan {
     const lo = Math.max(page - G, 0);
     const hi = Math.min(page + P - G, S);
     if (S < P) {
-      if (!wholeMmap) blocker = undefined; // not mmapped at all: the fd reason applies
+      if (!wholeMmap)
+        blocker = undefined; // not mmapped at all: the fd reason applies
       else if (!grown) blocker = G % P !== 0 ? Reason.GuestBarUnaligned : Reason.GuestPageShared;
     } else if (page < G || page + P > G + S) blocker = Reason.GuestBarUnaligned;
     if (blocker === undefined && input.guestPageShared(page)) blocker = Reason.GuestPageShared;
@@ -148,7 +149,8 @@ export function planBar(input: BarPlanInput): BarPlan {
     else if (inMmap(off)) piece = { path: 'trap', via: 'qemu-mmap', reason: pageBlocker.get(page) ?? Reason.GuestBarUnaligned };
     else piece = { path: 'trap', via: 'fd', reason: input.kernelReason(off) };
     const prev = out[out.length - 1];
-    if (prev && prev.path === piece.path && prev.via === piece.via && prev.reason === piece.reason && prev.offset + prev.size === off) prev.size += size;
+    if (prev && prev.path === piece.path && prev.via === piece.via && prev.reason === piece.reason && prev.offset + prev.size === off)
+      prev.size += size;
     else out.push({ offset: off, size, ...piece });
   }
 

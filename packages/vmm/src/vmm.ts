@@ -150,7 +150,11 @@ export class Vmm implements TrapHandler, GuestPciBus {
 
   find(name: string): GuestPciFunction {
     const f = this.functions.find((x) => x.name === name);
-    if (!f) throw new VhwError('E_NOT_FOUND', `guest PCI bus: no device "${name}"; devices: ${this.functions.map((x) => x.name).join(', ') || 'none'}`);
+    if (!f)
+      throw new VhwError(
+        'E_NOT_FOUND',
+        `guest PCI bus: no device "${name}"; devices: ${this.functions.map((x) => x.name).join(', ') || 'none'}`,
+      );
     return f;
   }
 
@@ -183,8 +187,16 @@ export class Vmm implements TrapHandler, GuestPciBus {
     // 64-bit BARs above 4 GiB, 32-bit ones in the window below, as guest firmware does.
     const o = this.options;
     const placed = [
-      ...packBars({ name: 'guest MMIO (64-bit)', base: o.guestMmioBase, size: o.guestMmioSize }, requests.filter((r) => r.is64), minAlign),
-      ...packBars({ name: 'guest MMIO (32-bit)', base: o.guestMmio32Base, size: o.guestMmio32Size }, requests.filter((r) => !r.is64), minAlign),
+      ...packBars(
+        { name: 'guest MMIO (64-bit)', base: o.guestMmioBase, size: o.guestMmioSize },
+        requests.filter((r) => r.is64),
+        minAlign,
+      ),
+      ...packBars(
+        { name: 'guest MMIO (32-bit)', base: o.guestMmio32Base, size: o.guestMmio32Size },
+        requests.filter((r) => !r.is64),
+        minAlign,
+      ),
     ];
     for (const r of requests) {
       const p = placed.find((x) => x.key === r.key)!;
@@ -325,7 +337,9 @@ export class Vmm implements TrapHandler, GuestPciBus {
     const oldPages = pagesOf(bar, bar.guestAddress);
     const newPages = pagesOf(bar, guestAddress);
     const touches = (b: PassthroughBar, r: { lo: number; hi: number }) => b.guestAddress < r.hi && r.lo < b.guestAddress + b.size;
-    const neighbours = this.bars.filter((b) => b !== bar && b.installed.regions.length + b.installed.directs.length > 0 && (touches(b, oldPages) || touches(b, newPages)));
+    const neighbours = this.bars.filter(
+      (b) => b !== bar && b.installed.regions.length + b.installed.directs.length > 0 && (touches(b, oldPages) || touches(b, newPages)),
+    );
     for (const b of [bar, ...neighbours]) this.uninstallBar(b);
     bar.guestAddress = guestAddress;
     const fnBar = this.fnOf(bar).bars.find((b) => b.index === bar.index);
@@ -456,9 +470,9 @@ export class Vmm implements TrapHandler, GuestPciBus {
   }
 
   /** Where an access to `gpa` goes, for `vhw explain`. */
-  explain(gpa: number):
-    | { bar: PassthroughBar; offset: number; area: PlannedArea; hostPa: number; guestPage: number; hostPage: number }
-    | undefined {
+  explain(
+    gpa: number,
+  ): { bar: PassthroughBar; offset: number; area: PlannedArea; hostPa: number; guestPage: number; hostPage: number } | undefined {
     const bar = this.bars.find((b) => gpa >= b.guestAddress && gpa < b.guestAddress + (b.plan.grown ? this.pageSize : b.size));
     if (!bar) return undefined;
     const offset = gpa - bar.guestAddress;

@@ -169,7 +169,10 @@ describe('nic-lite registers', () => {
   });
 
   it('resets rings, masks and counters on CTRL.RST and on a function reset', () => {
-    for (const reset of [(h: ReturnType<typeof rig>) => h.regs.write(NicReg.CTRL, 4, CTRL_RST), (h: ReturnType<typeof rig>) => h.dev.reset()]) {
+    for (const reset of [
+      (h: ReturnType<typeof rig>) => h.regs.write(NicReg.CTRL, 4, CTRL_RST),
+      (h: ReturnType<typeof rig>) => h.dev.reset(),
+    ]) {
       const h = rig();
       h.rings();
       h.send(1);
@@ -219,7 +222,11 @@ describe('nic-lite options', () => {
     ['vectors (65)', { vectors: 65 }, /nic-lite: option "vectors" is 65/],
     ['packetBytes', { packetBytes: 4000 }, /nic-lite: option "packetBytes" is 4000/],
     ['packetBytes (odd)', { packetBytes: 62 }, /option "packetBytes" is 62: allowed: a multiple of 4/],
-    ['interruptBatch (beyond the ring)', { ringSize: 16, interruptBatch: 16 }, /nic-lite: option "interruptBatch" is 16: allowed: at most ringSize - 1 \(15\)/],
+    [
+      'interruptBatch (beyond the ring)',
+      { ringSize: 16, interruptBatch: 16 },
+      /nic-lite: option "interruptBatch" is 16: allowed: at most ringSize - 1 \(15\)/,
+    ],
     ['unknown key', { mtu: 1500 }, /nic-lite: unknown option "mtu"; allowed: name, ringSize, interruptBatch, packetBytes, vectors/],
   ];
   for (const [what, input, message] of bad) {

@@ -13,7 +13,10 @@ import { type NicLiteInput, NicReg, nicLite } from './index.js';
  * a freeze is the PHB's error injection and the guest's EEH core recovers it.
  */
 function boot(options: NicLiteInput = {}, platform: 'generic' | 'ppc64' = 'generic') {
-  const run = preparePassthrough({ platform, devices: [nicLite(options)], ramBytes: 16 * 1024 * 1024 }, platform === 'ppc64' ? { patches: ALL_PATCHES } : {});
+  const run = preparePassthrough(
+    { platform, devices: [nicLite(options)], ramBytes: 16 * 1024 * 1024 },
+    platform === 'ppc64' ? { patches: ALL_PATCHES } : {},
+  );
   const [driver] = run.drivers as NicLiteDriver[];
   expect(run.drivers).toEqual([expect.any(NicLiteDriver)]);
   const fn = run.bridge.findFunction(driver.device);
@@ -82,7 +85,10 @@ describe('nic-lite end to end (real passthrough stack)', () => {
 
   it('maps both BARs direct on ppc64 with all patches: the same register accesses, no trap at all', () => {
     const { machine, driver, vmm, mmio, perRegister } = boot({}, 'ppc64');
-    expect(vmm.bars.map((b) => [b.index, b.plan.areas.map((a) => a.path)])).toEqual([[0, ['direct']], [3, ['direct']]]);
+    expect(vmm.bars.map((b) => [b.index, b.plan.areas.map((a) => a.path)])).toEqual([
+      [0, ['direct']],
+      [3, ['direct']],
+    ]);
     machine.trace(true);
     const irq0 = machine.stats.interrupts;
     const m0 = mmio();

@@ -139,7 +139,8 @@ export class NicLiteDriver implements GuestDriver {
    */
   run(packets: number): { completed: number; failed: number } {
     if (this.txRing === 0) throw new VhwError('E_STATE', `nic-lite driver ${this.device}: run() before probe()`);
-    if (!Number.isSafeInteger(packets) || packets < 0) throw new VhwError('E_RANGE', `nic-lite driver: packets ${String(packets)}; allowed: a non-negative integer`);
+    if (!Number.isSafeInteger(packets) || packets < 0)
+      throw new VhwError('E_RANGE', `nic-lite driver: packets ${String(packets)}; allowed: a non-negative integer`);
     const c0 = this.counters.completed;
     const f0 = this.counters.failed;
     const limit = this.ring - 1;
@@ -188,7 +189,8 @@ export class NicLiteDriver implements GuestDriver {
     const cpu = this.cpu;
     fn.configWrite(Cfg.Command, 2, fn.configRead(Cfg.Command, 2) | Command.Memory | Command.BusMaster);
     const status = this.r32(NicReg.STATUS);
-    if (status === 0xffffffff) throw new VhwError('E_STATE', `nic-lite driver ${this.device}: STATUS reads all-ones; the VF does not answer`);
+    if (status === 0xffffffff)
+      throw new VhwError('E_STATE', `nic-lite driver ${this.device}: STATUS reads all-ones; the VF does not answer`);
     this.w32(NicReg.EIMC, 0xffffffff);
     this.w32(NicReg.CTRL, CTRL_RST);
     for (let i = 0; (this.r32(NicReg.CTRL) & CTRL_RST) !== 0; i++) {

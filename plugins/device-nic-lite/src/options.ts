@@ -22,13 +22,7 @@ export const nicLiteSchema = z
       .refine((n) => n % 8 === 0, 'allowed: a multiple of 8 (TDLEN/RDLEN are multiples of 128 bytes)')
       .default(256)
       .describe('descriptors per TX and per RX ring'),
-    interruptBatch: z
-      .number()
-      .int()
-      .min(1)
-      .max(4095)
-      .default(8)
-      .describe('packets per interrupt (moderation), at most ringSize - 1'),
+    interruptBatch: z.number().int().min(1).max(4095).default(8).describe('packets per interrupt (moderation), at most ringSize - 1'),
     packetBytes: z
       .number()
       .int()

@@ -315,10 +315,26 @@ describe('nvme-lite options', () => {
 
   it('fills defaults and uses the name as the instance', () => {
     const p = nvmeLite({ name: 'nvme7' });
-    expect(p.options).toEqual({ name: 'nvme7', layout: 'bar0-16k', vectors: 8, queueDepth: 32, ioQueues: 1, interruptCoalescing: 1, deviceLatencyNs: 0 });
+    expect(p.options).toEqual({
+      name: 'nvme7',
+      layout: 'bar0-16k',
+      vectors: 8,
+      queueDepth: 32,
+      ioQueues: 1,
+      interruptCoalescing: 1,
+      deviceLatencyNs: 0,
+    });
     expect(p.instance).toBe('nvme7');
     expect(p.kind).toBe('device');
-    expect(nvmeLite.describeOptions().map((o) => o.field)).toEqual(['name', 'layout', 'vectors', 'queueDepth', 'ioQueues', 'interruptCoalescing', 'deviceLatencyNs']);
+    expect(nvmeLite.describeOptions().map((o) => o.field)).toEqual([
+      'name',
+      'layout',
+      'vectors',
+      'queueDepth',
+      'ioQueues',
+      'interruptCoalescing',
+      'deviceLatencyNs',
+    ]);
   });
 
   it('validates the same way when the device is built directly', () => {

@@ -119,7 +119,11 @@ export class NvmeLiteDevice extends PciDevice {
   }
 
   /** The I/O and admin queues that exist, for tests and reports. */
-  queues(): Array<{ qid: number; sq?: { size: number; head: number; tail: number; cq: number }; cq?: { size: number; head: number; tail: number; vector: number } }> {
+  queues(): Array<{
+    qid: number;
+    sq?: { size: number; head: number; tail: number; cq: number };
+    cq?: { size: number; head: number; tail: number; vector: number };
+  }> {
     const out = [];
     for (let q = 0; q <= MAX_QID; q++) {
       if (!this.sqValid[q] && !this.cqValid[q]) continue;

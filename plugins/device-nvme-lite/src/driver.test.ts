@@ -14,7 +14,10 @@ import { type NvmeLiteInput, cqHeadDoorbell, nvmeLite, sqTailDoorbell } from './
  * too; a freeze there is the PHB's error injection and recovery the guest's EEH path.
  */
 function boot(options: NvmeLiteInput = {}, platform: 'generic' | 'ppc64' = 'generic') {
-  const run = preparePassthrough({ platform, devices: [nvmeLite(options)], ramBytes: 16 * 1024 * 1024 }, platform === 'ppc64' ? { patches: ALL_PATCHES } : {});
+  const run = preparePassthrough(
+    { platform, devices: [nvmeLite(options)], ramBytes: 16 * 1024 * 1024 },
+    platform === 'ppc64' ? { patches: ALL_PATCHES } : {},
+  );
   const { machine, bridge } = run;
   expect(run.drivers).toHaveLength(1);
   const driver = run.drivers[0] as NvmeLiteDriver;
@@ -98,7 +101,11 @@ describe('nvme-lite end to end (real passthrough stack)', () => {
 
   it('coalesces on the 64 KiB layout with two I/O queues: one interrupt and CQ head write per 4 completions', () => {
     const { machine, driver, mmio, device } = boot({ layout: 'bar0-64k', ioQueues: 2, vectors: 3, interruptCoalescing: 4, queueDepth: 16 });
-    expect(device.queues().map((q) => [q.qid, q.cq?.vector])).toEqual([[0, 0], [1, 1], [2, 2]]);
+    expect(device.queues().map((q) => [q.qid, q.cq?.vector])).toEqual([
+      [0, 0],
+      [1, 1],
+      [2, 2],
+    ]);
     const irq0 = machine.stats.interrupts;
     const m0 = mmio();
     expect(driver.run(200)).toEqual({ completed: 200, failed: 0 });

@@ -210,7 +210,8 @@ export class NvmeLiteDriver implements GuestDriver {
    */
   run(ops: number): { completed: number; failed: number } {
     if (!this.admin) throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: run() before probe()`);
-    if (!Number.isSafeInteger(ops) || ops < 0) throw new VhwError('E_RANGE', `nvme-lite driver: ops ${String(ops)}; allowed: a non-negative integer`);
+    if (!Number.isSafeInteger(ops) || ops < 0)
+      throw new VhwError('E_RANGE', `nvme-lite driver: ops ${String(ops)}; allowed: a non-negative integer`);
     const c0 = this.counters.completed;
     const f0 = this.counters.failed;
     this.running = true;
@@ -259,7 +260,14 @@ export class NvmeLiteDriver implements GuestDriver {
     const os = ctx.os;
     const depth = this.options.queueDepth;
     const entries = depth + 1;
-    this.admin = new QueuePair(0, ADMIN_ENTRIES, ADMIN_ENTRIES - 1, os.alloc(ADMIN_ENTRIES * SQE_SIZE), os.alloc(ADMIN_ENTRIES * CQE_SIZE), 0);
+    this.admin = new QueuePair(
+      0,
+      ADMIN_ENTRIES,
+      ADMIN_ENTRIES - 1,
+      os.alloc(ADMIN_ENTRIES * SQE_SIZE),
+      os.alloc(ADMIN_ENTRIES * CQE_SIZE),
+      0,
+    );
     this.io = [];
     for (let q = 1; q <= this.options.ioQueues; q++) {
       const sq = os.alloc(entries * SQE_SIZE);
@@ -282,7 +290,10 @@ export class NvmeLiteDriver implements GuestDriver {
     }
     const mqes = (capLo & 0xffff) + 1;
     if (this.options.queueDepth + 1 > mqes) {
-      throw new VhwError('E_CONFIG', `nvme-lite driver ${this.device}: queueDepth ${this.options.queueDepth} needs ${this.options.queueDepth + 1} entries; the controller supports ${mqes}`);
+      throw new VhwError(
+        'E_CONFIG',
+        `nvme-lite driver ${this.device}: queueDepth ${this.options.queueDepth} needs ${this.options.queueDepth + 1} entries; the controller supports ${mqes}`,
+      );
     }
     this.doorbellStride = 4 << (capHi & 0xf);
     if ((this.r32(NvmeReg.CC) & CC_EN) !== 0) {
@@ -321,8 +332,10 @@ export class NvmeLiteDriver implements GuestDriver {
   private waitReady(want: number): void {
     for (let i = 0; i < this.tuning.pollLimit; i++) {
       const csts = this.r32(NvmeReg.CSTS);
-      if (csts === 0xffffffff) throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: CSTS reads all-ones; the device does not answer`);
-      if ((csts & CSTS_CFS) !== 0) throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: controller fatal status (CSTS ${hex(csts)})`);
+      if (csts === 0xffffffff)
+        throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: CSTS reads all-ones; the device does not answer`);
+      if ((csts & CSTS_CFS) !== 0)
+        throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: controller fatal status (CSTS ${hex(csts)})`);
       if ((csts & CSTS_RDY) === want) return;
       this.cpu.work(this.tuning.pollIntervalNs);
     }
@@ -343,10 +356,16 @@ export class NvmeLiteDriver implements GuestDriver {
       if (!this.adminDone) this.cpu.work(this.tuning.pollIntervalNs);
     }
     if (!this.adminDone) {
-      throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: admin command ${hex(opcode)} got no completion within ${this.tuning.pollLimit} polls`);
+      throw new VhwError(
+        'E_STATE',
+        `nvme-lite driver ${this.device}: admin command ${hex(opcode)} got no completion within ${this.tuning.pollLimit} polls`,
+      );
     }
     if (this.adminStatus !== 0) {
-      throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: admin command ${hex(opcode)} failed with status ${hex(this.adminStatus)}`);
+      throw new VhwError(
+        'E_STATE',
+        `nvme-lite driver ${this.device}: admin command ${hex(opcode)} failed with status ${hex(this.adminStatus)}`,
+      );
     }
   }
 
@@ -370,7 +389,16 @@ export class NvmeLiteDriver implements GuestDriver {
     this.w32(this.sqDoorbell(q.qid), q.sqTail);
   }
 
-  private writeSqe(q: QueuePair, opcode: number, cid: number, nsid: number, prp1: number, cdw10: number, cdw11: number, cdw12: number): void {
+  private writeSqe(
+    q: QueuePair,
+    opcode: number,
+    cid: number,
+    nsid: number,
+    prp1: number,
+    cdw10: number,
+    cdw11: number,
+    cdw12: number,
+  ): void {
     const cpu = this.cpu;
     const e = q.sq + q.sqTail * SQE_SIZE;
     cpu.store(e, 8, (opcode | (cid << 16)) >>> 0, nsid);

@@ -78,7 +78,7 @@ export const NVME_NAMESPACE_BLOCKS = 1 << 24;
  * nvmeLbaPattern(0) !== nvmeLbaPattern(1); // true
  */
 export function nvmeLbaPattern(lba: number): number {
-  let x = (lba % 2 ** 32 ^ Math.floor(lba / 2 ** 32) ^ 0x5bd1e995) >>> 0;
+  let x = ((lba % 2 ** 32) ^ Math.floor(lba / 2 ** 32) ^ 0x5bd1e995) >>> 0;
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
   return (x ^ (x >>> 16)) >>> 0;

@@ -7,9 +7,20 @@ import { type GenericHostBridge, genericPlatform } from './index.js';
 type Options = Parameters<typeof genericPlatform>[0];
 
 const nvme = (name: string) =>
-  toyDevice({ name, bars: [{ index: 0, size: 0x4000, kind: 'mem64' }], msix: { vectors: 4, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 } });
+  toyDevice({
+    name,
+    bars: [{ index: 0, size: 0x4000, kind: 'mem64' }],
+    msix: { vectors: 4, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 },
+  });
 const igbvf = (name: string) =>
-  toyDevice({ name, bars: [{ index: 0, size: 0x4000 }, { index: 3, size: 0x4000 }], msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 } });
+  toyDevice({
+    name,
+    bars: [
+      { index: 0, size: 0x4000 },
+      { index: 3, size: 0x4000 },
+    ],
+    msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
+  });
 
 function build(options: Options, ...devices: VhwPlugin[]) {
   const machine = Machine.create({ plugins: [genericPlatform(options), guestRam({}), ...devices] });

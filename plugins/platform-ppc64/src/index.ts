@@ -33,7 +33,7 @@ const ppc64Shape = z.strictObject({
   vfioNoMsixEmulation: z
     .boolean()
     .default(true)
-    .describe("the pSeries machine property: the guest sets up MSIs via RTAS, so the VMM need not emulate the MSI-X table"),
+    .describe('the pSeries machine property: the guest sets up MSIs via RTAS, so the VMM need not emulate the MSI-X table'),
 });
 
 /** Options of platform-ppc64; the M32 window must split into whole pages per PE. */
@@ -67,25 +67,27 @@ export const ppc64Platform = definePlugin({
         machineProperties: { machineType: 'pseries', vfioNoMsixEmulation: o.vfioNoMsixEmulation, eeh: o.eeh },
       } satisfies Platform);
       opts.bind(CostParameters).toConstantValue(PPC64_COST_PARAMETERS);
-      bindHostBridge(opts, 'ppc64', ({ events, clock, memory, costs }) =>
-        new Ppc64Phb({
-          name: 'phb0',
-          pageSize: o.pageSize,
-          window: { name: 'phb0 M32', base: o.m32Base, size: o.m32Size },
-          unassignedPolicy: 'ignore',
-          events,
-          clock,
-          memory,
-          // The interrupt controller's MSI doorbell, outside M32.
-          msiAddress: 0x3_fff0_0000,
-          pageAlignedBars: o.pageAlignedBars,
-          peCount: o.peCount,
-          peGranularity: o.peGranularity,
-          eeh: o.eeh,
-          freezeBlocksMsi: o.freezeBlocksMsi,
-          costs,
-        }),
+      bindHostBridge(
+        opts,
+        'ppc64',
+        ({ events, clock, memory, costs }) =>
+          new Ppc64Phb({
+            name: 'phb0',
+            pageSize: o.pageSize,
+            window: { name: 'phb0 M32', base: o.m32Base, size: o.m32Size },
+            unassignedPolicy: 'ignore',
+            events,
+            clock,
+            memory,
+            // The interrupt controller's MSI doorbell, outside M32.
+            msiAddress: 0x3_fff0_0000,
+            pageAlignedBars: o.pageAlignedBars,
+            peCount: o.peCount,
+            peGranularity: o.peGranularity,
+            eeh: o.eeh,
+            freezeBlocksMsi: o.freezeBlocksMsi,
+            costs,
+          }),
       );
     }),
 });
-

@@ -24,12 +24,19 @@ const M32 = 0x8000_0000;
 
 /** NVMe-16K: one 16 KiB 64-bit BAR with the table at 0x2000 and the PBA at 0x3000. */
 const nvme = (name: string) =>
-  toyDevice({ name, bars: [{ index: 0, size: 0x4000, kind: 'mem64' }], msix: { vectors: 32, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 } });
+  toyDevice({
+    name,
+    bars: [{ index: 0, size: 0x4000, kind: 'mem64' }],
+    msix: { vectors: 32, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 },
+  });
 /** igbvf-like: BAR0 16 KiB registers, BAR3 16 KiB holding the table at 0 and the PBA at 0x2000. */
 const igbvf = (name: string) =>
   toyDevice({
     name,
-    bars: [{ index: 0, size: 0x4000 }, { index: 3, size: 0x4000 }],
+    bars: [
+      { index: 0, size: 0x4000 },
+      { index: 3, size: 0x4000 },
+    ],
     msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
   });
 const big = (name: string, size: number) => toyDevice({ name, bars: [{ index: 0, size, kind: 'mem64' }] });
@@ -152,7 +159,9 @@ describe('ppc64 BAR placement in PE segments', () => {
       { kind: 'segment', owner: 'phb0:pe0', group: 'phb0:pe0', base: M32, size: phb.segmentSize },
     ]);
     const unowned = phb.segments[10].base;
-    expect(phb.ownersOf(unowned, 4)).toEqual([{ kind: 'segment', owner: 'unowned', group: undefined, base: unowned, size: phb.segmentSize }]);
+    expect(phb.ownersOf(unowned, 4)).toEqual([
+      { kind: 'segment', owner: 'unowned', group: undefined, base: unowned, size: phb.segmentSize },
+    ]);
   });
 
   it("without pageAlignedBars packs a device's 16 KiB BAR0 and BAR3 into one 64 KiB page", () => {
@@ -470,20 +479,29 @@ describe('ppc64 options', () => {
 
 describe('ppc64 segments are whole pages (no page may straddle two PEs)', () => {
   it('refuses an M32 base off a page boundary', () => {
-    expect(() => Machine.create({ plugins: [ppc64Platform({ m32Base: 0x8000_8000 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] })] })).toThrow(
-      /platform-ppc64: option "m32Base" is 2147516416: allowed: a multiple of the page size \(65536\)/,
-    );
+    expect(() =>
+      Machine.create({ plugins: [ppc64Platform({ m32Base: 0x8000_8000 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] })] }),
+    ).toThrow(/platform-ppc64: option "m32Base" is 2147516416: allowed: a multiple of the page size \(65536\)/);
   });
 
   it('refuses segments that are not a whole number of pages', () => {
-    expect(() => Machine.create({ plugins: [ppc64Platform({ peCount: 4, m32Size: 0x60000 - 0x4000 * 4 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] })] })).toThrow(
-      /allowed: a whole number of 65536-byte pages per segment/,
-    );
+    expect(() =>
+      Machine.create({
+        plugins: [
+          ppc64Platform({ peCount: 4, m32Size: 0x60000 - 0x4000 * 4 }),
+          toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] }),
+        ],
+      }),
+    ).toThrow(/allowed: a whole number of 65536-byte pages per segment/);
   });
 
   it('a reservation for a device never extends into another PE segment', () => {
     const m = Machine.create({
-      plugins: [ppc64Platform({ peCount: 4, m32Size: 0x40000 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] }), toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000 }] })],
+      plugins: [
+        ppc64Platform({ peCount: 4, m32Size: 0x40000 }),
+        toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] }),
+        toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000 }] }),
+      ],
     });
     const phb = m.get<Ppc64Phb>(PciHostToken);
     const a = phb.findFunction('a').bar(0)!.address;

@@ -53,10 +53,16 @@ export class Ppc64Phb extends HostBridge {
     // Segments must be whole pages: a page straddling two segments could be mapped into
     // a guest while part of it belongs to another PE.
     if (!Number.isInteger(this.segmentSize) || this.segmentSize < o.pageSize || this.segmentSize % o.pageSize !== 0) {
-      throw new VhwError('E_CONFIG', `PHB ${o.name}: M32 size ${hex(o.window.size)} / ${o.peCount} PEs gives segments of ${this.segmentSize} bytes; allowed: a whole number of ${o.pageSize}-byte pages per segment`);
+      throw new VhwError(
+        'E_CONFIG',
+        `PHB ${o.name}: M32 size ${hex(o.window.size)} / ${o.peCount} PEs gives segments of ${this.segmentSize} bytes; allowed: a whole number of ${o.pageSize}-byte pages per segment`,
+      );
     }
     if (o.window.base % o.pageSize !== 0) {
-      throw new VhwError('E_CONFIG', `PHB ${o.name}: m32Base ${hex(o.window.base)}; allowed: a multiple of the page size ${hex(o.pageSize)}`);
+      throw new VhwError(
+        'E_CONFIG',
+        `PHB ${o.name}: m32Base ${hex(o.window.base)}; allowed: a multiple of the page size ${hex(o.pageSize)}`,
+      );
     }
     for (let i = 0; i < o.peCount; i++) this.segments.push({ index: i, base: o.window.base + i * this.segmentSize, pe: undefined });
   }
@@ -83,7 +89,10 @@ export class Ppc64Phb extends HostBridge {
   protected override groupIdFor(device: PciDevice, slot: number): string {
     const pe = this.o.peGranularity === 'bus' ? 0 : slot;
     if (pe >= this.reservedPe) {
-      throw new VhwError('E_ALLOCATION', `PHB ${this.name}: no PE left for "${device.name}" (PE#${this.reservedPe} is reserved; ${this.reservedPe} usable)`);
+      throw new VhwError(
+        'E_ALLOCATION',
+        `PHB ${this.name}: no PE left for "${device.name}" (PE#${this.reservedPe} is reserved; ${this.reservedPe} usable)`,
+      );
     }
     return `${this.name}:pe${pe}`;
   }

@@ -1,4 +1,14 @@
-import { ContainerModule, type InterruptEvent, type IsolationEvent, Machine, VhwError, type VhwPlugin, definePlugin, simplePlatform, z } from '@vhw/core';
+import {
+  ContainerModule,
+  type InterruptEvent,
+  type IsolationEvent,
+  Machine,
+  VhwError,
+  type VhwPlugin,
+  definePlugin,
+  simplePlatform,
+  z,
+} from '@vhw/core';
 import { Cfg, Command, type HostBridge, type MsixDecl, PciDeviceToken, PciHostToken } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
@@ -16,9 +26,20 @@ const CFG = VFIO_PCI_CONFIG_REGION_INDEX;
 const NVME_MSIX: MsixDecl = { vectors: 32, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 };
 const nvme = (name: string) => toyDevice({ name, bars: [{ index: 0, size: 0x4000, kind: 'mem64' }], msix: NVME_MSIX });
 const igbvf = (name: string) =>
-  toyDevice({ name, bars: [{ index: 0, size: 0x4000 }, { index: 3, size: 0x4000 }], msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 } });
+  toyDevice({
+    name,
+    bars: [
+      { index: 0, size: 0x4000 },
+      { index: 3, size: 0x4000 },
+    ],
+    msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
+  });
 const kioxia = (name: string) =>
-  toyDevice({ name, bars: [{ index: 0, size: 0x10000, kind: 'mem64' }], msix: { vectors: 64, tableBar: 0, tableOffset: 0x5200, pbaBar: 0, pbaOffset: 0xd600 } });
+  toyDevice({
+    name,
+    bars: [{ index: 0, size: 0x10000, kind: 'mem64' }],
+    msix: { vectors: 64, tableBar: 0, tableOffset: 0x5200, pbaBar: 0, pbaOffset: 0xd600 },
+  });
 const plain = (name: string) => toyDevice({ name, bars: [{ index: 2, size: 0x1000 }] });
 
 interface Toggles {
@@ -97,7 +118,11 @@ describe('VfioPciDevice mmap', () => {
 
   it('refuses a mapping that overlaps the excluded table pages, and allows the rest', () => {
     const dev = build(ppc64Platform({}), [
-      toyDevice({ name: 'w', bars: [{ index: 2, size: 0x20000, kind: 'mem64' }], msix: { vectors: 8, tableBar: 2, tableOffset: 0x18000, pbaBar: 2, pbaOffset: 0x1000 } }),
+      toyDevice({
+        name: 'w',
+        bars: [{ index: 2, size: 0x20000, kind: 'mem64' }],
+        msix: { vectors: 8, tableBar: 2, tableOffset: 0x18000, pbaBar: 2, pbaOffset: 0x1000 },
+      }),
     ]).dev('w');
     expect(dev.mmap(2, 0, PAGE)).toMatchObject({ region: 2, offset: 0, size: PAGE });
     for (const [off, size] of [
@@ -121,7 +146,11 @@ describe('VfioPciDevice mmap', () => {
 
   it('maps the whole page of a sub-page BAR; the page holds nothing of anyone else', () => {
     for (const variant of ['rfc-2015', 'upstream'] as const) {
-      const { bridge, dev, toy } = build(ppc64Platform({ pageAlignedBars: true, peGranularity: 'bus' }), [nvme('n'), igbvf('g')], { variant, p2: true, p3: true });
+      const { bridge, dev, toy } = build(ppc64Platform({ pageAlignedBars: true, peGranularity: 'bus' }), [nvme('n'), igbvf('g')], {
+        variant,
+        p2: true,
+        p3: true,
+      });
       for (const [name, index] of [
         ['n', 0],
         ['g', 0],
@@ -160,7 +189,13 @@ describe('VfioPciDevice region info', () => {
   it('describes config space, BARs, the upper half of a 64-bit BAR and absent regions', () => {
     const { dev } = build(ppc64Platform({}), [nvme('n')]);
     const d = dev('n');
-    expect(d.getRegionInfo(CFG)).toEqual({ index: CFG, flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, size: 256, offset: CFG * 2 ** 40, caps: [] });
+    expect(d.getRegionInfo(CFG)).toEqual({
+      index: CFG,
+      flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE,
+      size: 256,
+      offset: CFG * 2 ** 40,
+      caps: [],
+    });
     expect(d.getRegionInfo(0)).toMatchObject({ index: 0, size: 0x4000, offset: 0 });
     expect(d.getRegionInfo(1)).toEqual({ index: 1, flags: 0, size: 0, offset: 2 ** 40, caps: [] });
     expect(d.getRegionInfo(6)).toMatchObject({ size: 0, flags: 0 });
@@ -241,7 +276,12 @@ describe('VfioPciDevice fd path (region read/write)', () => {
   });
 
   it('charges vfio.fdRwCycles plus the device access to the machine clock', () => {
-    const { machine, dev } = build(ppc64Platform({}), [nvme('n')], {}, { 'vfio.fdRwCycles': 3500, 'cpu.hz': 3.5e9, 'dev.mmioReadNs': 800, 'dev.mmioWriteNs': 50 });
+    const { machine, dev } = build(
+      ppc64Platform({}),
+      [nvme('n')],
+      {},
+      { 'vfio.fdRwCycles': 3500, 'cpu.hz': 3.5e9, 'dev.mmioReadNs': 800, 'dev.mmioWriteNs': 50 },
+    );
     const d = dev('n');
     const step = (f: () => void) => {
       const t = machine.clock.now;
@@ -288,7 +328,10 @@ describe('VfioPciDevice fd path (region read/write)', () => {
     const access = fc.record({
       dev: fc.constantFrom('v', 'n'),
       index: fc.constantFrom(-1, 0, 1, 2, 3, 5, 6, 8),
-      offset: fc.oneof(fc.integer({ min: -8, max: 0x4010 }), fc.constantFrom(0x2000, 0x2004, 0x21fc, 0x2200, 0x1ffc, 0x3ffc, 16.5, 2 ** 32)),
+      offset: fc.oneof(
+        fc.integer({ min: -8, max: 0x4010 }),
+        fc.constantFrom(0x2000, 0x2004, 0x21fc, 0x2200, 0x1ffc, 0x3ffc, 16.5, 2 ** 32),
+      ),
       size: fc.constantFrom(1, 2, 3, 4, 8),
       isWrite: fc.boolean(),
       value: fc.integer({ min: 0, max: 0xffffffff }),
@@ -296,7 +339,12 @@ describe('VfioPciDevice fd path (region read/write)', () => {
     fc.assert(
       fc.property(fc.array(access, { maxLength: 30 }), (accesses) => {
         // Two identical machines: the fd path on one, the host bridge (host MMIO) on the other.
-        const a = build(ppc64Platform({}), [igbvf('v'), nvme('n')], { p2: true, p3: true }, { 'vfio.fdRwCycles': 3500, 'cpu.hz': 3.5e9, 'dev.mmioReadNs': 800, 'dev.mmioWriteNs': 50 });
+        const a = build(
+          ppc64Platform({}),
+          [igbvf('v'), nvme('n')],
+          { p2: true, p3: true },
+          { 'vfio.fdRwCycles': 3500, 'cpu.hz': 3.5e9, 'dev.mmioReadNs': 800, 'dev.mmioWriteNs': 50 },
+        );
         const b = build(ppc64Platform({}), [igbvf('v'), nvme('n')], { p2: true, p3: true });
         for (const x of accesses) {
           const d = a.dev(x.dev);
@@ -307,7 +355,9 @@ describe('VfioPciDevice fd path (region read/write)', () => {
           const table = x.dev === 'v' ? { bar: 3, start: 0, end: 3 * 16 } : { bar: 0, start: 0x2000, end: 0x2000 + 32 * 16 };
           const valid = Number.isInteger(x.offset) && x.offset >= 0 && x.offset + x.size <= len && x.size !== 3;
           if (!valid) {
-            expect(thrown(() => (x.isWrite ? d.regionWrite(x.index, x.offset, x.size, x.value) : d.regionRead(x.index, x.offset, x.size))).code).toBe('E_RANGE');
+            expect(
+              thrown(() => (x.isWrite ? d.regionWrite(x.index, x.offset, x.size, x.value) : d.regionRead(x.index, x.offset, x.size))).code,
+            ).toBe('E_RANGE');
             expect(a.machine.clock.now - t).toBe(1000);
             continue;
           }
@@ -380,7 +430,12 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
       expect(msix.enabled).toBe(true);
       irqs.forEach((irq, i) => {
         expect(bridge.irqOwnerOf(irq)).toBe(fn);
-        expect(msix.entry(i)).toEqual({ addressLo: bridge.msiAddress % 2 ** 32, addressHi: Math.floor(bridge.msiAddress / 2 ** 32), data: irq, masked: false });
+        expect(msix.entry(i)).toEqual({
+          addressLo: bridge.msiAddress % 2 ** 32,
+          addressHi: Math.floor(bridge.msiAddress / 2 ** 32),
+          data: irq,
+          masked: false,
+        });
       });
       expect(msix.entry(3).masked).toBe(true);
       toy('n').fire(2);
@@ -484,7 +539,11 @@ describe('upstream sub-page reservation lifetime', () => {
   });
 
   it('is never taken by rfc-2015', () => {
-    const { bridge } = build(ppc64Platform({ pageAlignedBars: true }), [nvme('n'), igbvf('g')], { variant: 'rfc-2015', p2: true, p3: true });
+    const { bridge } = build(ppc64Platform({ pageAlignedBars: true }), [nvme('n'), igbvf('g')], {
+      variant: 'rfc-2015',
+      p2: true,
+      p3: true,
+    });
     expect(bridge.reservationList).toEqual([]);
   });
 });
@@ -547,10 +606,18 @@ describe('fixes found in review', () => {
       schema: z.strictObject({}),
       module: () =>
         new ContainerModule(({ bind }) => {
-          bind(PciDeviceToken).toDynamicValue(() => new ToyDevice('io', [{ index: 0, size: 32, kind: 'io' }, { index: 2, size: 0x1000 }]));
+          bind(PciDeviceToken).toDynamicValue(
+            () =>
+              new ToyDevice('io', [
+                { index: 0, size: 32, kind: 'io' },
+                { index: 2, size: 0x1000 },
+              ]),
+          );
         }),
     });
-    const d = Machine.create({ plugins: [ppc64Platform({}), io(), vfioPci({})] }).get<VfioPciDriver>(VfioToken).device('io');
+    const d = Machine.create({ plugins: [ppc64Platform({}), io(), vfioPci({})] })
+      .get<VfioPciDriver>(VfioToken)
+      .device('io');
     expect(d.getRegionInfo(0)).toMatchObject({ size: 32 });
     d.regionWrite(0, 4, 4, 0xabcd);
     expect(d.regionRead(0, 4, 4)).toBe(0xabcd);

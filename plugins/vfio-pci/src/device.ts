@@ -144,7 +144,8 @@ export class VfioPciDevice {
           size: decl.size,
           address: assigned?.address ?? 0,
           isIo: (decl.kind ?? 'mem32') === 'io' || assigned === undefined,
-          msixTable: this.msixTable && this.msixTable.bar === decl.index ? { offset: this.msixTable.offset, size: this.msixTable.size } : undefined,
+          msixTable:
+            this.msixTable && this.msixTable.bar === decl.index ? { offset: this.msixTable.offset, size: this.msixTable.size } : undefined,
           claimPageRemainder: () => this.claimRemainder(decl.index, assigned?.address ?? 0, decl.size),
         }),
       );
@@ -220,7 +221,10 @@ export class VfioPciDevice {
     this.assertOpen();
     const deny = (why: string): never => {
       this.counters.mmapRefused++;
-      throw new VhwError('E_MMAP_DENIED', `vfio ${this.name}: mmap of region ${index} [${hex(offset)}, ${hex(offset + size)}) refused: ${why}`);
+      throw new VhwError(
+        'E_MMAP_DENIED',
+        `vfio ${this.name}: mmap of region ${index} [${hex(offset)}, ${hex(offset + size)}) refused: ${why}`,
+      );
     };
     const d = this.decisions.find((x) => x.index === index);
     if (!d || this.barSize[index] === 0) return deny('the region does not exist or has size 0');
@@ -232,7 +236,9 @@ export class VfioPciDevice {
     const physLen = Math.ceil(this.barSize[index] / page) * page;
     if (offset + size > physLen) return deny(`beyond the region's ${physLen} mappable bytes`);
     if (d.excluded && offset < d.excluded.offset + d.excluded.size && d.excluded.offset < offset + size) {
-      return deny(`overlaps the MSI-X table pages [${hex(d.excluded.offset)}, ${hex(d.excluded.offset + d.excluded.size)}) (${d.excluded.reason})`);
+      return deny(
+        `overlaps the MSI-X table pages [${hex(d.excluded.offset)}, ${hex(d.excluded.offset + d.excluded.size)}) (${d.excluded.reason})`,
+      );
     }
     const hostPa = this.barAddr[index] + offset;
     // Defence in depth: whatever the policy decided, never hand out a page holding
@@ -457,9 +463,9 @@ export class VfioPciDevice {
 }
 
 /** Reads the MSI-X capability through the config region, as userspace does (vfio_msix_early_setup()). */
-export function readMsixLayout(dev: Pick<VfioPciDevice, 'regionRead'>):
-  | { vectors: number; tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number }
-  | undefined {
+export function readMsixLayout(
+  dev: Pick<VfioPciDevice, 'regionRead'>,
+): { vectors: number; tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number } | undefined {
   const cfg = VFIO_PCI_CONFIG_REGION_INDEX;
   let p = dev.regionRead(cfg, Cfg.CapabilitiesPointer, 1);
   for (let guard = 0; p !== 0 && guard < 48; guard++) {
@@ -467,7 +473,13 @@ export function readMsixLayout(dev: Pick<VfioPciDevice, 'regionRead'>):
       const ctl = dev.regionRead(cfg, p + 2, 2);
       const table = dev.regionRead(cfg, p + 4, 4);
       const pba = dev.regionRead(cfg, p + 8, 4);
-      return { vectors: (ctl & 0x7ff) + 1, tableBar: table & 7, tableOffset: (table & ~7) >>> 0, pbaBar: pba & 7, pbaOffset: (pba & ~7) >>> 0 };
+      return {
+        vectors: (ctl & 0x7ff) + 1,
+        tableBar: table & 7,
+        tableOffset: (table & ~7) >>> 0,
+        pbaBar: pba & 7,
+        pbaOffset: (pba & ~7) >>> 0,
+      };
     }
     p = dev.regionRead(cfg, p + 1, 1);
   }

@@ -51,7 +51,8 @@ export class VfioPciDriver {
 
   device(name: string): VfioPciDevice {
     const d = this.devices.find((x) => x.name === name);
-    if (!d) throw new VhwError('E_NOT_FOUND', `vfio-pci: "${name}" is not bound; bound: ${this.devices.map((x) => x.name).join(', ') || 'none'}`);
+    if (!d)
+      throw new VhwError('E_NOT_FOUND', `vfio-pci: "${name}" is not bound; bound: ${this.devices.map((x) => x.name).join(', ') || 'none'}`);
     return d;
   }
 
@@ -62,7 +63,10 @@ export class VfioPciDriver {
     const known = bridge.functions.map((f) => f.name);
     const unknown = names.filter((n) => !known.includes(n));
     if (unknown.length > 0) {
-      throw new VhwError('E_CONFIG', `vfio-pci: option "devices" names ${unknown.map((n) => `"${n}"`).join(', ')}, not a device of this machine; allowed: ${known.join(', ') || 'none'}`);
+      throw new VhwError(
+        'E_CONFIG',
+        `vfio-pci: option "devices" names ${unknown.map((n) => `"${n}"`).join(', ')}, not a device of this machine; allowed: ${known.join(', ') || 'none'}`,
+      );
     }
     const selected = new Set(names);
     for (const name of names) {
@@ -85,7 +89,10 @@ export class VfioPciDriver {
 
 /** Options of the vfio-pci plugin: the variant and patches 2 and 3. */
 export const vfioPciOptions = z.strictObject({
-  variant: z.enum(VARIANTS as ['rfc-2015', 'upstream']).default('rfc-2015').describe('rfc-2015 (the series as posted) or upstream (as merged later)'),
+  variant: z
+    .enum(VARIANTS as ['rfc-2015', 'upstream'])
+    .default('rfc-2015')
+    .describe('rfc-2015 (the series as posted) or upstream (as merged later)'),
   subPageBarMmap: z.boolean().default(false).describe('patch 2: allow mmap of sub-page MMIO BARs'),
   msixTableMmap: z.boolean().default(false).describe('patch 3: allow mmap of the MSI-X table'),
   devices: z
@@ -117,7 +124,8 @@ export const vfioPci = definePlugin({
           name: 'vfio-pci',
           stage: Stage.Host,
           realize() {
-            if (!bridge) throw new VhwError('E_CONFIG', 'vfio-pci: the platform has no PCI host bridge; use platform-ppc64 or platform-generic');
+            if (!bridge)
+              throw new VhwError('E_CONFIG', 'vfio-pci: the platform has no PCI host bridge; use platform-ppc64 or platform-generic');
             driver.bind(bridge, clock, costs);
           },
           dispose: () => driver.close(),

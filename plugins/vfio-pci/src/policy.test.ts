@@ -39,7 +39,10 @@ const LAYOUTS = {
     msix: { vectors: 32, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 },
   },
   'igbvf-like': {
-    bars: [{ index: 0, size: 0x4000 }, { index: 3, size: 0x4000 }],
+    bars: [
+      { index: 0, size: 0x4000 },
+      { index: 3, size: 0x4000 },
+    ],
     msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
   },
   'kioxia-like': {
@@ -76,7 +79,12 @@ function machineFor(
   extra: VhwPlugin[] = [],
 ): { machine: Machine; bridge: HostBridge; dev: VfioPciDevice } {
   const machine = Machine.create({
-    plugins: [platform, toyDevice({ name: 'dev', bars: layout.bars, msix: layout.msix }), ...extra, vfioPci({ variant, subPageBarMmap: p2, msixTableMmap: p3 })],
+    plugins: [
+      platform,
+      toyDevice({ name: 'dev', bars: layout.bars, msix: layout.msix }),
+      ...extra,
+      vfioPci({ variant, subPageBarMmap: p2, msixTableMmap: p3 }),
+    ],
   });
   return { machine, bridge: machine.get<HostBridge>(PciHostToken), dev: machine.get<VfioPciDriver>(VfioToken).device('dev') };
 }
@@ -234,8 +242,24 @@ describe('vfio-pci mmap policy: patch 2 without patch 1 under rfc-2015', () => {
 describe('vfio-pci mmap policy on the generic host (4 KiB pages, no EEH)', () => {
   it('lists the sparse areas around the table page(s), rounded out to 4 KiB', () => {
     const cases: Array<[LayoutName, number, Array<{ offset: number; size: number }>, { offset: number; size: number }]> = [
-      ['kioxia-like', 0, [{ offset: 0, size: 0x5000 }, { offset: 0x6000, size: 0xa000 }], { offset: 0x5000, size: 0x1000 }],
-      ['nvme-16k', 0, [{ offset: 0, size: 0x2000 }, { offset: 0x3000, size: 0x1000 }], { offset: 0x2000, size: 0x1000 }],
+      [
+        'kioxia-like',
+        0,
+        [
+          { offset: 0, size: 0x5000 },
+          { offset: 0x6000, size: 0xa000 },
+        ],
+        { offset: 0x5000, size: 0x1000 },
+      ],
+      [
+        'nvme-16k',
+        0,
+        [
+          { offset: 0, size: 0x2000 },
+          { offset: 0x3000, size: 0x1000 },
+        ],
+        { offset: 0x2000, size: 0x1000 },
+      ],
       ['igbvf-like', 3, [{ offset: 0x1000, size: 0x3000 }], { offset: 0, size: 0x1000 }],
     ];
     for (const [name, bar, areas, hole] of cases) {
@@ -259,7 +283,15 @@ describe('vfio-pci mmap policy on the generic host (4 KiB pages, no EEH)', () =>
     expect(dev.diagnose(0, 0x5200)).toBe(Reason.NoIsolation);
     expect(dev.diagnose(0, 0)).toBeUndefined();
     expect(mmapCode(dev, 0, 0x5000, 0x1000)).toBe('E_MMAP_DENIED');
-    expect(dev.getRegionInfo(0).caps).toEqual([{ id: VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: [{ offset: 0, size: 0x5000 }, { offset: 0x6000, size: 0xa000 }] }]);
+    expect(dev.getRegionInfo(0).caps).toEqual([
+      {
+        id: VFIO_REGION_INFO_CAP_SPARSE_MMAP,
+        areas: [
+          { offset: 0, size: 0x5000 },
+          { offset: 0x6000, size: 0xa000 },
+        ],
+      },
+    ]);
   });
 
   it('upstream patch 3 is unconditional: the table maps with MSIX_MAPPABLE even without EEH', () => {
@@ -283,7 +315,10 @@ describe('vfio-pci mmap policy: tables in multi-page BARs (64 KiB pages)', () =>
       [0x8000, [{ offset: 0x10000, size: 0x10000 }], 0x10000, 0], // table in the lower page
     ];
     for (const [tableOffset, areas, good, bad] of cases) {
-      const layout: Layout = { bars: [{ index: 2, size: 0x20000, kind: 'mem64' }], msix: { vectors: 16, tableBar: 2, tableOffset, pbaBar: 2, pbaOffset: 0x1f000 } };
+      const layout: Layout = {
+        bars: [{ index: 2, size: 0x20000, kind: 'mem64' }],
+        msix: { vectors: 16, tableBar: 2, tableOffset, pbaBar: 2, pbaOffset: 0x1f000 },
+      };
       const { dev } = machineFor(ppc64Platform({}), layout, 'rfc-2015', false, false);
       expect(dev.getRegionInfo(2).caps).toEqual([{ id: VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas }]);
       expect(mmapCode(dev, 2, good, PAGE)).toBe('ok');
@@ -296,7 +331,7 @@ describe('vfio-pci mmap policy: tables in multi-page BARs (64 KiB pages)', () =>
 });
 
 describe('vfio-pci mmap policy: upstream shared pages', () => {
-  it("refuses sub-page BARs of two devices packed into one page of one PE, and allows them with P1", () => {
+  it('refuses sub-page BARs of two devices packed into one page of one PE, and allows them with P1', () => {
     const two = (p1: boolean) =>
       Machine.create({
         plugins: [
@@ -359,7 +394,13 @@ describe('SubPageMmapPolicy', () => {
 
   it('maps a BAR of a page or more without asking anything of the platform', () => {
     for (const v of VARIANTS) {
-      const d = new SubPageMmapPolicy(patches(v, false, false), facts()).decide({ index: 0, size: 2 * PAGE, address: 0x1000_0000, isIo: false, claimPageRemainder: () => false });
+      const d = new SubPageMmapPolicy(patches(v, false, false), facts()).decide({
+        index: 0,
+        size: 2 * PAGE,
+        address: 0x1000_0000,
+        isIo: false,
+        claimPageRemainder: () => false,
+      });
       expect(d).toMatchObject({ mmap: true, reservedRemainder: false, msixMappable: false });
       expect(d.sparseAreas).toBeUndefined();
     }

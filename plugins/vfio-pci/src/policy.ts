@@ -94,7 +94,8 @@ export class SubPageMmapPolicy {
     const areas: SparseMmapArea[] = [];
     if (start > 0) areas.push({ offset: 0, size: start });
     if (end < bar.size) areas.push({ offset: end, size: bar.size - end });
-    const reason = this.patches.msixTableMmap && this.patches.variant === 'rfc-2015' && !this.facts.eeh ? Reason.NoIsolation : Reason.MsixTablePage;
+    const reason =
+      this.patches.msixTableMmap && this.patches.variant === 'rfc-2015' && !this.facts.eeh ? Reason.NoIsolation : Reason.MsixTablePage;
     d.sparseAreas = areas;
     d.excluded = { offset: start, size: end - start, reason };
     return d;

@@ -77,7 +77,11 @@ describe('preparePassthrough', () => {
       expect(run.machine.platform).toMatchObject({ name: 'ppc64', pageSize: 65536 });
       expect(run.machine.get<GuestMemory>(GuestMemoryToken).entries.map((r) => r.size)).toEqual([4 * 1024 * 1024]);
       expect(run.drivers[0].run(3)).toEqual({ completed: 3, failed: 0 });
-      const out = { reasons: run.vmm.bars.map((b) => b.plan.areas.map((a) => a.reason)), direct: run.machine.stats.count(Path.Direct), variant: vfioOf(run).patches.variant };
+      const out = {
+        reasons: run.vmm.bars.map((b) => b.plan.areas.map((a) => a.reason)),
+        direct: run.machine.stats.count(Path.Direct),
+        variant: vfioOf(run).patches.variant,
+      };
       run.machine.dispose();
       return out;
     };

@@ -15,7 +15,11 @@ import { type ExperimentConfig, NO_PATCHES, type PassthroughMachineSpec, defineS
  * const run = preparePassthrough({ platform: 'generic', devices: [nvmeLite({ name: 'nvme0' })] });
  * run.drivers[0].run(200); // { completed: 200, failed: 0 }
  */
-export function preparePassthrough(spec: PassthroughMachineSpec, config: Partial<ExperimentConfig> = {}, options: RunOptions = {}): PreparedRun {
+export function preparePassthrough(
+  spec: PassthroughMachineSpec,
+  config: Partial<ExperimentConfig> = {},
+  options: RunOptions = {},
+): PreparedRun {
   const scenario = defineScenario({
     name: `passthrough-${spec.platform}`,
     description: 'a passthrough machine prepared by preparePassthrough()',

@@ -34,7 +34,10 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
   const bridge = machine.get<HostBridge>(PciHostToken);
   const drivers = machine.getAll<GuestDriver>(GuestDriverToken);
   if (drivers.length === 0) {
-    throw new VhwError('E_CONFIG', `scenario ${scenario.name}: no guest driver; add a device plugin that contributes one (GuestDriverToken)`);
+    throw new VhwError(
+      'E_CONFIG',
+      `scenario ${scenario.name}: no guest driver; add a device plugin that contributes one (GuestDriverToken)`,
+    );
   }
   const os = new GuestOs(machine.cpu, machine.get<GuestMemory>(GuestMemoryToken));
   const bus = machine.get<GuestPciBus>(GuestPciBusToken);
@@ -43,7 +46,9 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
   if (options.trace) {
     const t = options.trace;
     machine.trace(true);
-    machine.events.on('access', (e) => t(`${e.timeNs.toFixed(1)} ${e.path} ${e.isWrite ? 'W' : 'R'}${e.size} ${hex(e.gpa)} = ${hex(e.value >>> 0)}`));
+    machine.events.on('access', (e) =>
+      t(`${e.timeNs.toFixed(1)} ${e.path} ${e.isWrite ? 'W' : 'R'}${e.size} ${hex(e.gpa)} = ${hex(e.value >>> 0)}`),
+    );
     machine.events.on('trap', (e) => t(`${e.timeNs.toFixed(1)} trap ${hex(e.gpa)} reason=${e.reason}`));
     machine.events.on('isolation', (e) => t(`${e.timeNs.toFixed(1)} eeh ${e.group} ${e.state} (${e.cause})`));
   }
@@ -145,7 +150,7 @@ export function barResults(vmm: Vmm): BarResult[] {
       guestAddress: hex(b.guestAddress),
       size: b.size,
       mmap: directBytes === b.size ? 'full' : directBytes === 0 ? 'none' : 'partial',
-      reason: traps.length === 0 ? b.plan.areas[0]?.reason ?? 'mmap' : dominant(traps),
+      reason: traps.length === 0 ? (b.plan.areas[0]?.reason ?? 'mmap') : dominant(traps),
       areas: b.plan.areas.map((a) => ({
         offset: a.offset,
         size: a.size,
@@ -164,7 +169,11 @@ function dominant(areas: ReadonlyArray<{ size: number; reason: string }>): strin
 }
 
 function topTrappedPages(run: PreparedRun, n = 5): RunResult['topTrappedPages'] {
-  const pages = run.machine.stats.pages().filter((p) => p.trap > 0).sort((a, b) => b.trap - a.trap || a.page - b.page).slice(0, n);
+  const pages = run.machine.stats
+    .pages()
+    .filter((p) => p.trap > 0)
+    .sort((a, b) => b.trap - a.trap || a.page - b.page)
+    .slice(0, n);
   return pages.map((p) => {
     const reasons = new Set<string>();
     for (const b of run.vmm.bars) {

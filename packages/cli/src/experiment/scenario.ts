@@ -29,9 +29,11 @@ export interface Scenario {
 
 /** Declares a scenario (validates its shape so a broken user file fails with a clear message). */
 export function defineScenario(s: Scenario): Scenario {
-  const bad = (field: string, allowed: string) => new VhwError('E_CONFIG', `scenario ${JSON.stringify(s?.name ?? '?')}: ${field}; allowed: ${allowed}`);
+  const bad = (field: string, allowed: string) =>
+    new VhwError('E_CONFIG', `scenario ${JSON.stringify(s?.name ?? '?')}: ${field}; allowed: ${allowed}`);
   if (s === null || typeof s !== 'object') throw bad('is not an object', 'defineScenario({ name, description, ops, machine })');
-  if (typeof s.name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(s.name)) throw bad(`name ${JSON.stringify(s.name)}`, 'letters, digits, dot, dash, underscore');
+  if (typeof s.name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(s.name))
+    throw bad(`name ${JSON.stringify(s.name)}`, 'letters, digits, dot, dash, underscore');
   if (typeof s.description !== 'string') throw bad('description is missing', 'a string');
   if (!Number.isInteger(s.ops) || s.ops < 1) throw bad(`ops ${String(s.ops)}`, 'a positive integer');
   if (typeof s.machine !== 'function') throw bad('machine is not a function', 'machine(config) => plugins');
@@ -88,15 +90,24 @@ export function parsePatches(text: string): PatchSet {
   if (t === 'none') return { ...NO_PATCHES };
   if (t === 'all') return { ...ALL_PATCHES };
   const out = { ...NO_PATCHES };
-  for (const id of t.split(',').map((x) => x.trim()).filter(Boolean)) {
+  for (const id of t
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)) {
     const key = PATCH_IDS[id as keyof typeof PATCH_IDS];
-    if (!key) throw new VhwError('E_CONFIG', `--patches: unknown patch "${id}"; allowed: none, all, or a comma list of ${Object.keys(PATCH_IDS).join(', ')}`);
+    if (!key)
+      throw new VhwError(
+        'E_CONFIG',
+        `--patches: unknown patch "${id}"; allowed: none, all, or a comma list of ${Object.keys(PATCH_IDS).join(', ')}`,
+      );
     out[key] = true;
   }
   return out;
 }
 
 export function patchLabel(p: PatchSet): string {
-  const ids = Object.entries(PATCH_IDS).filter(([, k]) => p[k]).map(([id]) => id);
+  const ids = Object.entries(PATCH_IDS)
+    .filter(([, k]) => p[k])
+    .map(([id]) => id);
   return ids.length === 0 ? 'none' : ids.length === 3 ? 'all' : ids.join(',');
 }

@@ -35,7 +35,10 @@ export async function loadScenario(nameOrPath: string): Promise<Scenario> {
   } else {
     const names = builtinScenarioNames();
     if (!names.includes(nameOrPath)) {
-      throw new VhwError('E_NOT_FOUND', `unknown scenario "${nameOrPath}"; built-in: ${names.join(', ') || 'none'}; or give the path of a .ts/.js scenario file`);
+      throw new VhwError(
+        'E_NOT_FOUND',
+        `unknown scenario "${nameOrPath}"; built-in: ${names.join(', ') || 'none'}; or give the path of a .ts/.js scenario file`,
+      );
     }
     const ts = join(BUILTIN_SCENARIO_DIR, `${nameOrPath}.ts`);
     file = existsSync(ts) ? ts : join(BUILTIN_SCENARIO_DIR, `${nameOrPath}.js`);

@@ -31,8 +31,10 @@ export function parseVary(text: string, steps = 5, log = false): VarySpec {
   if (range) {
     const a = Number(range[1]);
     const b = Number(range[2]);
-    if (!Number.isFinite(a) || !Number.isFinite(b) || a > b) throw new VhwError('E_CONFIG', `--vary ${text}: range ${spec}; allowed: A..B with finite A <= B`);
-    if (!Number.isInteger(steps) || steps < 2 || steps > 1000) throw new VhwError('E_CONFIG', `--steps ${String(steps)}; allowed: an integer 2..1000`);
+    if (!Number.isFinite(a) || !Number.isFinite(b) || a > b)
+      throw new VhwError('E_CONFIG', `--vary ${text}: range ${spec}; allowed: A..B with finite A <= B`);
+    if (!Number.isInteger(steps) || steps < 2 || steps > 1000)
+      throw new VhwError('E_CONFIG', `--steps ${String(steps)}; allowed: an integer 2..1000`);
     if (log && a <= 0) throw new VhwError('E_CONFIG', `--vary ${text}: a log scale needs A > 0`);
     values = Array.from({ length: steps }, (_, i) => (log ? a * (b / a) ** (i / (steps - 1)) : a + ((b - a) * i) / (steps - 1)));
   } else {
@@ -94,7 +96,8 @@ const comboIndex = (p: PatchSet) => (p.alignBars ? 1 : 0) + (p.subPageMmap ? 2 :
 
 /** Puts results (e.g. merged from shards) into grid order and refuses duplicates. */
 export function orderResults(results: readonly RunResult[]): RunResult[] {
-  const key = (r: RunResult) => `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.vary ? `${r.vary.field}=${r.vary.value}` : ''}|${comboIndex(r.patches)}`;
+  const key = (r: RunResult) =>
+    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.vary ? `${r.vary.field}=${r.vary.value}` : ''}|${comboIndex(r.patches)}`;
   const seen = new Set<string>();
   for (const r of results) {
     const k = key(r);

@@ -11,7 +11,15 @@ function texts(svg: string): string[] {
   while (i >= 0) {
     const start = svg.indexOf('>', i) + 1;
     const end = svg.indexOf('</text>', start);
-    out.push(svg.slice(start, end).replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&'));
+    out.push(
+      svg
+        .slice(start, end)
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&quot;/g, '"')
+        .replace(/&#39;/g, "'")
+        .replace(/&amp;/g, '&'),
+    );
     i = svg.indexOf('<text', end);
   }
   return out;
@@ -75,7 +83,10 @@ describe('varyChartSvg', () => {
     expect(t).toContain('rfc-2015');
     expect(t).toContain('upstream');
     // Two lines (one per variant) through three points each.
-    const lines = svg.split('aria-roledescription="line mark"').slice(1).map((rest) => rest.slice(0, rest.indexOf('/>')));
+    const lines = svg
+      .split('aria-roledescription="line mark"')
+      .slice(1)
+      .map((rest) => rest.slice(0, rest.indexOf('/>')));
     expect(lines).toHaveLength(2);
     for (const l of lines) {
       const d = l.slice(l.indexOf('d="') + 3, l.indexOf('"', l.indexOf('d="') + 3));
@@ -101,7 +112,9 @@ describe('varyChartSvg', () => {
   });
 
   it('leaves out groups without a none run', async () => {
-    const svg = await varyChartSvg([makeRun({ vary: { field: 'f', value: 1 }, patches: { alignBars: true, subPageMmap: true, msixMmap: true } })]);
+    const svg = await varyChartSvg([
+      makeRun({ vary: { field: 'f', value: 1 }, patches: { alignBars: true, subPageMmap: true, msixMmap: true } }),
+    ]);
     expect(svg).toContain('no vary results');
   });
 });

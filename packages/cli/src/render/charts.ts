@@ -135,7 +135,13 @@ export async function sweepChartSvg(results: RunResult[], opts: SweepChartOption
       mark: { type: 'bar' },
       encoding: {
         ...encoding,
-        color: { field: 'variant', type: 'nominal', sort: variants, title: 'variant', scale: { domain: variants, range: PALETTE.slice(0, variants.length) } },
+        color: {
+          field: 'variant',
+          type: 'nominal',
+          sort: variants,
+          title: 'variant',
+          scale: { domain: variants, range: PALETTE.slice(0, variants.length) },
+        },
       },
     },
     {
@@ -145,7 +151,16 @@ export async function sweepChartSvg(results: RunResult[], opts: SweepChartOption
   ];
   const width = Math.max(160, combos.length * variants.length * 26 + combos.length * 10);
   return renderVegaLiteSvg(
-    panelledSpec({ title, values, panels, layer, columns: opts.columns, panel: { width, height: 200 }, single: { width, height: 220 }, sharedY: measure === 'speedup' }),
+    panelledSpec({
+      title,
+      values,
+      panels,
+      layer,
+      columns: opts.columns,
+      panel: { width, height: 200 },
+      single: { width, height: 220 },
+      sharedY: measure === 'speedup',
+    }),
   );
 }
 
@@ -182,7 +197,13 @@ export async function varyChartSvg(results: RunResult[], opts: VaryChartOptions 
   const colorByCombo = all;
   const color = colorByCombo
     ? { field: 'combo', type: 'nominal', sort: combos, title: 'patches', scale: { domain: combos, range: PALETTE.slice(0, combos.length) } }
-    : { field: 'variant', type: 'nominal', sort: variants, title: 'variant (P1+P2+P3)', scale: { domain: variants, range: PALETTE.slice(0, variants.length) } };
+    : {
+        field: 'variant',
+        type: 'nominal',
+        sort: variants,
+        title: 'variant (P1+P2+P3)',
+        scale: { domain: variants, range: PALETTE.slice(0, variants.length) },
+      };
   const line = {
     mark: { type: 'line', point: true },
     encoding: {
@@ -201,7 +222,15 @@ export async function varyChartSvg(results: RunResult[], opts: VaryChartOptions 
   const rule = { mark: { type: 'rule', strokeDash: [4, 4], color: '#999' }, encoding: { y: { datum: 1 } } };
   const layer = [rule, line];
   return renderVegaLiteSvg(
-    panelledSpec({ title, values, panels, layer, columns: opts.columns, panel: { width: 300, height: 200 }, single: { width: 420, height: 240 } }),
+    panelledSpec({
+      title,
+      values,
+      panels,
+      layer,
+      columns: opts.columns,
+      panel: { width: 300, height: 200 },
+      single: { width: 420, height: 240 },
+    }),
   );
 }
 

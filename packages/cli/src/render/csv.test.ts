@@ -64,13 +64,33 @@ describe('toCsv', () => {
     expect(csv.endsWith('\r\n')).toBe(true);
     const [head] = parseCsv(csv);
     expect(head.slice(0, 15)).toEqual([
-      'scenario', 'platform', 'pageSize', 'eeh', 'variant', 'alignBars', 'subPageMmap', 'msixMmap',
-      'ops', 'simulatedNs', 'opsPerSecond', 'speedup', 'direct', 'trapped', 'violations',
+      'scenario',
+      'platform',
+      'pageSize',
+      'eeh',
+      'variant',
+      'alignBars',
+      'subPageMmap',
+      'msixMmap',
+      'ops',
+      'simulatedNs',
+      'opsPerSecond',
+      'speedup',
+      'direct',
+      'trapped',
+      'violations',
     ]);
     expect(head).not.toContain('varyField');
     const recs = records(csv);
     expect(recs).toHaveLength(results.length);
-    expect(recs[0]).toMatchObject({ scenario: 's1', platform: 'powernv', pageSize: '65536', eeh: 'true', variant: 'rfc-2015', alignBars: 'false' });
+    expect(recs[0]).toMatchObject({
+      scenario: 's1',
+      platform: 'powernv',
+      pageSize: '65536',
+      eeh: 'true',
+      variant: 'rfc-2015',
+      alignBars: 'false',
+    });
   });
 
   it('computes the speed-up against the none run of the same scenario, variant and vary point', () => {
@@ -96,7 +116,11 @@ describe('toCsv', () => {
     const recs = records(
       toCsv([makeRun({ trapsByReason: { 'sub-page-bar': 7 } }), makeRun({ trapsByReason: { 'msix-table-page': 2, pba: 1 } })]),
     );
-    expect(Object.keys(recs[0]).filter((k) => k.startsWith('traps:'))).toEqual(['traps:msix-table-page', 'traps:pba', 'traps:sub-page-bar']);
+    expect(Object.keys(recs[0]).filter((k) => k.startsWith('traps:'))).toEqual([
+      'traps:msix-table-page',
+      'traps:pba',
+      'traps:sub-page-bar',
+    ]);
     expect(recs[0]['traps:sub-page-bar']).toBe('7');
     expect(recs[0]['traps:pba']).toBe('0');
     expect(recs[1]['traps:msix-table-page']).toBe('2');

@@ -47,8 +47,21 @@ export function toCsv(results: RunResult[]): string {
   const hasVary = results.some((r) => r.vary);
   const reasons = [...new Set(results.flatMap((r) => Object.keys(r.mmio.trapsByReason)))].sort();
   const header = [
-    'scenario', 'platform', 'pageSize', 'eeh', 'variant', 'alignBars', 'subPageMmap', 'msixMmap',
-    'ops', 'simulatedNs', 'opsPerSecond', 'speedup', 'direct', 'trapped', 'violations',
+    'scenario',
+    'platform',
+    'pageSize',
+    'eeh',
+    'variant',
+    'alignBars',
+    'subPageMmap',
+    'msixMmap',
+    'ops',
+    'simulatedNs',
+    'opsPerSecond',
+    'speedup',
+    'direct',
+    'trapped',
+    'violations',
     ...(hasVary ? ['varyField', 'varyValue'] : []),
     ...reasons.map((k) => TRAP_COLUMN_PREFIX + k),
   ];
@@ -56,11 +69,21 @@ export function toCsv(results: RunResult[]): string {
   results.forEach((r, i) => {
     const s = speedups[i];
     const row: Array<string | number | boolean> = [
-      r.scenario, r.platform.name, r.platform.pageSize, r.platform.eeh, r.variant,
-      r.patches.alignBars, r.patches.subPageMmap, r.patches.msixMmap,
-      num(r.workload.ops), num(r.workload.simulatedNs), num(r.workload.opsPerSecond),
+      r.scenario,
+      r.platform.name,
+      r.platform.pageSize,
+      r.platform.eeh,
+      r.variant,
+      r.patches.alignBars,
+      r.patches.subPageMmap,
+      r.patches.msixMmap,
+      num(r.workload.ops),
+      num(r.workload.simulatedNs),
+      num(r.workload.opsPerSecond),
       s === undefined ? '' : String(Math.round(s * 1e4) / 1e4),
-      num(r.mmio.direct), num(r.mmio.trapped), num(r.isolation.violations),
+      num(r.mmio.direct),
+      num(r.mmio.trapped),
+      num(r.isolation.violations),
     ];
     if (hasVary) row.push(r.vary ? r.vary.field : '', r.vary ? num(r.vary.value) : '');
     for (const k of reasons) row.push(num(r.mmio.trapsByReason[k] ?? 0));

@@ -81,7 +81,9 @@ describe('htmlReport', () => {
     expect(new Set(ids).size).toBe(ids.length);
     const costsTable = html.slice(html.indexOf('<table class="costs">'));
     expect(costsTable).toContain('<td>exit.directCycles</td><td class="num">2,000</td><td>cycles</td>');
-    expect(costsTable).toContain('<td>cpu.hz</td><td class="num">3,500,000,000</td><td>Hz</td><td>typical POWER8 clock</td><td>low [R]</td>');
+    expect(costsTable).toContain(
+      '<td>cpu.hz</td><td class="num">3,500,000,000</td><td>Hz</td><td>typical POWER8 clock</td><td>low [R]</td>',
+    );
   });
 
   it('is the same for the same input', async () => {

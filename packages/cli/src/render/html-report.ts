@@ -76,7 +76,10 @@ footer { margin-top: 3em; color: #888; font-size: 0.8em; }
  * inlineSvg(await sweepChartSvg(results), 'sweep');
  */
 export function inlineSvg(svg: string, prefix: string): string {
-  let s = svg.trim().replace(/^<\?xml[^>]*\?>\s*/i, '').replace(/^<!DOCTYPE[^>]*>\s*/i, '');
+  let s = svg
+    .trim()
+    .replace(/^<\?xml[^>]*\?>\s*/i, '')
+    .replace(/^<!DOCTYPE[^>]*>\s*/i, '');
   if (!/^<svg[\s>]/i.test(s)) return `<pre class="empty">${escapeXml(svg)}</pre>`;
   s = s
     .replace(/<script\b[\s\S]*?<\/script\s*>/gi, '')
@@ -151,7 +154,10 @@ function trapsHtml(results: RunResult[]): string {
   if (reasons.length === 0) return '';
   const rows = displayOrder(results).map((i) => {
     const r = results[i];
-    const patches = PATCHES.filter((p) => r.patches[p.key]).map((p) => p.short).join('+') || 'none';
+    const patches =
+      PATCHES.filter((p) => r.patches[p.key])
+        .map((p) => p.short)
+        .join('+') || 'none';
     const vary = r.vary ? ` ${r.vary.field}=${r.vary.value}` : '';
     return `<tr>${td(`${r.scenario}${vary}`)}${td(r.variant)}${td(patches)}${reasons.map((k) => td(formatInt(r.mmio.trapsByReason[k] ?? 0), 'num')).join('')}</tr>`;
   });
@@ -162,9 +168,7 @@ function trapsHtml(results: RunResult[]): string {
 }
 
 function costsHtml(costs: CostRow[]): string {
-  const rows = costs.map(
-    (c) => `<tr>${td(c.name)}${td(formatValue(c.value), 'num')}${td(c.unit)}${td(c.source)}${td(c.confidence)}</tr>`,
-  );
+  const rows = costs.map((c) => `<tr>${td(c.name)}${td(formatValue(c.value), 'num')}${td(c.unit)}${td(c.source)}${td(c.confidence)}</tr>`);
   return (
     `<table class="costs"><thead><tr>${['parameter', 'value', 'unit', 'source', 'confidence'].map(th).join('')}</tr></thead><tbody>\n` +
     `${rows.join('\n')}\n</tbody></table>`
@@ -189,7 +193,9 @@ export function htmlReport(input: HtmlReportInput): string {
   const { title, results } = input;
   const scenarios = [...new Set(results.map((r) => r.scenario))];
   const variants = [...new Set(results.map((r) => r.variant))];
-  const platforms = [...new Set(results.map((r) => `${r.platform.name} (${formatBytes(r.platform.pageSize)} pages, EEH ${r.platform.eeh ? 'on' : 'off'})`))];
+  const platforms = [
+    ...new Set(results.map((r) => `${r.platform.name} (${formatBytes(r.platform.pageSize)} pages, EEH ${r.platform.eeh ? 'on' : 'off'})`)),
+  ];
   const meta =
     `${results.length} run(s); scenarios: ${scenarios.join(', ') || '-'}; variants: ${variants.join(', ') || '-'}; ` +
     `platforms: ${platforms.join(', ') || '-'}. Speed-up compares each run with the run without any patch ` +

@@ -35,7 +35,9 @@ describe('pageMapSvg', () => {
     const svg = pageMapSvg(pageMapFixture());
     // The 640 px page bar: an 8 KiB piece is 80 px wide; the one at +8 KiB starts 80 px later.
     const rects = svg.split('\n').filter((l) => l.includes('height="34"'));
-    const xs = rects.map((r) => [Number(/x="([\d.]+)"/.exec(r)![1]), Number(/width="([\d.]+)"/.exec(r)![1]), /fill="([^"]+)"/.exec(r)![1]] as const);
+    const xs = rects.map(
+      (r) => [Number(/x="([\d.]+)"/.exec(r)![1]), Number(/width="([\d.]+)"/.exec(r)![1]), /fill="([^"]+)"/.exec(r)![1]] as const,
+    );
     const base = xs[0][0];
     expect(xs[0][1]).toBe(160); // 16 KiB direct
     expect(xs[1]).toEqual([base, 80, xs[0][2]]); // same green as the first direct piece
@@ -77,7 +79,9 @@ describe('pageMapText', () => {
   it('shows a tiny trap piece in at least one cell and replaces control characters', () => {
     const text = pageMapText({
       pageSize: 65536,
-      pages: [{ hostPa: 0, path: 'trap', pieces: [{ device: 'd\u001b[31m', bar: 0, offset: 0, size: 32, path: 'trap', reason: 'sub-page-bar' }] }],
+      pages: [
+        { hostPa: 0, path: 'trap', pieces: [{ device: 'd\u001b[31m', bar: 0, offset: 0, size: 32, path: 'trap', reason: 'sub-page-bar' }] },
+      ],
     });
     expect(text).toContain('[T...............................]');
     expect(text).not.toContain('\u001b');

@@ -133,10 +133,13 @@ export function pageMapSvg(map: PageMap, opts: PageMapSvgOptions = {}): string {
       const tip = `${name} +${hex(p.offset)} ${formatBytes(p.size)} ${p.path}: ${p.reason}`;
       o.push(`<g class="piece" data-path="${escapeXml(p.path)}">`);
       o.push(`<title>${escapeXml(tip)}</title>`);
-      o.push(`<rect x="${fmt(x)}" y="${y + 3}" width="${fmt(w)}" height="${ROW_H - 6}" fill="${FILL[p.path]}" stroke="#ffffff" stroke-width="1"/>`);
+      o.push(
+        `<rect x="${fmt(x)}" y="${y + 3}" width="${fmt(w)}" height="${ROW_H - 6}" fill="${FILL[p.path]}" stroke="#ffffff" stroke-width="1"/>`,
+      );
       const l1 = fit(name, w - 6, 10, 0.7);
       const l2 = fit(p.reason, w - 6, 9);
-      if (l1) o.push(`<text x="${fmt(x + 3)}" y="${y + 17}" font-size="10" font-weight="bold" fill="${TEXT_ON[p.path]}">${escapeXml(l1)}</text>`);
+      if (l1)
+        o.push(`<text x="${fmt(x + 3)}" y="${y + 17}" font-size="10" font-weight="bold" fill="${TEXT_ON[p.path]}">${escapeXml(l1)}</text>`);
       if (l2) o.push(`<text x="${fmt(x + 3)}" y="${y + 30}" font-size="9" fill="${TEXT_ON[p.path]}">${escapeXml(l2)}</text>`);
       o.push(`</g>`);
     }
@@ -187,7 +190,9 @@ export function pageMapText(map: PageMap): string {
   const ps = map.pageSize > 0 ? map.pageSize : 1;
   const digits = addrDigits(map);
   const groupW = Math.max(0, ...map.pages.map((p) => (p.group ?? '').length));
-  const lines = [`host MMIO page map, ${formatBytes(map.pageSize)} pages, ${map.pages.length} page(s) (D direct, T trap, - unmapped, . no BAR)`];
+  const lines = [
+    `host MMIO page map, ${formatBytes(map.pageSize)} pages, ${map.pages.length} page(s) (D direct, T trap, - unmapped, . no BAR)`,
+  ];
   for (const page of map.pages) {
     const bar = new Array<string>(cells).fill('.');
     for (const kind of PAINT_ORDER) {

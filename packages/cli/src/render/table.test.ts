@@ -62,10 +62,7 @@ describe('sweepTable', () => {
   });
 
   it('adds a vary column titled with the field, and n/a where no none run exists', () => {
-    const t = sweepTable(
-      [makeRun({ vary: { field: 'exit.directCycles', value: 2500 }, patches: { msixMmap: true } })],
-      { color: false },
-    );
+    const t = sweepTable([makeRun({ vary: { field: 'exit.directCycles', value: 2500 }, patches: { msixMmap: true } })], { color: false });
     expect(t).toContain('exit.directCycles');
     expect(t).toContain('2500');
     expect(t).toContain('n/a');

@@ -32,10 +32,21 @@ export interface TableOptions {
 const ANSI = { green: '\u001b[32m', red: '\u001b[31m', yellow: '\u001b[33m', bold: '\u001b[1m', reset: '\u001b[0m' };
 
 const ASCII_CHARS = {
-  top: '-', 'top-mid': '+', 'top-left': '+', 'top-right': '+',
-  bottom: '-', 'bottom-mid': '+', 'bottom-left': '+', 'bottom-right': '+',
-  left: '|', 'left-mid': '+', mid: '-', 'mid-mid': '+',
-  right: '|', 'right-mid': '+', middle: '|',
+  top: '-',
+  'top-mid': '+',
+  'top-left': '+',
+  'top-right': '+',
+  bottom: '-',
+  'bottom-mid': '+',
+  'bottom-left': '+',
+  'bottom-right': '+',
+  left: '|',
+  'left-mid': '+',
+  mid: '-',
+  'mid-mid': '+',
+  right: '|',
+  'right-mid': '+',
+  middle: '|',
 };
 
 interface Resolved {
@@ -125,13 +136,16 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
   }
 
   if (r.bars.length > 0) {
-    const t = newTable(o, ['device', 'BAR', 'host addr', 'guest addr', 'size', 'mmap', 'reason', 'areas'], {
-      colAligns: ['left', 'right', 'left', 'left', 'right', 'left', 'left', 'left'],
-    }, false);
+    const t = newTable(
+      o,
+      ['device', 'BAR', 'host addr', 'guest addr', 'size', 'mmap', 'reason', 'areas'],
+      {
+        colAligns: ['left', 'right', 'left', 'left', 'right', 'left', 'left', 'left'],
+      },
+      false,
+    );
     for (const b of r.bars) {
-      const areas = b.areas
-        .map((a) => `+0x${a.offset.toString(16)} ${formatBytes(a.size)} ${a.path} (${a.reason})`)
-        .join('\n');
+      const areas = b.areas.map((a) => `+0x${a.offset.toString(16)} ${formatBytes(a.size)} ${a.path} (${a.reason})`).join('\n');
       t.push([b.device, String(b.bar), b.address, b.guestAddress, formatBytes(b.size), mmapCell(o, b.mmap), b.reason, areas]);
     }
     out.push(t.toString());

@@ -7,9 +7,7 @@
 const NAMED = new Set(['amp', 'lt', 'gt', 'quot', 'apos']);
 
 function isNameChar(c: string): boolean {
-  return (
-    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c === '-' || c === '_' || c === ':' || c === '.'
-  );
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c === '-' || c === '_' || c === ':' || c === '.';
 }
 
 function isSpace(c: string): boolean {
