@@ -700,7 +700,7 @@ async function main(): Promise<void> {
       total: round(totalSeconds),
     },
   };
-  writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
   // `sink` keeps the loops' results alive; checking it keeps the JIT from dropping them.
   if (!Number.isFinite(sink)) throw new Error('benchmark loops produced a non-finite checksum');
   console.log(`wrote ${out} (${totalSeconds.toFixed(1)} s)`);

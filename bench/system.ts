@@ -4,7 +4,7 @@
  */
 import { deepStrictEqual } from 'node:assert/strict';
 import { Machine, Path, type VhwPlugin } from '@vhw/core';
-import { type Vmm } from '@vhw/vmm';
+import type { Vmm } from '@vhw/vmm';
 import { DEFAULT_SCENARIO, type RunResult, executeGrid, loadScenario, prepare, sweepGrid } from 'vhw';
 import { nvmeDevices, ppc64Plugins } from './passthrough.js';
 

@@ -9,11 +9,13 @@ const toyDevice = definePlugin({
   schema: z.strictObject({ at: z.number().int().nonnegative().default(0x10000000) }),
   module: ({ at }) =>
     new ContainerModule(({ bind }) => {
-      let counter = 0,
-        scratch = 0; // offset 0: counter, offset 4: scratch
+      let counter = 0; // offset 0: counts reads
+      let scratch = 0; // offset 4: a scratch register
       const regs: MmioHandler = {
         read: (off) => (off === 0 ? counter++ : scratch),
-        write: (off, _size, v) => void (off === 4 && (scratch = v)),
+        write: (off, _size, v) => {
+          if (off === 4) scratch = v;
+        },
       };
       bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
         const mmu = ctx.get<Mmu>(MmuToken),
@@ -31,8 +33,14 @@ const toyDevice = definePlugin({
             const count = (reason: number) => stats.trapsByReasonCounts[reason]++; // the trap handler (the VMM) counts traps
             cpu.setTrapHandler({
               high: 0,
-              read: (gpa, size, why) => (count(why), vmm.read(gpa, size)),
-              write: (gpa, size, v, hi, why) => (count(why), vmm.write(gpa, size, v, hi)),
+              read: (gpa, size, why) => {
+                count(why);
+                return vmm.read(gpa, size);
+              },
+              write: (gpa, size, v, hi, why) => {
+                count(why);
+                vmm.write(gpa, size, v, hi);
+              },
             });
           },
         };

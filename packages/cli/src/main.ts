@@ -79,7 +79,7 @@ async function cmdRun(io: Io, scenarioRef: string, o: Record<string, any>): Prom
     const r = runExperiment(scenario, configOf(o as never), {
       ops: o.ops,
       costs: parseSets(o.set),
-      trace: trace ? (line) => trace!.write(line + '\n') : undefined,
+      trace: trace ? (line) => trace!.write(`${line}\n`) : undefined,
     });
     if (o.format === 'json') io.out(JSON.stringify(r, null, 2));
     else if (o.format === 'csv') io.out(toCsv([r]));
@@ -169,7 +169,7 @@ async function emitSweep(
       }
     }
   }
-  writeFileAtomic(`${outDir}/results.json`, JSON.stringify(results, null, 2) + '\n');
+  writeFileAtomic(`${outDir}/results.json`, `${JSON.stringify(results, null, 2)}\n`);
   writeFileAtomic(`${outDir}/results.csv`, toCsv(results));
   writeFileAtomic(`${outDir}/chart.svg`, sweepSvg);
   if (varySvg) writeFileAtomic(`${outDir}/vary.svg`, varySvg);

@@ -423,7 +423,9 @@ describe('AddressSpace: property', () => {
               try {
                 if (op.ram) {
                   const buffer = new ArrayBuffer(op.size);
-                  new Uint8Array(buffer).forEach((_, i, a) => (a[i] = (id * 7 + i) & 0xff));
+                  new Uint8Array(buffer).forEach((_, i, a) => {
+                    a[i] = (id * 7 + i) & 0xff;
+                  });
                   as.mapRam({ name, base: op.base, size: op.size, buffer });
                 } else {
                   as.mapMmio({

@@ -298,7 +298,8 @@ export class AddressSpace {
       const found = this.view.find(addr);
       if (found === undefined) {
         this.lastTag = -1;
-        return this.unassignedWrite(addr, size, 'no-region');
+        this.unassignedWrite(addr, size, 'no-region');
+        return;
       }
       r = this.remember(found);
     }
@@ -329,8 +330,14 @@ export class AddressSpace {
   }
 
   private writeOther(r: Region, addr: number, off: number, size: number, value: number, high: number): void {
-    if (off + size > r.size) return this.unassignedWrite(addr, size, 'straddle');
-    if (!accessIsValid(r.constraints, off, size)) return this.unassignedWrite(addr, size, 'invalid-size');
+    if (off + size > r.size) {
+      this.unassignedWrite(addr, size, 'straddle');
+      return;
+    }
+    if (!accessIsValid(r.constraints, off, size)) {
+      this.unassignedWrite(addr, size, 'invalid-size');
+      return;
+    }
     r.accesses++;
     if (size === 8) this.write8(r, off, value, high);
     else adaptedWrite(r.handler, r.constraints, off, size as 1 | 2 | 4, value);

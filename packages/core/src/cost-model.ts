@@ -143,7 +143,7 @@ export class CostModel {
     if (p === undefined) {
       throw new VhwError(
         'E_CONFIG',
-        `cost.${name} (${what}) is not a cost parameter; allowed: ${this.names.map((n) => 'cost.' + n).join(', ')}`,
+        `cost.${name} (${what}) is not a cost parameter; allowed: ${this.names.map((n) => `cost.${n}`).join(', ')}`,
       );
     }
     if (typeof value !== 'number' || !Number.isFinite(value) || value < (p.min ?? 0)) {
@@ -156,7 +156,7 @@ export class CostModel {
   get(name: string): number {
     const v = this.values.get(name);
     if (v === undefined) {
-      throw new VhwError('E_NOT_FOUND', `cost.${name} is not a cost parameter; allowed: ${this.names.map((n) => 'cost.' + n).join(', ')}`);
+      throw new VhwError('E_NOT_FOUND', `cost.${name} is not a cost parameter; allowed: ${this.names.map((n) => `cost.${n}`).join(', ')}`);
     }
     return v;
   }

@@ -41,5 +41,5 @@ export class VhwError extends Error {
 
 /** Formats a number as a hexadecimal address for messages. */
 export function hex(n: number): string {
-  return '0x' + n.toString(16);
+  return `0x${n.toString(16)}`;
 }

@@ -1,4 +1,4 @@
-import { ContainerModule } from 'inversify';
+import type { ContainerModule } from 'inversify';
 import { z } from 'zod';
 import { VhwError } from './errors.js';
 
@@ -88,7 +88,7 @@ function show(v: unknown): string {
   if (v === undefined) return 'missing';
   try {
     const s = JSON.stringify(v);
-    return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
+    return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
   } catch {
     return String(v);
   }

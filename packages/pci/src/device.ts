@@ -108,7 +108,7 @@ export function validatePciDeviceSpec(spec: PciDeviceSpec): void {
       const bar = spec.bars.find((b) => b.index === barIdx);
       if (!bar)
         fail(
-          `${field} is in BAR${String(barIdx)}, which is not declared; declared: ${spec.bars.map((b) => 'BAR' + b.index).join(', ') || 'none'}`,
+          `${field} is in BAR${String(barIdx)}, which is not declared; declared: ${spec.bars.map((b) => `BAR${b.index}`).join(', ') || 'none'}`,
         );
       if ((bar!.kind ?? 'mem32') === 'io') fail(`${field} is in BAR${barIdx}, an I/O BAR; allowed: a memory BAR`);
       if (!Number.isInteger(off) || off < 0 || off % 8 !== 0)

@@ -169,7 +169,7 @@ export class GuestOs {
   handleEeh(bus: GuestPciBus, device: string, drivers: readonly GuestDriver[]): boolean {
     const fn = bus.find(device);
     const eeh = fn.eeh;
-    if (!eeh || !eeh.frozen()) return false;
+    if (!eeh?.frozen()) return false;
     // Like Linux's EEH core: recover, let the drivers re-initialise; if the PE froze again
     // meanwhile, try again, up to a limit (eeh_max_freezes), then leave the PE failed.
     for (let attempt = 0; attempt < GuestOs.maxEehAttempts; attempt++) {

@@ -197,7 +197,7 @@ export class HostBridge implements PlatformFacts {
     return 0;
   }
   /** Group id for the n-th device; default: one group per device. */
-  protected groupIdFor(device: PciDevice, slot: number): string {
+  protected groupIdFor(_device: PciDevice, slot: number): string {
     return `${this.name}:grp${slot}`;
   }
   /** Places every memory BAR of every function. Default: one window, packed. */

@@ -221,7 +221,9 @@ export class NicLiteDriver implements GuestDriver {
     this.w32(NicReg.RDT, this.rxUse);
 
     this.vectors = ctx.os.enableMsix(ctx.bus, fn, this.options.vectors);
-    this.vectors.forEach((v, entry) => ctx.os.requestIrq(v, entry === 0 ? () => this.interrupt() : () => this.counters.otherInterrupts++));
+    this.vectors.forEach((v, entry) => {
+      ctx.os.requestIrq(v, entry === 0 ? () => this.interrupt() : () => this.counters.otherInterrupts++);
+    });
     // Queue cause: auto-masked when it fires (re-enabled by the handler), not auto-cleared (the handler reads EICR).
     this.w32(NicReg.EIAC, 0);
     this.w32(NicReg.EIAM, Cause.Queue0);

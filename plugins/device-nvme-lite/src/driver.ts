@@ -320,7 +320,9 @@ export class NvmeLiteDriver implements GuestDriver {
       q.entry = nvec > 1 ? 1 + ((q.qid - 1) % (nvec - 1)) : 0;
       this.entryQueues[q.entry].push(q);
     }
-    this.vectors.forEach((v, entry) => ctx.os.requestIrq(v, () => this.interrupt(entry)));
+    this.vectors.forEach((v, entry) => {
+      ctx.os.requestIrq(v, () => this.interrupt(entry));
+    });
 
     for (const q of this.io) {
       const qsize = ((q.entries - 1) << 16) | q.qid;

@@ -98,7 +98,7 @@ export class Ppc64Phb extends HostBridge {
   }
 
   /** Each PE's BARs packed from the start of its own run of M32 segments. */
-  protected override placeBars(functions: readonly PciFunction[]): BarPlacement[] {
+  protected override placeBars(_functions: readonly PciFunction[]): BarPlacement[] {
     const out: BarPlacement[] = [];
     const windowEnd = this.window.base + this.window.size;
     const usable = this.reservedPe; // segments of the reserved PE are never handed out

@@ -15,7 +15,7 @@ import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
-import { type VfioPciDevice, readMsixLayout } from './device.js';
+import { readMsixLayout } from './device.js';
 import { VFIO_COST_PARAMETERS, VfioToken, type VfioPciDriver, vfioPci, vfioPciOptions } from './index.js';
 import type { Variant } from './policy.js';
 import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from './uapi.js';
@@ -367,7 +367,11 @@ describe('VfioPciDevice fd path (region read/write)', () => {
           const partSize = x.size === 8 ? 4 : x.size;
           if (x.isWrite) {
             d.regionWrite(x.index, x.offset, x.size, x.value, (x.value ^ 0xffff) >>> 0);
-            if (!inTable) parts.forEach((h, i) => b.bridge.write(h, partSize, i === 0 ? x.value : (x.value ^ 0xffff) >>> 0));
+            if (!inTable) {
+              parts.forEach((h, i) => {
+                b.bridge.write(h, partSize, i === 0 ? x.value : (x.value ^ 0xffff) >>> 0);
+              });
+            }
           } else {
             const got = d.regionRead(x.index, x.offset, x.size);
             const want = inTable ? (x.size === 8 ? 0xffffffff : 2 ** (8 * x.size) - 1) : b.bridge.read(parts[0], partSize);

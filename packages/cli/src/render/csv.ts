@@ -89,5 +89,5 @@ export function toCsv(results: RunResult[]): string {
     for (const k of reasons) row.push(num(r.mmio.trapsByReason[k] ?? 0));
     lines.push(row.map(csvField).join(','));
   });
-  return lines.join('\r\n') + '\r\n';
+  return `${lines.join('\r\n')}\r\n`;
 }

@@ -70,7 +70,7 @@ describe('htmlReport', () => {
     expect(sweep).toContain('<td class="num">8,000,000</td>');
     const sweepRows = sweep.split('<tr').slice(2);
     expect(sweepRows[0]).toContain('>1.00x<'); // none first
-    expect(checkXml(sweep + '</table>').error).toBeNull();
+    expect(checkXml(`${sweep}</table>`).error).toBeNull();
   });
 
   it('inlines the charts and page maps with unique ids, and the cost table', async () => {

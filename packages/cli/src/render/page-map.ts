@@ -41,7 +41,7 @@ function fit(s: string, px: number, fontSize: number, em = 0.62): string {
   const max = Math.floor(px / (fontSize * em));
   if (max < 2) return '';
   if (s.length <= max) return s;
-  return max < 4 ? '' : s.slice(0, max - 1) + '…';
+  return max < 4 ? '' : `${s.slice(0, max - 1)}…`;
 }
 
 function pieceName(p: { device: string; bar: number }): string {
@@ -50,6 +50,7 @@ function pieceName(p: { device: string; bar: number }): string {
 
 /** Replaces control characters so that names cannot drive the terminal. */
 function plain(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters in a label are replaced so a terminal cannot be steered
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
@@ -210,5 +211,5 @@ export function pageMapText(map: PageMap): string {
       lines.push(plain(`    ${pieceName(p)}  +${hex(p.offset)}  ${formatBytes(p.size)}  ${p.path}  ${p.reason}`));
     }
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
