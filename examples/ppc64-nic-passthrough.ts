@@ -17,10 +17,10 @@ for (const [p1, p2] of [
 ]) {
   const machine = Machine.create({
     plugins: [
-      ppc64Platform({ pageAlignedBars: p1 }),
+      ppc64Platform({ alignBars: p1 }),
       guestRam({ size: 32 << 20 }),
       nicLite({ name: 'nic0' }),
-      vfioPci({ subPageBarMmap: p2 }),
+      vfioPci({ subPageMmap: p2 }),
       vmm(),
     ],
   });

@@ -13,10 +13,10 @@ import { vmm } from '@vhw/vmm';
 for (const patched of [false, true]) {
   const machine = Machine.create({
     plugins: [
-      ppc64Platform({ pageAlignedBars: patched }), // patch 1
+      ppc64Platform({ alignBars: patched }), // patch 1
       guestRam({ size: 32 << 20 }),
       nvmeLite({ name: 'nvme0', layout: 'bar0-16k' }),
-      vfioPci({ variant: 'rfc-2015', subPageBarMmap: patched, msixTableMmap: patched }), // patches 2 and 3
+      vfioPci({ variant: 'rfc-2015', subPageMmap: patched, msixMmap: patched }), // patches 2 and 3
       vmm(),
     ],
   });

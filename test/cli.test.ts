@@ -155,8 +155,8 @@ describe('vhw map, explain and list', () => {
     const r = vhw('list');
     expect(r.code).toBe(0);
     for (const s of ['ppc64-mixed (default)', 'ppc64-nvme', 'ppc64-nic', 'generic-nvme', 'generic-nic']) expect(r.out).toContain(s);
-    expect(r.out).toMatch(/platform-ppc64[\s\S]*pageAlignedBars/);
-    expect(r.out).toMatch(/vfio-pci[\s\S]*subPageBarMmap/);
+    expect(r.out).toMatch(/platform-ppc64[\s\S]*alignBars/);
+    expect(r.out).toMatch(/vfio-pci[\s\S]*subPageMmap/);
     expect(r.out).toMatch(/cost\.vfio\.fdRwCycles = 1500 cycles \[low\]/);
     expect(r.out).toMatch(/cost\.eeh\.slotResetHoldMs = 125 ms[\s\S]*eeh-pci-error-recovery/);
     // Installed device plugins are discovered, not hard-wired.

@@ -20,7 +20,7 @@ import {
   defineScenario,
   loadScenario,
   passthroughMachine,
-  patchLabel,
+  patchListOf,
   prepare,
 } from 'vhw';
 
@@ -93,7 +93,7 @@ function othersWork(h: Harness, except: string): void {
 
 describe('EEH recovery of nvme-lite in the middle of a workload (ppc64-mixed)', () => {
   for (const config of CONFIGS) {
-    it(`${patchLabel(config.patches)}: freeze mid-run, timeouts, recovery after the chunk, resubmission, every command accounted for`, () => {
+    it(`${patchListOf(config.patches)}: freeze mid-run, timeouts, recovery after the chunk, resubmission, every command accounted for`, () => {
       const h = harness(config);
       const nvme = h.driver<NvmeLiteDriver>('nvme0');
       const pe = h.pe('nvme0');
@@ -156,7 +156,7 @@ describe('EEH recovery of nvme-lite in the middle of a workload (ppc64-mixed)', 
       h.run.machine.dispose();
     });
 
-    it(`${patchLabel(config.patches)}: recovery inside the same run resubmits what was in flight; nothing fails`, () => {
+    it(`${patchListOf(config.patches)}: recovery inside the same run resubmits what was in flight; nothing fails`, () => {
       const h = harness(config);
       const nvme = h.driver<NvmeLiteDriver>('nvme0');
       const pe = h.pe('nvme0');
@@ -184,7 +184,7 @@ describe('EEH recovery of nvme-lite in the middle of a workload (ppc64-mixed)', 
 
 describe('EEH recovery of nic-lite in the middle of a workload (ppc64-mixed)', () => {
   for (const config of CONFIGS) {
-    it(`${patchLabel(config.patches)}: freeze mid-run, lost packets, recovery after the chunk, every packet accounted for`, () => {
+    it(`${patchListOf(config.patches)}: freeze mid-run, lost packets, recovery after the chunk, every packet accounted for`, () => {
       const h = harness(config);
       const nic = h.driver<NicLiteDriver>('nic0');
       const pe = h.pe('nic0');
@@ -231,7 +231,7 @@ describe('EEH recovery of nic-lite in the middle of a workload (ppc64-mixed)', (
       h.run.machine.dispose();
     });
 
-    it(`${patchLabel(config.patches)}: recovery inside the same run; packets in flight are lost and counted, the rest arrive`, () => {
+    it(`${patchListOf(config.patches)}: recovery inside the same run; packets in flight are lost and counted, the rest arrive`, () => {
       const h = harness(config);
       const nic = h.driver<NicLiteDriver>('nic0');
       const pe = h.pe('nic0');

@@ -18,7 +18,7 @@ import {
   type Scenario,
   builtinScenarioNames,
   loadScenario,
-  patchLabel,
+  patchListOf,
   prepare,
 } from 'vhw';
 
@@ -148,7 +148,7 @@ describe('random guest accesses against the built-in scenarios', () => {
 
   for (const name of names) {
     for (const config of CONFIGS) {
-      it(`${name} ${config.variant} ${patchLabel(config.patches)}: ${ACCESSES} accesses`, () => {
+      it(`${name} ${config.variant} ${patchListOf(config.patches)}: ${ACCESSES} accesses`, () => {
         const run = prepare(scenarios.get(name)!, config);
         const { machine, bridge } = run;
         const ppc = bridge instanceof Ppc64Phb && bridge.eeh ? bridge : undefined;

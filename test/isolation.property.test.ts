@@ -193,13 +193,13 @@ function plugins(c: MachineChoice): VhwPlugin[] {
     p.type === 'ppc64'
       ? ppc64Platform({
           pageSize: p.pageSize,
-          pageAlignedBars: c.p1,
+          alignBars: c.p1,
           peGranularity: p.peGranularity,
           eeh: p.eeh,
           peCount: p.peCount,
           m32Size: 2 ** p.m32Log,
         })
-      : genericPlatform({ pageSize: p.pageSize, pageAlignedBars: c.p1, interruptRemapping: p.interruptRemapping, mmioSize: p.mmioSize });
+      : genericPlatform({ pageSize: p.pageSize, alignBars: c.p1, interruptRemapping: p.interruptRemapping, mmioSize: p.mmioSize });
   const devices = c.devices.map((d, i) => {
     const name = `d${i}`;
     if (d.type === 'nvme') return nvmeLite({ name, layout: d.layout });
@@ -212,7 +212,7 @@ function plugins(c: MachineChoice): VhwPlugin[] {
     platform,
     guestRam({ size: 1 << 20 }),
     ...devices,
-    vfioPci({ variant: c.variant, subPageBarMmap: c.p2, msixTableMmap: c.p3 }),
+    vfioPci({ variant: c.variant, subPageMmap: c.p2, msixMmap: c.p3 }),
     vmm(vmmOptions),
   ];
 }

@@ -10,7 +10,8 @@ import { type NvmeLiteDriver, nvmeLite } from '@vhw/device-nvme-lite';
 import { GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, PciHostToken } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
-import { type Variant, VfioToken, type VfioPciDriver, vfioPci } from '@vhw/vfio-pci';
+import type { Variant } from '@vhw/core';
+import { VfioToken, type VfioPciDriver, vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
 import { type ToyDevice, toyDevice } from './support/toy-device.js';
 
@@ -41,7 +42,7 @@ function rig(
   platform: VhwPlugin,
   variant: Variant,
   victim: VhwPlugin = toyDevice({ name: 'b', ...KIOXIA }),
-  patches = { subPageBarMmap: false, msixTableMmap: true },
+  patches = { subPageMmap: false, msixMmap: true },
 ): Rig {
   const machine = Machine.create({
     plugins: [platform, guestRam({ size: 16 << 20 }), toyDevice({ name: 'a', ...KIOXIA }), victim, vfioPci({ variant, ...patches }), vmm()],
@@ -172,7 +173,7 @@ describe('ppc64 with patch 3: the table is direct, PE MSI validation stops a spo
   });
 
   it('without patch 3 the guest cannot write the table at all: the fd path drops it and a keeps its own message', () => {
-    const r = rig(ppc64Platform(), 'rfc-2015', undefined, { subPageBarMmap: false, msixTableMmap: false });
+    const r = rig(ppc64Platform(), 'rfc-2015', undefined, { subPageMmap: false, msixMmap: false });
     expect(r.machine.mmu.translate(tableGpa(r)).path).toBe('trap');
     const own = r.a.msix!.entry(0);
     guestWritesEntry(r, 0, victimMessage(r));

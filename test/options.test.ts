@@ -100,8 +100,8 @@ const PLUGIN_ROWS: Row[] = [
   {
     owner: 'platform-ppc64',
     what: 'patch 1 as a number',
-    call: () => ppc64Platform({ pageAlignedBars: bad(1) }),
-    field: '"pageAlignedBars"',
+    call: () => ppc64Platform({ alignBars: bad(1) }),
+    field: '"alignBars"',
     allowed: /expected boolean/,
   },
   { owner: 'platform-ppc64', what: 'empty M32 window', call: () => ppc64Platform({ m32Size: 0 }), field: '"m32Size"', allowed: />0/ },
@@ -111,7 +111,7 @@ const PLUGIN_ROWS: Row[] = [
     what: 'misspelt key',
     call: () => ppc64Platform(bad({ pageAligned: true })),
     field: '"pageAligned"',
-    allowed: /allowed: pageSize, pageAlignedBars, eeh/,
+    allowed: /allowed: pageSize, alignBars, eeh/,
   },
   {
     owner: 'platform-ppc64',
@@ -141,7 +141,7 @@ const PLUGIN_ROWS: Row[] = [
     what: 'an option of the other platform',
     call: () => genericPlatform(bad({ eeh: true })),
     field: '"eeh"',
-    allowed: /allowed: pageSize, pageAlignedBars, interruptRemapping/,
+    allowed: /allowed: pageSize, alignBars, interruptRemapping/,
   },
   // vfio-pci
   {
@@ -154,15 +154,15 @@ const PLUGIN_ROWS: Row[] = [
   {
     owner: 'vfio-pci',
     what: 'patch 2 as a string',
-    call: () => vfioPci({ subPageBarMmap: bad('on') }),
-    field: '"subPageBarMmap"',
+    call: () => vfioPci({ subPageMmap: bad('on') }),
+    field: '"subPageMmap"',
     allowed: /expected boolean/,
   },
   {
     owner: 'vfio-pci',
     what: 'patch 3 as null',
-    call: () => vfioPci({ msixTableMmap: bad(null) }),
-    field: '"msixTableMmap"',
+    call: () => vfioPci({ msixMmap: bad(null) }),
+    field: '"msixMmap"',
     allowed: /expected boolean/,
   },
   {
@@ -191,7 +191,7 @@ const PLUGIN_ROWS: Row[] = [
     what: 'misspelt key',
     call: () => vfioPci(bad({ patches: 'all' })),
     field: '"patches"',
-    allowed: /allowed: variant, subPageBarMmap, msixTableMmap, devices/,
+    allowed: /allowed: variant, subPageMmap, msixMmap, devices/,
   },
   // vmm
   {

@@ -8,7 +8,8 @@ import { ContainerModule, Machine, Platform, type VhwPlugin, VhwError, definePlu
 import { Cfg, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
-import { type Variant, VfioPciDevice, vfioPci } from '@vhw/vfio-pci';
+import type { Variant } from '@vhw/core';
+import { VfioPciDevice, vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
 import { type ToyDevice, toyDevice } from './support/toy-device.js';
 
@@ -45,14 +46,14 @@ function build(
   vmmOpts = {},
 ) {
   const l = LAYOUTS[layout];
-  const plat = platform === 'ppc64' ? ppc64Platform({ pageAlignedBars: c.p1 }) : genericPlatform({ pageAlignedBars: c.p1 });
+  const plat = platform === 'ppc64' ? ppc64Platform({ alignBars: c.p1 }) : genericPlatform({ alignBars: c.p1 });
   return Machine.create({
     plugins: [
       plat,
       guestRam({ size: 16 << 20 }),
       toyDevice({ name: 'dev0', bars: l.bars, msix: l.msix }),
       ...extra,
-      vfioPci({ variant, subPageBarMmap: c.p2, msixTableMmap: c.p3 }),
+      vfioPci({ variant, subPageMmap: c.p2, msixMmap: c.p3 }),
       vmm(vmmOpts),
     ],
   });
@@ -226,7 +227,7 @@ describe('isolation', () => {
             clock,
             memory,
             msiAddress: 0x3_fff0_0000,
-            pageAlignedBars: false,
+            alignBars: false,
             peCount: 256,
             peGranularity: 'bus',
             eeh: true,
@@ -247,7 +248,7 @@ describe('isolation', () => {
         guestRam({ size: 16 << 20 }),
         toyDevice({ name: 'a', bars: [l.bars[0]] }),
         toyDevice({ name: 'b', bars: [l.bars[0]] }),
-        vfioPci({ subPageBarMmap: true }),
+        vfioPci({ subPageMmap: true }),
         vmm(),
       ],
     });

@@ -113,11 +113,11 @@ describe('guest BAR moves', () => {
   it('a guest that programs a BAR over another BAR does not crash the VMM with a guest config write', () => {
     const m = Machine.create({
       plugins: [
-        ppc64Platform({ pageAlignedBars: true }),
+        ppc64Platform({ alignBars: true }),
         guestRam({ size: 1 << 20 }),
         toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }),
         toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }),
-        vfioPci({ subPageBarMmap: true }),
+        vfioPci({ subPageMmap: true }),
         vmm(),
       ],
     });
@@ -143,11 +143,11 @@ describe('second review', () => {
   const twoNvme = (placement: 'page-aligned' | 'natural' = 'page-aligned') =>
     Machine.create({
       plugins: [
-        ppc64Platform({ pageAlignedBars: true }),
+        ppc64Platform({ alignBars: true }),
         guestRam({ size: 1 << 22 }),
         toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }),
         toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000, kind: 'mem64' }] }),
-        vfioPci({ subPageBarMmap: true }),
+        vfioPci({ subPageMmap: true }),
         vmm({ guestBarPlacement: placement }),
       ],
     });

@@ -2,12 +2,12 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { Machine, VhwError, hex } from '@vhw/core';
-import { REASON_REMEDY, VARIANTS, type Variant } from '@vhw/vfio-pci';
+import { Machine, PATCHES, VARIANTS, type Variant, VhwError, hex, parsePatchList, patchListOf } from '@vhw/core';
+import { REASON_REMEDY } from '@vhw/vfio-pci';
 import { readFileSync } from 'node:fs';
 import { executeGrid } from './experiment/execute.js';
 import { buildPageMap, prepare, runExperiment, vfioOf } from './experiment/run.js';
-import { type ExperimentConfig, type Scenario, parsePatches, patchLabel } from './experiment/scenario.js';
+import type { ExperimentConfig, Scenario } from './experiment/scenario.js';
 import { DEFAULT_SCENARIO, builtinScenarioNames, loadScenario } from './experiment/scenarios.js';
 import { orderResults, parseSets, parseShard, parseVariants, parseVary, shardOf, sweepGrid } from './experiment/sweep.js';
 import { listPlugins } from './plugins.js';
@@ -30,8 +30,21 @@ function parsePositiveInt(v: string): number {
 }
 
 function parseVariant(v: string): Variant {
-  if (!(VARIANTS as readonly string[]).includes(v)) throw new InvalidArgumentError(`allowed: ${VARIANTS.join(', ')}`);
-  return v as Variant;
+  const variant = VARIANTS.find((x) => x === v);
+  if (variant === undefined) throw new InvalidArgumentError(`allowed: ${VARIANTS.join(', ')}`);
+  return variant;
+}
+
+/** `--patches`, written once for every command that runs one combination (ids and P1..P3 from core's vocabulary). */
+function patchesOption(): Option {
+  const names = PATCHES.map((p) => `${p.id} (${p.short})`).join(', ');
+  return new Option('--patches <list>', `none, all, or a comma list of ${names}`).default('none');
+}
+
+/** `--variant`: one variant, or with `both` (sweep) each of them. */
+function variantOption(both: boolean): Option {
+  const o = new Option('--variant <v>', [...VARIANTS, ...(both ? ['both'] : [])].join(', ')).default('rfc-2015');
+  return both ? o : o.argParser(parseVariant);
 }
 
 function parseFormat(allowed: string[]) {
@@ -64,7 +77,7 @@ function parseAddress(text: string): { gpa?: number; device?: string; bar?: numb
 
 function configOf(opts: { patches: string; variant: Variant; pageSize?: number; seed: number }): ExperimentConfig {
   return {
-    patches: parsePatches(opts.patches),
+    patches: parsePatchList(opts.patches),
     variant: opts.variant,
     seed: opts.seed,
     ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
@@ -154,7 +167,7 @@ async function emitSweep(
         const pageSize = first?.platform.pageSize;
         const run = prepare(
           scenario,
-          { patches: parsePatches(patches), variant, seed: first?.seed ?? 1, ...(pageSize ? { pageSize } : {}) },
+          { patches: parsePatchList(patches), variant, seed: first?.seed ?? 1, ...(pageSize ? { pageSize } : {}) },
           { costs: o.set ? parseSets(o.set) : undefined },
         );
         pageMaps.push({
@@ -211,7 +224,7 @@ async function cmdMap(io: Io, scenarioRef: string, o: Record<string, any>): Prom
   const run = prepare(scenario, configOf(o as never));
   try {
     const map = buildPageMap(run);
-    const title = `${scenario.name}, ${o.variant}, patches: ${patchLabel(parsePatches(o.patches))}`;
+    const title = `${scenario.name}, ${o.variant}, patches: ${patchListOf(parsePatchList(o.patches))}`;
     if (o.out) {
       writeFileAtomic(o.out, pageMapSvg(map, { title }));
       io.err(`wrote ${o.out}`);
@@ -242,7 +255,7 @@ async function cmdExplain(io: Io, scenarioRef: string, o: Record<string, any>): 
     const t = run.machine.mmu.translate(gpa);
     const lines: string[] = [];
     lines.push(
-      `guest address ${hex(gpa)} (${scenario.name}, ${o.variant}, patches: ${patchLabel(parsePatches(o.patches))}, page ${run.vmm.pageSize / 1024} KiB)`,
+      `guest address ${hex(gpa)} (${scenario.name}, ${o.variant}, patches: ${patchListOf(parsePatchList(o.patches))}, page ${run.vmm.pageSize / 1024} KiB)`,
     );
     if (!e) {
       lines.push(
@@ -292,7 +305,7 @@ function cmdList(io: Io, o: Record<string, any>): Promise<void> {
     const plugins = await listPlugins();
     // The cost parameters in force for the default scenario (core's and its plugins').
     const machine = Machine.create({
-      plugins: (await loadScenario(DEFAULT_SCENARIO)).machine({ patches: parsePatches('none'), variant: 'rfc-2015', seed: 1 }),
+      plugins: (await loadScenario(DEFAULT_SCENARIO)).machine({ patches: parsePatchList('none'), variant: 'rfc-2015', seed: 1 }),
     });
     const costs = machine.costs
       .rows()
@@ -345,8 +358,8 @@ export function buildProgram(io: Io): Command {
       .command('run')
       .description('run one scenario at one patch combination')
       .argument('<scenario>', 'a built-in scenario name or the path of a .ts/.js scenario file')
-      .option('--patches <list>', 'none, all, or a comma list of align-bars, subpage-mmap, msix-mmap', 'none')
-      .addOption(new Option('--variant <v>', 'rfc-2015 or upstream').argParser(parseVariant).default('rfc-2015'))
+      .addOption(patchesOption())
+      .addOption(variantOption(false))
       .addOption(new Option('--format <fmt>', 'table, json or csv').argParser(parseFormat(['table', 'json', 'csv'])).default('table'))
       .option('--trace <file>', 'write every guest access and trap to FILE'),
   ).action((scenario, o) => cmdRun(io, scenario, o));
@@ -356,7 +369,7 @@ export function buildProgram(io: Io): Command {
       .command('sweep')
       .description(`run all 8 patch combinations and compare each with none (default scenario: ${DEFAULT_SCENARIO})`)
       .argument('[scenario]', 'a built-in scenario name or the path of a .ts/.js scenario file')
-      .addOption(new Option('--variant <v>', 'rfc-2015, upstream or both').default('rfc-2015'))
+      .addOption(variantOption(true))
       .addOption(new Option('--format <fmt>', 'table, json or csv').argParser(parseFormat(['table', 'json', 'csv'])).default('table'))
       .option('--out <dir>', 'write results.json, results.csv, chart.svg, report.html (and vary.svg) to DIR')
       .option('--vary <cost.FIELD=A..B>', 'repeat the sweep over a cost parameter range (or a comma list)')
@@ -379,8 +392,8 @@ export function buildProgram(io: Io): Command {
     .command('map')
     .description('draw the host MMIO pages: which BARs sit in which page, which are direct and which trap, and why')
     .argument('<scenario>', 'a built-in scenario name or a scenario file')
-    .option('--patches <list>', 'none, all, or a comma list of align-bars, subpage-mmap, msix-mmap', 'none')
-    .addOption(new Option('--variant <v>', 'rfc-2015 or upstream').argParser(parseVariant).default('rfc-2015'))
+    .addOption(patchesOption())
+    .addOption(variantOption(false))
     .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
     .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp())
     .option('--out <file.svg>', 'write the map as SVG')
@@ -394,8 +407,8 @@ export function buildProgram(io: Io): Command {
     .description('for one guest address: the whole path an access takes, and for a trap the reason and the patch that would change it')
     .argument('<scenario>', 'a built-in scenario name or a scenario file')
     .requiredOption('--address <addr>', 'a guest address, or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)')
-    .option('--patches <list>', 'none, all, or a comma list', 'none')
-    .addOption(new Option('--variant <v>', 'rfc-2015 or upstream').argParser(parseVariant).default('rfc-2015'))
+    .addOption(patchesOption())
+    .addOption(variantOption(false))
     .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
     .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp())
     .action((scenario, o) => cmdExplain(io, scenario, o));

@@ -2,14 +2,11 @@
  * The result contract of `vhw run --format json` (one object) and `vhw sweep --format
  * json` (an array). Tests and users' scripts depend on these names: extend, never rename.
  */
-export type Variant = 'rfc-2015' | 'upstream';
-export type AreaPath = 'direct' | 'trap';
+import type { PatchSet, Variant } from '@vhw/core';
 
-export interface PatchSet {
-  alignBars: boolean;
-  subPageMmap: boolean;
-  msixMmap: boolean;
-}
+/** The patch toggles and variant of a run: the one vocabulary of core (`PATCHES`, `VARIANTS`). */
+export type { PatchSet, Variant };
+export type AreaPath = 'direct' | 'trap';
 
 export interface BarArea {
   /** Offset within the BAR. */

@@ -15,6 +15,7 @@ export * from './guest-memory.js';
 export * from './tokens.js';
 export * from './plugin.js';
 export * from './machine.js';
+export * from './patches.js';
 export * from './builtin-plugins.js';
 export { ContainerModule, inject, injectable, multiInject, optional } from 'inversify';
 export { z } from 'zod';

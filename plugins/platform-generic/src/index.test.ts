@@ -52,7 +52,7 @@ describe('generic platform', () => {
   });
 
   it('states the facts its options give', () => {
-    const { bridge } = build({ pageAlignedBars: true, interruptRemapping: true, pageSize: 65536 }, nvme('a'));
+    const { bridge } = build({ alignBars: true, interruptRemapping: true, pageSize: 65536 }, nvme('a'));
     expect([bridge.allMmioBarsPageAligned, bridge.eeh, bridge.interruptIsolation, bridge.pageSize]).toEqual([true, false, true, 65536]);
   });
 
@@ -66,8 +66,8 @@ describe('generic platform', () => {
     expect(bridge.ownersOf(0x8000_0000, 0x10000).map((o) => o.kind)).toEqual(['bar', 'bar', 'bar', 'bar']);
   });
 
-  it('page-aligns BARs with pageAlignedBars (like pci=resource_alignment)', () => {
-    const { bridge } = build({ pageAlignedBars: true, pageSize: 65536 }, igbvf('b'));
+  it('page-aligns BARs with alignBars (like pci=resource_alignment)', () => {
+    const { bridge } = build({ alignBars: true, pageSize: 65536 }, igbvf('b'));
     expect(bridge.findFunction('b').bars.map((x) => x.address - 0x8000_0000)).toEqual([0, 0x10000]);
   });
 

@@ -3,11 +3,11 @@
  * window packed the Linux way, no EEH; optionally interrupt remapping (MSIs validated
  * against their source, blocked and counted without any freeze).
  */
-import { ContainerModule, Platform, definePlugin, pageSizeSchema, z } from '@vhw/core';
+import { ContainerModule, Platform, definePlugin, pageSizeSchema, patchDoc, z } from '@vhw/core';
 import { HostBridge, type HostBridgeOptions, type PciFunction, bindHostBridge } from '@vhw/pci';
 
 export interface GenericHostBridgeOptions extends HostBridgeOptions {
-  pageAlignedBars: boolean;
+  alignBars: boolean;
   interruptRemapping: boolean;
 }
 
@@ -17,13 +17,13 @@ export class GenericHostBridge extends HostBridge {
     super(o);
   }
   override get allMmioBarsPageAligned(): boolean {
-    return this.o.pageAlignedBars;
+    return this.o.alignBars;
   }
   override get interruptIsolation(): boolean {
     return this.o.interruptRemapping;
   }
   protected override minBarAlignment(): number {
-    return this.o.pageAlignedBars ? this.pageSize : 0;
+    return this.o.alignBars ? this.pageSize : 0;
   }
   protected override validateMsi(source: PciFunction, owner: PciFunction | undefined): boolean {
     // Interrupt remapping checks the requester against the remapping entry; without it any
@@ -35,7 +35,7 @@ export class GenericHostBridge extends HostBridge {
 /** Options of the generic (control) platform plugin. */
 export const genericPlatformOptions = z.strictObject({
   pageSize: pageSizeSchema.default(4096).describe('host page size in bytes'),
-  pageAlignedBars: z.boolean().default(false).describe('patch 1 on this host (like pci=resource_alignment)'),
+  alignBars: z.boolean().default(false).describe(patchDoc('alignBars')),
   interruptRemapping: z.boolean().default(false).describe('MSIs are validated against their source device'),
   mmioBase: z.number().int().nonnegative().default(0x8000_0000).describe('host address of the MMIO window'),
   mmioSize: z.number().int().positive().default(0x4000_0000).describe('size of the MMIO window'),
@@ -69,7 +69,7 @@ export const genericPlatform = definePlugin({
             clock,
             memory,
             msiAddress: 0xfee0_0000,
-            pageAlignedBars: o.pageAlignedBars,
+            alignBars: o.alignBars,
             interruptRemapping: o.interruptRemapping,
           }),
       );

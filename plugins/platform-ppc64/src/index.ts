@@ -1,8 +1,8 @@
 /**
  * @vhw/platform-ppc64: a PowerNV-like host with 64 KiB pages, one PHB (PEs, M32
- * segments, EEH, MSI validation, TCE tables) and patch 1 as the `pageAlignedBars` option.
+ * segments, EEH, MSI validation, TCE tables) and patch 1 as the `alignBars` option.
  */
-import { ContainerModule, type CostParameter, CostParameters, Platform, definePlugin, pageSizeSchema, z } from '@vhw/core';
+import { ContainerModule, type CostParameter, CostParameters, Platform, definePlugin, pageSizeSchema, patchDoc, z } from '@vhw/core';
 import { bindHostBridge } from '@vhw/pci';
 import { Ppc64Phb } from './phb.js';
 
@@ -20,10 +20,10 @@ export const PPC64_COST_PARAMETERS: readonly CostParameter[] = [
   },
 ];
 
-/** Options of the PPC64 platform plugin; `pageAlignedBars` is patch 1. */
+/** Options of the PPC64 platform plugin; `alignBars` is patch 1. */
 const ppc64Shape = z.strictObject({
   pageSize: pageSizeSchema.default(65536).describe('host page size in bytes (PPC64 default 64 KiB)'),
-  pageAlignedBars: z.boolean().default(false).describe('patch 1: align every MMIO BAR to the page size'),
+  alignBars: z.boolean().default(false).describe(patchDoc('alignBars')),
   eeh: z.boolean().default(true).describe('EEH with per-PE MSI validation'),
   freezeBlocksMsi: z.boolean().default(true).describe('a frozen PE cannot raise MSIs [unconfirmed]'),
   peCount: z.number().int().min(2).max(4096).default(256).describe('PEs of the PHB (PHB3: 256, the last reserved)'),
@@ -55,7 +55,7 @@ export const ppc64PlatformOptions = ppc64Shape.superRefine((o, ctx) => {
 export const ppc64Platform = definePlugin({
   name: 'platform-ppc64',
   kind: 'platform',
-  description: 'PowerNV-like PPC64 host: 64 KiB pages, PHB with PEs and M32 segments, EEH, MSI validation, TCE; patch 1 = pageAlignedBars',
+  description: 'PowerNV-like PPC64 host: 64 KiB pages, PHB with PEs and M32 segments, EEH, MSI validation, TCE; patch 1 = alignBars',
   schema: ppc64PlatformOptions,
   module: (o) =>
     new ContainerModule((opts) => {
@@ -81,7 +81,7 @@ export const ppc64Platform = definePlugin({
             memory,
             // The interrupt controller's MSI doorbell, outside M32.
             msiAddress: 0x3_fff0_0000,
-            pageAlignedBars: o.pageAlignedBars,
+            alignBars: o.alignBars,
             peCount: o.peCount,
             peGranularity: o.peGranularity,
             eeh: o.eeh,

@@ -118,14 +118,14 @@ describe('ppc64 platform defaults and facts', () => {
   it('states its facts from the options', () => {
     const off = build({}, nvme('a')).phb;
     expect([off.allMmioBarsPageAligned, off.eeh, off.interruptIsolation]).toEqual([false, true, true]);
-    const on = build({ pageAlignedBars: true }, nvme('a')).phb;
+    const on = build({ alignBars: true }, nvme('a')).phb;
     expect(on.allMmioBarsPageAligned).toBe(true);
     const noEeh = build({ eeh: false }, nvme('a')).phb;
     expect([noEeh.eeh, noEeh.interruptIsolation]).toEqual([false, false]);
   });
 
   it('honours a smaller page size', () => {
-    const { machine, phb } = build({ pageSize: 4096, pageAlignedBars: true }, igbvf('a'));
+    const { machine, phb } = build({ pageSize: 4096, alignBars: true }, igbvf('a'));
     expect(machine.platform.pageSize).toBe(4096);
     expect(phb.findFunction('a').bars.map((b) => b.address - M32)).toEqual([0, 0x4000]);
   });
@@ -164,7 +164,7 @@ describe('ppc64 BAR placement in PE segments', () => {
     ]);
   });
 
-  it("without pageAlignedBars packs a device's 16 KiB BAR0 and BAR3 into one 64 KiB page", () => {
+  it("without alignBars packs a device's 16 KiB BAR0 and BAR3 into one 64 KiB page", () => {
     const { phb } = build({ peCount: 8, m32Size: 8 * PAGE }, igbvf('a'));
     const [b0, b3] = phb.findFunction('a').bars;
     expect(page(b0.address)).toBe(page(b3.address));
@@ -172,8 +172,8 @@ describe('ppc64 BAR placement in PE segments', () => {
     expect(phb.segmentsUsed).toBe(1);
   });
 
-  it('with pageAlignedBars starts every BAR on a page of its own and uses more of M32', () => {
-    const { phb } = build({ peCount: 8, m32Size: 8 * PAGE, pageAlignedBars: true }, igbvf('a'));
+  it('with alignBars starts every BAR on a page of its own and uses more of M32', () => {
+    const { phb } = build({ peCount: 8, m32Size: 8 * PAGE, alignBars: true }, igbvf('a'));
     const bars = phb.findFunction('a').bars;
     for (const b of bars) expect(b.address % PAGE).toBe(0);
     expect(new Set(bars.map((b) => page(b.address))).size).toBe(2);
@@ -190,7 +190,7 @@ describe('ppc64 BAR placement in PE segments', () => {
     const owners = phb.ownersOf(page(fn('a').bar(0)!.address) * PAGE, PAGE).filter((o) => o.kind === 'bar');
     expect(owners.map((o) => o.owner)).toEqual(['a', 'b']);
 
-    const aligned = build({ peGranularity: 'bus', pageAlignedBars: true }, nvme('a'), nvme('b'));
+    const aligned = build({ peGranularity: 'bus', alignBars: true }, nvme('a'), nvme('b'));
     expect(page(aligned.fn('a').bar(0)!.address)).not.toBe(page(aligned.fn('b').bar(0)!.address));
   });
 
@@ -215,7 +215,7 @@ describe('ppc64 BAR placement in PE segments', () => {
     const opts = { peCount: 4, m32Size: 4 * PAGE };
     const packed = build(opts, igbvf('a'), igbvf('b'));
     expect(packed.phb.segmentsUsed).toBe(2);
-    const e = thrown(() => build({ ...opts, pageAlignedBars: true }, igbvf('a'), igbvf('b')));
+    const e = thrown(() => build({ ...opts, alignBars: true }, igbvf('a'), igbvf('b')));
     expect(e.code).toBe('E_ALLOCATION');
     expect(e.message).toContain('phb0:pe1 (b:BAR0 0x4000, b:BAR3 0x4000)');
     expect(e.message).not.toContain('phb0:pe0');
@@ -462,7 +462,7 @@ describe('ppc64 options', () => {
   it('refuses unknown keys, listing the allowed ones', () => {
     const m = configError({ pageAlignedBar: true });
     expect(m).toContain('"pageAlignedBar"');
-    expect(m).toContain('pageAlignedBars');
+    expect(m).toContain('alignBars');
   });
 
   it('refuses peCount 1 and an unknown PE granularity', () => {

@@ -17,7 +17,7 @@ export type EehState = 'normal' | 'mmio-frozen' | 'dma-frozen' | 'frozen';
 
 export interface Ppc64PhbOptions extends HostBridgeOptions {
   /** Patch 1: every memory BAR aligned to the page size. */
-  pageAlignedBars: boolean;
+  alignBars: boolean;
   /** PEs of the PHB, including the reserved last one (PHB3: 256, PE#255 reserved). */
   peCount: number;
   /** "device": each device is its own PE (own bus under a root port); "bus": all devices share one PE. */
@@ -68,7 +68,7 @@ export class Ppc64Phb extends HostBridge {
   }
 
   override get allMmioBarsPageAligned(): boolean {
-    return this.o.pageAlignedBars;
+    return this.o.alignBars;
   }
   override get eeh(): boolean {
     return this.o.eeh;
@@ -83,7 +83,7 @@ export class Ppc64Phb extends HostBridge {
   }
 
   protected override minBarAlignment(): number {
-    return this.o.pageAlignedBars ? this.pageSize : 0;
+    return this.o.alignBars ? this.pageSize : 0;
   }
 
   protected override groupIdFor(device: PciDevice, slot: number): string {

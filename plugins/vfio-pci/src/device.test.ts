@@ -17,7 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
 import { readMsixLayout } from './device.js';
 import { VFIO_COST_PARAMETERS, VfioToken, type VfioPciDriver, vfioPci, vfioPciOptions } from './index.js';
-import type { Variant } from './policy.js';
+import type { Variant } from '@vhw/core';
 import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from './uapi.js';
 
 const PAGE = 0x10000;
@@ -54,7 +54,7 @@ function build(platform: VhwPlugin, devices: VhwPlugin[], t: Toggles = {}, costs
     plugins: [
       platform,
       ...devices,
-      vfioPci({ variant: t.variant ?? 'rfc-2015', subPageBarMmap: t.p2 ?? false, msixTableMmap: t.p3 ?? false, devices: t.devices }),
+      vfioPci({ variant: t.variant ?? 'rfc-2015', subPageMmap: t.p2 ?? false, msixMmap: t.p3 ?? false, devices: t.devices }),
     ],
     costs,
   });
@@ -105,7 +105,7 @@ describe('VfioPciDevice mmap', () => {
   });
 
   it('refuses a mapping beyond the page-rounded region', () => {
-    const { dev } = build(ppc64Platform({ pageAlignedBars: true }), [nvme('n')], { p2: true, p3: true });
+    const { dev } = build(ppc64Platform({ alignBars: true }), [nvme('n')], { p2: true, p3: true });
     for (const [off, size] of [
       [PAGE, PAGE],
       [0, 2 * PAGE],
@@ -146,7 +146,7 @@ describe('VfioPciDevice mmap', () => {
 
   it('maps the whole page of a sub-page BAR; the page holds nothing of anyone else', () => {
     for (const variant of ['rfc-2015', 'upstream'] as const) {
-      const { bridge, dev, toy } = build(ppc64Platform({ pageAlignedBars: true, peGranularity: 'bus' }), [nvme('n'), igbvf('g')], {
+      const { bridge, dev, toy } = build(ppc64Platform({ alignBars: true, peGranularity: 'bus' }), [nvme('n'), igbvf('g')], {
         variant,
         p2: true,
         p3: true,
@@ -213,8 +213,8 @@ describe('VfioPciDevice fd path (region read/write)', () => {
     ['kioxia-like', () => kioxia('d'), 0, 0x5000, 0, 0x5200],
   ];
   const platforms: Array<[string, (p1: boolean) => VhwPlugin]> = [
-    ['ppc64', (p1) => ppc64Platform({ pageAlignedBars: p1 })],
-    ['generic', (p1) => genericPlatform({ pageAlignedBars: p1 })],
+    ['ppc64', (p1) => ppc64Platform({ alignBars: p1 })],
+    ['generic', (p1) => genericPlatform({ alignBars: p1 })],
   ];
 
   for (const [lname, plugin, regBar, regOff, tableBar, tableOff] of layouts) {
@@ -487,7 +487,7 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
   });
 
   it("on PPC64 a guest that rewrites its mapped table to another PE's vector is stopped by MSI validation (patch 3's argument)", () => {
-    const { machine, bridge, dev, toy } = build(ppc64Platform({ pageAlignedBars: true }), [nvme('a'), nvme('b')], { p2: true, p3: true });
+    const { machine, bridge, dev, toy } = build(ppc64Platform({ alignBars: true }), [nvme('a'), nvme('b')], { p2: true, p3: true });
     const isolation: IsolationEvent[] = [];
     machine.events.on('isolation', (e) => isolation.push(e));
     const gotA: number[] = [];
@@ -543,7 +543,7 @@ describe('upstream sub-page reservation lifetime', () => {
   });
 
   it('is never taken by rfc-2015', () => {
-    const { bridge } = build(ppc64Platform({ pageAlignedBars: true }), [nvme('n'), igbvf('g')], {
+    const { bridge } = build(ppc64Platform({ alignBars: true }), [nvme('n'), igbvf('g')], {
       variant: 'rfc-2015',
       p2: true,
       p3: true,
@@ -575,7 +575,7 @@ describe('VfioPciDriver binding', () => {
   it('binds every device by default', () => {
     const { driver } = build(genericPlatform({}), [nvme('a'), igbvf('b'), kioxia('c')]);
     expect(driver.devices.map((d) => d.name)).toEqual(['a', 'b', 'c']);
-    expect(driver.patches).toEqual({ variant: 'rfc-2015', subPageBarMmap: false, msixTableMmap: false });
+    expect(driver.patches).toEqual({ variant: 'rfc-2015', subPageMmap: false, msixMmap: false });
   });
 
   it('refuses an unknown device name as an option error listing the devices', () => {
@@ -592,8 +592,8 @@ describe('VfioPciDriver binding', () => {
   });
 
   it('validates its options', () => {
-    expect(vfioPciOptions.parse({})).toEqual({ variant: 'rfc-2015', subPageBarMmap: false, msixTableMmap: false });
-    for (const bad of [{ variant: 'v2' }, { subPageBarMmap: 'yes' }, { devices: [''] }, { p1: true }]) {
+    expect(vfioPciOptions.parse({})).toEqual({ variant: 'rfc-2015', subPageMmap: false, msixMmap: false });
+    for (const bad of [{ variant: 'v2' }, { subPageMmap: 'yes' }, { devices: [''] }, { p1: true }]) {
       const e = thrown(() => vfioPci(bad as never));
       expect(e.code).toBe('E_CONFIG');
       expect(e.message).toContain('vfio-pci');

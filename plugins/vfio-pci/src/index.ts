@@ -1,6 +1,6 @@
 /**
  * @vhw/vfio-pci: the kernel's vfio-pci as userspace sees it. Patches 2 and 3 of the
- * series are the `subPageBarMmap` and `msixTableMmap` options; `variant` picks the
+ * series are the `subPageMmap` and `msixMmap` options; `variant` picks the
  * RFC's 2015 semantics or what was merged upstream later. Patch 1 is the platform's.
  */
 import {
@@ -11,15 +11,17 @@ import {
   type CostParameter,
   CostParameters,
   Lifecycle,
+  patchDoc,
   type SimClock,
   Stage,
+  VARIANTS,
   VhwError,
   definePlugin,
   z,
 } from '@vhw/core';
 import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioPciDevice } from './device.js';
-import { SubPageMmapPolicy, VARIANTS, type VfioPatches } from './policy.js';
+import { SubPageMmapPolicy, type VfioPatches } from './policy.js';
 
 export * from './uapi.js';
 export * from './reasons.js';
@@ -89,12 +91,9 @@ export class VfioPciDriver {
 
 /** Options of the vfio-pci plugin: the variant and patches 2 and 3. */
 export const vfioPciOptions = z.strictObject({
-  variant: z
-    .enum(VARIANTS as ['rfc-2015', 'upstream'])
-    .default('rfc-2015')
-    .describe('rfc-2015 (the series as posted) or upstream (as merged later)'),
-  subPageBarMmap: z.boolean().default(false).describe('patch 2: allow mmap of sub-page MMIO BARs'),
-  msixTableMmap: z.boolean().default(false).describe('patch 3: allow mmap of the MSI-X table'),
+  variant: z.enum(VARIANTS).default('rfc-2015').describe('rfc-2015 (the series as posted) or upstream (as merged later)'),
+  subPageMmap: z.boolean().default(false).describe(patchDoc('subPageMmap')),
+  msixMmap: z.boolean().default(false).describe(patchDoc('msixMmap')),
   devices: z
     .array(z.string().min(1))
     .refine((d) => new Set(d).size === d.length, { message: 'allowed: each device name once' })
@@ -113,7 +112,7 @@ export const vfioPci = definePlugin({
       bind(CostParameters).toConstantValue(VFIO_COST_PARAMETERS);
       // One driver per machine: plugin objects may be reused to build several machines.
       bind(VfioToken).toDynamicValue(
-        () => new VfioPciDriver({ variant: o.variant, subPageBarMmap: o.subPageBarMmap, msixTableMmap: o.msixTableMmap }, o.devices),
+        () => new VfioPciDriver({ variant: o.variant, subPageMmap: o.subPageMmap, msixMmap: o.msixMmap }, o.devices),
       );
       bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
         const driver = ctx.get<VfioPciDriver>(VfioToken);

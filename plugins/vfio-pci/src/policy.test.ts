@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { toyDevice } from '../../../test/support/toy-device.js';
 import type { VfioPciDevice } from './device.js';
 import { VfioToken, type VfioPciDriver, vfioPci } from './index.js';
-import { SubPageMmapPolicy, type Variant, type VfioPatches } from './policy.js';
+import type { Variant } from '@vhw/core';
+import { SubPageMmapPolicy, type VfioPatches } from './policy.js';
 import { Reason } from './reasons.js';
 import {
   VFIO_DEVICE_FLAGS_PCI,
@@ -83,7 +84,7 @@ function machineFor(
       platform,
       toyDevice({ name: 'dev', bars: layout.bars, msix: layout.msix }),
       ...extra,
-      vfioPci({ variant, subPageBarMmap: p2, msixTableMmap: p3 }),
+      vfioPci({ variant, subPageMmap: p2, msixMmap: p3 }),
     ],
   });
   return { machine, bridge: machine.get<HostBridge>(PciHostToken), dev: machine.get<VfioPciDriver>(VfioToken).device('dev') };
@@ -103,7 +104,7 @@ describe('vfio-pci mmap policy: reference layouts x (P1, P2, P3) x variant on PP
     for (const variant of VARIANTS) {
       for (const [p1, p2, p3] of COMBOS) {
         it(`${name}, ${variant}, P1=${+p1} P2=${+p2} P3=${+p3}`, () => {
-          const { bridge, dev } = machineFor(ppc64Platform({ pageAlignedBars: p1 }), layout, variant, p2, p3);
+          const { bridge, dev } = machineFor(ppc64Platform({ alignBars: p1 }), layout, variant, p2, p3);
           const rfc = variant === 'rfc-2015';
 
           // Device flags: the RFC's bits 4 and 5 only in rfc-2015, under their conditions; never upstream.
@@ -183,7 +184,7 @@ describe('vfio-pci mmap policy: reference layouts x (P1, P2, P3) x variant on PP
 describe('vfio-pci mmap policy: what each patch does for each layout', () => {
   /** Which BARs can be mmapped as a whole page under the given toggles on PPC64. */
   function direct(name: LayoutName, variant: Variant, p1: boolean, p2: boolean, p3: boolean): number[] {
-    const { dev } = machineFor(ppc64Platform({ pageAlignedBars: p1 }), LAYOUTS[name], variant, p2, p3);
+    const { dev } = machineFor(ppc64Platform({ alignBars: p1 }), LAYOUTS[name], variant, p2, p3);
     return BAR_FACTS[name].filter((b) => mmapCode(dev, b.index, 0, PAGE) === 'ok').map((b) => b.index);
   }
 
@@ -301,7 +302,7 @@ describe('vfio-pci mmap policy on the generic host (4 KiB pages, no EEH)', () =>
   });
 
   it('rfc-2015 PCI_PAGE_ALIGNED follows the platform guarantee, wherever it comes from', () => {
-    const on = machineFor(genericPlatform({ pageAlignedBars: true }), LAYOUTS['nvme-16k'], 'rfc-2015', true, false).dev;
+    const on = machineFor(genericPlatform({ alignBars: true }), LAYOUTS['nvme-16k'], 'rfc-2015', true, false).dev;
     const off = machineFor(genericPlatform({}), LAYOUTS['nvme-16k'], 'rfc-2015', true, false).dev;
     expect(on.getDeviceInfo().flags & VFIO_DEVICE_FLAGS_PCI_PAGE_ALIGNED).toBe(VFIO_DEVICE_FLAGS_PCI_PAGE_ALIGNED);
     expect(off.getDeviceInfo().flags & VFIO_DEVICE_FLAGS_PCI_PAGE_ALIGNED).toBe(0);
@@ -335,10 +336,10 @@ describe('vfio-pci mmap policy: upstream shared pages', () => {
     const two = (p1: boolean) =>
       Machine.create({
         plugins: [
-          ppc64Platform({ peGranularity: 'bus', pageAlignedBars: p1 }),
+          ppc64Platform({ peGranularity: 'bus', alignBars: p1 }),
           toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] }),
           toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000 }] }),
-          vfioPci({ variant: 'upstream', subPageBarMmap: true }),
+          vfioPci({ variant: 'upstream', subPageMmap: true }),
         ],
       });
     const packed = two(false);
@@ -355,7 +356,7 @@ describe('vfio-pci mmap policy: upstream shared pages', () => {
 
   it('refuses the claim when another reservation already holds the rest of the page', () => {
     const bridge = { pageSize: PAGE, allMmioBarsPageAligned: false, eeh: true, interruptIsolation: true, name: 'fake' };
-    const policy = new SubPageMmapPolicy({ variant: 'upstream', subPageBarMmap: true, msixTableMmap: false }, bridge);
+    const policy = new SubPageMmapPolicy({ variant: 'upstream', subPageMmap: true, msixMmap: false }, bridge);
     let claims = 0;
     const decide = (claim: boolean, address = 0x8000_0000) =>
       policy.decide({ index: 0, size: 0x4000, address, isIo: false, claimPageRemainder: () => (claims++, claim) });
@@ -377,7 +378,7 @@ describe('SubPageMmapPolicy', () => {
     interruptIsolation: false,
     ...over,
   });
-  const patches = (variant: Variant, p2: boolean, p3: boolean): VfioPatches => ({ variant, subPageBarMmap: p2, msixTableMmap: p3 });
+  const patches = (variant: Variant, p2: boolean, p3: boolean): VfioPatches => ({ variant, subPageMmap: p2, msixMmap: p3 });
 
   it('never mmaps I/O BARs', () => {
     for (const v of VARIANTS) {

@@ -1,16 +1,14 @@
+import type { PatchSet, Variant } from '@vhw/core';
 import type { PlatformFacts } from '@vhw/pci';
 import { Reason } from './reasons.js';
 import type { SparseMmapArea } from './uapi.js';
 
-export type Variant = 'rfc-2015' | 'upstream';
-export const VARIANTS: readonly Variant[] = ['rfc-2015', 'upstream'];
-
-/** The kernel-side patch toggles (patch 1 lives in the platform). */
-export interface VfioPatches {
-  /** Patch 2: allow mmap of sub-page MMIO BARs. */
-  subPageBarMmap: boolean;
-  /** Patch 3: allow mmap of the MSI-X table. */
-  msixTableMmap: boolean;
+/**
+ * The kernel-side patch toggles, named as the experiment vocabulary (`PATCHES` in core)
+ * names them: patch 2 (`subPageMmap`) and patch 3 (`msixMmap`), and the variant. Patch 1
+ * (`alignBars`) lives in the platform.
+ */
+export interface VfioPatches extends Pick<PatchSet, 'subPageMmap' | 'msixMmap'> {
   variant: Variant;
 }
 
@@ -63,12 +61,12 @@ export class SubPageMmapPolicy {
 
   /** The RFC's PCI_PAGE_ALIGNED device flag. */
   get reportsPageAligned(): boolean {
-    return this.patches.variant === 'rfc-2015' && this.patches.subPageBarMmap && this.facts.allMmioBarsPageAligned;
+    return this.patches.variant === 'rfc-2015' && this.patches.subPageMmap && this.facts.allMmioBarsPageAligned;
   }
 
   /** The RFC's PCI_MSIX_MMAP device flag. */
   get reportsMsixMmap(): boolean {
-    return this.patches.variant === 'rfc-2015' && this.patches.msixTableMmap && this.facts.eeh;
+    return this.patches.variant === 'rfc-2015' && this.patches.msixMmap && this.facts.eeh;
   }
 
   decide(bar: BarFacts): BarMmapDecision {
@@ -95,7 +93,7 @@ export class SubPageMmapPolicy {
     if (start > 0) areas.push({ offset: 0, size: start });
     if (end < bar.size) areas.push({ offset: end, size: bar.size - end });
     const reason =
-      this.patches.msixTableMmap && this.patches.variant === 'rfc-2015' && !this.facts.eeh ? Reason.NoIsolation : Reason.MsixTablePage;
+      this.patches.msixMmap && this.patches.variant === 'rfc-2015' && !this.facts.eeh ? Reason.NoIsolation : Reason.MsixTablePage;
     d.sparseAreas = areas;
     d.excluded = { offset: start, size: end - start, reason };
     return d;
@@ -103,7 +101,7 @@ export class SubPageMmapPolicy {
 
   /** Why a sub-page BAR may not be mmapped, or undefined if it may. */
   private subPageRefusal(bar: BarFacts): Reason | undefined {
-    if (!this.patches.subPageBarMmap) return Reason.SubPageBar;
+    if (!this.patches.subPageMmap) return Reason.SubPageBar;
     if (this.patches.variant === 'rfc-2015') {
       return this.facts.allMmioBarsPageAligned ? undefined : Reason.BarsNotPageAligned;
     }
@@ -112,7 +110,7 @@ export class SubPageMmapPolicy {
   }
 
   private tableMappable(): boolean {
-    if (!this.patches.msixTableMmap) return false;
+    if (!this.patches.msixMmap) return false;
     return this.patches.variant === 'upstream' || this.facts.eeh;
   }
 }

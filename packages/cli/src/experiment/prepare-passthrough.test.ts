@@ -59,7 +59,7 @@ describe('preparePassthrough', () => {
     const run = preparePassthrough({ platform: 'generic', devices: [counterDevice()] });
     expect(run.machine.name).toBe('passthrough-generic');
     expect(run.machine.platform).toMatchObject({ name: 'generic', pageSize: 4096 });
-    expect(vfioOf(run).patches).toEqual({ variant: 'rfc-2015', subPageBarMmap: false, msixTableMmap: false });
+    expect(vfioOf(run).patches).toEqual({ variant: 'rfc-2015', subPageMmap: false, msixMmap: false });
     expect(run.drivers).toEqual([expect.any(CounterDriver)]);
     expect((run.drivers[0] as CounterDriver).probed).toBe(true);
     expect(run.bus.functions.map((f) => f.name)).toEqual(['ctr0']);

@@ -1,5 +1,6 @@
 import { type PreparedRun, type RunOptions, prepare } from './run.js';
-import { type ExperimentConfig, NO_PATCHES, type PassthroughMachineSpec, defineScenario, passthroughMachine } from './scenario.js';
+import { NO_PATCHES } from '@vhw/core';
+import { type ExperimentConfig, type PassthroughMachineSpec, defineScenario, passthroughMachine } from './scenario.js';
 
 /**
  * Builds the standard passthrough stack (`passthroughMachine`) for one experiment point

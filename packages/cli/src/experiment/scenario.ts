@@ -1,9 +1,8 @@
-import { type VhwPlugin, VhwError, guestRam } from '@vhw/core';
+import { type PatchSet, type Variant, type VhwPlugin, VhwError, guestRam } from '@vhw/core';
 import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
-import { type Variant, vfioPci } from '@vhw/vfio-pci';
+import { vfioPci } from '@vhw/vfio-pci';
 import { type GuestBarPlacement, vmm } from '@vhw/vmm';
-import type { PatchSet } from '../result.js';
 
 /** One point of an experiment: which patches, which variant, and optional overrides. */
 export interface ExperimentConfig {
@@ -59,7 +58,7 @@ export interface PassthroughMachineSpec {
 export function passthroughMachine(spec: PassthroughMachineSpec, config: ExperimentConfig): VhwPlugin[] {
   const platformOpts = {
     ...(spec.platformOptions ?? {}),
-    pageAlignedBars: config.patches.alignBars,
+    alignBars: config.patches.alignBars,
     ...(config.pageSize !== undefined ? { pageSize: config.pageSize } : {}),
   };
   const platform = spec.platform === 'ppc64' ? ppc64Platform(platformOpts as never) : genericPlatform(platformOpts as never);
@@ -67,47 +66,7 @@ export function passthroughMachine(spec: PassthroughMachineSpec, config: Experim
     platform,
     guestRam({ size: spec.ramBytes ?? 16 * 1024 * 1024 }),
     ...spec.devices,
-    vfioPci({ variant: config.variant, subPageBarMmap: config.patches.subPageMmap, msixTableMmap: config.patches.msixMmap }),
+    vfioPci({ variant: config.variant, subPageMmap: config.patches.subPageMmap, msixMmap: config.patches.msixMmap }),
     vmm({ guestBarPlacement: spec.guestBarPlacement ?? 'page-aligned', ...(spec.vmmOptions ?? {}) } as never),
   ];
-}
-
-export const NO_PATCHES: PatchSet = { alignBars: false, subPageMmap: false, msixMmap: false };
-export const ALL_PATCHES: PatchSet = { alignBars: true, subPageMmap: true, msixMmap: true };
-
-/** The 8 combinations of (P1, P2, P3), none first, all last. */
-export function allCombinations(): PatchSet[] {
-  const out: PatchSet[] = [];
-  for (let i = 0; i < 8; i++) out.push({ alignBars: (i & 1) !== 0, subPageMmap: (i & 2) !== 0, msixMmap: (i & 4) !== 0 });
-  return out;
-}
-
-export const PATCH_IDS = { 'align-bars': 'alignBars', 'subpage-mmap': 'subPageMmap', 'msix-mmap': 'msixMmap' } as const;
-
-/** Parses `none`, `all` or a comma list of patch ids. */
-export function parsePatches(text: string): PatchSet {
-  const t = text.trim();
-  if (t === 'none') return { ...NO_PATCHES };
-  if (t === 'all') return { ...ALL_PATCHES };
-  const out = { ...NO_PATCHES };
-  for (const id of t
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean)) {
-    const key = PATCH_IDS[id as keyof typeof PATCH_IDS];
-    if (!key)
-      throw new VhwError(
-        'E_CONFIG',
-        `--patches: unknown patch "${id}"; allowed: none, all, or a comma list of ${Object.keys(PATCH_IDS).join(', ')}`,
-      );
-    out[key] = true;
-  }
-  return out;
-}
-
-export function patchLabel(p: PatchSet): string {
-  const ids = Object.entries(PATCH_IDS)
-    .filter(([, k]) => p[k])
-    .map(([id]) => id);
-  return ids.length === 0 ? 'none' : ids.length === 3 ? 'all' : ids.join(',');
 }

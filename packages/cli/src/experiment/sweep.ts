@@ -1,7 +1,5 @@
-import { VhwError } from '@vhw/core';
-import { VARIANTS, type Variant } from '@vhw/vfio-pci';
-import type { PatchSet, RunResult } from '../result.js';
-import { allCombinations } from './scenario.js';
+import { type PatchSet, VARIANTS, type Variant, VhwError, allPatchCombinations, parseVariant } from '@vhw/core';
+import type { RunResult } from '../result.js';
 
 /** One point of a sweep grid. */
 export interface GridPoint {
@@ -60,7 +58,7 @@ export function parseSets(sets: readonly string[]): Record<string, number> {
 
 export function parseVariants(text: string): Variant[] {
   if (text === 'both') return [...VARIANTS];
-  if ((VARIANTS as readonly string[]).includes(text)) return [text as Variant];
+  if (VARIANTS.some((v) => v === text)) return [parseVariant(text)];
   throw new VhwError('E_CONFIG', `--variant "${text}"; allowed: ${VARIANTS.join(', ')}, both`);
 }
 
@@ -70,7 +68,7 @@ export function sweepGrid(scenario: string, variants: readonly Variant[], vary?:
   const varyPoints = vary ? vary.values.map((value) => ({ field: vary.field, value })) : [undefined];
   for (const variant of variants) {
     for (const v of varyPoints) {
-      for (const patches of allCombinations()) {
+      for (const patches of allPatchCombinations()) {
         out.push({ index: out.length, scenario, variant, patches, ...(v ? { vary: v } : {}) });
       }
     }

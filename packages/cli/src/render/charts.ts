@@ -1,10 +1,11 @@
 /**
  * SVG charts of sweeps and `--vary` runs: vega-lite specs compiled and rendered headless by vega.
  */
+import { patchShortLabel } from '@vhw/core';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { RunResult } from '../result.js';
-import { COMBO_ORDER, comboLabel, escapeXml, formatSpeedup, speedupsVsNone, varyFieldLabel } from './format.js';
+import { COMBO_ORDER, escapeXml, formatSpeedup, speedupsVsNone, varyFieldLabel } from './format.js';
 
 /** Fixed colours (variant or combination order) so that charts look the same from run to run. */
 const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#9d755d'];
@@ -114,7 +115,7 @@ export async function sweepChartSvg(results: RunResult[], opts: SweepChartOption
 
   const panelOf = panelNamer(results, true);
   const values = rows.map(({ r, s }) => ({
-    combo: comboLabel(r.patches),
+    combo: patchShortLabel(r.patches),
     variant: r.variant,
     panel: panelOf(r),
     value: measure === 'speedup' ? s! : r.workload.opsPerSecond,
@@ -185,9 +186,11 @@ export async function varyChartSvg(results: RunResult[], opts: VaryChartOptions 
   const panelOf = panelNamer(results, false);
   const values = results
     .map((r, i) => ({ r, s: speedups[i] }))
-    .filter(({ r, s }) => r.vary && s !== undefined && (all ? comboLabel(r.patches) !== 'none' : comboLabel(r.patches) === 'P1+P2+P3'))
+    .filter(
+      ({ r, s }) => r.vary && s !== undefined && (all ? patchShortLabel(r.patches) !== 'none' : patchShortLabel(r.patches) === 'P1+P2+P3'),
+    )
     .filter(({ r }) => !opts.logX || r.vary!.value > 0)
-    .map(({ r, s }) => ({ x: r.vary!.value, speedup: s!, combo: comboLabel(r.patches), variant: r.variant, panel: panelOf(r) }))
+    .map(({ r, s }) => ({ x: r.vary!.value, speedup: s!, combo: patchShortLabel(r.patches), variant: r.variant, panel: panelOf(r) }))
     .sort((a, b) => a.x - b.x);
   if (values.length === 0) return emptySvg(title, 'no vary results to plot');
 

@@ -1,6 +1,7 @@
 /**
  * CSV export of run results (RFC 4180).
  */
+import { PATCHES } from '@vhw/core';
 import type { RunResult } from '../result.js';
 import { speedupsVsNone } from './format.js';
 
@@ -52,9 +53,7 @@ export function toCsv(results: RunResult[]): string {
     'pageSize',
     'eeh',
     'variant',
-    'alignBars',
-    'subPageMmap',
-    'msixMmap',
+    ...PATCHES.map((p) => p.key),
     'ops',
     'simulatedNs',
     'opsPerSecond',
@@ -74,9 +73,7 @@ export function toCsv(results: RunResult[]): string {
       r.platform.pageSize,
       r.platform.eeh,
       r.variant,
-      r.patches.alignBars,
-      r.patches.subPageMmap,
-      r.patches.msixMmap,
+      ...PATCHES.map((p) => r.patches[p.key]),
       num(r.workload.ops),
       num(r.workload.simulatedNs),
       num(r.workload.opsPerSecond),

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { comboLabel, displayOrder, dominantReason, escapeXml, formatBytes, formatSpeedup, speedupsVsNone } from './format.js';
+import { patchShortLabel } from '@vhw/core';
+import { displayOrder, dominantReason, escapeXml, formatBytes, formatSpeedup, speedupsVsNone } from './format.js';
 import { ALL_COMBOS, makeRun } from './fixtures.js';
 import { checkXml } from './xml-check.js';
 
-describe('comboLabel', () => {
+describe('patchShortLabel', () => {
   it('names the eight combinations in display order', () => {
-    expect(ALL_COMBOS.map(comboLabel)).toEqual(['none', 'P1', 'P2', 'P3', 'P1+P2', 'P1+P3', 'P2+P3', 'P1+P2+P3']);
+    expect(ALL_COMBOS.map(patchShortLabel)).toEqual(['none', 'P1', 'P2', 'P3', 'P1+P2', 'P1+P3', 'P2+P3', 'P1+P2+P3']);
   });
 });
 
@@ -54,7 +55,12 @@ describe('displayOrder', () => {
       makeRun({ scenario: 'z' }),
       makeRun({ scenario: 'a' }),
     ];
-    expect(displayOrder(r).map((i) => `${r[i].scenario}:${comboLabel(r[i].patches)}`)).toEqual(['z:none', 'z:P1+P2+P3', 'a:none', 'a:P3']);
+    expect(displayOrder(r).map((i) => `${r[i].scenario}:${patchShortLabel(r[i].patches)}`)).toEqual([
+      'z:none',
+      'z:P1+P2+P3',
+      'a:none',
+      'a:P3',
+    ]);
   });
 });
 

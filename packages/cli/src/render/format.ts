@@ -3,27 +3,8 @@
  * speed-ups, number formatting and text escaping. Every renderer (table, CSV, charts, HTML)
  * goes through these so that they agree on what "speed-up vs none" means.
  */
-import type { PatchSet, RunResult } from '../result.js';
-
-/** The three patch toggles in their fixed order, with the short and long names used in output. */
-export const PATCHES = [
-  { key: 'alignBars', short: 'P1', id: 'align-bars' },
-  { key: 'subPageMmap', short: 'P2', id: 'subpage-mmap' },
-  { key: 'msixMmap', short: 'P3', id: 'msix-mmap' },
-] as const satisfies ReadonlyArray<{ key: keyof PatchSet; short: string; id: string }>;
-
-/**
- * Short label of a patch combination: `none`, `P1`, `P2+P3`, `P1+P2+P3`, ...
- *
- * @param p - the patch toggles of a run.
- * @returns the label; `none` when no patch is on.
- * @example
- * comboLabel({ alignBars: true, subPageMmap: true, msixMmap: false }); // 'P1+P2'
- */
-export function comboLabel(p: PatchSet): string {
-  const on = PATCHES.filter((x) => p[x.key]).map((x) => x.short);
-  return on.length === 0 ? 'none' : on.join('+');
-}
+import { PATCHES, type PatchSet, allPatchCombinations, patchShortLabel } from '@vhw/core';
+import type { RunResult } from '../result.js';
 
 /**
  * Sort rank of a patch combination: `none` first, then single patches, pairs, and all three
@@ -35,15 +16,18 @@ export function comboLabel(p: PatchSet): string {
  * comboRank({ alignBars: false, subPageMmap: false, msixMmap: false }); // 0
  */
 export function comboRank(p: PatchSet): number {
-  return COMBO_ORDER.indexOf(comboLabel(p));
+  return COMBO_ORDER.indexOf(patchShortLabel(p));
 }
 
 /** All eight combination labels in display order. */
-export const COMBO_ORDER: readonly string[] = ['none', 'P1', 'P2', 'P3', 'P1+P2', 'P1+P3', 'P2+P3', 'P1+P2+P3'];
+export const COMBO_ORDER: readonly string[] = allPatchCombinations()
+  .map((p) => ({ label: patchShortLabel(p), on: PATCHES.filter((x) => p[x.key]).length }))
+  .sort((a, b) => a.on - b.on || a.label.localeCompare(b.label))
+  .map((x) => x.label);
 
 /** True when no patch is on. */
 function isNone(p: PatchSet): boolean {
-  return !p.alignBars && !p.subPageMmap && !p.msixMmap;
+  return !PATCHES.some((x) => p[x.key]);
 }
 
 /**

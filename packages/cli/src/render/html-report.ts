@@ -2,18 +2,9 @@
  * A self-contained HTML report: sweep table, charts, page maps and cost parameters in one file
  * with inline CSS and inline SVG, and no script or external resource.
  */
+import { PATCHES } from '@vhw/core';
 import type { RunResult } from '../result.js';
-import {
-  PATCHES,
-  displayOrder,
-  dominantReason,
-  escapeXml,
-  formatBytes,
-  formatInt,
-  formatSpeedup,
-  groupKey,
-  speedupsVsNone,
-} from './format.js';
+import { displayOrder, dominantReason, escapeXml, formatBytes, formatInt, formatSpeedup, groupKey, speedupsVsNone } from './format.js';
 
 /** One cost-model parameter with its provenance, as listed in the report. */
 export interface CostRow {

@@ -8,9 +8,7 @@ export { sweepChartSvg, varyChartSvg, renderVegaLiteSvg, type SweepChartOptions,
 export { pageMapSvg, pageMapText, type PageMapSvgOptions } from './page-map.js';
 export { htmlReport, inlineSvg, type HtmlReportInput, type CostRow } from './html-report.js';
 export {
-  PATCHES,
   COMBO_ORDER,
-  comboLabel,
   comboRank,
   groupKey,
   speedupsVsNone,

@@ -1,19 +1,10 @@
 /**
  * Terminal tables (cli-table3) for `vhw run` and `vhw sweep`.
  */
+import { PATCHES, patchShortLabel } from '@vhw/core';
 import Table from 'cli-table3';
 import type { RunResult } from '../result.js';
-import {
-  PATCHES,
-  comboLabel,
-  displayOrder,
-  dominantReason,
-  formatBytes,
-  formatInt,
-  formatNs,
-  formatSpeedup,
-  speedupsVsNone,
-} from './format.js';
+import { displayOrder, dominantReason, formatBytes, formatInt, formatNs, formatSpeedup, speedupsVsNone } from './format.js';
 
 /** Options shared by the table renderers. */
 export interface TableOptions {
@@ -111,7 +102,7 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     ['scenario', r.scenario],
     ['platform', `${r.platform.name}, ${formatBytes(r.platform.pageSize)} pages, EEH ${r.platform.eeh ? 'on' : 'off'}`],
     ['variant', r.variant],
-    ['patches', `${patches}  (${comboLabel(r.patches)})`],
+    ['patches', `${patches}  (${patchShortLabel(r.patches)})`],
   ];
   if (r.vary) rows.push(['vary', `${r.vary.field} = ${r.vary.value}`]);
   rows.push(
