@@ -25,6 +25,7 @@ import { VfioToken } from '@vhw/vfio-pci';
 import { Vmm } from './vmm.js';
 
 export * from './plan.js';
+export * from './reasons.js';
 export * from './msix-emulation.js';
 export * from './vmm.js';
 

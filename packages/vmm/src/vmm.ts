@@ -36,6 +36,7 @@ import {
 } from '@vhw/vfio-pci';
 import { MsixEmulator } from './msix-emulation.js';
 import { type BarPlan, type PlannedArea, planBar } from './plan.js';
+import { VmmReason } from './reasons.js';
 
 export type GuestBarPlacement = 'page-aligned' | 'natural';
 
@@ -251,7 +252,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
         msixTable: table,
         noMsixEmulation: this.noMsixEmulation,
         guestPageShared: (page) => this.guestPageShared(bar, page),
-        kernelReason: (off) => fn.dev.diagnose(bar.index, off) ?? Reason.MmapFailed,
+        kernelReason: (off) => fn.dev.diagnose(bar.index, off) ?? VmmReason.MmapFailed,
       });
     let plan = makePlan(bar.region);
     // QEMU mmaps each area; a refused mmap leaves the area on the slow path.
