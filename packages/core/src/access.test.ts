@@ -10,6 +10,7 @@ import {
   adaptedWrite,
   allOnes,
   compileConstraints,
+  takesAsIs,
 } from './access.js';
 import { RamHandler } from './address-space.js';
 import { VhwError } from './errors.js';
@@ -275,6 +276,25 @@ describe('adaptedRead / adaptedWrite', () => {
           expect(h.bytes).toEqual(want);
         },
       ),
+    );
+  });
+});
+
+describe('takesAsIs: the access-size fast path', () => {
+  it('is true exactly for an aligned 1/2/4-byte access of a size the handler takes (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.subarray([1, 2, 4]),
+        fc.oneof(fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.double({ min: 0, max: 2 ** 20, noNaN: true })),
+        fc.integer({ min: 0, max: 9 }),
+        (sizes, off, size) => {
+          const pass = sizes.reduce((m, s) => m | s, 0);
+          // The naive rule, written from the definition: no bit tricks.
+          const expected = [1, 2, 4].includes(size) && sizes.includes(size) && Number.isInteger(off) && off % size === 0;
+          expect(takesAsIs(pass, off, size)).toBe(expected);
+        },
+      ),
+      { verbose: true },
     );
   });
 });

@@ -411,7 +411,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
         read64: (off) => {
           clock.add(readNs);
           const lo = host.read(hostBase + off, 4);
-          mmap.high64 = host.read(hostBase + off + 4, 4);
+          mmap.high = host.read(hostBase + off + 4, 4);
           return lo;
         },
         write64: (off, lo, hi) => {
@@ -419,7 +419,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
           host.write(hostBase + off, 4, lo);
           host.write(hostBase + off + 4, 4, hi);
         },
-        high64: 0,
+        high: 0,
       };
       return mmap;
     }
@@ -430,11 +430,11 @@ export class Vmm implements TrapHandler, GuestPciBus {
       write: (off, size, value) => dev.regionWrite(index, base + off, size, value),
       read64: (off) => {
         const lo = dev.regionRead(index, base + off, 8);
-        fd.high64 = dev.high;
+        fd.high = dev.high;
         return lo;
       },
       write64: (off, lo, hi) => dev.regionWrite(index, base + off, 8, lo, hi),
-      high64: 0,
+      high: 0,
     };
     return fd;
   }
