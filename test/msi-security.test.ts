@@ -12,7 +12,7 @@ import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import { type Variant, VfioToken, type VfioPciDriver, vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
-import { type ToyDevice, toyDevice } from './support/toy-device.js';
+import { type ToyDevice, toyDevice } from '@vhw/test-support';
 
 /** The KIOXIA CD8P shape: one 64 KiB BAR, table at 0x5200, PBA at 0xd600. */
 const KIOXIA = {

@@ -10,7 +10,7 @@ import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import { type Variant, VfioPciDevice, vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
-import { type ToyDevice, toyDevice } from './support/toy-device.js';
+import { type ToyDevice, toyDevice } from '@vhw/test-support';
 
 const K = 1024;
 const LAYOUTS = {

@@ -6,7 +6,7 @@ import { nvmeLite } from '@vhw/device-nvme-lite';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
-import { toyDevice } from './support/toy-device.js';
+import { toyDevice } from '@vhw/test-support';
 
 import { NO_PATCHES, loadScenario, prepare } from 'vhw';
 import type { Ppc64Phb } from '@vhw/platform-ppc64';

@@ -1,6 +1,6 @@
 import { VhwError } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice } from '../../../test/support/toy-device.js';
+import { ToyDevice } from '@vhw/test-support';
 import { Cfg } from './config-space.js';
 import { type PciDeviceSpec, isPowerOfTwo, validatePciDeviceSpec } from './device.js';
 

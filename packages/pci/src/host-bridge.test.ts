@@ -1,6 +1,6 @@
 import { GuestMemory, type InterruptEvent, MachineEvents, SimClock, VhwError } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice } from '../../../test/support/toy-device.js';
+import { ToyDevice } from '@vhw/test-support';
 import { Cfg, Command } from './config-space.js';
 import { type BarDecl, MSIX_CAP_OFFSET, type MsixDecl } from './device.js';
 import { HostBridge, type PciFunction, barKey, barRequests } from './host-bridge.js';

@@ -1,7 +1,7 @@
 import { type InterruptEvent, type IsolationEvent, Machine, VhwError, type VhwPlugin, guestRam } from '@vhw/core';
 import { MSIX_CAP_OFFSET, type PciFunction, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { type ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
+import { type ToyDevice, toyDevice } from '@vhw/test-support';
 import { type GenericHostBridge, genericPlatform } from './index.js';
 
 type Options = Parameters<typeof genericPlatform>[0];

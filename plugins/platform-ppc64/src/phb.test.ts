@@ -13,7 +13,7 @@ import {
 } from '@vhw/core';
 import { type BarDecl, Cfg, Command, MSIX_CAP_OFFSET, type MsixDecl, PciDeviceToken, type PciFunction, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
+import { ToyDevice, toyDevice } from '@vhw/test-support';
 import { type Ppc64Phb, ppc64Platform } from './index.js';
 
 type PlatformOptions = Parameters<typeof ppc64Platform>[0];

@@ -14,7 +14,7 @@ import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
+import { ToyDevice, toyDevice } from '@vhw/test-support';
 import { readMsixLayout } from './device.js';
 import { VFIO_COST_PARAMETERS, VfioToken, type VfioPciDriver, vfioPci, vfioPciOptions } from './index.js';
 import type { Variant } from './policy.js';
