@@ -249,6 +249,10 @@ describe('Machine: lifecycle', () => {
     expect(log.filter((l) => !l.startsWith('dispose'))).toEqual(['configure first', 'configure later']);
   });
 
+  it('refuses a RAM size that is not whole pages with E_CONFIG naming ram and size', () => {
+    expectVhwError(() => Machine.create({ plugins: [simplePlatform(), guestRam({ size: 1000 })] }), 'E_CONFIG', /^ram: .*"size"/);
+  });
+
   it('refuses overlapping RAM at realize time with E_OVERLAP', () => {
     expectVhwError(
       () =>

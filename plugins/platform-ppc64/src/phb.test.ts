@@ -456,9 +456,21 @@ describe('ppc64 options', () => {
   it('refuses an M32 whose segments would be smaller than a page', () => {
     expectVhwError(() => build({ peCount: 4, m32Size: 0x10000 }, nvme('a')), 'E_CONFIG', 'segments of 16384 bytes');
   });
+
+  it('refuses null options (wrong type)', () => {
+    expectVhwError(() => ppc64Platform(null as never), 'E_CONFIG');
+  });
 });
 
 describe('ppc64 segments are whole pages (no page may straddle two PEs)', () => {
+  it('refuses an M32 window that does not split into whole pages per PE, naming itself and the fields', () => {
+    expectVhwError(
+      () => Machine.create({ plugins: [ppc64Platform({ m32Size: 0xff_0000 }), guestRam()] }),
+      'E_CONFIG',
+      /^platform-ppc64: .*"m32Size"/,
+    );
+  });
+
   it('refuses an M32 base off a page boundary', () => {
     expect(() =>
       Machine.create({ plugins: [ppc64Platform({ m32Base: 0x8000_8000 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] })] }),

@@ -3,6 +3,7 @@ import {
   type InterruptEvent,
   type IsolationEvent,
   Machine,
+  guestRam,
   type VhwPlugin,
   definePlugin,
   simplePlatform,
@@ -562,6 +563,16 @@ describe('VfioPciDriver binding', () => {
     const e = expectVhwError(() => build(ppc64Platform({}), [nvme('a'), nvme('b')], { devices: ['a', 'nvme9'] }), 'E_CONFIG');
     expect(e.message).toMatch(/^vfio-pci: option "devices" names "nvme9"/);
     expect(e.message).toContain('allowed: a, b');
+  });
+
+  it('refuses devices naming a device the machine does not have, naming vfio-pci and devices', () => {
+    const plugins = [
+      ppc64Platform(),
+      guestRam(),
+      toyDevice({ name: 'nvme0', bars: [{ index: 0, size: 0x4000 }] }),
+      vfioPci({ devices: ['nvme9'] }),
+    ];
+    expectVhwError(() => Machine.create({ plugins }), 'E_CONFIG', /^vfio-pci: .*"devices"/);
   });
 
   it('needs a platform with a PCI host bridge', () => {
