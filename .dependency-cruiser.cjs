@@ -6,7 +6,7 @@
 const pkg = (p) => `^(packages|plugins)/${p}/`;
 /** A test beside the code it tests. */
 const TEST = '\\.test\\.ts$';
-/** Files that only tests use: tests, the whole-stack tests and fixtures under test/, the shared helpers. */
+/** Where the shared test helpers may be used: tests, the whole-stack tests and fixtures under test/, the helpers themselves. */
 const TEST_ONLY = [TEST, '^test/', '^packages/test-support/'];
 module.exports = {
   forbidden: [
