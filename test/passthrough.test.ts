@@ -4,14 +4,14 @@
  * patch combination and both variants.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { ContainerModule, Machine, Platform, type VhwPlugin, VhwError, definePlugin, guestRam, z } from '@vhw/core';
+import { ContainerModule, Machine, Platform, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
 import { Cfg, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import type { Variant } from '@vhw/core';
 import { VfioPciDevice, vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
-import { type ToyDevice, toyDevice } from './support/toy-device.js';
+import { expectVhwError, type ToyDevice, toyDevice } from '@vhw/test-support';
 
 const K = 1024;
 const LAYOUTS = {
@@ -276,14 +276,7 @@ describe('isolation', () => {
       return { region: index, offset, size, hostPa, handler: bridge.mmioHandler, handlerOffset: hostPa };
     });
     try {
-      let err: unknown;
-      try {
-        lyingMachine();
-      } catch (e) {
-        err = e;
-      }
-      expect(VhwError.is(err, 'E_ISOLATION')).toBe(true);
-      expect((err as Error).message).toMatch(/holds bar of (a|b)/);
+      expectVhwError(() => lyingMachine(), 'E_ISOLATION', /holds bar of (a|b)/);
     } finally {
       spy.mockRestore();
     }

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import {
   type AccessConstraints,
   type CompiledConstraints,
@@ -13,7 +14,6 @@ import {
   takesAsIs,
 } from './access.js';
 import { RamHandler } from './address-space.js';
-import { VhwError } from './errors.js';
 
 type Call = { op: 'r' | 'w'; offset: number; size: number; value?: number };
 
@@ -63,14 +63,7 @@ describe('compileConstraints', () => {
     ['impl.max 3', { valid: { sizes: [4] }, impl: { min: 1, max: 3 as never } }, /dev0: impl\.max is 3; allowed: 1, 2, 4/],
     ['min > max', { valid: { sizes: [4] }, impl: { min: 4, max: 2 } }, /dev0: impl\.min \(4\) exceeds impl\.max \(2\)/],
   ])('refuses %s with E_CONFIG', (_what, c, message) => {
-    let err: unknown;
-    try {
-      compileConstraints(c, 'dev0');
-    } catch (e) {
-      err = e;
-    }
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toMatch(message);
+    expectVhwError(() => compileConstraints(c, 'dev0'), 'E_CONFIG', message);
   });
 });
 

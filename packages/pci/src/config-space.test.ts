@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice } from '../../../test/support/toy-device.js';
+import { ToyDevice } from '@vhw/test-support';
 import { CapId, Cfg, Command, ConfigSpace, Status } from './config-space.js';
 import { MSIX_CAP_OFFSET, PciDevice } from './device.js';
 import { findCapability } from './guest.js';

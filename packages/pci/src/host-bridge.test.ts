@@ -1,6 +1,6 @@
-import { GuestMemory, type InterruptEvent, MachineEvents, SimClock, VhwError } from '@vhw/core';
+import { GuestMemory, type InterruptEvent, MachineEvents, SimClock } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice } from '../../../test/support/toy-device.js';
+import { expectVhwError, ToyDevice } from '@vhw/test-support';
 import { Cfg, Command } from './config-space.js';
 import { type BarDecl, MSIX_CAP_OFFSET, type MsixDecl } from './device.js';
 import { HostBridge, type PciFunction, barKey, barRequests } from './host-bridge.js';
@@ -49,15 +49,6 @@ function setup(devices: DmaToy[] = [new DmaToy(...nvmeLike('a')), new DmaToy(...
   });
   bridge.realize(devices);
   return { bridge, events, memory, devices };
-}
-
-function thrownCode(fn: () => unknown): [string | undefined, string] {
-  try {
-    fn();
-  } catch (e) {
-    return [VhwError.is(e) ? e.code : undefined, (e as Error).message];
-  }
-  throw new Error('expected a throw');
 }
 
 /** Programs MSI-X entry `v` of `fn` with `data` (as the host kernel does) and enables MSI-X. */
@@ -115,10 +106,8 @@ describe('HostBridge realize', () => {
 
   it('refuses to realize twice and duplicate names; places devices beyond 32 on further buses', () => {
     const { bridge } = setup();
-    expect(thrownCode(() => bridge.realize([]))[0]).toBe('E_STATE');
-    const [c1, m1] = thrownCode(() => setup([new DmaToy('x', [{ index: 0, size: 16 }]), new DmaToy('x', [{ index: 0, size: 16 }])]));
-    expect(c1).toBe('E_CONFIG');
-    expect(m1).toContain('"x"');
+    expectVhwError(() => bridge.realize([]), 'E_STATE');
+    expectVhwError(() => setup([new DmaToy('x', [{ index: 0, size: 16 }]), new DmaToy('x', [{ index: 0, size: 16 }])]), 'E_CONFIG', '"x"');
     const many = Array.from({ length: 33 }, (_, i) => new DmaToy(`d${i}`, [{ index: 0, size: 16 }]));
     const { bridge: b2 } = setup(many);
     expect(b2.findFunction('d31').bdf).toBe('0000:00:1f.0');
@@ -127,10 +116,8 @@ describe('HostBridge realize', () => {
 
   it('names every device when a lookup fails', () => {
     const { bridge } = setup();
-    const [c, m] = thrownCode(() => bridge.findFunction('nope'));
-    expect(c).toBe('E_NOT_FOUND');
-    expect(m).toContain('"nope"');
-    expect(m).toContain('devices: a, b');
+    const err = expectVhwError(() => bridge.findFunction('nope'), 'E_NOT_FOUND', '"nope"');
+    expect(err.message).toContain('devices: a, b');
   });
 
   it('re-programs BARs and the command register on restoreFunction', () => {

@@ -1,7 +1,7 @@
-import { type InterruptEvent, type IsolationEvent, Machine, VhwError, type VhwPlugin, guestRam } from '@vhw/core';
+import { type InterruptEvent, type IsolationEvent, Machine, type VhwPlugin, guestRam } from '@vhw/core';
 import { MSIX_CAP_OFFSET, type PciFunction, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { type ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
+import { expectVhwError, type ToyDevice, toyDevice } from '@vhw/test-support';
 import { type GenericHostBridge, genericPlatform } from './index.js';
 
 type Options = Parameters<typeof genericPlatform>[0];
@@ -72,13 +72,7 @@ describe('generic platform', () => {
   });
 
   it('refuses a window that is too small', () => {
-    try {
-      build({ mmioSize: 0x4000 }, nvme('a'), nvme('b'));
-      throw new Error('expected E_ALLOCATION');
-    } catch (e) {
-      expect(VhwError.is(e, 'E_ALLOCATION')).toBe(true);
-      expect((e as Error).message).toContain('b:BAR0');
-    }
+    expectVhwError(() => build({ mmioSize: 0x4000 }, nvme('a'), nvme('b')), 'E_ALLOCATION', 'b:BAR0');
   });
 
   it('answers an unassigned access with all-ones and freezes nothing (no EEH)', () => {
@@ -147,14 +141,8 @@ describe('generic platform', () => {
       [{ eeh: true }, '"eeh"'],
       [{ mmioSize: 0 }, '"mmioSize"'],
     ] as const) {
-      try {
-        genericPlatform(o as Options);
-        throw new Error('expected E_CONFIG');
-      } catch (e) {
-        expect(VhwError.is(e, 'E_CONFIG')).toBe(true);
-        expect((e as Error).message).toContain('platform-generic');
-        expect((e as Error).message).toContain(field);
-      }
+      const err = expectVhwError(() => genericPlatform(o as Options), 'E_CONFIG', 'platform-generic');
+      expect(err.message).toContain(field);
     }
   });
 });

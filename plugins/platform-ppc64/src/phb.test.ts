@@ -5,7 +5,6 @@ import {
   type InterruptEvent,
   type IsolationEvent,
   Machine,
-  VhwError,
   type VhwPlugin,
   definePlugin,
   guestRam,
@@ -13,7 +12,7 @@ import {
 } from '@vhw/core';
 import { type BarDecl, Cfg, Command, MSIX_CAP_OFFSET, type MsixDecl, PciDeviceToken, type PciFunction, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
+import { expectVhwError, ToyDevice, toyDevice } from '@vhw/test-support';
 import { type Ppc64Phb, ppc64Platform } from './index.js';
 
 type PlatformOptions = Parameters<typeof ppc64Platform>[0];
@@ -69,16 +68,6 @@ function build(options: PlatformOptions, ...devices: VhwPlugin[]) {
   const fn = (name: string) => phb.findFunction(name);
   const toy = (name: string) => fn(name).device as ToyDevice;
   return { machine, phb, isolation, fn, toy };
-}
-
-function thrown(f: () => unknown): VhwError {
-  try {
-    f();
-  } catch (e) {
-    if (VhwError.is(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a VhwError');
 }
 
 const page = (addr: number) => Math.floor(addr / PAGE);
@@ -196,8 +185,7 @@ describe('ppc64 BAR placement in PE segments', () => {
 
   it('refuses more devices than usable PEs (peCount - 1) with E_ALLOCATION', () => {
     expect(() => build({ peCount: 4 }, nvme('d0'), nvme('d1'), nvme('d2'))).not.toThrow();
-    const e = thrown(() => build({ peCount: 4 }, nvme('d0'), nvme('d1'), nvme('d2'), nvme('d3')));
-    expect(e.code).toBe('E_ALLOCATION');
+    const e = expectVhwError(() => build({ peCount: 4 }, nvme('d0'), nvme('d1'), nvme('d2'), nvme('d3')), 'E_ALLOCATION');
     expect(e.message).toContain('no PE left for "d3"');
     expect(e.message).toContain('PE#3 is reserved');
     // One PE for all: no limit from the PE count.
@@ -205,8 +193,7 @@ describe('ppc64 BAR placement in PE segments', () => {
   });
 
   it('reports a too-small M32 as E_ALLOCATION naming the PE and the BARs that did not fit', () => {
-    const e = thrown(() => build({ peCount: 4, m32Size: 4 * PAGE }, big('huge', 4 * PAGE)));
-    expect(e.code).toBe('E_ALLOCATION');
+    const e = expectVhwError(() => build({ peCount: 4, m32Size: 4 * PAGE }, big('huge', 4 * PAGE)), 'E_ALLOCATION');
     expect(e.message).toContain('3 usable segments of 0x10000');
     expect(e.message).toContain('phb0:pe0 (huge:BAR0 0x40000)');
   });
@@ -215,8 +202,7 @@ describe('ppc64 BAR placement in PE segments', () => {
     const opts = { peCount: 4, m32Size: 4 * PAGE };
     const packed = build(opts, igbvf('a'), igbvf('b'));
     expect(packed.phb.segmentsUsed).toBe(2);
-    const e = thrown(() => build({ ...opts, alignBars: true }, igbvf('a'), igbvf('b')));
-    expect(e.code).toBe('E_ALLOCATION');
+    const e = expectVhwError(() => build({ ...opts, alignBars: true }, igbvf('a'), igbvf('b')), 'E_ALLOCATION');
     expect(e.message).toContain('phb0:pe1 (b:BAR0 0x4000, b:BAR3 0x4000)');
     expect(e.message).not.toContain('phb0:pe0');
   });
@@ -268,7 +254,7 @@ describe('ppc64 EEH', () => {
     expect(off.phb.read(a + 0x8000, 4)).toBe(0xffffffff);
     expect(off.isolation).toEqual([]);
     expect(off.phb.read(a, 4)).toBe(5);
-    expect(thrown(() => off.phb.injectError('phb0:pe0')).code).toBe('E_STATE');
+    expectVhwError(() => off.phb.injectError('phb0:pe0'), 'E_STATE');
   });
 
   it('injectError + recover: events in order, clock held for eeh.slotResetHoldMs, BARs and command restored', () => {
@@ -326,9 +312,7 @@ describe('ppc64 EEH', () => {
 
   it('names the PEs when asked for an unknown one', () => {
     const { phb } = build({}, nvme('a'), nvme('b'));
-    const e = thrown(() => phb.injectError('phb0:pe9'));
-    expect(e.code).toBe('E_NOT_FOUND');
-    expect(e.message).toContain('PEs: phb0:pe0, phb0:pe1');
+    expectVhwError(() => phb.injectError('phb0:pe9'), 'E_NOT_FOUND', 'PEs: phb0:pe0, phb0:pe1');
   });
 
   it('restores devices on machine reset', () => {
@@ -447,8 +431,7 @@ describe('ppc64 DMA through the TCE table', () => {
 
 describe('ppc64 options', () => {
   const configError = (o: unknown) => {
-    const e = thrown(() => ppc64Platform(o as PlatformOptions));
-    expect(e.code).toBe('E_CONFIG');
+    const e = expectVhwError(() => ppc64Platform(o as PlatformOptions), 'E_CONFIG');
     expect(e.message).toContain('platform-ppc64');
     return e.message;
   };
@@ -471,13 +454,23 @@ describe('ppc64 options', () => {
   });
 
   it('refuses an M32 whose segments would be smaller than a page', () => {
-    const e = thrown(() => build({ peCount: 4, m32Size: 0x10000 }, nvme('a')));
-    expect(e.code).toBe('E_CONFIG');
-    expect(e.message).toContain('segments of 16384 bytes');
+    expectVhwError(() => build({ peCount: 4, m32Size: 0x10000 }, nvme('a')), 'E_CONFIG', 'segments of 16384 bytes');
+  });
+
+  it('refuses null options (wrong type)', () => {
+    expectVhwError(() => ppc64Platform(null as never), 'E_CONFIG');
   });
 });
 
 describe('ppc64 segments are whole pages (no page may straddle two PEs)', () => {
+  it('refuses an M32 window that does not split into whole pages per PE, naming itself and the fields', () => {
+    expectVhwError(
+      () => Machine.create({ plugins: [ppc64Platform({ m32Size: 0xff_0000 }), guestRam()] }),
+      'E_CONFIG',
+      /^platform-ppc64: .*"m32Size"/,
+    );
+  });
+
   it('refuses an M32 base off a page boundary', () => {
     expect(() =>
       Machine.create({ plugins: [ppc64Platform({ m32Base: 0x8000_8000 }), toyDevice({ name: 'a', bars: [{ index: 0, size: 0x4000 }] })] }),

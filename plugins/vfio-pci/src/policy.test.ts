@@ -3,7 +3,7 @@ import { type BarDecl, type HostBridge, type MsixDecl, PciHostToken } from '@vhw
 import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { describe, expect, it } from 'vitest';
-import { toyDevice } from '../../../test/support/toy-device.js';
+import { toyDevice } from '@vhw/test-support';
 import type { VfioPciDevice } from './device.js';
 import { VfioToken, type VfioPciDriver, vfioPci } from './index.js';
 import type { Variant } from '@vhw/core';
