@@ -46,6 +46,13 @@ module.exports = {
       to: { path: '^(packages|plugins)/(?!(core|pci|vfio-pci|vmm)/)' },
     },
     {
+      name: 'experiment-not-cli',
+      comment: 'the experiment API is what the CLI stands on; it may import anything but the CLI',
+      severity: 'error',
+      from: { path: pkg('experiment') },
+      to: { path: pkg('cli') },
+    },
+    {
       name: 'no-src-deep-imports',
       comment: 'packages import each other only through their exports',
       severity: 'error',

@@ -8,7 +8,7 @@ import { vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
 import { toyDevice } from './support/toy-device.js';
 
-import { NO_PATCHES, loadScenario, prepare } from 'vhw';
+import { NO_PATCHES, loadScenario, prepare } from '@vhw/experiment';
 import type { Ppc64Phb } from '@vhw/platform-ppc64';
 import { GuestOs } from '@vhw/pci';
 function thrown(fn: () => unknown): unknown {
