@@ -74,7 +74,7 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 /** The output formats of the commands that print results. */
 type ResultFormat = 'table' | 'json' | 'csv';
 
-/** What commander gives every command that runs one experiment point (see `pointOptions`). */
+/** What commander gives every command that builds one experiment point (`pointOptions`; `run` adds its own). */
 interface PointOptions {
   /** `--patches`: none, all or a comma list, parsed by core's `parsePatchList`. */
   patches: string;
@@ -426,6 +426,14 @@ export function buildProgram(io: Io): Command {
       .addOption(new Option('--seed <n>', 'seed recorded with the run').argParser(parsePositiveInt).default(1))
       .option('--set <cost.FIELD=VALUE>', 'override a cost-model parameter (repeatable; see vhw list)', collect, []);
 
+  // The options of a command that builds one experiment point and runs no workload (`PointOptions`).
+  const pointOptions = (c: Command) =>
+    c
+      .addOption(patchesOption())
+      .addOption(variantOption(false))
+      .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
+      .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp());
+
   program
     .command('list')
     .description('list the built-in scenarios and the installed plugins with their options')
@@ -467,30 +475,23 @@ export function buildProgram(io: Io): Command {
     .option('--out <dir>', 'write results.json, results.csv, chart.svg, report.html to DIR')
     .action((files: string[], o: MergeCommandOptions) => cmdMerge(io, files, o));
 
-  program
+  const map = program
     .command('map')
     .description('draw the host MMIO pages: which BARs sit in which page, which are direct and which trap, and why')
-    .argument('<scenario>', 'a built-in scenario name or a scenario file')
-    .addOption(patchesOption())
-    .addOption(variantOption(false))
-    .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
-    .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp())
+    .argument('<scenario>', 'a built-in scenario name or a scenario file');
+  pointOptions(map)
     .option('--out <file.svg>', 'write the map as SVG')
     .addOption(
       new Option('--format <fmt>', 'text (also printed when --out is not given)').argParser(parseFormat(['text', 'svg'])).default('svg'),
     )
     .action((scenario: string, o: MapCommandOptions) => cmdMap(io, scenario, o));
 
-  program
+  const explain = program
     .command('explain')
     .description('for one guest address: the whole path an access takes, and for a trap the reason and the patch that would change it')
     .argument('<scenario>', 'a built-in scenario name or a scenario file')
-    .requiredOption('--address <addr>', 'a guest address, or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)')
-    .addOption(patchesOption())
-    .addOption(variantOption(false))
-    .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
-    .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp())
-    .action((scenario: string, o: ExplainCommandOptions) => cmdExplain(io, scenario, o));
+    .requiredOption('--address <addr>', 'a guest address, or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)');
+  pointOptions(explain).action((scenario: string, o: ExplainCommandOptions) => cmdExplain(io, scenario, o));
 
   return program;
 }
