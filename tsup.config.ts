@@ -6,6 +6,7 @@ const packages = [
   'packages/core',
   'packages/pci',
   'packages/vmm',
+  'packages/experiment',
   'packages/cli',
   'plugins/platform-ppc64',
   'plugins/platform-generic',

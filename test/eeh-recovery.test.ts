@@ -22,7 +22,7 @@ import {
   passthroughMachine,
   patchListOf,
   prepare,
-} from 'vhw';
+} from '@vhw/experiment';
 
 const CHUNK = 16;
 const CONFIGS: ExperimentConfig[] = [

@@ -20,7 +20,7 @@ import {
   loadScenario,
   patchListOf,
   prepare,
-} from 'vhw';
+} from '@vhw/experiment';
 
 const CONFIGS: ExperimentConfig[] = [
   { patches: NO_PATCHES, variant: 'rfc-2015', seed: 11 },

@@ -11,7 +11,7 @@ import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
 import { vmm } from '@vhw/vmm';
-import { defineScenario } from 'vhw';
+import { defineScenario } from '@vhw/experiment';
 import { expectVhwError } from '@vhw/test-support';
 
 interface Row {

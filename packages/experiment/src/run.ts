@@ -2,7 +2,7 @@ import { type GuestMemory, GuestMemoryToken, Machine, Path, VhwError, hex } from
 import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
-import type { BarResult, PageMap, PageMapPage, RunResult } from '../result.js';
+import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';
 import type { ExperimentConfig, Scenario } from './scenario.js';
 
 export interface RunOptions {
