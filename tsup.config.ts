@@ -5,6 +5,7 @@ import { defineConfig } from 'tsup';
 const packages = [
   'packages/core',
   'packages/pci',
+  'packages/guest',
   'packages/vmm',
   'packages/cli',
   'plugins/platform-ppc64',

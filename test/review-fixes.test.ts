@@ -10,7 +10,7 @@ import { toyDevice } from './support/toy-device.js';
 
 import { NO_PATCHES, loadScenario, prepare } from 'vhw';
 import type { Ppc64Phb } from '@vhw/platform-ppc64';
-import { GuestOs } from '@vhw/pci';
+import { GuestOs } from '@vhw/guest';
 function thrown(fn: () => unknown): unknown {
   try {
     fn();
