@@ -20,16 +20,24 @@ module.exports = {
     },
     {
       name: 'pci-only-core',
+      comment: 'PCI as the spec defines it: it knows no guest OS, no vfio, no VMM, no platform',
       severity: 'error',
       from: { path: pkg('pci') },
       to: { path: '^(packages|plugins)/(?!(core|pci)/)' },
     },
     {
-      name: 'devices-only-core-pci',
-      comment: 'a device does not know it is passed through, nor where it runs, nor other devices',
+      name: 'guest-only-core-pci',
+      comment: 'the guest OS sees PCI as a guest kernel does; it knows nothing of the host, vfio or the VMM',
+      severity: 'error',
+      from: { path: pkg('guest') },
+      to: { path: '^(packages|plugins)/(?!(core|pci|guest)/)' },
+    },
+    {
+      name: 'devices-only-core-pci-guest',
+      comment: 'a device (and its guest driver) does not know it is passed through, nor where it runs, nor other devices',
       severity: 'error',
       from: { path: '^plugins/(device-[^/]+)/' },
-      to: { path: '^(packages|plugins)/', pathNot: ['^packages/(core|pci)/', '^plugins/$1/'] },
+      to: { path: '^(packages|plugins)/', pathNot: ['^packages/(core|pci|guest)/', '^plugins/$1/'] },
     },
     {
       name: 'platforms-only-core-pci',
@@ -48,7 +56,7 @@ module.exports = {
       name: 'vmm-below-cli',
       severity: 'error',
       from: { path: pkg('vmm') },
-      to: { path: '^(packages|plugins)/(?!(core|pci|vfio-pci|vmm)/)' },
+      to: { path: '^(packages|plugins)/(?!(core|pci|guest|vfio-pci|vmm)/)' },
     },
     {
       name: 'experiment-not-cli',

@@ -5,6 +5,7 @@ import { defineConfig } from 'tsup';
 const packages = [
   'packages/core',
   'packages/pci',
+  'packages/guest',
   'packages/vmm',
   'packages/experiment',
   'packages/cli',

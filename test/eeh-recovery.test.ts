@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { IsolationEvent } from '@vhw/core';
 import { type NicLiteDriver, nicLite } from '@vhw/device-nic-lite';
 import { type NvmeLiteDriver, nvmeLite } from '@vhw/device-nvme-lite';
-import { type GuestDriver, GuestOs } from '@vhw/pci';
+import { type GuestDriver, GuestOs } from '@vhw/guest';
 import type { Ppc64Phb } from '@vhw/platform-ppc64';
 import {
   ALL_PATCHES,

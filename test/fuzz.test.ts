@@ -7,7 +7,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GuestInterruptHandler, type IsolationEvent, Path, allOnes } from '@vhw/core';
-import type { GuestDriver, HostBridge, IsolationGroup } from '@vhw/pci';
+import type { GuestDriver } from '@vhw/guest';
+import type { HostBridge, IsolationGroup } from '@vhw/pci';
 import { Ppc64Phb } from '@vhw/platform-ppc64';
 import type { PassthroughBar } from '@vhw/vmm';
 import {

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { GuestMemoryToken, type InterruptEvent, type IsolationEvent, Machine, Path, type VhwPlugin, guestRam } from '@vhw/core';
 import { type NvmeLiteDriver, nvmeLite } from '@vhw/device-nvme-lite';
-import { GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, PciHostToken } from '@vhw/pci';
+import { GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import type { Variant } from '@vhw/core';

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { ContainerModule, Machine, Platform, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
-import { Cfg, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
+import { GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { Cfg, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import type { Variant } from '@vhw/core';

@@ -1,5 +1,6 @@
 import { ContainerModule, type GuestCpu, type GuestMemory, GuestMemoryToken, Path, definePlugin, z } from '@vhw/core';
-import { type GuestContext, type GuestDriver, GuestDriverToken, PciDevice, PciDeviceToken } from '@vhw/pci';
+import { type GuestContext, type GuestDriver, GuestDriverToken } from '@vhw/guest';
+import { PciDevice, PciDeviceToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
 import { ALL_PATCHES, preparePassthrough, vfioOf } from './index.js';
 

@@ -1,5 +1,6 @@
 import { type GuestMemory, GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
-import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, PciHostToken } from '@vhw/pci';
+import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
 import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';

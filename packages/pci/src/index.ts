@@ -5,5 +5,4 @@ export * from './device.js';
 export * from './allocator.js';
 export * from './iommu.js';
 export * from './host-bridge.js';
-export * from './guest.js';
 export * from './tokens.js';

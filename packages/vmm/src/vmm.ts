@@ -13,16 +13,8 @@ import {
   VhwError,
   hex,
 } from '@vhw/core';
-import {
-  Cfg,
-  type GuestBar,
-  type GuestEeh,
-  type GuestPciBus,
-  type GuestPciFunction,
-  type HostBridge,
-  MSIX_CAP_OFFSET,
-  packBars,
-} from '@vhw/pci';
+import type { GuestBar, GuestEeh, GuestPciBus, GuestPciFunction } from '@vhw/guest';
+import { Cfg, type HostBridge, MSIX_CAP_OFFSET, packBars } from '@vhw/pci';
 import {
   Reason,
   VFIO_PCI_CONFIG_REGION_INDEX,
