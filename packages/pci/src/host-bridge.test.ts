@@ -1,9 +1,11 @@
-import { GuestMemory, type InterruptEvent, MachineEvents, SimClock, VhwError } from '@vhw/core';
+import { GuestMemory, type InterruptEvent, MachineEvents, PLAIN_PLATFORM_FACTS, SimClock, VhwError } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
 import { ToyDevice } from '../../../test/support/toy-device.js';
 import { Cfg, Command } from './config-space.js';
 import { type BarDecl, MSIX_CAP_OFFSET, type MsixDecl } from './device.js';
-import { HostBridge, type PciFunction, barKey, barRequests } from './host-bridge.js';
+import { barKey, barRequests } from './bar-placement.js';
+import { HostBridge } from './host-bridge.js';
+import type { PciFunction } from './pci-function.js';
 
 const BASE = 0x4000_0000;
 const MSI_ADDR = 0xfee0_0000;
@@ -39,9 +41,8 @@ function setup(devices: DmaToy[] = [new DmaToy(...nvmeLike('a')), new DmaToy(...
   memory.add('ram', 0, 0x10_0000);
   const bridge = new HostBridge({
     name: 'hb',
-    pageSize: 0x10000,
+    platform: { name: 'test', pageSize: 0x10000, unassignedPolicy: 'ignore', costDefaults: {}, ...PLAIN_PLATFORM_FACTS },
     window: { name: 'hb MMIO', base: BASE, size: 0x100_0000 },
-    unassignedPolicy: 'ignore',
     events,
     clock,
     memory,
@@ -216,7 +217,7 @@ describe('HostBridge ownership and reservations', () => {
 
   it('states no platform guarantees on the base bridge', () => {
     const { bridge } = setup();
-    expect([bridge.allMmioBarsPageAligned, bridge.eeh, bridge.interruptIsolation]).toEqual([false, false, false]);
+    expect([bridge.platform.allMmioBarsPageAligned, bridge.eeh, bridge.platform.interruptIsolation]).toEqual([false, false, false]);
   });
 });
 

@@ -1,8 +1,8 @@
 import { type InterruptEvent, type IsolationEvent, Machine, VhwError, type VhwPlugin, guestRam } from '@vhw/core';
-import { MSIX_CAP_OFFSET, type PciFunction, PciHostToken } from '@vhw/pci';
+import { type HostBridge, MSIX_CAP_OFFSET, type PciFunction, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
 import { type ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
-import { type GenericHostBridge, genericPlatform } from './index.js';
+import { genericPlatform } from './index.js';
 
 type Options = Parameters<typeof genericPlatform>[0];
 
@@ -24,7 +24,7 @@ const igbvf = (name: string) =>
 
 function build(options: Options, ...devices: VhwPlugin[]) {
   const machine = Machine.create({ plugins: [genericPlatform(options), guestRam({}), ...devices] });
-  const bridge = machine.get<GenericHostBridge>(PciHostToken);
+  const bridge = machine.get<HostBridge>(PciHostToken);
   const isolation: IsolationEvent[] = [];
   machine.events.on('isolation', (e) => isolation.push(e));
   const fn = (name: string) => bridge.findFunction(name);
@@ -32,7 +32,7 @@ function build(options: Options, ...devices: VhwPlugin[]) {
   return { machine, bridge, isolation, fn, toy };
 }
 
-function programMsix(bridge: GenericHostBridge, fn: PciFunction, v: number, data: number): void {
+function programMsix(bridge: HostBridge, fn: PciFunction, v: number, data: number): void {
   const m = fn.device.spec.msix!;
   const entry = fn.bar(m.tableBar)!.address + m.tableOffset + v * 16;
   bridge.write(entry, 4, bridge.msiAddress % 2 ** 32);
@@ -47,13 +47,18 @@ describe('generic platform', () => {
     const { machine, bridge } = build({}, nvme('a'));
     expect(machine.platform.pageSize).toBe(4096);
     expect(bridge.pageSize).toBe(4096);
-    expect([bridge.allMmioBarsPageAligned, bridge.eeh, bridge.interruptIsolation]).toEqual([false, false, false]);
-    expect(machine.platform.machineProperties).toMatchObject({ machineType: 'generic', vfioNoMsixEmulation: false, eeh: false });
+    expect([bridge.platform.allMmioBarsPageAligned, bridge.eeh, bridge.platform.interruptIsolation]).toEqual([false, false, false]);
+    expect(machine.platform).toMatchObject({ guestMsiSetup: 'msix-table', vfioNoMsixEmulation: false, eeh: false });
   });
 
   it('states the facts its options give', () => {
     const { bridge } = build({ alignBars: true, interruptRemapping: true, pageSize: 65536 }, nvme('a'));
-    expect([bridge.allMmioBarsPageAligned, bridge.eeh, bridge.interruptIsolation, bridge.pageSize]).toEqual([true, false, true, 65536]);
+    expect([bridge.platform.allMmioBarsPageAligned, bridge.eeh, bridge.platform.interruptIsolation, bridge.pageSize]).toEqual([
+      true,
+      false,
+      true,
+      65536,
+    ]);
   });
 
   it('packs every device into one flat window, one group per device, no segments', () => {

@@ -103,7 +103,7 @@ describe('ppc64 platform defaults and facts', () => {
     expect(phb.segmentSize).toBe(0x8000_0000 / 256);
     expect(phb.segments[3].base).toBe(M32 + 3 * phb.segmentSize);
     expect(phb.reservedPe).toBe(255);
-    expect(machine.platform.machineProperties).toMatchObject({ machineType: 'pseries', vfioNoMsixEmulation: true, eeh: true });
+    expect(machine.platform).toMatchObject({ guestMsiSetup: 'rtas', vfioNoMsixEmulation: true, eeh: true });
   });
 
   it('sizes segments as m32Size / peCount', () => {
@@ -117,11 +117,11 @@ describe('ppc64 platform defaults and facts', () => {
 
   it('states its facts from the options', () => {
     const off = build({}, nvme('a')).phb;
-    expect([off.allMmioBarsPageAligned, off.eeh, off.interruptIsolation]).toEqual([false, true, true]);
+    expect([off.platform.allMmioBarsPageAligned, off.eeh, off.platform.interruptIsolation]).toEqual([false, true, true]);
     const on = build({ alignBars: true }, nvme('a')).phb;
-    expect(on.allMmioBarsPageAligned).toBe(true);
+    expect(on.platform.allMmioBarsPageAligned).toBe(true);
     const noEeh = build({ eeh: false }, nvme('a')).phb;
-    expect([noEeh.eeh, noEeh.interruptIsolation]).toEqual([false, false]);
+    expect([noEeh.eeh, noEeh.platform.interruptIsolation]).toEqual([false, false]);
   });
 
   it('honours a smaller page size', () => {
