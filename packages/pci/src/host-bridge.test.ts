@@ -5,6 +5,7 @@ import { Cfg, Command } from './config-space.js';
 import { type BarDecl, MSIX_CAP_OFFSET, type MsixDecl } from './device.js';
 import { barKey, barRequests } from './bar-placement.js';
 import { HostBridge } from './host-bridge.js';
+import type { MsiMessage } from './msi-router.js';
 import type { PciFunction } from './pci-function.js';
 
 const BASE = 0x4000_0000;
@@ -70,6 +71,15 @@ function programMsix(bridge: HostBridge, fn: PciFunction, v: number, data: numbe
   bridge.write(table + 8, 4, data);
   bridge.write(table + 12, 4, 0);
   bridge.configWrite(fn, MSIX_CAP_OFFSET + 2, 2, 0x8000);
+}
+
+/** Gives `to` one MSI, programs `from`'s MSI-X entry 0 with its message, and records what its handler receives. */
+function aimMsi(bridge: HostBridge, from: PciFunction, to: PciFunction): { msg: MsiMessage; got: number[] } {
+  const [msg] = bridge.allocateMsi(to, 1);
+  const got: number[] = [];
+  bridge.setIrqHandler(msg.irq, (irq) => got.push(irq));
+  programMsix(bridge, from, 0, msg.data);
+  return { msg, got };
 }
 
 describe('HostBridge realize', () => {
@@ -239,10 +249,7 @@ describe('HostBridge MSIs', () => {
   it('delivers a device-raised vector to the IRQ handler', () => {
     const { bridge, devices, events } = setup();
     const a = bridge.functions[0];
-    const [msg] = bridge.allocateMsi(a, 1);
-    const got: number[] = [];
-    bridge.setIrqHandler(msg.irq, (irq) => got.push(irq));
-    programMsix(bridge, a, 0, msg.data);
+    const { msg, got } = aimMsi(bridge, a, a);
     devices[0].fire(0);
     expect(got).toEqual([msg.irq]);
     expect(bridge.counters.msiDelivered).toBe(1);
@@ -258,10 +265,7 @@ describe('HostBridge MSIs', () => {
   it('without validation delivers an MSI aimed at another group and counts it as cross-group', () => {
     const { bridge, devices } = setup();
     const [a, b] = bridge.functions;
-    const [mb] = bridge.allocateMsi(b, 1);
-    const got: number[] = [];
-    bridge.setIrqHandler(mb.irq, (irq) => got.push(irq));
-    programMsix(bridge, a, 0, mb.data);
+    const { msg: mb, got } = aimMsi(bridge, a, b);
     devices[0].fire(0);
     expect(got).toEqual([mb.irq]);
     expect(bridge.counters.msiCrossGroupDelivered).toBe(1);
