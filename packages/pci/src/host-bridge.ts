@@ -49,11 +49,9 @@ export class HostBridge {
   /** Who owns what in host MMIO, and the isolation rule. */
   readonly resources: HostResources;
   readonly msi: MsiRouter;
-  protected readonly window: MmioWindowSpec;
-  protected readonly events: MachineEvents;
-  protected readonly clock: SimClock;
-  protected readonly memory: GuestMemory | undefined;
-  protected readonly policy: HostBridgePolicy;
+  private readonly window: MmioWindowSpec;
+  private readonly memory: GuestMemory | undefined;
+  private readonly policy: HostBridgePolicy;
   private placements: BarPlacement[] = [];
   private realized = false;
 
@@ -61,8 +59,6 @@ export class HostBridge {
     this.name = o.name;
     this.platform = o.platform;
     this.window = o.window;
-    this.events = o.events;
-    this.clock = o.clock;
     this.memory = o.memory;
     this.policy = o.policy ?? {};
     this.resources = new HostResources(
