@@ -19,6 +19,7 @@ import { type IrqHandler, type MsiMessage, MsiRouter } from './msi-router.js';
 import { type HostBridgeCounters, type HostOwner, IsolationGroup, PciFunction, newHostBridgeCounters } from './pci-function.js';
 import type { HostBridgePolicy } from './platform-policy.js';
 
+/** What a host bridge is built from: the platform's facts and policy, its MMIO window and the machine's services. */
 export interface HostBridgeOptions {
   name: string;
   /** The platform's facts (the object bound under core's `Platform` token): page size, unassigned policy, EEH... */
