@@ -1,12 +1,11 @@
 import { GuestMemory, type InterruptEvent, MachineEvents, PLAIN_PLATFORM_FACTS, SimClock, VhwError } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
+import { aimMsi, programMsix } from '../../../test/support/host-msi.js';
 import { ToyDevice } from '../../../test/support/toy-device.js';
 import { Cfg, Command } from './config-space.js';
-import { type BarDecl, MSIX_CAP_OFFSET, type MsixDecl } from './device.js';
+import type { BarDecl, MsixDecl } from './device.js';
 import { barKey, barRequests } from './bar-placement.js';
 import { HostBridge } from './host-bridge.js';
-import type { MsiMessage } from './msi-router.js';
-import type { PciFunction } from './pci-function.js';
 
 const BASE = 0x4000_0000;
 const MSI_ADDR = 0xfee0_0000;
@@ -60,26 +59,6 @@ function thrownCode(fn: () => unknown): [string | undefined, string] {
     return [VhwError.is(e) ? e.code : undefined, (e as Error).message];
   }
   throw new Error('expected a throw');
-}
-
-/** Programs MSI-X entry `v` of `fn` with `data` (as the host kernel does) and enables MSI-X. */
-function programMsix(bridge: HostBridge, fn: PciFunction, v: number, data: number, address = MSI_ADDR): void {
-  const m = fn.device.spec.msix!;
-  const table = fn.bar(m.tableBar)!.address + m.tableOffset + v * 16;
-  bridge.write(table, 4, address % 2 ** 32);
-  bridge.write(table + 4, 4, Math.floor(address / 2 ** 32));
-  bridge.write(table + 8, 4, data);
-  bridge.write(table + 12, 4, 0);
-  bridge.configWrite(fn, MSIX_CAP_OFFSET + 2, 2, 0x8000);
-}
-
-/** Gives `to` one MSI, programs `from`'s MSI-X entry 0 with its message, and records what its handler receives. */
-function aimMsi(bridge: HostBridge, from: PciFunction, to: PciFunction): { msg: MsiMessage; got: number[] } {
-  const [msg] = bridge.allocateMsi(to, 1);
-  const got: number[] = [];
-  bridge.setIrqHandler(msg.irq, (irq) => got.push(irq));
-  programMsix(bridge, from, 0, msg.data);
-  return { msg, got };
 }
 
 describe('HostBridge realize', () => {

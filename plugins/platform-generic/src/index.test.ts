@@ -1,26 +1,15 @@
 import { type InterruptEvent, type IsolationEvent, Machine, VhwError, type VhwPlugin, guestRam } from '@vhw/core';
-import { type HostBridge, MSIX_CAP_OFFSET, type PciFunction, PciHostToken } from '@vhw/pci';
+import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { type ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
+import { programMsix } from '../../../test/support/host-msi.js';
+import type { ToyDevice } from '../../../test/support/toy-device.js';
+import { toyIgbvf, toyNvme16k } from '../../../test/support/toy-layouts.js';
 import { genericPlatform } from './index.js';
 
 type Options = Parameters<typeof genericPlatform>[0];
 
-const nvme = (name: string) =>
-  toyDevice({
-    name,
-    bars: [{ index: 0, size: 0x4000, kind: 'mem64' }],
-    msix: { vectors: 4, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 },
-  });
-const igbvf = (name: string) =>
-  toyDevice({
-    name,
-    bars: [
-      { index: 0, size: 0x4000 },
-      { index: 3, size: 0x4000 },
-    ],
-    msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
-  });
+const nvme = (name: string) => toyNvme16k(name, 4);
+const igbvf = toyIgbvf;
 
 function build(options: Options, ...devices: VhwPlugin[]) {
   const machine = Machine.create({ plugins: [genericPlatform(options), guestRam({}), ...devices] });
@@ -30,16 +19,6 @@ function build(options: Options, ...devices: VhwPlugin[]) {
   const fn = (name: string) => bridge.findFunction(name);
   const toy = (name: string) => fn(name).device as ToyDevice;
   return { machine, bridge, isolation, fn, toy };
-}
-
-function programMsix(bridge: HostBridge, fn: PciFunction, v: number, data: number): void {
-  const m = fn.device.spec.msix!;
-  const entry = fn.bar(m.tableBar)!.address + m.tableOffset + v * 16;
-  bridge.write(entry, 4, bridge.msiAddress % 2 ** 32);
-  bridge.write(entry + 4, 4, Math.floor(bridge.msiAddress / 2 ** 32));
-  bridge.write(entry + 8, 4, data);
-  bridge.write(entry + 12, 4, 0);
-  bridge.configWrite(fn, MSIX_CAP_OFFSET + 2, 2, 0x8000);
 }
 
 describe('generic platform', () => {

@@ -1,17 +1,8 @@
 import { type GuestMemory, GuestMemoryToken, type InterruptEvent, Machine } from '@vhw/core';
-import { Cfg, Command, type MsiMessage, type PciFunction, PciHostToken } from '@vhw/pci';
+import { Cfg, Command, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { type DmaToy, build, dmaToy, nvme, programMsix, thrown } from '../test/phb-fixtures.js';
+import { type DmaToy, aimMsi, build, dmaToy, nvme, programMsix, thrown } from '../test/phb-fixtures.js';
 import { type Ppc64Phb, ppc64Platform } from './index.js';
-
-/** Gives `to` one MSI, programs `from`'s MSI-X entry 0 with its message, and records what its handler receives. */
-function aimMsi(phb: Ppc64Phb, from: PciFunction, to: PciFunction): { msg: MsiMessage; got: number[] } {
-  const [msg] = phb.allocateMsi(to, 1);
-  const got: number[] = [];
-  phb.setIrqHandler(msg.irq, (i) => got.push(i));
-  programMsix(phb, from, 0, msg.data);
-  return { msg, got };
-}
 
 describe('ppc64 EEH', () => {
   it('freezes the PE on an access to its segment that no BAR decodes; the other PEs keep working', () => {

@@ -1,7 +1,8 @@
 /** Machines and devices the PHB tests share. */
 import { ContainerModule, type IsolationEvent, Machine, VhwError, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
-import { type BarDecl, MSIX_CAP_OFFSET, type MsixDecl, PciDeviceToken, type PciFunction, PciHostToken } from '@vhw/pci';
+import { type BarDecl, type MsixDecl, PciDeviceToken, PciHostToken } from '@vhw/pci';
 import { ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
+import { toyIgbvf, toyNvme16k } from '../../../test/support/toy-layouts.js';
 import { type Ppc64Phb, ppc64Platform } from '../src/index.js';
 
 export type PlatformOptions = Parameters<typeof ppc64Platform>[0];
@@ -10,23 +11,10 @@ export const KiB = 1024;
 export const PAGE = 64 * KiB;
 export const M32 = 0x8000_0000;
 
-/** NVMe-16K: one 16 KiB 64-bit BAR with the table at 0x2000 and the PBA at 0x3000. */
-export const nvme = (name: string) =>
-  toyDevice({
-    name,
-    bars: [{ index: 0, size: 0x4000, kind: 'mem64' }],
-    msix: { vectors: 32, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 },
-  });
+/** NVMe-16K with 32 vectors. */
+export const nvme = (name: string) => toyNvme16k(name, 32);
 /** igbvf-like: BAR0 16 KiB registers, BAR3 16 KiB holding the table at 0 and the PBA at 0x2000. */
-export const igbvf = (name: string) =>
-  toyDevice({
-    name,
-    bars: [
-      { index: 0, size: 0x4000 },
-      { index: 3, size: 0x4000 },
-    ],
-    msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
-  });
+export const igbvf = toyIgbvf;
 export const big = (name: string, size: number) => toyDevice({ name, bars: [{ index: 0, size, kind: 'mem64' }] });
 
 /** A toy device that can issue DMA (through its PE's TCE table). */
@@ -71,13 +59,4 @@ export function thrown(f: () => unknown): VhwError {
 
 export const page = (addr: number) => Math.floor(addr / PAGE);
 
-/** Programs MSI-X entry `v` of `fn` (host kernel side) with the message `data` and enables MSI-X. */
-export function programMsix(phb: Ppc64Phb, fn: PciFunction, v: number, data: number): void {
-  const m = fn.device.spec.msix!;
-  const entry = fn.bar(m.tableBar)!.address + m.tableOffset + v * 16;
-  phb.write(entry, 4, phb.msiAddress % 2 ** 32);
-  phb.write(entry + 4, 4, Math.floor(phb.msiAddress / 2 ** 32));
-  phb.write(entry + 8, 4, data);
-  phb.write(entry + 12, 4, 0);
-  phb.configWrite(fn, MSIX_CAP_OFFSET + 2, 2, 0x8000);
-}
+export { aimMsi, programMsix } from '../../../test/support/host-msi.js';
