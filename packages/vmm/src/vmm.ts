@@ -356,8 +356,9 @@ export class Vmm implements TrapHandler, GuestPciBus {
   }
 
   /**
-   * The isolation rule: the host pages behind a direct mapping hold only this device's
-   * BARs and reservations and lie in its own group's segments.
+   * Verifies, before a direct mapping, that the host pages behind it hold only this
+   * device's BARs and reservations and lie in its own group's segments: the host's one
+   * isolation rule (`HostResources.foreignOwners`), which vfio-pci's mmap also applies.
    * @throws VhwError E_ISOLATION naming what else is in the page.
    */
   private checkIsolation(fn: PassthroughFunction, hostPa: number, size: number, bar: PassthroughBar): void {
