@@ -4,8 +4,8 @@
  * under test/, the examples and the benchmarks.
  */
 const pkg = (p) => `^(packages|plugins)/${p}/`;
-/** A test beside the code it tests. */
-const TEST = '\\.test\\.ts$';
+// A test file, or a fixture in a package's own test/ folder.
+const TEST = '(\\.test\\.ts$|\\btest/)';
 /** Where the shared test helpers may be used: tests, the whole-stack tests and fixtures under test/, the helpers themselves. */
 const TEST_ONLY = [TEST, '^test/', '^packages/test-support/'];
 module.exports = {

@@ -211,19 +211,23 @@ describe('isolation', () => {
     schema: z.strictObject({}),
     module: () =>
       new ContainerModule((opts) => {
+        // The facts claim patch 1; the PHB below packs naturally (alignBars: false).
         opts.bind(Platform).toConstantValue({
           name: 'ppc64',
           pageSize: 65536,
           unassignedPolicy: 'ignore',
           costDefaults: {},
-          machineProperties: { machineType: 'pseries', vfioNoMsixEmulation: true },
-        });
-        bindHostBridge(opts, 'lying', ({ events, clock, memory, costs }) => {
+          allMmioBarsPageAligned: true,
+          eeh: true,
+          interruptIsolation: true,
+          guestMsiSetup: 'rtas',
+          vfioNoMsixEmulation: true,
+        } satisfies Platform);
+        bindHostBridge(opts, 'lying', ({ events, clock, memory, costs, platform }) => {
           const phb = new Ppc64Phb({
             name: 'phb0',
-            pageSize: 65536,
+            platform,
             window: { name: 'M32', base: 0x8000_0000, size: 0x8000_0000 },
-            unassignedPolicy: 'ignore',
             events,
             clock,
             memory,
@@ -231,11 +235,9 @@ describe('isolation', () => {
             alignBars: false,
             peCount: 256,
             peGranularity: 'bus',
-            eeh: true,
             freezeBlocksMsi: true,
             costs,
           });
-          Object.defineProperty(phb, 'allMmioBarsPageAligned', { get: () => true });
           return phb;
         });
       }),

@@ -9,7 +9,7 @@ import type { GuestMemory } from './guest-memory.js';
 import { Machine, type MachineOptions } from './machine.js';
 import { definePlugin, type VhwPlugin } from './plugin.js';
 import { Path } from './stats.js';
-import { CostParameters, GuestMemoryToken, Lifecycle, MachineOptionsToken, Platform, Stage } from './tokens.js';
+import { CostParameters, GuestMemoryToken, Lifecycle, MachineOptionsToken, PLAIN_PLATFORM_FACTS, Platform, Stage } from './tokens.js';
 
 /** A plugin contributing one lifecycle that logs its hooks. */
 const probe = definePlugin({
@@ -48,7 +48,7 @@ const otherPlatform = definePlugin({
         pageSize: 65536,
         unassignedPolicy: 'zero',
         costDefaults: { 'dev.mmioReadNs': 1000, 'toy.opNs': 7 },
-        machineProperties: { flavour: 'test' },
+        ...PLAIN_PLATFORM_FACTS,
       });
     }),
 });

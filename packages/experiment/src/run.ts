@@ -106,7 +106,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const platform = machine.platform;
   return {
     scenario: scenario.name,
-    platform: { name: platform.name, pageSize: platform.pageSize, eeh: run.bridge.eeh, barSpanBytes: barSpanBytes(run.bridge) },
+    platform: { name: platform.name, pageSize: platform.pageSize, eeh: platform.eeh, barSpanBytes: barSpanBytes(run.bridge) },
     variant: config.variant,
     patches: { ...config.patches },
     seed: config.seed,

@@ -4,3 +4,5 @@
  */
 export { expectVhwError } from './expect-vhw-error.js';
 export { ToyDevice, toyDevice } from './toy-device.js';
+export * from './host-msi.js';
+export * from './toy-layouts.js';

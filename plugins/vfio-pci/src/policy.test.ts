@@ -214,7 +214,7 @@ describe('vfio-pci mmap policy: what each patch does for each layout', () => {
     const { bridge, dev } = machineFor(ppc64Platform({}), LAYOUTS['nvme-16k'], 'upstream', true, true);
     const addr = bridge.findFunction('dev').bar(0)!.address;
     expect(addr % PAGE).toBe(0);
-    expect(bridge.allMmioBarsPageAligned).toBe(false);
+    expect(bridge.platform.allMmioBarsPageAligned).toBe(false);
     expect(dev.mmap(0, 0, PAGE)).toMatchObject({ size: PAGE, hostPa: addr });
     expect(bridge.reservationList).toEqual([{ name: 'vfio sub-page reserved dev BAR0', owner: 'dev', base: addr + 0x4000, size: 0xc000 }]);
   });
