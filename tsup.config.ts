@@ -5,7 +5,9 @@ import { defineConfig } from 'tsup';
 const packages = [
   'packages/core',
   'packages/pci',
+  'packages/guest',
   'packages/vmm',
+  'packages/experiment',
   'packages/cli',
   'plugins/platform-ppc64',
   'plugins/platform-generic',

@@ -8,7 +8,7 @@ import { nvmeLite } from '@vhw/device-nvme-lite';
 import { PciDevice, PciDeviceToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
-import { ALL_PATCHES, NO_PATCHES, type PatchSet, passthroughMachine } from 'vhw';
+import { ALL_PATCHES, NO_PATCHES, type PatchSet, passthroughMachine } from '@vhw/experiment';
 
 const REGS = 64; // 32-bit registers, repeated across the BAR (as the core benchmark's trivial device)
 

@@ -5,7 +5,7 @@
 import { deepStrictEqual } from 'node:assert/strict';
 import { Machine, Path, type VhwPlugin } from '@vhw/core';
 import type { Vmm } from '@vhw/vmm';
-import { DEFAULT_SCENARIO, type RunResult, executeGrid, loadScenario, prepare, sweepGrid } from 'vhw';
+import { DEFAULT_SCENARIO, type RunResult, executeGrid, loadScenario, prepare, sweepGrid } from '@vhw/experiment';
 import { nvmeDevices, ppc64Plugins } from './passthrough.js';
 
 const gcFn = (globalThis as { gc?: () => void }).gc;

@@ -6,7 +6,7 @@
  */
 import { GuestMemoryToken, Machine, Path, guestRam } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/pci';
+import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
 import { genericPlatform } from '@vhw/platform-generic';
 import { vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';

@@ -5,7 +5,7 @@
  */
 import { GuestMemoryToken, Machine, Path, guestRam } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/pci';
+import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
 import { vmm } from '@vhw/vmm';

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { IsolationEvent } from '@vhw/core';
 import { type NicLiteDriver, nicLite } from '@vhw/device-nic-lite';
 import { type NvmeLiteDriver, nvmeLite } from '@vhw/device-nvme-lite';
-import type { GuestDriver } from '@vhw/pci';
+import { type GuestDriver, GuestOs } from '@vhw/guest';
 import type { Ppc64Phb } from '@vhw/platform-ppc64';
 import {
   ALL_PATCHES,
@@ -22,7 +22,7 @@ import {
   passthroughMachine,
   patchListOf,
   prepare,
-} from 'vhw';
+} from '@vhw/experiment';
 
 const CHUNK = 16;
 const CONFIGS: ExperimentConfig[] = [
@@ -309,5 +309,46 @@ describe('EEH is a ppc64 facility', () => {
     expect(run.os.handleEeh(run.bus, 'nvme0', run.drivers)).toBe(false);
     expect(run.os.eehRecoveries).toBe(0);
     run.machine.dispose();
+  });
+});
+
+describe('the guest EEH core when a PE keeps failing', () => {
+  it('a PE that freezes again while its drivers re-initialise does not make the guest EEH core throw', async () => {
+    const run = prepare(await loadScenario('ppc64-mixed'), { patches: NO_PATCHES, variant: 'rfc-2015', seed: 1 });
+    const phb = run.bridge as Ppc64Phb;
+    const pe = run.bridge.findFunction('nvme0').group.id;
+    const nvme = run.drivers.find((d) => d.device === 'nvme0')!;
+    phb.injectError(pe);
+    expect(nvme.run(8)).toEqual({ completed: 0, failed: 8 });
+    // The device fails again as soon as the slot is configured (a second error during recovery).
+    let again = true;
+    run.machine.events.on('isolation', (e) => {
+      if (e.group === pe && e.state === 'configured' && again) {
+        again = false;
+        phb.injectError(pe);
+      }
+    });
+    // The guest EEH core retries the recovery instead of throwing into the workload.
+    expect(run.os.handleEeh(run.bus, 'nvme0', run.drivers)).toBe(true);
+    expect(run.os.eehRecoveries).toBe(2);
+    expect(nvme.run(8)).toEqual({ completed: 8, failed: 0 });
+  });
+
+  it('gives up on a PE that keeps freezing, without throwing, and its operations keep failing', async () => {
+    const run = prepare(await loadScenario('ppc64-mixed'), { patches: NO_PATCHES, variant: 'rfc-2015', seed: 1 });
+    const phb = run.bridge as Ppc64Phb;
+    const pe = run.bridge.findFunction('nvme0').group.id;
+    const nvme = run.drivers.find((d) => d.device === 'nvme0')!;
+    phb.injectError(pe);
+    expect(nvme.run(4).failed).toBe(4);
+    run.machine.events.on('isolation', (e) => {
+      if (e.group === pe && e.state === 'configured') phb.injectError(pe);
+    });
+    expect(run.os.handleEeh(run.bus, 'nvme0', run.drivers)).toBe(false);
+    expect(run.os.eehRecoveries).toBe(GuestOs.maxEehAttempts);
+    expect(run.os.eehGaveUp).toBe(1);
+    const r = nvme.run(4);
+    expect(r.completed + r.failed).toBe(4);
+    expect(r.failed).toBe(4);
   });
 });

@@ -7,7 +7,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GuestInterruptHandler, type IsolationEvent, Path, allOnes } from '@vhw/core';
-import type { GuestDriver, HostBridge, IsolationGroup } from '@vhw/pci';
+import type { GuestDriver } from '@vhw/guest';
+import type { HostBridge, IsolationGroup } from '@vhw/pci';
 import { Ppc64Phb } from '@vhw/platform-ppc64';
 import type { PassthroughBar } from '@vhw/vmm';
 import {
@@ -20,7 +21,7 @@ import {
   loadScenario,
   patchListOf,
   prepare,
-} from 'vhw';
+} from '@vhw/experiment';
 
 const CONFIGS: ExperimentConfig[] = [
   { patches: NO_PATCHES, variant: 'rfc-2015', seed: 11 },

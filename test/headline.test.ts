@@ -3,7 +3,7 @@
  * the trap pattern and which cannot (no figure is asserted, only relations).
  */
 import { describe, expect, it } from 'vitest';
-import { type PatchSet, type RunResult, allPatchCombinations, loadScenario, runExperiment } from 'vhw';
+import { type PatchSet, type RunResult, allPatchCombinations, loadScenario, runExperiment } from '@vhw/experiment';
 
 const key = (p: PatchSet) => `${+p.alignBars}${+p.subPageMmap}${+p.msixMmap}`;
 

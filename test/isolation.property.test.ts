@@ -20,7 +20,7 @@ import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
-import { ToyDevice, toyDevice } from './support/toy-device.js';
+import { ToyDevice, toyDevice } from '@vhw/test-support';
 
 const LONG = process.env.VHW_LONG !== undefined && process.env.VHW_LONG !== '' && process.env.VHW_LONG !== '0';
 const RUNS = LONG ? 10_000 : 150;

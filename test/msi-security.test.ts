@@ -5,15 +5,16 @@
  * PE; without interrupt isolation it is delivered to the other device's interrupt.
  */
 import { describe, expect, it } from 'vitest';
-import { GuestMemoryToken, type InterruptEvent, type IsolationEvent, Machine, Path, type VhwPlugin, VhwError, guestRam } from '@vhw/core';
+import { GuestMemoryToken, type InterruptEvent, type IsolationEvent, Machine, Path, type VhwPlugin, guestRam } from '@vhw/core';
 import { type NvmeLiteDriver, nvmeLite } from '@vhw/device-nvme-lite';
-import { GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, PciHostToken } from '@vhw/pci';
+import { GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import type { Variant } from '@vhw/core';
 import { VfioToken, type VfioPciDriver, vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
-import { type ToyDevice, toyDevice } from './support/toy-device.js';
+import { expectVhwError, type ToyDevice, toyDevice } from '@vhw/test-support';
 
 /** The KIOXIA CD8P shape: one 64 KiB BAR, table at 0x5200, PBA at 0xd600. */
 const KIOXIA = {
@@ -225,14 +226,7 @@ describe('generic host (no EEH): the same spoofed MSI', () => {
     const a = r.vfio.device('a');
     expect(a.diagnose(0, TABLE)).toBe('no-isolation');
     expect(a.getDeviceInfo().flags & (1 << 5)).toBe(0); // no PCI_MSIX_MMAP device flag
-    let err: unknown;
-    try {
-      a.mmap(0, Math.floor(TABLE / r.vmm.pageSize) * r.vmm.pageSize, r.vmm.pageSize);
-    } catch (e) {
-      err = e;
-    }
-    expect(VhwError.is(err, 'E_MMAP_DENIED')).toBe(true);
-    expect((err as Error).message).toMatch(/no-isolation/);
+    expectVhwError(() => a.mmap(0, Math.floor(TABLE / r.vmm.pageSize) * r.vmm.pageSize, r.vmm.pageSize), 'E_MMAP_DENIED', /no-isolation/);
     expect(r.machine.mmu.translate(tableGpa(r)).path).toBe('trap');
     r.machine.dispose();
   });

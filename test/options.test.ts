@@ -4,14 +4,15 @@
  * and what is allowed (style guide §4: validate at load time, name the bad field).
  */
 import { describe, expect, it } from 'vitest';
-import { Machine, VhwError, guestRam, simplePlatform } from '@vhw/core';
+import { Machine, guestRam, simplePlatform } from '@vhw/core';
 import { nicLite } from '@vhw/device-nic-lite';
 import { nvmeLite } from '@vhw/device-nvme-lite';
 import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
 import { vmm } from '@vhw/vmm';
-import { defineScenario } from 'vhw';
+import { defineScenario } from '@vhw/experiment';
+import { expectVhwError } from '@vhw/test-support';
 
 interface Row {
   /** Who must be named first in the message. */
@@ -417,20 +418,8 @@ const MACHINE_ROWS: Row[] = [
   },
 ];
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
-
 function expectConfigError(row: Row): void {
-  const e = thrown(row.call);
-  expect(e, `${row.owner}: ${row.what} did not throw`).toBeDefined();
-  expect(VhwError.is(e, 'E_CONFIG'), `${row.owner}: ${row.what} threw ${String(e)}`).toBe(true);
-  const msg = (e as VhwError).message;
+  const msg = expectVhwError(row.call, 'E_CONFIG').message;
   expect(msg.startsWith(`${row.owner}`), msg).toBe(true);
   expect(msg, msg).toContain(row.field);
   expect(msg, msg).toMatch(row.allowed);
@@ -448,8 +437,8 @@ describe('invalid plugin options: one E_CONFIG naming the plugin, the field and 
   });
 
   it('names the value that was given', () => {
-    expect((thrown(() => nvmeLite({ vectors: 65 })) as Error).message).toMatch(/option "vectors" is 65/);
-    expect((thrown(() => ppc64Platform({ peGranularity: bad('slot') })) as Error).message).toMatch(/is "slot"/);
+    expectVhwError(() => nvmeLite({ vectors: 65 }), 'E_CONFIG', /option "vectors" is 65/);
+    expectVhwError(() => ppc64Platform({ peGranularity: bad('slot') }), 'E_CONFIG', /is "slot"/);
   });
 
   it('valid options build a plugin with the defaults filled in', () => {

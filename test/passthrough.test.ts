@@ -4,14 +4,15 @@
  * patch combination and both variants.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { ContainerModule, Machine, Platform, type VhwPlugin, VhwError, definePlugin, guestRam, z } from '@vhw/core';
-import { Cfg, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
+import { ContainerModule, Machine, Platform, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
+import { GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { Cfg, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import type { Variant } from '@vhw/core';
 import { VfioPciDevice, vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
-import { type ToyDevice, toyDevice } from './support/toy-device.js';
+import { expectVhwError, type ToyDevice, toyDevice } from '@vhw/test-support';
 
 const K = 1024;
 const LAYOUTS = {
@@ -210,19 +211,23 @@ describe('isolation', () => {
     schema: z.strictObject({}),
     module: () =>
       new ContainerModule((opts) => {
+        // The facts claim patch 1; the PHB below packs naturally (alignBars: false).
         opts.bind(Platform).toConstantValue({
           name: 'ppc64',
           pageSize: 65536,
           unassignedPolicy: 'ignore',
           costDefaults: {},
-          machineProperties: { machineType: 'pseries', vfioNoMsixEmulation: true },
-        });
-        bindHostBridge(opts, 'lying', ({ events, clock, memory, costs }) => {
+          allMmioBarsPageAligned: true,
+          eeh: true,
+          interruptIsolation: true,
+          guestMsiSetup: 'rtas',
+          vfioNoMsixEmulation: true,
+        } satisfies Platform);
+        bindHostBridge(opts, 'lying', ({ events, clock, memory, costs, platform }) => {
           const phb = new Ppc64Phb({
             name: 'phb0',
-            pageSize: 65536,
+            platform,
             window: { name: 'M32', base: 0x8000_0000, size: 0x8000_0000 },
-            unassignedPolicy: 'ignore',
             events,
             clock,
             memory,
@@ -230,11 +235,9 @@ describe('isolation', () => {
             alignBars: false,
             peCount: 256,
             peGranularity: 'bus',
-            eeh: true,
             freezeBlocksMsi: true,
             costs,
           });
-          Object.defineProperty(phb, 'allMmioBarsPageAligned', { get: () => true });
           return phb;
         });
       }),
@@ -276,14 +279,7 @@ describe('isolation', () => {
       return { region: index, offset, size, hostPa, handler: bridge.mmioHandler, handlerOffset: hostPa };
     });
     try {
-      let err: unknown;
-      try {
-        lyingMachine();
-      } catch (e) {
-        err = e;
-      }
-      expect(VhwError.is(err, 'E_ISOLATION')).toBe(true);
-      expect((err as Error).message).toMatch(/holds bar of (a|b)/);
+      expectVhwError(() => lyingMachine(), 'E_ISOLATION', /holds bar of (a|b)/);
     } finally {
       spy.mockRestore();
     }

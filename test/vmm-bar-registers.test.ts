@@ -11,7 +11,7 @@ import { vfioPci } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toyDevice } from './support/toy-device.js';
+import { toyDevice } from '@vhw/test-support';
 
 const K = 1024;
 

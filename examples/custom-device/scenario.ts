@@ -1,7 +1,7 @@
 // A scenario file for the vhw CLI: `vhw run examples/custom-device/scenario.ts --patches all`.
 // It lives outside src/: it is a user of the package, not part of it, and it imports the
 // experiment API from the `vhw` CLI package.
-import { defineScenario, passthroughMachine } from 'vhw';
+import { defineScenario, passthroughMachine } from '@vhw/experiment';
 import { rngLite } from 'vhw-example-custom-device';
 
 export default defineScenario({

@@ -1,6 +1,6 @@
 import { nicLite } from '@vhw/device-nic-lite';
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { defineScenario, passthroughMachine } from 'vhw';
+import { defineScenario, passthroughMachine } from '@vhw/experiment';
 
 /** The control for the default scenario: the same three devices on a 4 KiB-page host with no EEH. */
 export default defineScenario({

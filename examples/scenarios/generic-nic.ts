@@ -1,5 +1,5 @@
 import { nicLite } from '@vhw/device-nic-lite';
-import { defineScenario, passthroughMachine } from 'vhw';
+import { defineScenario, passthroughMachine } from '@vhw/experiment';
 
 /** The control: the same NIC VF on a 4 KiB-page host with no EEH. */
 export default defineScenario({

@@ -1,5 +1,5 @@
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { defineScenario, passthroughMachine } from 'vhw';
+import { defineScenario, passthroughMachine } from '@vhw/experiment';
 
 /** The control: the same NVMe controller on a 4 KiB-page host with no EEH. */
 export default defineScenario({

@@ -1,6 +1,6 @@
 import { nicLite } from '@vhw/device-nic-lite';
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { defineScenario, passthroughMachine } from 'vhw';
+import { defineScenario, passthroughMachine } from '@vhw/experiment';
 
 /**
  * The default scenario: a PowerNV host (64 KiB pages, EEH) passing three devices to a

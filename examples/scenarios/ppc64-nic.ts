@@ -1,5 +1,5 @@
 import { nicLite } from '@vhw/device-nic-lite';
-import { defineScenario, passthroughMachine } from 'vhw';
+import { defineScenario, passthroughMachine } from '@vhw/experiment';
 
 /** PPC64 (64 KiB pages) passing through a NIC VF shaped like the Intel 82576 VF. */
 export default defineScenario({

@@ -1,5 +1,5 @@
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { defineScenario, passthroughMachine } from 'vhw';
+import { defineScenario, passthroughMachine } from '@vhw/experiment';
 
 /** PPC64 (64 KiB pages) passing through an NVMe controller with a 64 KiB BAR0 (KIOXIA CD8P shape). */
 export default defineScenario({

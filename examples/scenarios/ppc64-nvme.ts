@@ -1,5 +1,5 @@
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { defineScenario, passthroughMachine } from 'vhw';
+import { defineScenario, passthroughMachine } from '@vhw/experiment';
 
 /** PPC64 (64 KiB pages) passing through one NVMe controller with the common 16 KiB BAR0. */
 export default defineScenario({

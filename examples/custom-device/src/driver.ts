@@ -1,5 +1,5 @@
 import { type GuestCpu, VhwError } from '@vhw/core';
-import type { GuestContext, GuestDriver } from '@vhw/pci';
+import type { GuestContext, GuestDriver } from '@vhw/guest';
 import { Ctrl, RNG_ID, RngReg, Status, type RngLiteInput, type RngLiteOptions, resolveRngLiteOptions, xorshift32 } from './device.js';
 
 /**

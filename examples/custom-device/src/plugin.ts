@@ -1,5 +1,6 @@
 import { ContainerModule, definePlugin } from '@vhw/core';
-import { GuestDriverToken, PciDeviceToken } from '@vhw/pci';
+import { GuestDriverToken } from '@vhw/guest';
+import { PciDeviceToken } from '@vhw/pci';
 import { RngLiteDevice, rngLiteSchema } from './device.js';
 import { RngLiteDriver } from './driver.js';
 

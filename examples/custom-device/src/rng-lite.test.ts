@@ -1,6 +1,6 @@
 import { Path } from '@vhw/core';
 import { MSIX_CAP_OFFSET, type PciDevice, PciDeviceToken } from '@vhw/pci';
-import { preparePassthrough } from 'vhw';
+import { preparePassthrough } from '@vhw/experiment';
 import { describe, expect, it } from 'vitest';
 import { Ctrl, RngLiteDevice, RngLiteDriver, RngReg, Status, rngLite, xorshift32 } from './index.js';
 
@@ -37,7 +37,7 @@ describe('rng-lite, an example third-party device plugin', () => {
   });
 
   it('runs on the real passthrough stack (4 KiB pages): one direct MMIO read per word, one CTRL write and one interrupt per refill', () => {
-    // platform-generic, vfio-pci and the VMM, composed and probed by vhw's experiment API.
+    // platform-generic, vfio-pci and the VMM, composed and probed by the experiment API (@vhw/experiment).
     const run = preparePassthrough({ platform: 'generic', devices: [rngLite({ poolWords: 16, seed: 42 })], ramBytes: 4 * 1024 * 1024 });
     const { machine, bridge, drivers } = run;
     expect(drivers).toEqual([expect.any(RngLiteDriver)]);

@@ -6,15 +6,29 @@ import { Machine, PATCHES, VARIANTS, type Variant, VhwError, hex, parsePatchList
 import { REASON_REMEDY } from '@vhw/vfio-pci';
 import { VMM_REASON_REMEDY } from '@vhw/vmm';
 import { readFileSync } from 'node:fs';
-import { executeGrid } from './experiment/execute.js';
-import { buildPageMap, prepare, runExperiment, vfioOf } from './experiment/run.js';
-import type { ExperimentConfig, Scenario } from './experiment/scenario.js';
-import { DEFAULT_SCENARIO, builtinScenarioNames, loadScenario } from './experiment/scenarios.js';
-import { orderResults, parseSets, parseShard, parseVariants, parseVary, shardOf, sweepGrid } from './experiment/sweep.js';
+import {
+  DEFAULT_SCENARIO,
+  type ExperimentConfig,
+  type RunResult,
+  type Scenario,
+  buildPageMap,
+  builtinScenarioNames,
+  executeGrid,
+  loadScenario,
+  orderResults,
+  parseSets,
+  parseShard,
+  parseVariants,
+  parseVary,
+  prepare,
+  runExperiment,
+  shardOf,
+  sweepGrid,
+  vfioOf,
+} from '@vhw/experiment';
 import { listPlugins } from './plugins.js';
 import { requireDir, writeFileAtomic } from './output.js';
 import { htmlReport, pageMapSvg, pageMapText, runTable, sweepChartSvg, sweepTable, toCsv, varyChartSvg } from './render/index.js';
-import type { RunResult } from './result.js';
 
 const PAGE_SIZES: Record<string, number> = { '4k': 4096, '16k': 16384, '64k': 65536 };
 
@@ -48,14 +62,85 @@ function variantOption(both: boolean): Option {
   return both ? o : o.argParser(parseVariant);
 }
 
-function parseFormat(allowed: string[]) {
-  return (v: string) => {
-    if (!allowed.includes(v)) throw new InvalidArgumentError(`allowed: ${allowed.join(', ')}`);
-    return v;
+function parseFormat<F extends string>(allowed: readonly F[]): (v: string) => F {
+  return (v) => {
+    const f = allowed.find((x) => x === v);
+    if (f === undefined) throw new InvalidArgumentError(`allowed: ${allowed.join(', ')}`);
+    return f;
   };
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** The output formats of the commands that print results. */
+type ResultFormat = 'table' | 'json' | 'csv';
+
+/** What commander gives every command that builds one experiment point (`pointOptions`; `run` adds its own). */
+interface PointOptions {
+  /** `--patches`: none, all or a comma list, parsed by core's `parsePatchList`. */
+  patches: string;
+  variant: Variant;
+  pageSize?: number;
+  seed: number;
+}
+
+/** The options `experimentOptions` adds: workload size, seed and cost overrides. */
+interface WorkloadOptions {
+  pageSize?: number;
+  ops?: number;
+  seed: number;
+  /** `--set cost.FIELD=VALUE`, repeated. */
+  set: string[];
+}
+
+/** `vhw run`. */
+interface RunCommandOptions extends PointOptions, WorkloadOptions {
+  format: ResultFormat;
+  trace?: string;
+}
+
+/** `vhw sweep`. */
+interface SweepCommandOptions extends WorkloadOptions {
+  /** One variant or `both`, parsed by `parseVariants`. */
+  variant: string;
+  format: ResultFormat;
+  out?: string;
+  vary?: string;
+  steps: number;
+  log?: boolean;
+  jobs: number;
+  shard?: string;
+  /** False with `--no-progress`. */
+  progress: boolean;
+}
+
+/** `vhw merge`. */
+interface MergeCommandOptions {
+  format: ResultFormat;
+  out?: string;
+}
+
+/** `vhw map`. */
+interface MapCommandOptions extends PointOptions {
+  out?: string;
+  format: 'text' | 'svg';
+}
+
+/** `vhw explain`. */
+interface ExplainCommandOptions extends PointOptions {
+  address: string;
+}
+
+/** `vhw list`. */
+interface ListCommandOptions {
+  format: 'table' | 'json';
+}
+
+/** How a sweep's results are printed, and the cost overrides its page maps are drawn with. */
+interface EmitOptions {
+  format: ResultFormat;
+  costs?: Record<string, number>;
+}
 
 interface Io {
   out: (s: string) => void;
@@ -76,7 +161,7 @@ function parseAddress(text: string): { gpa?: number; device?: string; bar?: numb
   return { gpa: n };
 }
 
-function configOf(opts: { patches: string; variant: Variant; pageSize?: number; seed: number }): ExperimentConfig {
+function configOf(opts: PointOptions): ExperimentConfig {
   return {
     patches: parsePatchList(opts.patches),
     variant: opts.variant,
@@ -85,12 +170,12 @@ function configOf(opts: { patches: string; variant: Variant; pageSize?: number; 
   };
 }
 
-async function cmdRun(io: Io, scenarioRef: string, o: Record<string, any>): Promise<void> {
+async function cmdRun(io: Io, scenarioRef: string, o: RunCommandOptions): Promise<void> {
   const scenario = await loadScenario(scenarioRef);
   let trace: WriteStream | undefined;
   if (o.trace) trace = await openTrace(o.trace);
   try {
-    const r = runExperiment(scenario, configOf(o as never), {
+    const r = runExperiment(scenario, configOf(o), {
       ops: o.ops,
       costs: parseSets(o.set),
       trace: trace ? (line) => trace!.write(`${line}\n`) : undefined,
@@ -112,7 +197,7 @@ async function openTrace(file: string): Promise<WriteStream> {
   return s;
 }
 
-async function cmdSweep(io: Io, scenarioRef: string | undefined, o: Record<string, any>): Promise<void> {
+async function cmdSweep(io: Io, scenarioRef: string | undefined, o: SweepCommandOptions): Promise<void> {
   const ref = scenarioRef ?? DEFAULT_SCENARIO;
   const outDir = o.out ? requireDir(o.out, '--out') : undefined;
   const scenario = await loadScenario(ref);
@@ -141,16 +226,10 @@ async function cmdSweep(io: Io, scenarioRef: string | undefined, o: Record<strin
   } finally {
     bar?.stop();
   }
-  await emitSweep(io, results, o, outDir, scenario);
+  await emitSweep(io, results, { format: o.format, costs }, outDir, scenario);
 }
 
-async function emitSweep(
-  io: Io,
-  results: RunResult[],
-  o: Record<string, any>,
-  outDir: string | undefined,
-  scenario?: Scenario,
-): Promise<void> {
+async function emitSweep(io: Io, results: RunResult[], o: EmitOptions, outDir: string | undefined, scenario?: Scenario): Promise<void> {
   if (o.format === 'json') io.out(JSON.stringify(results, null, 2));
   else if (o.format === 'csv') io.out(toCsv(results));
   else io.out(sweepTable(results));
@@ -169,7 +248,7 @@ async function emitSweep(
         const run = prepare(
           scenario,
           { patches: parsePatchList(patches), variant, seed: first?.seed ?? 1, ...(pageSize ? { pageSize } : {}) },
-          { costs: o.set ? parseSets(o.set) : undefined },
+          { costs: o.costs },
         );
         pageMaps.push({
           label: `${scenario.name} ${variant} patches=${patches}`,
@@ -201,7 +280,7 @@ async function emitSweep(
   io.err(`wrote results.json, results.csv, chart.svg${varySvg ? ', vary.svg' : ''}, report.html to ${outDir}`);
 }
 
-async function cmdMerge(io: Io, files: string[], o: Record<string, any>): Promise<void> {
+async function cmdMerge(io: Io, files: string[], o: MergeCommandOptions): Promise<void> {
   const outDir = o.out ? requireDir(o.out, '--out') : undefined;
   const all: RunResult[] = [];
   for (const f of files) {
@@ -217,12 +296,12 @@ async function cmdMerge(io: Io, files: string[], o: Record<string, any>): Promis
   const ordered = orderResults(all);
   const names = [...new Set(ordered.map((r) => r.scenario))];
   const scenario = names.length === 1 && builtinScenarioNames().includes(names[0]) ? await loadScenario(names[0]) : undefined;
-  await emitSweep(io, ordered, o, outDir, scenario);
+  await emitSweep(io, ordered, { format: o.format }, outDir, scenario);
 }
 
-async function cmdMap(io: Io, scenarioRef: string, o: Record<string, any>): Promise<void> {
+async function cmdMap(io: Io, scenarioRef: string, o: MapCommandOptions): Promise<void> {
   const scenario = await loadScenario(scenarioRef);
-  const run = prepare(scenario, configOf(o as never));
+  const run = prepare(scenario, configOf(o));
   try {
     const map = buildPageMap(run);
     const title = `${scenario.name}, ${o.variant}, patches: ${patchListOf(parsePatchList(o.patches))}`;
@@ -236,9 +315,9 @@ async function cmdMap(io: Io, scenarioRef: string, o: Record<string, any>): Prom
   }
 }
 
-async function cmdExplain(io: Io, scenarioRef: string, o: Record<string, any>): Promise<void> {
+async function cmdExplain(io: Io, scenarioRef: string, o: ExplainCommandOptions): Promise<void> {
   const scenario = await loadScenario(scenarioRef);
-  const run = prepare(scenario, configOf(o as never));
+  const run = prepare(scenario, configOf(o));
   try {
     const a = parseAddress(o.address);
     let gpa = a.gpa;
@@ -296,7 +375,7 @@ async function cmdExplain(io: Io, scenarioRef: string, o: Record<string, any>): 
   }
 }
 
-function cmdList(io: Io, o: Record<string, any>): Promise<void> {
+function cmdList(io: Io, o: ListCommandOptions): Promise<void> {
   return (async () => {
     const scenarios = [];
     for (const name of builtinScenarioNames()) {
@@ -348,11 +427,19 @@ export function buildProgram(io: Io): Command {
       .addOption(new Option('--seed <n>', 'seed recorded with the run').argParser(parsePositiveInt).default(1))
       .option('--set <cost.FIELD=VALUE>', 'override a cost-model parameter (repeatable; see vhw list)', collect, []);
 
+  // The options of a command that builds one experiment point and runs no workload (`PointOptions`).
+  const pointOptions = (c: Command) =>
+    c
+      .addOption(patchesOption())
+      .addOption(variantOption(false))
+      .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
+      .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp());
+
   program
     .command('list')
     .description('list the built-in scenarios and the installed plugins with their options')
     .addOption(new Option('--format <fmt>', 'table or json').argParser(parseFormat(['table', 'json'])).default('table'))
-    .action((o) => cmdList(io, o));
+    .action((o: ListCommandOptions) => cmdList(io, o));
 
   experimentOptions(
     program
@@ -363,7 +450,7 @@ export function buildProgram(io: Io): Command {
       .addOption(variantOption(false))
       .addOption(new Option('--format <fmt>', 'table, json or csv').argParser(parseFormat(['table', 'json', 'csv'])).default('table'))
       .option('--trace <file>', 'write every guest access and trap to FILE'),
-  ).action((scenario, o) => cmdRun(io, scenario, o));
+  ).action((scenario: string, o: RunCommandOptions) => cmdRun(io, scenario, o));
 
   experimentOptions(
     program
@@ -379,7 +466,7 @@ export function buildProgram(io: Io): Command {
       .addOption(new Option('--jobs <n>', 'worker threads').argParser(parsePositiveInt).default(1))
       .option('--shard <I/N>', 'run only shard I of N of the grid (merge the JSON with vhw merge)')
       .option('--no-progress', 'no progress bar'),
-  ).action((scenario, o) => cmdSweep(io, scenario, o));
+  ).action((scenario: string | undefined, o: SweepCommandOptions) => cmdSweep(io, scenario, o));
 
   program
     .command('merge')
@@ -387,32 +474,25 @@ export function buildProgram(io: Io): Command {
     .argument('<files...>', 'results JSON files (vhw sweep --format json)')
     .addOption(new Option('--format <fmt>', 'table, json or csv').argParser(parseFormat(['table', 'json', 'csv'])).default('table'))
     .option('--out <dir>', 'write results.json, results.csv, chart.svg, report.html to DIR')
-    .action((files, o) => cmdMerge(io, files, o));
+    .action((files: string[], o: MergeCommandOptions) => cmdMerge(io, files, o));
 
-  program
+  const map = program
     .command('map')
     .description('draw the host MMIO pages: which BARs sit in which page, which are direct and which trap, and why')
-    .argument('<scenario>', 'a built-in scenario name or a scenario file')
-    .addOption(patchesOption())
-    .addOption(variantOption(false))
-    .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
-    .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp())
+    .argument('<scenario>', 'a built-in scenario name or a scenario file');
+  pointOptions(map)
     .option('--out <file.svg>', 'write the map as SVG')
     .addOption(
       new Option('--format <fmt>', 'text (also printed when --out is not given)').argParser(parseFormat(['text', 'svg'])).default('svg'),
     )
-    .action((scenario, o) => cmdMap(io, scenario, o));
+    .action((scenario: string, o: MapCommandOptions) => cmdMap(io, scenario, o));
 
-  program
+  const explain = program
     .command('explain')
     .description('for one guest address: the whole path an access takes, and for a trap the reason and the patch that would change it')
     .argument('<scenario>', 'a built-in scenario name or a scenario file')
-    .requiredOption('--address <addr>', 'a guest address, or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)')
-    .addOption(patchesOption())
-    .addOption(variantOption(false))
-    .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
-    .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp())
-    .action((scenario, o) => cmdExplain(io, scenario, o));
+    .requiredOption('--address <addr>', 'a guest address, or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)');
+  pointOptions(explain).action((scenario: string, o: ExplainCommandOptions) => cmdExplain(io, scenario, o));
 
   return program;
 }

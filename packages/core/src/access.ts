@@ -1,12 +1,39 @@
 import { VhwError } from './errors.js';
 
-/**
- * Access sizes in bytes. Values of 1, 2 and 4 bytes travel as unsigned numbers.
- * An 8-byte value travels as two 32-bit halves: the low half is the return value or
- * argument, the high half rides beside it (`high` on the reader, a separate argument
- * on writes). This keeps the hot path free of bigint allocation.
- */
+/** Access sizes in bytes. How each travels: see {@link HighHalf}. */
 export type AccessSize = 1 | 2 | 4 | 8;
+
+/**
+ * The 8-byte convention, defined once for every layer that carries a value (guest CPU,
+ * trap handler, address space, register handler, vfio fd): a 1-, 2- or 4-byte value is an
+ * unsigned number. An 8-byte value travels as two 32-bit halves: a write takes them as two
+ * arguments `(value, high)`; a read returns the low half and leaves the high half in the
+ * reader's `high` field, to be taken right after the call. Numbers, not a bigint or a
+ * per-access byte array, because those allocate and the hot path must not.
+ */
+export interface HighHalf {
+  /** The high 32 bits of the last 8-byte read through this object. */
+  high: number;
+}
+
+/**
+ * The access-size fast path, defined once: whether an access goes to a handler as it is.
+ * It does when it is 1, 2 or 4 bytes, of a size the handler takes unchanged (`passSizes`,
+ * see {@link passThroughSizes}), and aligned to its size (`off & -size` equals `off` only
+ * for an aligned integer offset below 2^31). Every dispatcher asks this before its checked
+ * path (`accessIsValid` and the adapters); it is small enough for V8 to inline at each site.
+ *
+ * @param passSizes - mask of the sizes the handler takes unchanged.
+ * @param off - offset of the access in the handler's range.
+ * @param size - access size in bytes.
+ * @returns true when the handler can be called with `(off, size)` as they are.
+ * @example
+ * takesAsIs(4 | 2 | 1, 0x10, 4); // true
+ * takesAsIs(4, 0x12, 4); // false: misaligned
+ */
+export function takesAsIs(passSizes: number, off: number, size: number): boolean {
+  return (size === 4 || size === 1 || size === 2) && (passSizes & size) !== 0 && (off & -size) === off;
+}
 
 /**
  * What a device's register handler implements. The offset is relative to the start of
@@ -20,12 +47,13 @@ export interface MmioHandler {
   write(offset: number, size: 1 | 2 | 4, value: number): void;
   /**
    * Optional: an 8-byte access taken as one (as QEMU's vfio region ops take 8 bytes in one
-   * pread). Returns the low half and leaves the high half in `high64`. Without it the
-   * dispatcher splits the access into two 4-byte ones.
+   * pread), with the halves as {@link HighHalf} says: `read64` returns the low half and
+   * leaves the high half in `high`. Without them the dispatcher splits the access into two
+   * 4-byte ones.
    */
   read64?(offset: number): number;
   write64?(offset: number, low: number, high: number): void;
-  high64?: number;
+  high?: number;
 }
 
 /** The access sizes and alignment a region accepts, as QEMU's MemoryRegionOps. */

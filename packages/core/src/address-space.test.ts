@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import type { MmioHandler } from './access.js';
 import { AddressSpace, RamHandler, type Region, type UnassignedPolicy } from './address-space.js';
 import { VhwError } from './errors.js';
@@ -21,20 +22,9 @@ function probeHandler(tag: number): MmioHandler & { writes: Array<[number, numbe
   };
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
 describe('AddressSpace: mapping', () => {
   it('refuses an unknown unassigned policy, listing the allowed ones', () => {
-    const err = thrown(() => new AddressSpace('bus', 'drop' as UnassignedPolicy));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toMatch(/"drop".*allowed: ignore, zero, fault/);
+    expectVhwError(() => new AddressSpace('bus', 'drop' as UnassignedPolicy), 'E_CONFIG', /"drop".*allowed: ignore, zero, fault/);
   });
 
   it.each([
@@ -45,26 +35,26 @@ describe('AddressSpace: mapping', () => {
     [{ name: 'r', base: 2 ** 53 - 2, size: 4 }, 'E_RANGE', /exceeds 2\^53/],
   ] as const)('refuses a bad range %o', (spec, code, message) => {
     const as = new AddressSpace('bus');
-    const err = thrown(() => as.mapMmio({ ...spec, handler: probeHandler(1) }));
-    expect(VhwError.is(err, code)).toBe(true);
-    expect((err as Error).message).toMatch(message);
+    expectVhwError(() => as.mapMmio({ ...spec, handler: probeHandler(1) }), code, message);
     expect(as.entries).toHaveLength(0);
   });
 
   it('refuses an MMIO region without a handler', () => {
     const as = new AddressSpace('bus');
-    const err = thrown(() => as.mapMmio({ name: 'r', base: 0, size: 4, handler: {} as MmioHandler }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toContain('handler must have read and write');
+    expectVhwError(
+      () => as.mapMmio({ name: 'r', base: 0, size: 4, handler: {} as MmioHandler }),
+      'E_CONFIG',
+      'handler must have read and write',
+    );
   });
 
   it('refuses invalid constraints, naming the region', () => {
     const as = new AddressSpace('bus');
-    const err = thrown(() =>
-      as.mapMmio({ name: 'regs', base: 0, size: 4, handler: probeHandler(1), constraints: { valid: { sizes: [3 as never] } } }),
+    expectVhwError(
+      () => as.mapMmio({ name: 'regs', base: 0, size: 4, handler: probeHandler(1), constraints: { valid: { sizes: [3 as never] } } }),
+      'E_CONFIG',
+      'bus region "regs"',
     );
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toContain('bus region "regs"');
   });
 
   it('refuses a RAM buffer smaller than the region', () => {
@@ -75,11 +65,8 @@ describe('AddressSpace: mapping', () => {
   it('refuses overlaps with E_OVERLAP and duplicate names with E_CONFIG, leaving the map unchanged', () => {
     const as = new AddressSpace('bus');
     as.mapMmio({ name: 'a', base: 0x1000, size: 0x100, handler: probeHandler(1) });
-    const overlap = thrown(() => as.mapMmio({ name: 'b', base: 0x10f0, size: 0x100, handler: probeHandler(2) }));
-    expect(VhwError.is(overlap, 'E_OVERLAP')).toBe(true);
-    const dup = thrown(() => as.mapRam({ name: 'a', base: 0x4000, size: 0x100 }));
-    expect(VhwError.is(dup, 'E_CONFIG')).toBe(true);
-    expect((dup as Error).message).toContain('"a" is already mapped');
+    expectVhwError(() => as.mapMmio({ name: 'b', base: 0x10f0, size: 0x100, handler: probeHandler(2) }), 'E_OVERLAP');
+    expectVhwError(() => as.mapRam({ name: 'a', base: 0x4000, size: 0x100 }), 'E_CONFIG', '"a" is already mapped');
     expect(as.entries.map((r) => r.name)).toEqual(['a']);
     expect(as.find(0x10f8)?.name).toBe('a');
     expect(as.find(0x1100)).toBeUndefined();
@@ -93,8 +80,7 @@ describe('AddressSpace: mapping', () => {
     expect(as.find(0)).toBeUndefined();
     as.unmap('b');
     expect(as.entries).toHaveLength(0);
-    const err = thrown(() => as.unmap('b'));
-    expect(VhwError.is(err, 'E_NOT_FOUND')).toBe(true);
+    expectVhwError(() => as.unmap('b'), 'E_NOT_FOUND');
     // the freed range can be mapped again
     as.mapMmio({ name: 'c', base: 0, size: 0x20, handler: probeHandler(3) });
     expect(as.find(0x1f)?.name).toBe('c');
@@ -120,13 +106,14 @@ describe('AddressSpace: mapping', () => {
 
   it('refuses an overlap with a region added earlier in the same transaction', () => {
     const as = new AddressSpace('bus');
-    const err = thrown(() =>
-      as.transaction(() => {
-        as.mapMmio({ name: 'a', base: 0, size: 0x10, handler: probeHandler(1) });
-        as.mapMmio({ name: 'b', base: 0x8, size: 0x10, handler: probeHandler(2) });
-      }),
+    expectVhwError(
+      () =>
+        as.transaction(() => {
+          as.mapMmio({ name: 'a', base: 0, size: 0x10, handler: probeHandler(1) });
+          as.mapMmio({ name: 'b', base: 0x8, size: 0x10, handler: probeHandler(2) });
+        }),
+      'E_OVERLAP',
     );
-    expect(VhwError.is(err, 'E_OVERLAP')).toBe(true);
     // what was mapped before the error is committed when the transaction unwinds
     expect(as.entries.map((r) => r.name)).toEqual(['a']);
   });
@@ -317,11 +304,10 @@ describe('AddressSpace: unassigned policy', () => {
 
   it('fault: throws E_UNASSIGNED naming the space, direction, size, address and reason, after counting', () => {
     const { as, seen } = space('fault');
-    const err = thrown(() => as.read(0x2000, 4));
-    expect(VhwError.is(err, 'E_UNASSIGNED')).toBe(true);
-    expect((err as Error).message).toBe('pci0: read of 4 bytes at 0x2000 (no-region)');
-    const werr = thrown(() => as.write(0x1001, 4, 0));
-    expect((werr as Error).message).toBe('pci0: write of 4 bytes at 0x1001 (invalid-size)');
+    const err = expectVhwError(() => as.read(0x2000, 4), 'E_UNASSIGNED');
+    expect(err.message).toBe('pci0: read of 4 bytes at 0x2000 (no-region)');
+    const werr = expectVhwError(() => as.write(0x1001, 4, 0), 'E_UNASSIGNED');
+    expect(werr.message).toBe('pci0: write of 4 bytes at 0x1001 (invalid-size)');
     expect([...as.unassignedCounts]).toEqual([1, 1, 0]);
     expect(seen).toHaveLength(2);
   });

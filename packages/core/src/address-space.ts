@@ -1,6 +1,7 @@
 import {
   type AccessConstraints,
   type CompiledConstraints,
+  type HighHalf,
   type MmioHandler,
   DEFAULT_CONSTRAINTS,
   accessIsValid,
@@ -9,6 +10,7 @@ import {
   allOnes,
   compileConstraints,
   passThroughSizes,
+  takesAsIs,
 } from './access.js';
 import { VhwError, hex } from './errors.js';
 import { FlatView, overlapError } from './flat-view.js';
@@ -131,7 +133,7 @@ function checkRange(spec: RegionSpec, what: string): void {
  * constraints and adapt to its `impl` sizes in this one place, so handlers only ever see
  * sizes they declared. Bad accesses go to the unassigned policy and are counted.
  */
-export class AddressSpace {
+export class AddressSpace implements HighHalf {
   declare readonly name: string;
   declare policy: UnassignedPolicy;
   /** Upper 32 bits of the last 8-byte read. */
@@ -284,7 +286,7 @@ export class AddressSpace {
     const off = addr - this.hitBase; // r.base, without reading a boxed number from the region
     // An aligned access of a size the handler takes as it is, inside the region, goes
     // straight to it (`off & -size` equals off only for an aligned integer offset below 2^31).
-    if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & -size) === off && off + size <= r.size) {
+    if (takesAsIs(r.passSizes, off, size) && off + size <= r.size) {
       r.accesses++;
       return r.handler.read(off, size as 1 | 2 | 4);
     }
@@ -305,7 +307,7 @@ export class AddressSpace {
     }
     this.lastTag = r.tag;
     const off = addr - this.hitBase; // r.base, without reading a boxed number from the region
-    if ((size === 4 || size === 1 || size === 2) && (r.passSizes & size) !== 0 && (off & -size) === off && off + size <= r.size) {
+    if (takesAsIs(r.passSizes, off, size) && off + size <= r.size) {
       r.accesses++;
       r.handler.write(off, size as 1 | 2 | 4, value);
       return;
@@ -348,7 +350,7 @@ export class AddressSpace {
     const h = r.handler;
     if (h.read64 !== undefined) {
       const v = h.read64(off);
-      this.high = h.high64 ?? 0;
+      this.high = h.high ?? 0;
       return v;
     }
     const lo = adaptedRead(r.handler, r.constraints, off, 4);

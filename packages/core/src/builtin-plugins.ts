@@ -5,7 +5,7 @@ import { VhwError } from './errors.js';
 import { GuestMemory } from './guest-memory.js';
 import type { Mmu } from './mmu.js';
 import { definePlugin } from './plugin.js';
-import { GuestMemoryToken, Lifecycle, MmuToken, Platform, Stage } from './tokens.js';
+import { GuestMemoryToken, Lifecycle, MmuToken, PLAIN_PLATFORM_FACTS, Platform, Stage } from './tokens.js';
 
 /** A page size option: a power of two of at least 4 KiB. */
 export const pageSizeSchema = z
@@ -33,7 +33,7 @@ export const simplePlatform = definePlugin({
         pageSize: o.pageSize,
         unassignedPolicy: o.unassignedPolicy,
         costDefaults: {},
-        machineProperties: {},
+        ...PLAIN_PLATFORM_FACTS,
       });
     }),
 });

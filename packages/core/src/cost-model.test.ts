@@ -1,21 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import { CORE_COST_PARAMETERS, type CostParameter, CostModel } from './cost-model.js';
-import { VhwError } from './errors.js';
 
 const extra: CostParameter[] = [
   { name: 'vfio.fdRwCycles', default: 2000, unit: 'cycles', description: 'd', source: 's', confidence: 'low' },
   { name: 'dev.resetMs', default: 2, unit: 'ms', description: 'd', source: 's', confidence: 'low' },
 ];
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('CostModel', () => {
   it('starts from the declared defaults', () => {
@@ -34,9 +25,8 @@ describe('CostModel', () => {
   });
 
   it('refuses a parameter declared twice', () => {
-    const err = thrown(() => new CostModel([...CORE_COST_PARAMETERS, CORE_COST_PARAMETERS[0]]));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('cost parameter "cpu.hz" is declared twice');
+    const err = expectVhwError(() => new CostModel([...CORE_COST_PARAMETERS, CORE_COST_PARAMETERS[0]]), 'E_CONFIG');
+    expect(err.message).toBe('cost parameter "cpu.hz" is declared twice');
   });
 
   it('converts cycles at cpu.hz, ms and ns to nanoseconds', () => {
@@ -49,16 +39,13 @@ describe('CostModel', () => {
 
   it('refuses to read a non-time parameter as time', () => {
     const m = new CostModel(CORE_COST_PARAMETERS);
-    const err = thrown(() => m.ns('exit.userspaceFactor'));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('cost.exit.userspaceFactor is in x, not a time');
+    const err = expectVhwError(() => m.ns('exit.userspaceFactor'), 'E_CONFIG');
+    expect(err.message).toBe('cost.exit.userspaceFactor is in x, not a time');
   });
 
   it('refuses to get an unknown parameter with E_NOT_FOUND listing the known ones', () => {
     const m = new CostModel(CORE_COST_PARAMETERS);
-    const err = thrown(() => m.get('cpu.mhz'));
-    expect(VhwError.is(err, 'E_NOT_FOUND')).toBe(true);
-    expect((err as Error).message).toContain('allowed: cost.cpu.hz, ');
+    expectVhwError(() => m.get('cpu.mhz'), 'E_NOT_FOUND', 'allowed: cost.cpu.hz, ');
   });
 
   it('derives the exit and interrupt costs from their parameters', () => {
@@ -88,9 +75,11 @@ describe('CostModel', () => {
   });
 
   it('refuses a platform default for an unknown parameter, saying where it came from', () => {
-    const err = thrown(() => new CostModel(CORE_COST_PARAMETERS, { 'mem.ramNs': 2 }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toMatch(/^cost\.mem\.ramNs \(platform default\) is not a cost parameter; allowed: /);
+    expectVhwError(
+      () => new CostModel(CORE_COST_PARAMETERS, { 'mem.ramNs': 2 }),
+      'E_CONFIG',
+      /^cost\.mem\.ramNs \(platform default\) is not a cost parameter; allowed: /,
+    );
   });
 
   it.each([
@@ -100,9 +89,11 @@ describe('CostModel', () => {
     ['dev.mmioReadNs', Number.POSITIVE_INFINITY, '>= 0 (ns)'],
     ['dev.mmioReadNs', '5' as unknown as number, '>= 0 (ns)'],
   ])('refuses %s = %s, naming the field and the allowed range', (name, value, allowed) => {
-    const err = thrown(() => new CostModel(CORE_COST_PARAMETERS, {}, { [name]: value }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toContain(`cost.${name} (override) is ${String(value)}; allowed: a finite number ${allowed}`);
+    expectVhwError(
+      () => new CostModel(CORE_COST_PARAMETERS, {}, { [name]: value }),
+      'E_CONFIG',
+      `cost.${name} (override) is ${String(value)}; allowed: a finite number ${allowed}`,
+    );
   });
 
   it('property: an unknown override name is refused with E_CONFIG naming it and listing every allowed name', () => {
@@ -113,9 +104,8 @@ describe('CostModel', () => {
         fc.string({ minLength: 1, maxLength: 20 }).filter((s) => !known.has(s) && s !== '__proto__'),
         fc.double({ min: 0, max: 1e6, noNaN: true }),
         (name, value) => {
-          const err = thrown(() => new CostModel(params, {}, { [name]: value }));
-          expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-          const msg = (err as Error).message;
+          const err = expectVhwError(() => new CostModel(params, {}, { [name]: value }), 'E_CONFIG');
+          const msg = err.message;
           expect(msg.startsWith(`cost.${name} (override) is not a cost parameter; allowed: `)).toBe(true);
           for (const k of known) expect(msg).toContain(`cost.${k}`);
         },
@@ -130,9 +120,11 @@ describe('CostModel', () => {
         fc.constantFrom(...params.map((p) => p.name)),
         fc.double({ max: -Number.MIN_VALUE, noNaN: true, noDefaultInfinity: true }),
         (name, value) => {
-          const err = thrown(() => new CostModel(params, {}, { [name]: value }));
-          expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-          expect((err as Error).message).toContain(`cost.${name} (override) is ${String(value)}; allowed: a finite number >= `);
+          expectVhwError(
+            () => new CostModel(params, {}, { [name]: value }),
+            'E_CONFIG',
+            `cost.${name} (override) is ${String(value)}; allowed: a finite number >= `,
+          );
         },
       ),
     );

@@ -1,4 +1,4 @@
-import { accessIsValid, adaptedRead, adaptedWrite, allOnes } from './access.js';
+import { type HighHalf, accessIsValid, adaptedRead, adaptedWrite, allOnes, takesAsIs } from './access.js';
 import type { SimClock } from './clock.js';
 import type { CostModel } from './cost-model.js';
 import type { MachineEvents } from './events.js';
@@ -9,11 +9,9 @@ import type { GuestAccessCounts, Stats } from './stats.js';
  * The VMM's side of a trap: the access exits to it with the guest-physical address.
  * The handler counts the trap in `stats.trapsByReasonCounts`, because only it knows
  * the region the access lands in; `reasonId` is the MMU page's reason, its default.
- * For 8-byte reads the return value is the low half and the handler leaves the high
- * half in `high`.
+ * 8-byte values travel as {@link HighHalf} says.
  */
-export interface TrapHandler {
-  high: number;
+export interface TrapHandler extends HighHalf {
   read(gpa: number, size: number, reasonId: number): number;
   write(gpa: number, size: number, value: number, high: number, reasonId: number): void;
 }
@@ -41,7 +39,7 @@ const PENDING_CAPACITY = 4096;
  * last trapped access (and counts that page's traps). While tracing is on nothing is cached, so the per-access events are
  * emitted from the miss path only and the hits carry no tracing test.
  */
-export class GuestCpu implements TranslationCache, GuestAccessCounts {
+export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
   /** High 32 bits of the last 8-byte load. */
   high = 0;
   /**
@@ -246,16 +244,13 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts {
   private directRead(hoff: number, size: 1 | 2 | 4 | 8): number {
     const m = this.direct;
     this.directReads++;
-    return (size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff
-      ? m.handler!.read(hoff, size)
-      : this.directLoadOther(m, hoff, size);
+    return takesAsIs(m.passSizes, hoff, size) ? m.handler!.read(hoff, size as 1 | 2 | 4) : this.directLoadOther(m, hoff, size);
   }
 
   private directWrite(hoff: number, size: 1 | 2 | 4 | 8, value: number, high: number | undefined): void {
     const m = this.direct;
     this.directWrites++;
-    if ((size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff)
-      m.handler!.write(hoff, size, value);
+    if (takesAsIs(m.passSizes, hoff, size)) m.handler!.write(hoff, size as 1 | 2 | 4, value);
     else this.directStoreOther(m, hoff, size, value, high ?? 0);
   }
 

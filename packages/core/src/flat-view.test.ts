@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import { VhwError } from './errors.js';
 import { FlatView, type Ranged } from './flat-view.js';
 
@@ -63,15 +64,9 @@ describe('FlatView', () => {
   });
 
   it('refuses overlapping entries with E_OVERLAP naming both', () => {
-    let err: unknown;
-    try {
-      new FlatView([r('a', 0x1000, 0x100), r('b', 0x10ff, 0x10)]);
-    } catch (e) {
-      err = e;
-    }
-    expect(VhwError.is(err, 'E_OVERLAP')).toBe(true);
-    expect((err as Error).message).toContain('"a"');
-    expect((err as Error).message).toContain('"b"');
+    const err = expectVhwError(() => new FlatView([r('a', 0x1000, 0x100), r('b', 0x10ff, 0x10)]), 'E_OVERLAP');
+    expect(err.message).toContain('"a"');
+    expect(err.message).toContain('"b"');
   });
 
   it('detects an overlap with an earlier, longer entry that is not the direct neighbour', () => {

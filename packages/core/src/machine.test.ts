@@ -1,5 +1,6 @@
 import { ContainerModule } from 'inversify';
 import { describe, expect, it, vi } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import { z } from 'zod';
 import { guestRam, simplePlatform } from './builtin-plugins.js';
 import type { CostParameter } from './cost-model.js';
@@ -8,16 +9,7 @@ import type { GuestMemory } from './guest-memory.js';
 import { Machine, type MachineOptions } from './machine.js';
 import { definePlugin, type VhwPlugin } from './plugin.js';
 import { Path } from './stats.js';
-import { CostParameters, GuestMemoryToken, Lifecycle, MachineOptionsToken, Platform, Stage } from './tokens.js';
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
+import { CostParameters, GuestMemoryToken, Lifecycle, MachineOptionsToken, PLAIN_PLATFORM_FACTS, Platform, Stage } from './tokens.js';
 
 /** A plugin contributing one lifecycle that logs its hooks. */
 const probe = definePlugin({
@@ -56,7 +48,7 @@ const otherPlatform = definePlugin({
         pageSize: 65536,
         unassignedPolicy: 'zero',
         costDefaults: { 'dev.mmioReadNs': 1000, 'toy.opNs': 7 },
-        machineProperties: { flavour: 'test' },
+        ...PLAIN_PLATFORM_FACTS,
       });
     }),
 });
@@ -80,9 +72,7 @@ describe('Machine.create: composition errors', () => {
     [{}, /options\.plugins must be an array/],
     [{ plugins: 'simple' }, /options\.plugins must be an array/],
   ])('refuses options %o', (options, message) => {
-    const err = thrown(() => Machine.create(options as unknown as MachineOptions));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toMatch(message);
+    expectVhwError(() => Machine.create(options as unknown as MachineOptions), 'E_CONFIG', message);
   });
 
   it.each([
@@ -90,40 +80,42 @@ describe('Machine.create: composition errors', () => {
     ['null', null],
     ['a plain object', { name: 'x', kind: 'device', instance: 'x', options: {}, module: {} }],
   ])('refuses a non-plugin entry: %s, naming its index', (_what, entry) => {
-    const err = thrown(() => Machine.create({ plugins: [simplePlatform(), entry as unknown as VhwPlugin] }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('machine: plugins[1] is not a plugin; call a plugin factory, e.g. ppc64Platform({...})');
+    const err = expectVhwError(() => Machine.create({ plugins: [simplePlatform(), entry as unknown as VhwPlugin] }), 'E_CONFIG');
+    expect(err.message).toBe('machine: plugins[1] is not a plugin; call a plugin factory, e.g. ppc64Platform({...})');
   });
 
   it('refuses a machine without a platform', () => {
-    const err = thrown(() => Machine.create({ plugins: [guestRam()] }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe(
-      'machine: no platform plugin; add exactly one (e.g. ppc64Platform(), genericPlatform() or simplePlatform())',
-    );
+    const err = expectVhwError(() => Machine.create({ plugins: [guestRam()] }), 'E_CONFIG');
+    expect(err.message).toBe('machine: no platform plugin; add exactly one (e.g. ppc64Platform(), genericPlatform() or simplePlatform())');
   });
 
   it('refuses two platforms, naming them', () => {
-    const err = thrown(() => Machine.create({ plugins: [simplePlatform(), otherPlatform()] }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('machine: 2 platform plugins (simple-platform, other-platform); allowed: exactly one');
+    const err = expectVhwError(() => Machine.create({ plugins: [simplePlatform(), otherPlatform()] }), 'E_CONFIG');
+    expect(err.message).toBe('machine: 2 platform plugins (simple-platform, other-platform); allowed: exactly one');
   });
 
   it('reports the same platform given twice as two platforms, not as a name clash', () => {
-    const err = thrown(() => Machine.create({ plugins: [simplePlatform(), simplePlatform({ pageSize: 65536 })] }));
-    expect((err as Error).message).toMatch(/^machine: 2 platform plugins/);
+    expectVhwError(
+      () => Machine.create({ plugins: [simplePlatform(), simplePlatform({ pageSize: 65536 })] }),
+      'E_CONFIG',
+      /^machine: 2 platform plugins/,
+    );
   });
 
   it('refuses duplicate instance names, naming the instance and both plugins', () => {
-    const err = thrown(() => Machine.create({ plugins: [simplePlatform(), guestRam({ name: 'm' }), probe({ name: 'm', stage: 0 })] }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('machine: two plugins use the instance name "m" (ram and probe); give each device a distinct name');
+    const err = expectVhwError(
+      () => Machine.create({ plugins: [simplePlatform(), guestRam({ name: 'm' }), probe({ name: 'm', stage: 0 })] }),
+      'E_CONFIG',
+    );
+    expect(err.message).toBe('machine: two plugins use the instance name "m" (ram and probe); give each device a distinct name');
   });
 
   it('refuses an unknown cost override, listing the known parameters', () => {
-    const err = thrown(() => Machine.create({ plugins: [simplePlatform()], costs: { 'dev.mmioReadNS': 1 } }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toMatch(/^cost\.dev\.mmioReadNS \(override\) is not a cost parameter; allowed: .*cost\.dev\.mmioReadNs/);
+    expectVhwError(
+      () => Machine.create({ plugins: [simplePlatform()], costs: { 'dev.mmioReadNS': 1 } }),
+      'E_CONFIG',
+      /^cost\.dev\.mmioReadNS \(override\) is not a cost parameter; allowed: .*cost\.dev\.mmioReadNs/,
+    );
   });
 });
 
@@ -225,23 +217,26 @@ describe('Machine: lifecycle', () => {
     m.dispose();
     expect(log).toEqual(['dispose b', 'dispose a']);
     expect(m.events.listenerCount('map')).toBe(0);
-    const err = thrown(() => m.reset());
-    expect(VhwError.is(err, 'E_STATE')).toBe(true);
-    expect((err as Error).message).toBe('machine machine is disposed');
+    const err = expectVhwError(() => m.reset(), 'E_STATE');
+    expect(err.message).toBe('machine machine is disposed');
     expect(irq).not.toHaveBeenCalled();
   });
 
   it('wraps a plain error from a hook in E_STATE naming the contribution and phase', () => {
-    const err = thrown(() => Machine.create({ plugins: [simplePlatform(), probe({ name: 'uart', stage: 200, fail: 'plain' })] }));
-    expect(VhwError.is(err, 'E_STATE')).toBe(true);
-    expect((err as Error).message).toBe('uart: realize failed: no device at that address');
-    expect((err as VhwError).cause).toBeInstanceOf(Error);
+    const err = expectVhwError(
+      () => Machine.create({ plugins: [simplePlatform(), probe({ name: 'uart', stage: 200, fail: 'plain' })] }),
+      'E_STATE',
+    );
+    expect(err.message).toBe('uart: realize failed: no device at that address');
+    expect(err.cause).toBeInstanceOf(Error);
   });
 
   it('lets a VhwError from a hook through with its own code', () => {
-    const err = thrown(() => Machine.create({ plugins: [simplePlatform(), probe({ name: 'uart', stage: 200, fail: 'vhw' })] }));
-    expect(VhwError.is(err, 'E_ALLOCATION')).toBe(true);
-    expect((err as Error).message).toBe('window full');
+    const err = expectVhwError(
+      () => Machine.create({ plugins: [simplePlatform(), probe({ name: 'uart', stage: 200, fail: 'vhw' })] }),
+      'E_ALLOCATION',
+    );
+    expect(err.message).toBe('window full');
   });
 
   it('stops realizing at the first failure and disposes what it built', () => {
@@ -254,12 +249,17 @@ describe('Machine: lifecycle', () => {
     expect(log.filter((l) => !l.startsWith('dispose'))).toEqual(['configure first', 'configure later']);
   });
 
+  it('refuses a RAM size that is not whole pages with E_CONFIG naming ram and size', () => {
+    expectVhwError(() => Machine.create({ plugins: [simplePlatform(), guestRam({ size: 1000 })] }), 'E_CONFIG', /^ram: .*"size"/);
+  });
+
   it('refuses overlapping RAM at realize time with E_OVERLAP', () => {
-    const err = thrown(() =>
-      Machine.create({
-        plugins: [simplePlatform(), guestRam({ name: 'a', size: 0x2000 }), guestRam({ name: 'b', base: 0x1000, size: 0x2000 })],
-      }),
+    expectVhwError(
+      () =>
+        Machine.create({
+          plugins: [simplePlatform(), guestRam({ name: 'a', size: 0x2000 }), guestRam({ name: 'b', base: 0x1000, size: 0x2000 })],
+        }),
+      'E_OVERLAP',
     );
-    expect(VhwError.is(err, 'E_OVERLAP')).toBe(true);
   });
 });

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import type { MmioHandler } from './access.js';
 import { VhwError } from './errors.js';
 import { MachineEvents } from './events.js';
@@ -15,20 +16,9 @@ function mmu(pageSize = 4 * K) {
   return { mmu: new Mmu(pageSize, stats, events), stats, events };
 }
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
-
 describe('Mmu', () => {
   it.each([0, 1000, 2048, 4097, 12 * K, Number.NaN])('refuses page size %s with E_CONFIG', (pageSize) => {
-    const err = thrown(() => mmu(pageSize));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toMatch(/allowed: a power of two >= 4096/);
+    expectVhwError(() => mmu(pageSize), 'E_CONFIG', /allowed: a power of two >= 4096/);
   });
 
   it.each([4 * K, 16 * K, 64 * K])('accepts page size %i and answers alignment questions in it', (pageSize) => {
@@ -48,58 +38,33 @@ describe('Mmu', () => {
       () => m.mapDirect({ name: 'd', gpa: 0x10000, size: 0x8000, hostPa: 0, handler: nullHandler, handlerOffset: 0 }),
     ];
     for (const c of cases) {
-      const err = thrown(c);
-      expect(VhwError.is(err, 'E_ALIGNMENT')).toBe(true);
-      expect((err as Error).message).toContain('whole 65536-byte pages');
+      expectVhwError(c, 'E_ALIGNMENT', 'whole 65536-byte pages');
     }
     expect(m.entries).toHaveLength(0);
   });
 
   it('refuses a direct mapping whose host address is not page aligned, naming the address', () => {
     const { mmu: m } = mmu(64 * K);
-    const err = thrown(() =>
-      m.mapDirect({ name: 'bar0', gpa: 0x10000, size: 0x10000, hostPa: 0x3fe00004000, handler: nullHandler, handlerOffset: 0 }),
+    const err = expectVhwError(
+      () => m.mapDirect({ name: 'bar0', gpa: 0x10000, size: 0x10000, hostPa: 0x3fe00004000, handler: nullHandler, handlerOffset: 0 }),
+      'E_ALIGNMENT',
     );
-    expect(VhwError.is(err, 'E_ALIGNMENT')).toBe(true);
-    expect((err as Error).message).toBe('direct mapping "bar0": host address 0x3fe00004000 is not aligned to the 65536-byte page');
+    expect(err.message).toBe('direct mapping "bar0": host address 0x3fe00004000 is not aligned to the 65536-byte page');
   });
 
   it('refuses bad names and ranges', () => {
     const { mmu: m } = mmu();
-    expect(
-      VhwError.is(
-        thrown(() => m.mapRam('', 0, 4 * K)),
-        'E_CONFIG',
-      ),
-    ).toBe(true);
-    expect(
-      VhwError.is(
-        thrown(() => m.mapRam('r', -4 * K, 4 * K)),
-        'E_RANGE',
-      ),
-    ).toBe(true);
-    expect(
-      VhwError.is(
-        thrown(() => m.mapRam('r', 0, 0)),
-        'E_RANGE',
-      ),
-    ).toBe(true);
-    expect(
-      VhwError.is(
-        thrown(() => m.mapRam('r', 0, 8 * K, new ArrayBuffer(4 * K))),
-        'E_RANGE',
-      ),
-    ).toBe(true);
+    expectVhwError(() => m.mapRam('', 0, 4 * K), 'E_CONFIG');
+    expectVhwError(() => m.mapRam('r', -4 * K, 4 * K), 'E_RANGE');
+    expectVhwError(() => m.mapRam('r', 0, 0), 'E_RANGE');
+    expectVhwError(() => m.mapRam('r', 0, 8 * K, new ArrayBuffer(4 * K)), 'E_RANGE');
   });
 
   it('refuses overlapping mappings with E_OVERLAP and duplicate names with E_CONFIG', () => {
     const { mmu: m } = mmu();
     m.mapRam('ram', 0, 16 * K);
-    const overlap = thrown(() => m.mapTrap('t', 12 * K, 8 * K, 'x'));
-    expect(VhwError.is(overlap, 'E_OVERLAP')).toBe(true);
-    expect((overlap as Error).message).toContain('"ram"');
-    const dup = thrown(() => m.mapTrap('ram', 64 * K, 4 * K, 'x'));
-    expect(VhwError.is(dup, 'E_CONFIG')).toBe(true);
+    expectVhwError(() => m.mapTrap('t', 12 * K, 8 * K, 'x'), 'E_OVERLAP', '"ram"');
+    expectVhwError(() => m.mapTrap('ram', 64 * K, 4 * K, 'x'), 'E_CONFIG');
     expect(m.entries.map((e) => e.name)).toEqual(['ram']);
   });
 
@@ -163,9 +128,7 @@ describe('Mmu', () => {
     const { mmu: m } = mmu();
     expect(() => m.unmap('x')).toThrow(/no mapping named "x"; mapped: none/);
     m.mapRam('ram', 0, 4 * K);
-    const err = thrown(() => m.unmap('x'));
-    expect(VhwError.is(err, 'E_NOT_FOUND')).toBe(true);
-    expect((err as Error).message).toContain('mapped: ram');
+    expectVhwError(() => m.unmap('x'), 'E_NOT_FOUND', 'mapped: ram');
   });
 
   it.each([4 * K, 16 * K, 64 * K])('property: map then translate gives back the same host address (page size %i)', (pageSize) => {

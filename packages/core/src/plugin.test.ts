@@ -1,18 +1,9 @@
 import { ContainerModule } from 'inversify';
 import { describe, expect, it, vi } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import { z } from 'zod';
 import { guestRam, simplePlatform } from './builtin-plugins.js';
-import { VhwError } from './errors.js';
 import { definePlugin, optionsError } from './plugin.js';
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a throw');
-}
 
 const uart = definePlugin({
   name: 'toy-uart',
@@ -33,17 +24,18 @@ const uart = definePlugin({
 
 describe('definePlugin', () => {
   it('refuses a plugin name that is not lowercase-dashed', () => {
-    const err = thrown(() =>
-      definePlugin({
-        name: 'My_Plugin',
-        kind: 'other',
-        description: '',
-        schema: z.strictObject({}),
-        module: () => new ContainerModule(() => {}),
-      }),
+    const err = expectVhwError(
+      () =>
+        definePlugin({
+          name: 'My_Plugin',
+          kind: 'other',
+          description: '',
+          schema: z.strictObject({}),
+          module: () => new ContainerModule(() => {}),
+        }),
+      'E_CONFIG',
     );
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('plugin name "My_Plugin": allowed: lowercase letters, digits and dashes');
+    expect(err.message).toBe('plugin name "My_Plugin": allowed: lowercase letters, digits and dashes');
   });
 
   it('exposes name, kind, description and schema on the factory', () => {
@@ -76,41 +68,39 @@ describe('definePlugin', () => {
   });
 
   it('names plugin, field, value and what is allowed for a bad value', () => {
-    const err = thrown(() => uart({ base: 0, baud: 50 }));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toMatch(/^toy-uart: option "baud" is 50: .*>=300/);
-    expect((err as VhwError).cause).toBeInstanceOf(z.ZodError);
+    const err = expectVhwError(() => uart({ base: 0, baud: 50 }), 'E_CONFIG');
+    expect(err.message).toMatch(/^toy-uart: option "baud" is 50: .*>=300/);
+    expect(err.cause).toBeInstanceOf(z.ZodError);
   });
 
   it('shows enum choices and string values quoted', () => {
-    const err = thrown(() => uart({ base: 0, parity: 'mark' as never }));
-    expect((err as Error).message).toMatch(/^toy-uart: option "parity" is "mark": .*"none"\|"even"\|"odd"/);
+    expectVhwError(
+      () => uart({ base: 0, parity: 'mark' as never }),
+      'E_CONFIG',
+      /^toy-uart: option "parity" is "mark": .*"none"\|"even"\|"odd"/,
+    );
   });
 
   it('says a required option is missing', () => {
-    const err = thrown(() => uart());
-    expect((err as Error).message).toMatch(/^toy-uart: option "base" is missing: /);
+    expectVhwError(() => uart(), 'E_CONFIG', /^toy-uart: option "base" is missing: /);
   });
 
   it('refuses an unknown key and lists the allowed keys', () => {
-    const err = thrown(() => uart({ base: 0, bauds: 9600 } as never));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message).toBe('toy-uart: unknown option "bauds"; allowed: name, base, baud, parity, fifo');
+    const err = expectVhwError(() => uart({ base: 0, bauds: 9600 } as never), 'E_CONFIG');
+    expect(err.message).toBe('toy-uart: unknown option "bauds"; allowed: name, base, baud, parity, fifo');
   });
 
   it('lists the allowed keys of a nested object for an unknown nested key', () => {
-    const err = thrown(() => uart({ base: 0, fifo: { depth: 8, treshold: 4 } } as never));
-    expect((err as Error).message).toBe('toy-uart: unknown option "fifo.treshold"; allowed: depth, threshold');
+    const err = expectVhwError(() => uart({ base: 0, fifo: { depth: 8, treshold: 4 } } as never), 'E_CONFIG');
+    expect(err.message).toBe('toy-uart: unknown option "fifo.treshold"; allowed: depth, threshold');
   });
 
   it('names a nested field by its dotted path', () => {
-    const err = thrown(() => uart({ base: 0, fifo: { depth: -1, threshold: 1 } }));
-    expect((err as Error).message).toMatch(/^toy-uart: option "fifo\.depth" is -1: /);
+    expectVhwError(() => uart({ base: 0, fifo: { depth: -1, threshold: 1 } }), 'E_CONFIG', /^toy-uart: option "fifo\.depth" is -1: /);
   });
 
   it('reports every issue at once', () => {
-    const err = thrown(() => uart({ base: -1, baud: 1, extra: true } as never));
-    const msg = (err as Error).message;
+    const msg = expectVhwError(() => uart({ base: -1, baud: 1, extra: true } as never), 'E_CONFIG').message;
     expect(msg).toContain('unknown option "extra"');
     expect(msg).toContain('option "base" is -1');
     expect(msg).toContain('option "baud" is 1');
@@ -118,8 +108,7 @@ describe('definePlugin', () => {
   });
 
   it('shortens long values in messages', () => {
-    const err = thrown(() => uart({ base: 0, name: 7 as never }));
-    expect((err as Error).message).toMatch(/option "name" is 7: /);
+    expectVhwError(() => uart({ base: 0, name: 7 as never }), 'E_CONFIG', /option "name" is 7: /);
     const long = optionsError('p', z.strictObject({ s: z.number() }).safeParse({ s: 'x'.repeat(200) }).error!, { s: 'x'.repeat(200) });
     expect(long.message).toMatch(/option "s" is "x{56}\.\.\.: /);
   });
@@ -146,14 +135,12 @@ describe('built-in plugins', () => {
     [{ unassignedPolicy: 'drop' }, 'simple-platform: option "unassignedPolicy" is "drop": '],
     [{ pagesize: 4096 }, 'simple-platform: unknown option "pagesize"; allowed: pageSize, unassignedPolicy'],
   ])('simplePlatform refuses %o', (input, message) => {
-    const err = thrown(() => simplePlatform(input as never));
-    expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-    expect((err as Error).message.startsWith(message)).toBe(true);
+    const err = expectVhwError(() => simplePlatform(input as never), 'E_CONFIG');
+    expect(err.message.startsWith(message)).toBe(true);
   });
 
   it('guestRam uses its name as the instance and refuses a bad size', () => {
     expect(guestRam({ name: 'hi', base: 1 << 30, size: 1 << 20 }).instance).toBe('hi');
-    const err = thrown(() => guestRam({ size: 0 }));
-    expect((err as Error).message).toMatch(/^ram: option "size" is 0: /);
+    expectVhwError(() => guestRam({ size: 0 }), 'E_CONFIG', /^ram: option "size" is 0: /);
   });
 });

@@ -12,7 +12,18 @@ import type { Stats } from './stats.js';
  * (or `container.getAll`). `Symbol.for` keeps them identical across package copies.
  */
 
-/** The host platform: exactly one per machine. */
+/** How a guest programs a passed-through device's MSIs. */
+export type GuestMsiSetup =
+  /** The guest writes the MSI-X table entries itself (the VMM traps and emulates the table). */
+  | 'msix-table'
+  /** The guest asks firmware (pSeries RTAS `ibm,change-msi`); it never writes the table. */
+  | 'rtas';
+
+/**
+ * The host platform's facts: exactly one per machine, bound by the platform plugin and
+ * read by every layer that needs one (vfio-pci's mmap policy, the VMM, the host bridge,
+ * results). One typed record: no second source, no string bag.
+ */
 export const Platform = Symbol.for('vhw.Platform');
 export interface Platform {
   readonly name: string;
@@ -22,9 +33,30 @@ export interface Platform {
   readonly unassignedPolicy: UnassignedPolicy;
   /** Cost-model defaults this platform raises or lowers (by parameter name). */
   readonly costDefaults: Readonly<Record<string, number>>;
-  /** Machine-type properties the VMM reads (e.g. `vfioNoMsixEmulation` on pSeries). */
-  readonly machineProperties: Readonly<Record<string, boolean | number | string>>;
+  /** Patch 1 in effect: every memory BAR starts on a page and no other BAR shares its page. */
+  readonly allMmioBarsPageAligned: boolean;
+  /** EEH with per-PE MSI validation: a device can only raise its own PE's MSIs, and errors freeze its PE. */
+  readonly eeh: boolean;
+  /** Some interrupt isolation (EEH MSI validation or interrupt remapping). */
+  readonly interruptIsolation: boolean;
+  /** How the guest programs MSIs ('rtas' on a pSeries guest). */
+  readonly guestMsiSetup: GuestMsiSetup;
+  /**
+   * The machine's `vfio-no-msix-emulation` property (pSeries): the VMM by default leaves the
+   * MSI-X table unemulated, since an 'rtas' guest never writes it. False where `guestMsiSetup`
+   * is 'msix-table'.
+   */
+  readonly vfioNoMsixEmulation: boolean;
 }
+
+/** The facts of a platform with no PCI isolation or paravirtual MSI setup (for bus-less and test platforms). */
+export const PLAIN_PLATFORM_FACTS = {
+  allMmioBarsPageAligned: false,
+  eeh: false,
+  interruptIsolation: false,
+  guestMsiSetup: 'msix-table',
+  vfioNoMsixEmulation: false,
+} as const satisfies Partial<Platform>;
 
 /** Cost parameters a plugin charges; each binding is one array of parameters. */
 export const CostParameters = Symbol.for('vhw.CostParameters');

@@ -1,6 +1,7 @@
 import { VhwError } from '@vhw/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import { type BarPlacement, type BarRequest, packBars, usedBytes } from './allocator.js';
 
 const KiB = 1024;
@@ -86,19 +87,17 @@ describe('packBars', () => {
   });
 
   it('throws E_ALLOCATION naming the window and listing only what did not fit', () => {
-    let err: unknown;
-    try {
-      packBars({ name: 'tiny', base: 0x1000_0000, size: 0x8000 }, [
-        { key: 'a:BAR0', size: 0x4000 },
-        { key: 'b:BAR0', size: 0x4000 },
-        { key: 'c:BAR0', size: 0x4000 },
-        { key: 'd:BAR2', size: 0x10000 },
-      ]);
-    } catch (e) {
-      err = e;
-    }
-    expect(VhwError.is(err, 'E_ALLOCATION')).toBe(true);
-    const m = (err as Error).message;
+    const err = expectVhwError(
+      () =>
+        packBars({ name: 'tiny', base: 0x1000_0000, size: 0x8000 }, [
+          { key: 'a:BAR0', size: 0x4000 },
+          { key: 'b:BAR0', size: 0x4000 },
+          { key: 'c:BAR0', size: 0x4000 },
+          { key: 'd:BAR2', size: 0x10000 },
+        ]),
+      'E_ALLOCATION',
+    );
+    const m = err.message;
     expect(m).toContain('window tiny [0x10000000, 0x10008000) is too small');
     expect(m).toContain('d:BAR2 (0x10000 bytes');
     expect(m).toContain('c:BAR0 (0x4000 bytes');

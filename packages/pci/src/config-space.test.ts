@@ -1,9 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice } from '../../../test/support/toy-device.js';
+import { ToyDevice } from '@vhw/test-support';
 import { CapId, Cfg, Command, ConfigSpace, Status } from './config-space.js';
 import { MSIX_CAP_OFFSET, PciDevice } from './device.js';
-import { findCapability } from './guest.js';
+
+/** The offset of capability `id` in a config space's list, or -1: the walk any PCI user makes. */
+function findCapability(fn: { configRead(offset: number, size: 1 | 2 | 4): number }, id: number): number {
+  for (let p = fn.configRead(Cfg.CapabilitiesPointer, 1), guard = 0; p !== 0 && guard < 48; p = fn.configRead(p + 1, 1), guard++)
+    if (fn.configRead(p, 1) === id) return p;
+  return -1;
+}
 
 /** A device built from a full spec (capabilities included) with inert registers. */
 class SpecDevice extends PciDevice {

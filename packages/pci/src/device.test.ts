@@ -1,6 +1,6 @@
 import { VhwError } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice } from '../../../test/support/toy-device.js';
+import { expectVhwError, ToyDevice } from '@vhw/test-support';
 import { Cfg } from './config-space.js';
 import { type PciDeviceSpec, isPowerOfTwo, validatePciDeviceSpec } from './device.js';
 
@@ -9,13 +9,7 @@ function spec(over: Partial<PciDeviceSpec>): PciDeviceSpec {
 }
 
 function configError(s: PciDeviceSpec): string {
-  try {
-    validatePciDeviceSpec(s);
-  } catch (e) {
-    expect(VhwError.is(e, 'E_CONFIG')).toBe(true);
-    return (e as Error).message;
-  }
-  throw new Error('expected validatePciDeviceSpec to throw');
+  return expectVhwError(() => validatePciDeviceSpec(s), 'E_CONFIG').message;
 }
 
 describe('validatePciDeviceSpec', () => {
@@ -217,11 +211,6 @@ describe('PciDevice BAR registers', () => {
       }
     }
     const d = new Dma('dma', [{ index: 0, size: 0x1000 }]);
-    try {
-      d.poke();
-      throw new Error('expected E_STATE');
-    } catch (e) {
-      expect(VhwError.is(e, 'E_STATE')).toBe(true);
-    }
+    expectVhwError(() => d.poke(), 'E_STATE');
   });
 });

@@ -1,9 +1,10 @@
-import { GuestMemory, type InterruptEvent, MachineEvents, SimClock, VhwError } from '@vhw/core';
+import { GuestMemory, type InterruptEvent, MachineEvents, PLAIN_PLATFORM_FACTS, SimClock, VhwError } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice } from '../../../test/support/toy-device.js';
+import { aimMsi, expectVhwError, programMsix, ToyDevice } from '@vhw/test-support';
 import { Cfg, Command } from './config-space.js';
-import { type BarDecl, MSIX_CAP_OFFSET, type MsixDecl } from './device.js';
-import { HostBridge, type PciFunction, barKey, barRequests } from './host-bridge.js';
+import type { BarDecl, MsixDecl } from './device.js';
+import { barKey, barRequests } from './bar-placement.js';
+import { HostBridge } from './host-bridge.js';
 
 const BASE = 0x4000_0000;
 const MSI_ADDR = 0xfee0_0000;
@@ -39,9 +40,8 @@ function setup(devices: DmaToy[] = [new DmaToy(...nvmeLike('a')), new DmaToy(...
   memory.add('ram', 0, 0x10_0000);
   const bridge = new HostBridge({
     name: 'hb',
-    pageSize: 0x10000,
+    platform: { name: 'test', pageSize: 0x10000, unassignedPolicy: 'ignore', costDefaults: {}, ...PLAIN_PLATFORM_FACTS },
     window: { name: 'hb MMIO', base: BASE, size: 0x100_0000 },
-    unassignedPolicy: 'ignore',
     events,
     clock,
     memory,
@@ -51,24 +51,13 @@ function setup(devices: DmaToy[] = [new DmaToy(...nvmeLike('a')), new DmaToy(...
   return { bridge, events, memory, devices };
 }
 
-function thrownCode(fn: () => unknown): [string | undefined, string] {
+function _thrownCode(fn: () => unknown): [string | undefined, string] {
   try {
     fn();
   } catch (e) {
     return [VhwError.is(e) ? e.code : undefined, (e as Error).message];
   }
   throw new Error('expected a throw');
-}
-
-/** Programs MSI-X entry `v` of `fn` with `data` (as the host kernel does) and enables MSI-X. */
-function programMsix(bridge: HostBridge, fn: PciFunction, v: number, data: number, address = MSI_ADDR): void {
-  const m = fn.device.spec.msix!;
-  const table = fn.bar(m.tableBar)!.address + m.tableOffset + v * 16;
-  bridge.write(table, 4, address % 2 ** 32);
-  bridge.write(table + 4, 4, Math.floor(address / 2 ** 32));
-  bridge.write(table + 8, 4, data);
-  bridge.write(table + 12, 4, 0);
-  bridge.configWrite(fn, MSIX_CAP_OFFSET + 2, 2, 0x8000);
 }
 
 describe('HostBridge realize', () => {
@@ -115,10 +104,8 @@ describe('HostBridge realize', () => {
 
   it('refuses to realize twice and duplicate names; places devices beyond 32 on further buses', () => {
     const { bridge } = setup();
-    expect(thrownCode(() => bridge.realize([]))[0]).toBe('E_STATE');
-    const [c1, m1] = thrownCode(() => setup([new DmaToy('x', [{ index: 0, size: 16 }]), new DmaToy('x', [{ index: 0, size: 16 }])]));
-    expect(c1).toBe('E_CONFIG');
-    expect(m1).toContain('"x"');
+    expectVhwError(() => bridge.realize([]), 'E_STATE');
+    expectVhwError(() => setup([new DmaToy('x', [{ index: 0, size: 16 }]), new DmaToy('x', [{ index: 0, size: 16 }])]), 'E_CONFIG', '"x"');
     const many = Array.from({ length: 33 }, (_, i) => new DmaToy(`d${i}`, [{ index: 0, size: 16 }]));
     const { bridge: b2 } = setup(many);
     expect(b2.findFunction('d31').bdf).toBe('0000:00:1f.0');
@@ -127,10 +114,8 @@ describe('HostBridge realize', () => {
 
   it('names every device when a lookup fails', () => {
     const { bridge } = setup();
-    const [c, m] = thrownCode(() => bridge.findFunction('nope'));
-    expect(c).toBe('E_NOT_FOUND');
-    expect(m).toContain('"nope"');
-    expect(m).toContain('devices: a, b');
+    const err = expectVhwError(() => bridge.findFunction('nope'), 'E_NOT_FOUND', '"nope"');
+    expect(err.message).toContain('devices: a, b');
   });
 
   it('re-programs BARs and the command register on restoreFunction', () => {
@@ -216,7 +201,7 @@ describe('HostBridge ownership and reservations', () => {
 
   it('states no platform guarantees on the base bridge', () => {
     const { bridge } = setup();
-    expect([bridge.allMmioBarsPageAligned, bridge.eeh, bridge.interruptIsolation]).toEqual([false, false, false]);
+    expect([bridge.platform.allMmioBarsPageAligned, bridge.eeh, bridge.platform.interruptIsolation]).toEqual([false, false, false]);
   });
 });
 
@@ -238,10 +223,7 @@ describe('HostBridge MSIs', () => {
   it('delivers a device-raised vector to the IRQ handler', () => {
     const { bridge, devices, events } = setup();
     const a = bridge.functions[0];
-    const [msg] = bridge.allocateMsi(a, 1);
-    const got: number[] = [];
-    bridge.setIrqHandler(msg.irq, (irq) => got.push(irq));
-    programMsix(bridge, a, 0, msg.data);
+    const { msg, got } = aimMsi(bridge, a, a);
     devices[0].fire(0);
     expect(got).toEqual([msg.irq]);
     expect(bridge.counters.msiDelivered).toBe(1);
@@ -257,10 +239,7 @@ describe('HostBridge MSIs', () => {
   it('without validation delivers an MSI aimed at another group and counts it as cross-group', () => {
     const { bridge, devices } = setup();
     const [a, b] = bridge.functions;
-    const [mb] = bridge.allocateMsi(b, 1);
-    const got: number[] = [];
-    bridge.setIrqHandler(mb.irq, (irq) => got.push(irq));
-    programMsix(bridge, a, 0, mb.data);
+    const { msg: mb, got } = aimMsi(bridge, a, b);
     devices[0].fire(0);
     expect(got).toEqual([mb.irq]);
     expect(bridge.counters.msiCrossGroupDelivered).toBe(1);

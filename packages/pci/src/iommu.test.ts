@@ -1,15 +1,6 @@
-import { VhwError } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import { Iommu } from './iommu.js';
-
-function code(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return VhwError.is(e) ? e.code : 'not a VhwError';
-  }
-  return undefined;
-}
 
 describe('Iommu', () => {
   it('translates addresses inside a mapping and refuses anything not entirely mapped', () => {
@@ -34,8 +25,8 @@ describe('Iommu', () => {
   it('refuses overlapping mappings with E_OVERLAP and keeps the table as it was', () => {
     const io = new Iommu('pe1');
     io.map(0x2000, 0x2000, 0x8000);
-    expect(code(() => io.map(0x3000, 0x2000, 0x9000))).toBe('E_OVERLAP');
-    expect(code(() => io.map(0x1000, 0x1001, 0x9000))).toBe('E_OVERLAP');
+    expectVhwError(() => io.map(0x3000, 0x2000, 0x9000), 'E_OVERLAP');
+    expectVhwError(() => io.map(0x1000, 0x1001, 0x9000), 'E_OVERLAP');
     expect(io.mappings).toEqual([{ iova: 0x2000, size: 0x2000, gpa: 0x8000 }]);
     expect(io.translate(0x3000, 4)).toBe(0x9000);
     io.map(0x4000, 0x1000, 0); // touching is fine
@@ -45,10 +36,10 @@ describe('Iommu', () => {
 
   it('refuses malformed mappings with E_RANGE', () => {
     const io = new Iommu('pe2');
-    expect(code(() => io.map(0, 0, 0))).toBe('E_RANGE');
-    expect(code(() => io.map(0, -1, 0))).toBe('E_RANGE');
-    expect(code(() => io.map(0.5, 16, 0))).toBe('E_RANGE');
-    expect(code(() => io.map(0, 16, Number.NaN))).toBe('E_RANGE');
+    expectVhwError(() => io.map(0, 0, 0), 'E_RANGE');
+    expectVhwError(() => io.map(0, -1, 0), 'E_RANGE');
+    expectVhwError(() => io.map(0.5, 16, 0), 'E_RANGE');
+    expectVhwError(() => io.map(0, 16, Number.NaN), 'E_RANGE');
     expect(io.mappings).toEqual([]);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ToyDevice } from '../../../test/support/toy-device.js';
+import { ToyDevice } from '@vhw/test-support';
 import { MSIX_CAP_OFFSET } from './device.js';
 import { MSIX_ENTRY_SIZE, MsixTable, VectorControl } from './msix.js';
 

@@ -20,7 +20,8 @@ import {
   definePlugin,
   z,
 } from '@vhw/core';
-import { GuestPciBusToken, PciHostToken } from '@vhw/pci';
+import { GuestPciBusToken } from '@vhw/guest';
+import { PciHostToken } from '@vhw/pci';
 import { VfioToken } from '@vhw/vfio-pci';
 import { Vmm } from './vmm.js';
 

@@ -1,5 +1,6 @@
 import { type GuestCpu, VhwError } from '@vhw/core';
-import { Cfg, ConfigSpace, type GuestBar, type GuestEeh, type GuestPciFunction, type HostBridge, MSIX_CAP_OFFSET } from '@vhw/pci';
+import type { GuestBar, GuestEeh, GuestPciFunction } from '@vhw/guest';
+import { Cfg, ConfigSpace, type HostBridge, MSIX_CAP_OFFSET } from '@vhw/pci';
 import { VFIO_PCI_CONFIG_REGION_INDEX, type VfioDeviceInfo, type VfioPciDevice, type VfioPciDriver, readMsixLayout } from '@vhw/vfio-pci';
 import { MsixEmulator } from './msix-emulation.js';
 

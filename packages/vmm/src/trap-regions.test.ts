@@ -29,7 +29,7 @@ describe('RamDeviceRegion (the VMM reaching an mmapped area)', () => {
     expect(r.read(0x10, 4)).toBe(0x1234);
     expect(clock.now).toBe(10);
     expect(r.read64(0x10)).toBe(0x1234);
-    expect(r.high64).toBe(0x5678);
+    expect(r.high).toBe(0x5678);
     expect(clock.now).toBe(20);
     r.write64(0x20, 1, 2);
     expect(clock.now).toBe(40);

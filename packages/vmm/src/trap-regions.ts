@@ -16,7 +16,7 @@ import type { MsixEmulator } from './msix-emulation.js';
  * `vfio_pci_bar_rw()`).
  */
 export class VfioFdRegion implements MmioHandler {
-  high64 = 0;
+  high = 0;
 
   /**
    * @param dev the vfio device whose fd is read and written.
@@ -39,7 +39,7 @@ export class VfioFdRegion implements MmioHandler {
 
   read64(off: number): number {
     const lo = this.dev.regionRead(this.index, this.base + off, 8);
-    this.high64 = this.dev.high;
+    this.high = this.dev.high;
     return lo;
   }
 
@@ -54,7 +54,7 @@ export class VfioFdRegion implements MmioHandler {
  * access per guest access, 8-byte ones included.
  */
 export class RamDeviceRegion implements MmioHandler {
-  high64 = 0;
+  high = 0;
 
   /**
    * @param host the mmapped host MMIO (the device's register handler behind the mapping).
@@ -83,7 +83,7 @@ export class RamDeviceRegion implements MmioHandler {
   read64(off: number): number {
     this.clock.add(this.readNs);
     const lo = this.host.read(this.hostBase + off, 4);
-    this.high64 = this.host.read(this.hostBase + off + 4, 4);
+    this.high = this.host.read(this.hostBase + off + 4, 4);
     return lo;
   }
 

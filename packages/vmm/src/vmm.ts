@@ -12,7 +12,8 @@ import {
   VhwError,
   hex,
 } from '@vhw/core';
-import type { GuestPciBus, GuestPciFunction, HostBridge } from '@vhw/pci';
+import type { GuestPciBus, GuestPciFunction } from '@vhw/guest';
+import type { HostBridge } from '@vhw/pci';
 import { Reason, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type GuestMmioWindows, placeGuestBars } from './guest-bar-placement.js';
 import { type AreaReport, PassthroughBar } from './passthrough-bar.js';
@@ -98,9 +99,8 @@ export class Vmm implements TrapHandler, GuestPciBus {
       deps.stats.unassigned++;
       if (deps.events.tracing) deps.events.emit('unassigned', { space, addr, size, isWrite, reason });
     };
-    const props = deps.platform.machineProperties;
-    this.paravirtMsi = props.machineType === 'pseries';
-    this.noMsixEmulation = options.noMsixEmulation === 'machine' ? props.vfioNoMsixEmulation === true : options.noMsixEmulation;
+    this.paravirtMsi = deps.platform.guestMsiSetup === 'rtas';
+    this.noMsixEmulation = options.noMsixEmulation === 'machine' ? deps.platform.vfioNoMsixEmulation : options.noMsixEmulation;
     if (this.noMsixEmulation && !this.paravirtMsi) {
       throw new VhwError(
         'E_CONFIG',
@@ -185,22 +185,21 @@ export class Vmm implements TrapHandler, GuestPciBus {
   }
 
   /**
-   * The isolation rule: the host pages behind a direct mapping hold only this device's
-   * BARs and reservations and lie in its own group's segments.
+   * Verifies, before a direct mapping, that the host pages behind it hold only this
+   * device's BARs and reservations and lie in its own group's segments: the host's one
+   * isolation rule (`HostResources.foreignOwners`), which vfio-pci's mmap also applies.
    * Each `PassthroughBar` runs it before installing a direct mapping.
    * @throws VhwError E_ISOLATION naming what else is in the page.
    */
   checkIsolation(fn: PassthroughFunction, hostPa: number, size: number, bar: PassthroughBar): void {
     this.counters.isolationChecks++;
     const own = fn.dev.fn;
-    for (const o of this.deps.bridge.ownersOf(hostPa, size)) {
-      const foreign = o.kind === 'segment' ? o.group !== own.group.id : o.owner !== own.name;
-      if (foreign) {
-        throw new VhwError(
-          'E_ISOLATION',
-          `vmm: refusing to map ${bar.device} BAR${bar.index} host [${hex(hostPa)}, ${hex(hostPa + size)}) direct: it holds ${o.kind} of ${o.owner}${o.bar !== undefined ? ` BAR${o.bar}` : ''} at ${hex(o.base)}`,
-        );
-      }
+    const o = this.deps.bridge.resources.foreignOwners(hostPa, size, { name: own.name, group: own.group.id })[0];
+    if (o) {
+      throw new VhwError(
+        'E_ISOLATION',
+        `vmm: refusing to map ${bar.device} BAR${bar.index} host [${hex(hostPa)}, ${hex(hostPa + size)}) direct: it holds ${o.kind} of ${o.owner}${o.bar !== undefined ? ` BAR${o.bar}` : ''} at ${hex(o.base)}`,
+      );
     }
   }
 
@@ -281,9 +280,8 @@ export class Vmm implements TrapHandler, GuestPciBus {
         out.push(`${m.name}: direct mapping with no passed-through owner`);
         continue;
       }
-      for (const o of this.deps.bridge.ownersOf(m.hostPa, m.size)) {
-        const foreign = o.kind === 'segment' ? o.group !== fn.dev.fn.group.id : o.owner !== fn.name;
-        if (foreign) out.push(`${m.name}: host [${hex(m.hostPa)}, ${hex(m.hostPa + m.size)}) holds ${o.kind} of ${o.owner}`);
+      for (const o of this.deps.bridge.resources.foreignOwners(m.hostPa, m.size, { name: fn.name, group: fn.dev.fn.group.id })) {
+        out.push(`${m.name}: host [${hex(m.hostPa)}, ${hex(m.hostPa + m.size)}) holds ${o.kind} of ${o.owner}`);
       }
     }
     return out;

@@ -1,6 +1,7 @@
-import { GuestMemory, VhwError } from '@vhw/core';
+import { GuestMemory } from '@vhw/core';
 import { Cfg, MSIX_CAP_OFFSET, PciDevice, type PciDeviceBus } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
+import { expectVhwError } from '@vhw/test-support';
 import { NicLiteDevice } from './device.js';
 import type { NicLiteInput } from './options.js';
 import { nicLite } from './plugin.js';
@@ -231,14 +232,7 @@ describe('nic-lite options', () => {
   ];
   for (const [what, input, message] of bad) {
     it(`refuses a bad ${what} with a message naming the plugin and the field`, () => {
-      let err: unknown;
-      try {
-        nicLite(input as never);
-      } catch (e) {
-        err = e;
-      }
-      expect(VhwError.is(err, 'E_CONFIG')).toBe(true);
-      expect((err as Error).message).toMatch(message);
+      expectVhwError(() => nicLite(input as never), 'E_CONFIG', message);
     });
   }
 

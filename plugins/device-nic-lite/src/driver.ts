@@ -1,5 +1,6 @@
 import { type GuestCpu, VhwError, hex } from '@vhw/core';
-import { Cfg, Command, type GuestContext, type GuestDriver, type GuestPciFunction } from '@vhw/pci';
+import type { GuestContext, GuestDriver, GuestPciFunction } from '@vhw/guest';
+import { Cfg, Command } from '@vhw/pci';
 import { type NicLiteInput, type NicLiteOptions, resolveNicLiteOptions } from './options.js';
 import { CTRL_RST, Cause, DESC_SIZE, DescStatus, NicReg, QUEUE_ENABLE, RX_BUFFER_BYTES, TxCmd, nicLitePayloadWord } from './regs.js';
 

@@ -1,5 +1,6 @@
 import { ContainerModule, definePlugin } from '@vhw/core';
-import { GuestDriverToken, PciDeviceToken } from '@vhw/pci';
+import { GuestDriverToken } from '@vhw/guest';
+import { PciDeviceToken } from '@vhw/pci';
 import { NicLiteDevice } from './device.js';
 import { NicLiteDriver } from './driver.js';
 import { NIC_LITE_PLUGIN, nicLiteSchema } from './options.js';

@@ -1,6 +1,6 @@
 import { Path } from '@vhw/core';
 import { type HostBridge, type PciDevice, PciDeviceToken } from '@vhw/pci';
-import { ALL_PATCHES, preparePassthrough } from 'vhw';
+import { ALL_PATCHES, preparePassthrough } from '@vhw/experiment';
 import { describe, expect, it } from 'vitest';
 import type { NvmeLiteDevice } from './device.js';
 import { NvmeLiteDriver } from './driver.js';

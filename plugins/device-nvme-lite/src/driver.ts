@@ -1,5 +1,6 @@
 import { type GuestCpu, VhwError, hex } from '@vhw/core';
-import { Cfg, Command, type GuestContext, type GuestDriver, type GuestPciFunction } from '@vhw/pci';
+import type { GuestContext, GuestDriver, GuestPciFunction } from '@vhw/guest';
+import { Cfg, Command } from '@vhw/pci';
 import { type NvmeLiteInput, type NvmeLiteOptions, resolveNvmeLiteOptions } from './options.js';
 import {
   AdminOpcode,

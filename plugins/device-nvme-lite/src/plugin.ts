@@ -1,5 +1,6 @@
 import { ContainerModule, definePlugin } from '@vhw/core';
-import { GuestDriverToken, PciDeviceToken } from '@vhw/pci';
+import { GuestDriverToken } from '@vhw/guest';
+import { PciDeviceToken } from '@vhw/pci';
 import { NvmeLiteDevice } from './device.js';
 import { NvmeLiteDriver } from './driver.js';
 import { NVME_LITE_PLUGIN, nvmeLiteSchema } from './options.js';

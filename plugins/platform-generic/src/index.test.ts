@@ -1,30 +1,17 @@
-import { type InterruptEvent, type IsolationEvent, Machine, VhwError, type VhwPlugin, guestRam } from '@vhw/core';
-import { MSIX_CAP_OFFSET, type PciFunction, PciHostToken } from '@vhw/pci';
+import { type InterruptEvent, type IsolationEvent, Machine, type VhwPlugin, guestRam } from '@vhw/core';
+import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { type ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
-import { type GenericHostBridge, genericPlatform } from './index.js';
+import { expectVhwError, programMsix, type ToyDevice, toyIgbvf, toyNvme16k } from '@vhw/test-support';
+import { genericPlatform } from './index.js';
 
 type Options = Parameters<typeof genericPlatform>[0];
 
-const nvme = (name: string) =>
-  toyDevice({
-    name,
-    bars: [{ index: 0, size: 0x4000, kind: 'mem64' }],
-    msix: { vectors: 4, tableBar: 0, tableOffset: 0x2000, pbaBar: 0, pbaOffset: 0x3000 },
-  });
-const igbvf = (name: string) =>
-  toyDevice({
-    name,
-    bars: [
-      { index: 0, size: 0x4000 },
-      { index: 3, size: 0x4000 },
-    ],
-    msix: { vectors: 3, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
-  });
+const nvme = (name: string) => toyNvme16k(name, 4);
+const igbvf = toyIgbvf;
 
 function build(options: Options, ...devices: VhwPlugin[]) {
   const machine = Machine.create({ plugins: [genericPlatform(options), guestRam({}), ...devices] });
-  const bridge = machine.get<GenericHostBridge>(PciHostToken);
+  const bridge = machine.get<HostBridge>(PciHostToken);
   const isolation: IsolationEvent[] = [];
   machine.events.on('isolation', (e) => isolation.push(e));
   const fn = (name: string) => bridge.findFunction(name);
@@ -32,28 +19,23 @@ function build(options: Options, ...devices: VhwPlugin[]) {
   return { machine, bridge, isolation, fn, toy };
 }
 
-function programMsix(bridge: GenericHostBridge, fn: PciFunction, v: number, data: number): void {
-  const m = fn.device.spec.msix!;
-  const entry = fn.bar(m.tableBar)!.address + m.tableOffset + v * 16;
-  bridge.write(entry, 4, bridge.msiAddress % 2 ** 32);
-  bridge.write(entry + 4, 4, Math.floor(bridge.msiAddress / 2 ** 32));
-  bridge.write(entry + 8, 4, data);
-  bridge.write(entry + 12, 4, 0);
-  bridge.configWrite(fn, MSIX_CAP_OFFSET + 2, 2, 0x8000);
-}
-
 describe('generic platform', () => {
   it('uses 4 KiB pages by default and states no EEH or interrupt isolation', () => {
     const { machine, bridge } = build({}, nvme('a'));
     expect(machine.platform.pageSize).toBe(4096);
     expect(bridge.pageSize).toBe(4096);
-    expect([bridge.allMmioBarsPageAligned, bridge.eeh, bridge.interruptIsolation]).toEqual([false, false, false]);
-    expect(machine.platform.machineProperties).toMatchObject({ machineType: 'generic', vfioNoMsixEmulation: false, eeh: false });
+    expect([bridge.platform.allMmioBarsPageAligned, bridge.eeh, bridge.platform.interruptIsolation]).toEqual([false, false, false]);
+    expect(machine.platform).toMatchObject({ guestMsiSetup: 'msix-table', vfioNoMsixEmulation: false, eeh: false });
   });
 
   it('states the facts its options give', () => {
     const { bridge } = build({ alignBars: true, interruptRemapping: true, pageSize: 65536 }, nvme('a'));
-    expect([bridge.allMmioBarsPageAligned, bridge.eeh, bridge.interruptIsolation, bridge.pageSize]).toEqual([true, false, true, 65536]);
+    expect([bridge.platform.allMmioBarsPageAligned, bridge.eeh, bridge.platform.interruptIsolation, bridge.pageSize]).toEqual([
+      true,
+      false,
+      true,
+      65536,
+    ]);
   });
 
   it('packs every device into one flat window, one group per device, no segments', () => {
@@ -72,13 +54,7 @@ describe('generic platform', () => {
   });
 
   it('refuses a window that is too small', () => {
-    try {
-      build({ mmioSize: 0x4000 }, nvme('a'), nvme('b'));
-      throw new Error('expected E_ALLOCATION');
-    } catch (e) {
-      expect(VhwError.is(e, 'E_ALLOCATION')).toBe(true);
-      expect((e as Error).message).toContain('b:BAR0');
-    }
+    expectVhwError(() => build({ mmioSize: 0x4000 }, nvme('a'), nvme('b')), 'E_ALLOCATION', 'b:BAR0');
   });
 
   it('answers an unassigned access with all-ones and freezes nothing (no EEH)', () => {
@@ -147,14 +123,8 @@ describe('generic platform', () => {
       [{ eeh: true }, '"eeh"'],
       [{ mmioSize: 0 }, '"mmioSize"'],
     ] as const) {
-      try {
-        genericPlatform(o as Options);
-        throw new Error('expected E_CONFIG');
-      } catch (e) {
-        expect(VhwError.is(e, 'E_CONFIG')).toBe(true);
-        expect((e as Error).message).toContain('platform-generic');
-        expect((e as Error).message).toContain(field);
-      }
+      const err = expectVhwError(() => genericPlatform(o as Options), 'E_CONFIG', 'platform-generic');
+      expect(err.message).toContain(field);
     }
   });
 });

@@ -4,32 +4,21 @@
  * against their source, blocked and counted without any freeze).
  */
 import { ContainerModule, Platform, definePlugin, pageSizeSchema, patchDoc, z } from '@vhw/core';
-import { HostBridge, type HostBridgeOptions, type PciFunction, bindHostBridge } from '@vhw/pci';
+import { HostBridge, type HostBridgePolicy, bindHostBridge } from '@vhw/pci';
 
-export interface GenericHostBridgeOptions extends HostBridgeOptions {
-  alignBars: boolean;
-  interruptRemapping: boolean;
-}
-
-/** A flat host bridge: one group per device, no freeze, optional MSI source validation. */
-export class GenericHostBridge extends HostBridge {
-  constructor(private readonly o: GenericHostBridgeOptions) {
-    super(o);
-  }
-  override get allMmioBarsPageAligned(): boolean {
-    return this.o.alignBars;
-  }
-  override get interruptIsolation(): boolean {
-    return this.o.interruptRemapping;
-  }
-  protected override minBarAlignment(): number {
-    return this.o.alignBars ? this.pageSize : 0;
-  }
-  protected override validateMsi(source: PciFunction, owner: PciFunction | undefined): boolean {
+/**
+ * The generic host's answers to its host bridge: one group per device (the default),
+ * memory BARs aligned to the page under patch 1, and, with interrupt remapping, an MSI
+ * passes only for a vector of the source's own group (blocked and counted, no freeze).
+ * @param o `alignBars` (patch 1) and `interruptRemapping`, with the page size.
+ */
+export function genericHostPolicy(o: { alignBars: boolean; interruptRemapping: boolean; pageSize: number }): HostBridgePolicy {
+  return {
+    barAlignment: () => (o.alignBars ? o.pageSize : 0),
     // Interrupt remapping checks the requester against the remapping entry; without it any
     // device can hit any vector (that is the risk the RFC's patch 3 guards against).
-    return !this.o.interruptRemapping || (owner !== undefined && owner.group === source.group);
-  }
+    validateMsi: (source, owner) => !o.interruptRemapping || (owner !== undefined && owner.group === source.group),
+  };
 }
 
 /** Options of the generic (control) platform plugin. */
@@ -49,28 +38,31 @@ export const genericPlatform = definePlugin({
   schema: genericPlatformOptions,
   module: (o) =>
     new ContainerModule((opts) => {
+      // The platform's facts, stated once: vfio-pci, the VMM and the bridge read this record.
       opts.bind(Platform).toConstantValue({
         name: 'generic',
         pageSize: o.pageSize,
         unassignedPolicy: 'ignore',
         costDefaults: {},
-        machineProperties: { machineType: 'generic', vfioNoMsixEmulation: false, eeh: false },
+        allMmioBarsPageAligned: o.alignBars,
+        eeh: false,
+        interruptIsolation: o.interruptRemapping,
+        guestMsiSetup: 'msix-table',
+        vfioNoMsixEmulation: false,
       } satisfies Platform);
       bindHostBridge(
         opts,
         'generic',
-        ({ events, clock, memory }) =>
-          new GenericHostBridge({
+        ({ events, clock, memory, platform }) =>
+          new HostBridge({
             name: 'host0',
-            pageSize: o.pageSize,
+            platform,
             window: { name: 'host0 MMIO', base: o.mmioBase, size: o.mmioSize },
-            unassignedPolicy: 'ignore',
             events,
             clock,
             memory,
             msiAddress: 0xfee0_0000,
-            alignBars: o.alignBars,
-            interruptRemapping: o.interruptRemapping,
+            policy: genericHostPolicy(o),
           }),
       );
     }),

@@ -6,7 +6,9 @@ import { ContainerModule, type CostParameter, CostParameters, Platform, definePl
 import { bindHostBridge } from '@vhw/pci';
 import { Ppc64Phb } from './phb.js';
 
-export { Ppc64Phb, type EehState, type Ppc64PhbOptions } from './phb.js';
+export { Ppc64Phb, type Ppc64PhbOptions } from './phb.js';
+export { PhbEeh, type EehState, type FreezeScope, type PhbEehOptions } from './eeh.js';
+export { M32Segments, type Segment } from './m32-segments.js';
 
 /** Cost parameters this platform charges, with their sources. */
 export const PPC64_COST_PARAMETERS: readonly CostParameter[] = [
@@ -59,23 +61,29 @@ export const ppc64Platform = definePlugin({
   schema: ppc64PlatformOptions,
   module: (o) =>
     new ContainerModule((opts) => {
+      // The platform's facts, stated once: vfio-pci, the VMM and the PHB read this record.
       opts.bind(Platform).toConstantValue({
         name: 'ppc64',
         pageSize: o.pageSize,
         unassignedPolicy: 'ignore',
         costDefaults: {},
-        machineProperties: { machineType: 'pseries', vfioNoMsixEmulation: o.vfioNoMsixEmulation, eeh: o.eeh },
+        allMmioBarsPageAligned: o.alignBars,
+        eeh: o.eeh,
+        // Per-PE MSI validation is part of EEH on this PHB.
+        interruptIsolation: o.eeh,
+        // A pSeries guest sets up MSIs through RTAS ibm,change-msi.
+        guestMsiSetup: 'rtas',
+        vfioNoMsixEmulation: o.vfioNoMsixEmulation,
       } satisfies Platform);
       opts.bind(CostParameters).toConstantValue(PPC64_COST_PARAMETERS);
       bindHostBridge(
         opts,
         'ppc64',
-        ({ events, clock, memory, costs }) =>
+        ({ events, clock, memory, costs, platform }) =>
           new Ppc64Phb({
             name: 'phb0',
-            pageSize: o.pageSize,
+            platform,
             window: { name: 'phb0 M32', base: o.m32Base, size: o.m32Size },
-            unassignedPolicy: 'ignore',
             events,
             clock,
             memory,
@@ -84,7 +92,6 @@ export const ppc64Platform = definePlugin({
             alignBars: o.alignBars,
             peCount: o.peCount,
             peGranularity: o.peGranularity,
-            eeh: o.eeh,
             freezeBlocksMsi: o.freezeBlocksMsi,
             costs,
           }),

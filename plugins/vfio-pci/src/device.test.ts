@@ -3,7 +3,7 @@ import {
   type InterruptEvent,
   type IsolationEvent,
   Machine,
-  VhwError,
+  guestRam,
   type VhwPlugin,
   definePlugin,
   simplePlatform,
@@ -14,7 +14,7 @@ import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ToyDevice, toyDevice } from '../../../test/support/toy-device.js';
+import { expectVhwError, ToyDevice, toyDevice } from '@vhw/test-support';
 import { readMsixLayout } from './device.js';
 import { VFIO_COST_PARAMETERS, VfioToken, type VfioPciDriver, vfioPci, vfioPciOptions } from './index.js';
 import type { Variant } from '@vhw/core';
@@ -64,21 +64,10 @@ function build(platform: VhwPlugin, devices: VhwPlugin[], t: Toggles = {}, costs
   return { machine, bridge, driver, toy, dev: (name: string) => driver.device(name) };
 }
 
-function thrown(f: () => unknown): VhwError {
-  try {
-    f();
-  } catch (e) {
-    if (VhwError.is(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a VhwError');
-}
-
 describe('VfioPciDevice mmap', () => {
   it('refuses a region that is not mmappable, naming the reason', () => {
     const { dev } = build(ppc64Platform({}), [nvme('n')]);
-    const e = thrown(() => dev('n').mmap(0, 0, PAGE));
-    expect(e.code).toBe('E_MMAP_DENIED');
+    const e = expectVhwError(() => dev('n').mmap(0, 0, PAGE), 'E_MMAP_DENIED');
     expect(e.message).toContain('vfio n: mmap of region 0');
     expect(e.message).toContain('not mmappable (sub-page-bar)');
     expect(dev('n').counters.mmapRefused).toBe(1);
@@ -95,9 +84,7 @@ describe('VfioPciDevice mmap', () => {
       [0, -PAGE],
       [0.5, PAGE],
     ]) {
-      const e = thrown(() => d.mmap(0, off, size));
-      expect(e.code).toBe('E_MMAP_DENIED');
-      expect(e.message).toContain('whole 65536-byte pages');
+      expectVhwError(() => d.mmap(0, off, size), 'E_MMAP_DENIED', 'whole 65536-byte pages');
     }
     expect(d.counters.mmapRefused).toBe(5);
     expect(d.mmap(0, 0, PAGE).size).toBe(PAGE);
@@ -110,8 +97,7 @@ describe('VfioPciDevice mmap', () => {
       [PAGE, PAGE],
       [0, 2 * PAGE],
     ]) {
-      const e = thrown(() => dev('n').mmap(0, off, size));
-      expect(e.code).toBe('E_MMAP_DENIED');
+      const e = expectVhwError(() => dev('n').mmap(0, off, size), 'E_MMAP_DENIED');
       expect(e.message).toContain("beyond the region's 65536 mappable bytes");
     }
   });
@@ -129,18 +115,14 @@ describe('VfioPciDevice mmap', () => {
       [PAGE, PAGE],
       [0, 2 * PAGE],
     ]) {
-      const e = thrown(() => dev.mmap(2, off, size));
-      expect(e.code).toBe('E_MMAP_DENIED');
-      expect(e.message).toContain('overlaps the MSI-X table pages [0x10000, 0x20000) (msix-table-page)');
+      expectVhwError(() => dev.mmap(2, off, size), 'E_MMAP_DENIED', 'overlaps the MSI-X table pages [0x10000, 0x20000) (msix-table-page)');
     }
   });
 
   it('refuses regions of size 0 and regions that do not exist', () => {
     const { dev } = build(ppc64Platform({}), [kioxia('k')], { p3: true });
     for (const index of [1, 2, 5, 6, CFG, 8, -1, 99]) {
-      const e = thrown(() => dev('k').mmap(index, 0, PAGE));
-      expect(e.code).toBe('E_MMAP_DENIED');
-      expect(e.message).toContain('does not exist or has size 0');
+      expectVhwError(() => dev('k').mmap(index, 0, PAGE), 'E_MMAP_DENIED', 'does not exist or has size 0');
     }
   });
 
@@ -178,10 +160,10 @@ describe('VfioPciDevice mmap', () => {
     const { dev } = build(ppc64Platform({}), [kioxia('k')]);
     dev('k').close();
     dev('k').close(); // idempotent
-    expect(thrown(() => dev('k').mmap(0, 0, PAGE)).code).toBe('E_STATE');
-    expect(thrown(() => dev('k').getRegionInfo(0)).code).toBe('E_STATE');
-    expect(thrown(() => dev('k').setMsixIrqs([])).code).toBe('E_STATE');
-    expect(thrown(() => dev('k').reset()).code).toBe('E_STATE');
+    expectVhwError(() => dev('k').mmap(0, 0, PAGE), 'E_STATE');
+    expectVhwError(() => dev('k').getRegionInfo(0), 'E_STATE');
+    expectVhwError(() => dev('k').setMsixIrqs([]), 'E_STATE');
+    expectVhwError(() => dev('k').reset(), 'E_STATE');
   });
 });
 
@@ -200,7 +182,7 @@ describe('VfioPciDevice region info', () => {
     expect(d.getRegionInfo(1)).toEqual({ index: 1, flags: 0, size: 0, offset: 2 ** 40, caps: [] });
     expect(d.getRegionInfo(6)).toMatchObject({ size: 0, flags: 0 });
     expect(d.getRegionInfo(8)).toMatchObject({ size: 0, flags: 0 });
-    for (const bad of [-1, 9, 1.5]) expect(thrown(() => d.getRegionInfo(bad)).code).toBe('E_RANGE');
+    for (const bad of [-1, 9, 1.5]) expectVhwError(() => d.getRegionInfo(bad), 'E_RANGE');
     expect(d.getDeviceInfo()).toMatchObject({ numRegions: 9, numIrqs: 5 });
   });
 });
@@ -316,10 +298,8 @@ describe('VfioPciDevice fd path (region read/write)', () => {
       [6, 0, 4],
       [8, 0, 4],
     ]) {
-      const r = thrown(() => d.regionRead(index, off, size));
-      expect(r.code).toBe('E_RANGE');
-      expect(r.message).toContain(`outside region ${index}`);
-      expect(thrown(() => d.regionWrite(index, off, size, 0)).code).toBe('E_RANGE');
+      expectVhwError(() => d.regionRead(index, off, size), 'E_RANGE', `outside region ${index}`);
+      expectVhwError(() => d.regionWrite(index, off, size, 0), 'E_RANGE');
     }
     expect(d.regionRead(0, 0x3ffc, 4)).toBe(0);
   });
@@ -355,9 +335,10 @@ describe('VfioPciDevice fd path (region read/write)', () => {
           const table = x.dev === 'v' ? { bar: 3, start: 0, end: 3 * 16 } : { bar: 0, start: 0x2000, end: 0x2000 + 32 * 16 };
           const valid = Number.isInteger(x.offset) && x.offset >= 0 && x.offset + x.size <= len && x.size !== 3;
           if (!valid) {
-            expect(
-              thrown(() => (x.isWrite ? d.regionWrite(x.index, x.offset, x.size, x.value) : d.regionRead(x.index, x.offset, x.size))).code,
-            ).toBe('E_RANGE');
+            expectVhwError(
+              () => (x.isWrite ? d.regionWrite(x.index, x.offset, x.size, x.value) : d.regionRead(x.index, x.offset, x.size)),
+              'E_RANGE',
+            );
             expect(a.machine.clock.now - t).toBe(1000);
             continue;
           }
@@ -460,8 +441,8 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
 
   it('refuses more vectors than the device has, and devices without MSI-X', () => {
     const { dev } = build(ppc64Platform({}), [nvme('n'), plain('p')]);
-    expect(thrown(() => dev('n').setMsixIrqs(new Array(33).fill(undefined))).code).toBe('E_RANGE');
-    expect(thrown(() => dev('p').setMsixIrqs([() => {}])).code).toBe('E_NOT_FOUND');
+    expectVhwError(() => dev('n').setMsixIrqs(new Array(33).fill(undefined)), 'E_RANGE');
+    expectVhwError(() => dev('p').setMsixIrqs([() => {}]), 'E_NOT_FOUND');
   });
 
   it('re-programming replaces the previous vectors', () => {
@@ -554,8 +535,10 @@ describe('upstream sub-page reservation lifetime', () => {
 
 describe('VfioPciDriver binding', () => {
   it("refuses to bind part of a PE: the group is not viable (peGranularity 'bus')", () => {
-    const e = thrown(() => build(ppc64Platform({ peGranularity: 'bus' }), [nvme('a'), nvme('b')], { devices: ['a'] }));
-    expect(e.code).toBe('E_ISOLATION');
+    const e = expectVhwError(
+      () => build(ppc64Platform({ peGranularity: 'bus' }), [nvme('a'), nvme('b')], { devices: ['a'] }),
+      'E_ISOLATION',
+    );
     expect(e.message).toContain('"a"');
     expect(e.message).toContain('phb0:pe0');
     expect(e.message).toContain('"b"');
@@ -567,9 +550,7 @@ describe('VfioPciDriver binding', () => {
     expect(both.driver.devices.map((d) => d.name)).toEqual(['a', 'b']);
     const one = build(ppc64Platform({}), [nvme('a'), nvme('b')], { devices: ['b'] });
     expect(one.driver.devices.map((d) => d.name)).toEqual(['b']);
-    const e = thrown(() => one.driver.device('a'));
-    expect(e.code).toBe('E_NOT_FOUND');
-    expect(e.message).toContain('bound: b');
+    expectVhwError(() => one.driver.device('a'), 'E_NOT_FOUND', 'bound: b');
   });
 
   it('binds every device by default', () => {
@@ -579,24 +560,29 @@ describe('VfioPciDriver binding', () => {
   });
 
   it('refuses an unknown device name as an option error listing the devices', () => {
-    const e = thrown(() => build(ppc64Platform({}), [nvme('a'), nvme('b')], { devices: ['a', 'nvme9'] }));
-    expect(e.code).toBe('E_CONFIG');
+    const e = expectVhwError(() => build(ppc64Platform({}), [nvme('a'), nvme('b')], { devices: ['a', 'nvme9'] }), 'E_CONFIG');
     expect(e.message).toMatch(/^vfio-pci: option "devices" names "nvme9"/);
     expect(e.message).toContain('allowed: a, b');
   });
 
+  it('refuses devices naming a device the machine does not have, naming vfio-pci and devices', () => {
+    const plugins = [
+      ppc64Platform(),
+      guestRam(),
+      toyDevice({ name: 'nvme0', bars: [{ index: 0, size: 0x4000 }] }),
+      vfioPci({ devices: ['nvme9'] }),
+    ];
+    expectVhwError(() => Machine.create({ plugins }), 'E_CONFIG', /^vfio-pci: .*"devices"/);
+  });
+
   it('needs a platform with a PCI host bridge', () => {
-    const e = thrown(() => Machine.create({ plugins: [simplePlatform({}), vfioPci({})] }));
-    expect(e.code).toBe('E_CONFIG');
-    expect(e.message).toContain('no PCI host bridge');
+    expectVhwError(() => Machine.create({ plugins: [simplePlatform({}), vfioPci({})] }), 'E_CONFIG', 'no PCI host bridge');
   });
 
   it('validates its options', () => {
     expect(vfioPciOptions.parse({})).toEqual({ variant: 'rfc-2015', subPageMmap: false, msixMmap: false });
     for (const bad of [{ variant: 'v2' }, { subPageMmap: 'yes' }, { devices: [''] }, { p1: true }]) {
-      const e = thrown(() => vfioPci(bad as never));
-      expect(e.code).toBe('E_CONFIG');
-      expect(e.message).toContain('vfio-pci');
+      expectVhwError(() => vfioPci(bad as never), 'E_CONFIG', 'vfio-pci');
     }
   });
 });

@@ -245,10 +245,8 @@ export class VfioPciDevice {
     // another device's BAR or reservation or another group's segment. An mmap maps whole
     // page frames, so a BAR off a page boundary would expose what precedes it in its page.
     const pageStart = hostPa - (hostPa % page);
-    for (const o of this.bridge.ownersOf(pageStart, size)) {
-      const foreign = o.kind === 'segment' ? o.group !== this.fn.group.id : o.owner !== this.fn.name;
-      if (foreign) return deny(`the pages hold ${o.kind} of ${o.owner} at ${hex(o.base)}`);
-    }
+    const foreign = this.bridge.resources.foreignOwners(pageStart, size, { name: this.fn.name, group: this.fn.group.id })[0];
+    if (foreign) return deny(`the pages hold ${foreign.kind} of ${foreign.owner} at ${hex(foreign.base)}`);
     if (pageStart !== hostPa) return deny(`the BAR starts at ${hex(hostPa)}, not on a page boundary`);
     this.counters.mmaps++;
     const target = this.bridge.mmioTarget(hostPa, size);

@@ -60,7 +60,7 @@ export class VfioPciDriver {
 
   /** Binds the selected functions of `bridge` (all by default); refuses groups that are not viable. */
   bind(bridge: HostBridge, clock: SimClock, costs: CostModel): void {
-    const policy = new SubPageMmapPolicy(this.patches, bridge);
+    const policy = new SubPageMmapPolicy(this.patches, bridge.platform);
     const names = this.bound ?? bridge.functions.map((f) => f.name);
     const known = bridge.functions.map((f) => f.name);
     const unknown = names.filter((n) => !known.includes(n));

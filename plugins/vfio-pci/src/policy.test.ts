@@ -3,7 +3,7 @@ import { type BarDecl, type HostBridge, type MsixDecl, PciHostToken } from '@vhw
 import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { describe, expect, it } from 'vitest';
-import { toyDevice } from '../../../test/support/toy-device.js';
+import { toyDevice } from '@vhw/test-support';
 import type { VfioPciDevice } from './device.js';
 import { VfioToken, type VfioPciDriver, vfioPci } from './index.js';
 import type { Variant } from '@vhw/core';
@@ -214,7 +214,7 @@ describe('vfio-pci mmap policy: what each patch does for each layout', () => {
     const { bridge, dev } = machineFor(ppc64Platform({}), LAYOUTS['nvme-16k'], 'upstream', true, true);
     const addr = bridge.findFunction('dev').bar(0)!.address;
     expect(addr % PAGE).toBe(0);
-    expect(bridge.allMmioBarsPageAligned).toBe(false);
+    expect(bridge.platform.allMmioBarsPageAligned).toBe(false);
     expect(dev.mmap(0, 0, PAGE)).toMatchObject({ size: PAGE, hostPa: addr });
     expect(bridge.reservationList).toEqual([{ name: 'vfio sub-page reserved dev BAR0', owner: 'dev', base: addr + 0x4000, size: 0xc000 }]);
   });

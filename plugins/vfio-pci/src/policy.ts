@@ -1,5 +1,5 @@
 import type { PatchSet, Variant } from '@vhw/core';
-import type { PlatformFacts } from '@vhw/pci';
+import type { Platform } from '@vhw/core';
 import { Reason } from './reasons.js';
 import type { SparseMmapArea } from './uapi.js';
 
@@ -56,7 +56,7 @@ export interface BarMmapDecision {
 export class SubPageMmapPolicy {
   constructor(
     readonly patches: VfioPatches,
-    private readonly facts: PlatformFacts,
+    private readonly facts: Pick<Platform, 'pageSize' | 'allMmioBarsPageAligned' | 'eeh'>,
   ) {}
 
   /** The RFC's PCI_PAGE_ALIGNED device flag. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sweepChartSvg, varyChartSvg } from './charts.js';
 import { makeRun, makeSweep } from './fixtures.js';
 import { checkXml } from './xml-check.js';
-import type { RunResult } from '../result.js';
+import type { RunResult } from '@vhw/experiment';
 
 /** Text content of all <text> elements (entities decoded for the few vega emits). */
 function texts(svg: string): string[] {

@@ -4,7 +4,7 @@
 import { patchShortLabel } from '@vhw/core';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { RunResult } from '../result.js';
+import type { RunResult } from '@vhw/experiment';
 import { COMBO_ORDER, escapeXml, formatSpeedup, speedupsVsNone, varyFieldLabel } from './format.js';
 
 /** Fixed colours (variant or combination order) so that charts look the same from run to run. */

@@ -2,7 +2,7 @@
  * CSV export of run results (RFC 4180).
  */
 import { PATCHES } from '@vhw/core';
-import type { RunResult } from '../result.js';
+import type { RunResult } from '@vhw/experiment';
 import { speedupsVsNone } from './format.js';
 
 /** Prefix of the per-reason trap count columns, e.g. `traps:sub-page-bar`. */

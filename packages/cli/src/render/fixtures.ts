@@ -2,7 +2,7 @@
  * Fixture run results for the rendering tests. Hand-built, not simulated: the numbers only need
  * to be distinct and easy to check (ops/s is chosen so that speed-ups are round ratios).
  */
-import type { PageMap, PatchSet, RunResult, Variant } from '../result.js';
+import type { PageMap, PatchSet, RunResult, Variant } from '@vhw/experiment';
 
 /** The eight patch combinations in display order (none first, all three last). */
 export const ALL_COMBOS: PatchSet[] = [

@@ -4,7 +4,7 @@
  * goes through these so that they agree on what "speed-up vs none" means.
  */
 import { PATCHES, type PatchSet, allPatchCombinations, patchShortLabel } from '@vhw/core';
-import type { RunResult } from '../result.js';
+import type { RunResult } from '@vhw/experiment';
 
 /**
  * Sort rank of a patch combination: `none` first, then single patches, pairs, and all three

@@ -3,7 +3,7 @@
  * with inline CSS and inline SVG, and no script or external resource.
  */
 import { PATCHES } from '@vhw/core';
-import type { RunResult } from '../result.js';
+import type { RunResult } from '@vhw/experiment';
 import { displayOrder, dominantReason, escapeXml, formatBytes, formatInt, formatSpeedup, groupKey, speedupsVsNone } from './format.js';
 
 /** One cost-model parameter with its provenance, as listed in the report. */

@@ -5,7 +5,7 @@
  * A piece's `offset` is read as its offset **within the host page** (0 ≤ offset < pageSize);
  * pieces reaching past the page are clipped to it.
  */
-import type { PageMap, PageMapPage } from '../result.js';
+import type { PageMap, PageMapPage } from '@vhw/experiment';
 import { escapeXml, formatBytes, hex } from './format.js';
 
 type PiecePath = PageMapPage['pieces'][number]['path'];

@@ -3,7 +3,7 @@
  */
 import { PATCHES, patchShortLabel } from '@vhw/core';
 import Table from 'cli-table3';
-import type { RunResult } from '../result.js';
+import type { RunResult } from '@vhw/experiment';
 import { displayOrder, dominantReason, formatBytes, formatInt, formatNs, formatSpeedup, speedupsVsNone } from './format.js';
 
 /** Options shared by the table renderers. */

@@ -1,5 +1,5 @@
 import { type PatchSet, VARIANTS, type Variant, VhwError, allPatchCombinations, parseVariant } from '@vhw/core';
-import type { RunResult } from '../result.js';
+import type { RunResult } from './result.js';
 
 /** One point of a sweep grid. */
 export interface GridPoint {

@@ -1,7 +1,8 @@
 import { ContainerModule, type GuestCpu, type GuestMemory, GuestMemoryToken, Path, definePlugin, z } from '@vhw/core';
-import { type GuestContext, type GuestDriver, GuestDriverToken, PciDevice, PciDeviceToken } from '@vhw/pci';
+import { type GuestContext, type GuestDriver, GuestDriverToken } from '@vhw/guest';
+import { PciDevice, PciDeviceToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { ALL_PATCHES, preparePassthrough, vfioOf } from '../index.js';
+import { ALL_PATCHES, preparePassthrough, vfioOf } from './index.js';
 
 // A test-only device: one 4 KiB BAR whose every register read returns the running read
 // count; its driver reads it once per operation and checks the count.

@@ -1,8 +1,9 @@
 import { type GuestMemory, GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
-import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken, type HostBridge, PciHostToken } from '@vhw/pci';
+import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
-import type { BarResult, PageMap, PageMapPage, RunResult } from '../result.js';
+import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';
 import type { ExperimentConfig, Scenario } from './scenario.js';
 
 export interface RunOptions {
@@ -105,7 +106,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const platform = machine.platform;
   return {
     scenario: scenario.name,
-    platform: { name: platform.name, pageSize: platform.pageSize, eeh: run.bridge.eeh, barSpanBytes: barSpanBytes(run.bridge) },
+    platform: { name: platform.name, pageSize: platform.pageSize, eeh: platform.eeh, barSpanBytes: barSpanBytes(run.bridge) },
     variant: config.variant,
     patches: { ...config.patches },
     seed: config.seed,

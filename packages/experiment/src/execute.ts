@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import type { RunResult } from '../result.js';
+import type { RunResult } from './result.js';
 import { type RunOptions, runExperiment } from './run.js';
 import type { Scenario } from './scenario.js';
 import type { GridPoint } from './sweep.js';

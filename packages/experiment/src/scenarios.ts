@@ -5,7 +5,7 @@ import { VhwError } from '@vhw/core';
 import type { Scenario } from './scenario.js';
 
 /** Where the built-in scenarios live: examples/scenarios of this repository. */
-export const BUILTIN_SCENARIO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../examples/scenarios');
+export const BUILTIN_SCENARIO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../examples/scenarios');
 export const DEFAULT_SCENARIO = 'ppc64-mixed';
 
 /** Names of the built-in scenarios. */

@@ -1,83 +1,24 @@
+/**
+ * The guest kernel's small services that drivers call: DMA-able RAM, interrupt vectors,
+ * MSI-X set-up and the EEH core.
+ */
 import { type GuestCpu, type GuestMemory, VhwError, hex } from '@vhw/core';
-import { CapId, Cfg, Command } from './config-space.js';
-
-/** A guest BAR: where the guest's firmware placed it. */
-export interface GuestBar {
-  index: number;
-  gpa: number;
-  size: number;
-}
-
-/**
- * A PCI function as the guest sees it, presented by the VMM. Config accesses go
- * through the VMM (they always exit); BAR accesses go through the guest CPU.
- */
-export interface GuestPciFunction {
-  readonly name: string;
-  readonly vendorId: number;
-  readonly deviceId: number;
-  readonly bars: readonly GuestBar[];
-  configRead(offset: number, size: 1 | 2 | 4): number;
-  configWrite(offset: number, size: 1 | 2 | 4, value: number): void;
-  /**
-   * The machine's paravirtual MSI set-up (pSeries RTAS `ibm,change-msi`): enables `count`
-   * MSI-X vectors and returns the guest vector numbers. Undefined where the machine has
-   * none and the guest must program the MSI-X table itself.
-   */
-  readonly paravirtMsi: ((count: number) => number[]) | undefined;
-  /**
-   * The machine's EEH interface for this function (pSeries RTAS slot-state and reset
-   * calls, forwarded to the host PE), where the platform has EEH.
-   */
-  readonly eeh?: GuestEeh;
-}
-
-/** What a guest's EEH core can do for a function. */
-export interface GuestEeh {
-  /** The PE the function belongs to: functions of one PE are frozen and reset together. */
-  readonly pe: string;
-  /** True while the function's PE is frozen (ibm,read-slot-reset-state2). */
-  frozen(): boolean;
-  /** Reset the PE, unfreeze it and restore its configuration (ibm,set-slot-reset + ibm,configure-pe). */
-  recover(): void;
-}
-
-/** The guest's PCI bus as presented by the VMM. */
-export interface GuestPciBus {
-  readonly functions: readonly GuestPciFunction[];
-  /** The guest-physical address MSI writes target (the virtual interrupt controller). */
-  readonly msiAddress: number;
-  find(name: string): GuestPciFunction;
-}
-
-/** Guest-side context a driver runs in. */
-export interface GuestContext {
-  readonly cpu: GuestCpu;
-  readonly bus: GuestPciBus;
-  readonly os: GuestOs;
-}
-
-/**
- * A guest driver: the workload that exercises one device. Device plugins contribute
- * one per device instance (GuestDriverToken).
- */
-export interface GuestDriver {
-  /** The device instance it drives. */
-  readonly device: string;
-  /** What one operation is ("command", "packet"). */
-  readonly opName: string;
-  /** Probes the device: finds its BARs, sets up rings in guest RAM and MSI-X. */
-  probe(ctx: GuestContext): void;
-  /** Runs `ops` operations (synchronously, in simulated time). */
-  run(ops: number): { completed: number; failed: number };
-  /** The device was reset under the driver (EEH recovery): re-initialise it and resubmit what was lost. */
-  recover?(): void;
-}
+import { CapId, Cfg, Command } from '@vhw/pci';
+import type { EehErrorHandler } from './eeh.js';
+import { type GuestPciBus, type GuestPciFunction, findCapability } from './pci-bus.js';
 
 /**
  * The guest operating system's small services: a DMA-able RAM allocator, the interrupt
- * vector table, and MSI-X set-up the way Linux does it (paravirtual where the machine
- * offers it, else by writing the table).
+ * vector table, MSI-X set-up the way Linux does it (paravirtual where the machine offers
+ * it, else by writing the table), and a pSeries guest's EEH core.
+ *
+ * @example
+ * ```ts
+ * const os = new GuestOs(machine.cpu, machine.get(GuestMemoryToken));
+ * const ring = os.alloc(4096);
+ * const [vector] = os.enableMsix(bus, bus.find('nvme0'), 1);
+ * os.requestIrq(vector, () => completions++);
+ * ```
  */
 export class GuestOs {
   private readonly handlers = new Map<number, (vector: number) => void>();
@@ -87,10 +28,19 @@ export class GuestOs {
   /** Interrupts that arrived for no registered vector. */
   spuriousInterrupts = 0;
 
+  /**
+   * Boots the services on `cpu` over the first block of `memory`, and takes the CPU's
+   * interrupts.
+   *
+   * @param cpu - the guest CPU: interrupts arrive here, MSI-X tables are written through it.
+   * @param memory - guest RAM; allocations come from its first block.
+   * @param heapStart - offset where allocations start (or half the RAM if smaller): the
+   *   low RAM is left to the guest kernel image.
+   * @throws VhwError `E_CONFIG` when the machine has no guest RAM.
+   */
   constructor(
     readonly cpu: GuestCpu,
     memory: GuestMemory,
-    /** Leave the low RAM to the guest kernel image; allocations start here. */
     heapStart = 0x100000,
   ) {
     const ram = memory.entries[0];
@@ -104,7 +54,14 @@ export class GuestOs {
     });
   }
 
-  /** Allocates zeroed guest RAM for DMA (bump allocator; `align` a power of two). */
+  /**
+   * Allocates zeroed guest RAM for DMA (a bump allocator: nothing is freed).
+   *
+   * @param size - bytes to allocate.
+   * @param align - alignment of the block, a power of two.
+   * @returns the block's guest-physical address.
+   * @throws VhwError `E_ALLOCATION` when the RAM is exhausted.
+   */
   alloc(size: number, align = 4096): number {
     const base = Math.ceil(this.brk / align) * align;
     if (base + size > this.ramEnd) {
@@ -117,19 +74,37 @@ export class GuestOs {
     return base;
   }
 
-  /** A fresh guest interrupt vector. */
+  /**
+   * A fresh guest interrupt vector.
+   *
+   * @returns the next unused vector (from 0x30).
+   */
   allocVector(): number {
     return this.nextVector++;
   }
 
+  /**
+   * Registers the handler of a guest interrupt vector (replacing any earlier one).
+   *
+   * @param vector - the guest vector.
+   * @param handler - called with the vector each time it is raised.
+   */
   requestIrq(vector: number, handler: (vector: number) => void): void {
     this.handlers.set(vector, handler);
   }
 
   /**
-   * Enables `count` MSI-X vectors on `fn` and returns the guest vectors, in entry order.
-   * With a paravirtual interface the hypervisor programs the device; otherwise the guest
-   * writes address/data into the MSI-X table through its BAR mapping and unmasks.
+   * Enables `count` MSI-X vectors on `fn`, after turning on its memory decode and bus
+   * mastering. With a paravirtual interface the hypervisor programs the device; otherwise
+   * the guest writes address/data into the MSI-X table through its BAR mapping, with the
+   * function masked, and then enables MSI-X.
+   *
+   * @param bus - the bus `fn` is on (its `msiAddress` is what the entries target).
+   * @param fn - the function.
+   * @param count - vectors wanted.
+   * @returns the guest vectors, in entry order.
+   * @throws VhwError `E_NOT_FOUND` when `fn` has no MSI-X capability or its table BAR is
+   *   not mapped; `E_RANGE` when it has fewer than `count` vectors.
    */
   enableMsix(bus: GuestPciBus, fn: GuestPciFunction, count: number): number[] {
     const cap = findCapability(fn, CapId.MsiX);
@@ -164,9 +139,15 @@ export class GuestOs {
   /**
    * The guest's EEH core, run when a driver saw all-ones or a device stopped answering
    * (as eeh_dev_check_failure() is): if the function's PE is frozen, recover the PE and
-   * tell every driver of a function in it to re-initialise. Returns whether it recovered.
+   * tell every driver of a function in it to re-initialise.
+   *
+   * @param bus - the guest's PCI bus.
+   * @param device - the function whose driver noticed the failure.
+   * @param drivers - every driver in the guest (those of the PE's functions are told).
+   * @returns whether it recovered the PE (false when it was not frozen, or the guest gave up).
+   * @throws VhwError `E_NOT_FOUND` when the bus has no function `device`.
    */
-  handleEeh(bus: GuestPciBus, device: string, drivers: readonly GuestDriver[]): boolean {
+  handleEeh(bus: GuestPciBus, device: string, drivers: readonly EehErrorHandler[]): boolean {
     const fn = bus.find(device);
     const eeh = fn.eeh;
     if (!eeh?.frozen()) return false;
@@ -195,14 +176,4 @@ export class GuestOs {
   static maxEehAttempts = 5;
   /** PEs the guest gave up on (their drivers keep failing operations). */
   eehGaveUp = 0;
-}
-
-/** Walks the capability list; returns the offset of capability `id` or -1. */
-export function findCapability(fn: Pick<GuestPciFunction, 'configRead'>, id: number): number {
-  let p = fn.configRead(Cfg.CapabilitiesPointer, 1);
-  for (let guard = 0; p !== 0 && guard < 48; guard++) {
-    if (fn.configRead(p, 1) === id) return p;
-    p = fn.configRead(p + 1, 1);
-  }
-  return -1;
 }

@@ -11,13 +11,14 @@ import { type ExperimentConfig, type PassthroughMachineSpec, defineScenario, pas
  * @param config - the experiment point; unset fields default to no patches, variant `rfc-2015`, seed 1
  * @param options - as for `prepare` (cost overrides, trace)
  * @returns the machine, host bridge, VMM, guest bus, guest OS and the probed drivers (in plugin order)
- * @throws VhwError E_CONFIG when no device contributes a guest driver, or a plugin option is bad
+ * @throws VhwError E_CONFIG when no device contributes a guest driver, the platform is not
+ *   registered, or a plugin option is bad
  * @example
  * const run = preparePassthrough({ platform: 'generic', devices: [nvmeLite({ name: 'nvme0' })] });
  * run.drivers[0].run(200); // { completed: 200, failed: 0 }
  */
-export function preparePassthrough(
-  spec: PassthroughMachineSpec,
+export function preparePassthrough<P extends string>(
+  spec: PassthroughMachineSpec<P>,
   config: Partial<ExperimentConfig> = {},
   options: RunOptions = {},
 ): PreparedRun {

@@ -1,8 +1,7 @@
-import { type PatchSet, type Variant, type VhwPlugin, VhwError, guestRam } from '@vhw/core';
-import { genericPlatform } from '@vhw/platform-generic';
-import { ppc64Platform } from '@vhw/platform-ppc64';
+import { type PatchSet, type Variant, type VhwPlugin, VhwError, guestRam, type z } from '@vhw/core';
 import { vfioPci } from '@vhw/vfio-pci';
-import { type GuestBarPlacement, vmm } from '@vhw/vmm';
+import { type GuestBarPlacement, vmm, type vmmOptions } from '@vhw/vmm';
+import { type PlatformName, type ScenarioPlatformOptions, platforms } from './platforms.js';
 
 /** One point of an experiment: which patches, which variant, and optional overrides. */
 export interface ExperimentConfig {
@@ -39,34 +38,48 @@ export function defineScenario(s: Scenario): Scenario {
   return Object.freeze({ ...s });
 }
 
-export interface PassthroughMachineSpec {
-  platform: 'ppc64' | 'generic';
+/** The VMM plugin's options a scenario may set (the input of its schema). */
+export type PassthroughVmmOptions = z.input<typeof vmmOptions>;
+
+/**
+ * The standard passthrough machine of a scenario: which platform (a name in the platform
+ * registry), which devices, and options for the platform and the VMM.
+ */
+export interface PassthroughMachineSpec<P extends string = PlatformName> {
+  /** A registered platform: `ppc64`, `generic`, or one added with `registerPlatform`. */
+  platform: P;
   /** Device plugins (their guest drivers form the workload). */
   devices: VhwPlugin[];
   ramBytes?: number;
   guestBarPlacement?: GuestBarPlacement;
   /** Extra platform options (e.g. { interruptRemapping: true } on generic, { peGranularity: 'bus' } on ppc64). */
-  platformOptions?: Record<string, unknown>;
-  vmmOptions?: Record<string, unknown>;
+  platformOptions?: ScenarioPlatformOptions<P>;
+  vmmOptions?: PassthroughVmmOptions;
 }
 
 /**
  * The standard passthrough stack for an experiment point: the platform with patch 1 as
  * its page-aligned-BARs option, guest RAM, the devices, vfio-pci with patches 2 and 3
  * and the variant, and the VMM.
+ * @param spec - platform name, devices and options
+ * @param config - the experiment point
+ * @returns the plugins of the machine, in order
+ * @throws VhwError E_CONFIG when the platform is not registered (the message names the known
+ *   ones) or a plugin option is bad
+ * @example
+ * machine: (config) => passthroughMachine({ platform: 'ppc64', devices: [nvmeLite({ name: 'nvme0' })] }, config)
  */
-export function passthroughMachine(spec: PassthroughMachineSpec, config: ExperimentConfig): VhwPlugin[] {
-  const platformOpts = {
+export function passthroughMachine<P extends string>(spec: PassthroughMachineSpec<P>, config: ExperimentConfig): VhwPlugin[] {
+  const platform = platforms.create(spec.platform, {
     ...(spec.platformOptions ?? {}),
     alignBars: config.patches.alignBars,
     ...(config.pageSize !== undefined ? { pageSize: config.pageSize } : {}),
-  };
-  const platform = spec.platform === 'ppc64' ? ppc64Platform(platformOpts as never) : genericPlatform(platformOpts as never);
+  });
   return [
     platform,
     guestRam({ size: spec.ramBytes ?? 16 * 1024 * 1024 }),
     ...spec.devices,
     vfioPci({ variant: config.variant, subPageMmap: config.patches.subPageMmap, msixMmap: config.patches.msixMmap }),
-    vmm({ guestBarPlacement: spec.guestBarPlacement ?? 'page-aligned', ...(spec.vmmOptions ?? {}) } as never),
+    vmm({ guestBarPlacement: spec.guestBarPlacement ?? 'page-aligned', ...(spec.vmmOptions ?? {}) }),
   ];
 }

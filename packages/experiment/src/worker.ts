@@ -1,4 +1,4 @@
-import type { RunResult } from '../result.js';
+import type { RunResult } from './result.js';
 import { runExperiment, type RunOptions } from './run.js';
 import type { ExperimentConfig, Scenario } from './scenario.js';
 import { loadScenario } from './scenarios.js';

@@ -1,0 +1,29 @@
+/**
+ * @vhw/experiment: the experiment API that scenario files and scripts import. Scenarios,
+ * the standard passthrough stack, the platform registry, runs, sweep grids executed
+ * serially or over worker threads, the result contract and host page maps.
+ */
+export * from './result.js';
+// The one vocabulary of the experiment, defined in core, for scenario files and scripts.
+export {
+  ALL_PATCHES,
+  NO_PATCHES,
+  PATCHES,
+  type PatchId,
+  type PatchInfo,
+  type PatchKey,
+  VARIANTS,
+  allPatchCombinations,
+  findPatch,
+  parsePatchList,
+  parseVariant,
+  patchListOf,
+  patchShortLabel,
+} from '@vhw/core';
+export * from './platforms.js';
+export * from './scenario.js';
+export * from './run.js';
+export { preparePassthrough } from './prepare-passthrough.js';
+export * from './sweep.js';
+export * from './scenarios.js';
+export { type ExecuteOptions, executeGrid } from './execute.js';

@@ -1,0 +1,79 @@
+/**
+ * The guest's PCI bus as the guest kernel enumerates it: the functions the VMM presents,
+ * their BARs where the guest's firmware placed them, and config space through the VMM.
+ */
+import { Cfg } from '@vhw/pci';
+import type { GuestEeh } from './eeh.js';
+
+/** A guest BAR: where the guest's firmware placed it. */
+export interface GuestBar {
+  /** The BAR number (0-5). */
+  index: number;
+  /** Its guest-physical address. */
+  gpa: number;
+  /** Its size in bytes. */
+  size: number;
+}
+
+/**
+ * A PCI function as the guest sees it, presented by the VMM. Config accesses go
+ * through the VMM (they always exit); BAR accesses go through the guest CPU.
+ */
+export interface GuestPciFunction {
+  /** The device instance's name. */
+  readonly name: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  /** The memory BARs the guest can reach, in the guest's address space. */
+  readonly bars: readonly GuestBar[];
+  /** A config-space read of `size` bytes at `offset` (an exit to the VMM). */
+  configRead(offset: number, size: 1 | 2 | 4): number;
+  /** A config-space write of `size` bytes at `offset` (an exit to the VMM). */
+  configWrite(offset: number, size: 1 | 2 | 4, value: number): void;
+  /**
+   * The machine's paravirtual MSI set-up (pSeries RTAS `ibm,change-msi`): enables `count`
+   * MSI-X vectors and returns the guest vector numbers. Undefined where the machine has
+   * none and the guest must program the MSI-X table itself.
+   */
+  readonly paravirtMsi: ((count: number) => number[]) | undefined;
+  /**
+   * The machine's EEH interface for this function (pSeries RTAS slot-state and reset
+   * calls, forwarded to the host PE), where the platform has EEH.
+   */
+  readonly eeh?: GuestEeh;
+}
+
+/** The guest's PCI bus as presented by the VMM (bound to `GuestPciBusToken`). */
+export interface GuestPciBus {
+  /** Every function on the bus, in enumeration order. */
+  readonly functions: readonly GuestPciFunction[];
+  /** The guest-physical address MSI writes target (the virtual interrupt controller). */
+  readonly msiAddress: number;
+  /**
+   * The function named `name`.
+   *
+   * @throws VhwError `E_NOT_FOUND` when the bus has no such function.
+   */
+  find(name: string): GuestPciFunction;
+}
+
+/**
+ * Walks a function's capability list from the capabilities pointer, as a guest kernel's
+ * `pci_find_capability` does; stops after 48 entries so a looping list cannot hang it.
+ *
+ * @param fn - anything with a config-space read (a `GuestPciFunction`, or a device's config space).
+ * @param id - the capability ID (`CapId` from `@vhw/pci`).
+ * @returns the config-space offset of capability `id`, or -1 when the list has none.
+ * @example
+ * ```ts
+ * const msix = findCapability(fn, CapId.MsiX);
+ * ```
+ */
+export function findCapability(fn: Pick<GuestPciFunction, 'configRead'>, id: number): number {
+  let p = fn.configRead(Cfg.CapabilitiesPointer, 1);
+  for (let guard = 0; p !== 0 && guard < 48; guard++) {
+    if (fn.configRead(p, 1) === id) return p;
+    p = fn.configRead(p + 1, 1);
+  }
+  return -1;
+}
