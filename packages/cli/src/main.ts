@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { SingleBar } from 'cli-progress';
 import { Machine, PATCHES, VARIANTS, type Variant, VhwError, hex, parsePatchList, patchListOf } from '@vhw/core';
 import { REASON_REMEDY } from '@vhw/vfio-pci';
+import { VMM_REASON_REMEDY } from '@vhw/vmm';
 import { readFileSync } from 'node:fs';
 import {
   DEFAULT_SCENARIO,
@@ -366,7 +367,7 @@ async function cmdExplain(io: Io, scenarioRef: string, o: ExplainCommandOptions)
             : "the VMM's MSI-X table emulation";
       lines.push(`  path: trap → VMM exit → ${via}`);
       lines.push(`  reason: ${e.area.reason}`);
-      lines.push(`  would change with: ${REASON_REMEDY[e.area.reason] ?? 'nothing known'}`);
+      lines.push(`  would change with: ${REASON_REMEDY[e.area.reason] ?? VMM_REASON_REMEDY[e.area.reason] ?? 'nothing known'}`);
     }
     io.out(lines.join('\n'));
   } finally {

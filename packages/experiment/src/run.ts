@@ -141,9 +141,9 @@ export function barSpanBytes(bridge: HostBridge): number {
 
 /** The BARs as the VMM installed them, in the result contract's shape. */
 export function barResults(vmm: Vmm): BarResult[] {
-  return vmm.bars.map((b) => {
-    const directBytes = b.plan.areas.filter((a) => a.path === 'direct').reduce((n, a) => n + a.size, 0);
-    const traps = b.plan.areas.filter((a) => a.path === 'trap');
+  return vmm.barReport().map(({ bar: b, areas }) => {
+    const directBytes = areas.filter((a) => a.path === 'direct').reduce((n, a) => n + a.size, 0);
+    const traps = areas.filter((a) => a.path === 'trap');
     return {
       device: b.device,
       bar: b.index,
@@ -151,14 +151,8 @@ export function barResults(vmm: Vmm): BarResult[] {
       guestAddress: hex(b.guestAddress),
       size: b.size,
       mmap: directBytes === b.size ? 'full' : directBytes === 0 ? 'none' : 'partial',
-      reason: traps.length === 0 ? (b.plan.areas[0]?.reason ?? 'mmap') : dominant(traps),
-      areas: b.plan.areas.map((a) => ({
-        offset: a.offset,
-        size: a.size,
-        path: a.path,
-        reason: a.reason,
-        traps: a.path === 'trap' ? vmm.space.countOf(`${b.device}:BAR${b.index}+${hex(a.offset)}`) : 0,
-      })),
+      reason: traps.length === 0 ? (areas[0]?.reason ?? 'mmap') : dominant(traps),
+      areas: areas.map((a) => ({ offset: a.offset, size: a.size, path: a.path, reason: a.reason, traps: a.traps })),
     };
   });
 }

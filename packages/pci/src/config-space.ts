@@ -47,6 +47,20 @@ export class ConfigSpace {
     this.writable[i] = ((this.writable[i] & ~m) | ((writableMask << shift) & m)) >>> 0;
   }
 
+  /**
+   * Declares a memory BAR at `offset` (and its upper dword for a 64-bit one): its flag bits,
+   * and as writable only the address bits a BAR of `size` bytes implements, so an all-ones
+   * write reads back the size mask.
+   * @param offset config offset of the BAR's (low) dword.
+   * @param size the BAR's size in bytes (a power of two).
+   * @param flags the low flag bits (64-bit type, prefetchable).
+   * @param is64 whether the next dword is the BAR's upper half.
+   */
+  initMemoryBar(offset: number, size: number, flags: number, is64: boolean): void {
+    this.init(offset, 4, flags, size >= 2 ** 32 ? 0 : (~(size - 1) & 0xfffffff0) >>> 0);
+    if (is64) this.init(offset + 4, 4, 0, size > 2 ** 32 ? ~(size / 2 ** 32 - 1) >>> 0 : 0xffffffff);
+  }
+
   /** Device-side raw set (ignores the writable mask). */
   setRaw(offset: number, size: 1 | 2 | 4, value: number): void {
     const i = offset >>> 2;

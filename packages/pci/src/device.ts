@@ -260,13 +260,7 @@ export abstract class PciDevice {
       if (kind === 'io') {
         c.init(off, 4, 0x1, (~(bar.size - 1) & 0xfffffffc) >>> 0);
       } else {
-        const flags = (kind === 'mem64' ? 0x4 : 0) | (bar.prefetchable ? 0x8 : 0);
-        const mask = bar.size >= 2 ** 32 ? 0 : (~(bar.size - 1) & 0xfffffff0) >>> 0;
-        c.init(off, 4, flags, mask);
-        if (kind === 'mem64') {
-          const hiMask = bar.size > 2 ** 32 ? ~(bar.size / 2 ** 32 - 1) >>> 0 : 0xffffffff;
-          c.init(off + 4, 4, 0, hiMask);
-        }
+        c.initMemoryBar(off, bar.size, (kind === 'mem64' ? 0x4 : 0) | (bar.prefetchable ? 0x8 : 0), kind === 'mem64');
       }
     }
     let next = 0;

@@ -26,7 +26,13 @@ import { VfioToken } from '@vhw/vfio-pci';
 import { Vmm } from './vmm.js';
 
 export * from './plan.js';
+export * from './reasons.js';
 export * from './msix-emulation.js';
+export * from './guest-bar-placement.js';
+export * from './passthrough-bar.js';
+export * from './passthrough-function.js';
+export * from './trap-regions.js';
+export * from './trap-pages.js';
 export * from './vmm.js';
 
 /** The VMM service (also bound as the guest PCI bus). */

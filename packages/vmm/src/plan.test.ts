@@ -10,6 +10,7 @@ import {
   type VfioRegionInfo,
 } from '@vhw/vfio-pci';
 import { type BarPlanInput, planBar } from './plan.js';
+import { VmmReason } from './reasons.js';
 
 const K = 1024;
 const P = 64 * K;
@@ -54,20 +55,20 @@ describe('planBar', () => {
     const plan = planBar(input({ region: region(16 * K, true), noMsixEmulation: true }));
     expect(plan.grown).toBe(true);
     expect(plan.directs).toEqual([{ offset: 0, size: P }]);
-    expect(plan.areas).toEqual([{ offset: 0, size: 16 * K, path: 'direct', via: 'kvm', reason: Reason.MmapSubPage }]);
+    expect(plan.areas).toEqual([{ offset: 0, size: 16 * K, path: 'direct', via: 'kvm', reason: VmmReason.MmapSubPage }]);
   });
 
   it('does not grow a sub-page BAR the guest placed off a page boundary: it traps via the VMM mmap', () => {
     const plan = planBar(input({ region: region(16 * K, true), guestAddress: 0x2_0000_4000 }));
     expect(plan.grown).toBe(false);
     expect(plan.directs).toEqual([]);
-    expect(plan.areas).toEqual([{ offset: 0, size: 16 * K, path: 'trap', via: 'qemu-mmap', reason: Reason.GuestBarUnaligned }]);
+    expect(plan.areas).toEqual([{ offset: 0, size: 16 * K, path: 'trap', via: 'qemu-mmap', reason: VmmReason.GuestBarUnaligned }]);
   });
 
   it('keeps a page trapping when another guest BAR shares it', () => {
     const plan = planBar(input({ region: region(16 * K, true), guestPageShared: () => true }));
     expect(plan.directs).toEqual([]);
-    expect(plan.areas[0]).toMatchObject({ path: 'trap', via: 'qemu-mmap', reason: Reason.GuestPageShared });
+    expect(plan.areas[0]).toMatchObject({ path: 'trap', via: 'qemu-mmap', reason: VmmReason.GuestPageShared });
   });
 
   it('follows the sparse areas of a pre-patch 64 KiB BAR with the table inside: everything traps', () => {
@@ -81,7 +82,7 @@ describe('planBar', () => {
     expect(plan.directs).toEqual([]);
     expect(plan.areas.map((a) => [a.offset, a.size, a.via, a.reason])).toEqual([
       [0, 0x5200, 'fd', Reason.MsixTablePage],
-      [0x5200, 0x100, 'msix-table', Reason.MsixTable],
+      [0x5200, 0x100, 'msix-table', VmmReason.MsixTable],
       [0x5300, P - 0x5300, 'fd', Reason.MsixTablePage],
     ]);
   });
@@ -108,9 +109,9 @@ describe('planBar', () => {
     );
     expect(plan.directs).toEqual([]);
     expect(plan.areas.map((a) => [a.via, a.reason])).toEqual([
-      ['qemu-mmap', Reason.MsixEmulation],
-      ['msix-table', Reason.MsixTable],
-      ['qemu-mmap', Reason.MsixEmulation],
+      ['qemu-mmap', VmmReason.MsixEmulation],
+      ['msix-table', VmmReason.MsixTable],
+      ['qemu-mmap', VmmReason.MsixEmulation],
     ]);
   });
 

@@ -7,6 +7,7 @@ import {
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_FLAG_MMAP,
 } from '@vhw/vfio-pci';
+import { type AreaReason, VmmReason } from './reasons.js';
 
 /** How a trapped piece is served once the access has exited to the VMM. */
 export type TrapVia =
@@ -23,7 +24,7 @@ export interface PlannedArea {
   size: number;
   path: 'direct' | 'trap';
   via: TrapVia | 'kvm';
-  reason: Reason;
+  reason: AreaReason;
 }
 
 /** A direct mapping to install: whole guest pages backed by whole host pages of the BAR. */
@@ -47,7 +48,7 @@ export interface BarPlanInput {
   /** Another guest BAR lies in one of this BAR's guest pages. */
   guestPageShared: (pageGpa: number) => boolean;
   /** Label for a byte the kernel does not let us mmap (the kernel's diagnostics). */
-  kernelReason: (offset: number) => Reason;
+  kernelReason: (offset: number) => AreaReason;
 }
 
 export interface BarPlan {
@@ -107,20 +108,20 @@ export function planBar(input: BarPlanInput): BarPlan {
   // 4. A guest page is direct when all of it is RAM-device: mmapped, no emulated table,
   // no other guest BAR in it, and (for a sub-page BAR) grown to a page.
   const pageDirect = new Map<number, boolean>();
-  const pageBlocker = new Map<number, Reason>();
+  const pageBlocker = new Map<number, AreaReason>();
   const guestPageOf = (off: number) => Math.floor((G + off) / P) * P;
   for (let page = guestPageOf(0); page < G + S; page += P) {
-    let blocker: Reason | undefined;
+    let blocker: AreaReason | undefined;
     const lo = Math.max(page - G, 0);
     const hi = Math.min(page + P - G, S);
     if (S < P) {
       if (!wholeMmap)
         blocker = undefined; // not mmapped at all: the fd reason applies
-      else if (!grown) blocker = G % P !== 0 ? Reason.GuestBarUnaligned : Reason.GuestPageShared;
-    } else if (page < G || page + P > G + S) blocker = Reason.GuestBarUnaligned;
-    if (blocker === undefined && input.guestPageShared(page)) blocker = Reason.GuestPageShared;
+      else if (!grown) blocker = G % P !== 0 ? VmmReason.GuestBarUnaligned : VmmReason.GuestPageShared;
+    } else if (page < G || page + P > G + S) blocker = VmmReason.GuestBarUnaligned;
+    if (blocker === undefined && input.guestPageShared(page)) blocker = VmmReason.GuestPageShared;
     if (blocker === undefined && emulatesTable && table!.offset < hi && lo < table!.offset + table!.size) {
-      blocker = tableMappable ? Reason.MsixEmulation : Reason.MsixTablePage;
+      blocker = tableMappable ? VmmReason.MsixEmulation : Reason.MsixTablePage;
     }
     // Areas are disjoint, so the page is covered when their overlaps add up to it.
     let covered = 0;
@@ -144,9 +145,10 @@ export function planBar(input: BarPlanInput): BarPlan {
     if (size <= 0) continue;
     const page = guestPageOf(off);
     let piece: Omit<PlannedArea, 'offset' | 'size'>;
-    if (inTable(off)) piece = { path: 'trap', via: 'msix-table', reason: Reason.MsixTable };
-    else if (inMmap(off) && pageDirect.get(page)) piece = { path: 'direct', via: 'kvm', reason: grown ? Reason.MmapSubPage : Reason.Mmap };
-    else if (inMmap(off)) piece = { path: 'trap', via: 'qemu-mmap', reason: pageBlocker.get(page) ?? Reason.GuestBarUnaligned };
+    if (inTable(off)) piece = { path: 'trap', via: 'msix-table', reason: VmmReason.MsixTable };
+    else if (inMmap(off) && pageDirect.get(page))
+      piece = { path: 'direct', via: 'kvm', reason: grown ? VmmReason.MmapSubPage : Reason.Mmap };
+    else if (inMmap(off)) piece = { path: 'trap', via: 'qemu-mmap', reason: pageBlocker.get(page) ?? VmmReason.GuestBarUnaligned };
     else piece = { path: 'trap', via: 'fd', reason: input.kernelReason(off) };
     const prev = out[out.length - 1];
     if (prev && prev.path === piece.path && prev.via === piece.via && prev.reason === piece.reason && prev.offset + prev.size === off)

@@ -1,0 +1,185 @@
+import { type AddressSpace, type MachineEvents, type Mmu, type SimClock, type Stats, VhwError, hex } from '@vhw/core';
+import { VFIO_REGION_INFO_FLAG_MMAP, type VfioMapping, type VfioRegionInfo } from '@vhw/vfio-pci';
+import type { PassthroughFunction } from './passthrough-function.js';
+import { type BarPlan, type PlannedArea, planBar } from './plan.js';
+import { VmmReason } from './reasons.js';
+import type { TrapPages } from './trap-pages.js';
+import { MsixTableRegion, RamDeviceRegion, VfioFdRegion } from './trap-regions.js';
+
+const BAR_REGION_CONSTRAINTS = { valid: { sizes: [1, 2, 4, 8] as const }, impl: { min: 1 as const, max: 4 as const } };
+
+/** A planned area of a passed-through BAR with the traps it took (see `PassthroughBar.report`). */
+export interface AreaReport extends PlannedArea {
+  /** Trapped accesses that landed in the area since the last `space.resetCounts()` (0 for a direct area). */
+  readonly traps: number;
+}
+
+/** What a passed-through BAR asks of its VMM (the `Vmm`): its services, trap space and rules. */
+export interface BarHost {
+  readonly deps: { readonly mmu: Mmu; readonly stats: Stats; readonly events: MachineEvents; readonly clock: SimClock };
+  /** The VMM's flat-view address space the trap regions go into. */
+  readonly space: AddressSpace;
+  readonly trapPages: TrapPages;
+  readonly pageSize: number;
+  readonly noMsixEmulation: boolean;
+  readonly devReadNs: number;
+  readonly devWriteNs: number;
+  readonly msixWriteNs: number;
+  /** Whether another guest BAR lies in the guest page at `page`. */
+  guestPageShared(bar: PassthroughBar, page: number): boolean;
+  /** The isolation rule, run before each direct mapping (throws E_ISOLATION). */
+  checkIsolation(fn: PassthroughFunction, hostPa: number, size: number, bar: PassthroughBar): void;
+}
+
+/**
+ * One passed-through BAR as the VMM maps it into the guest: QEMU's `VFIOBAR` with its
+ * `VFIORegion`. From vfio's region info it plans the BAR, mmaps the areas the plan keeps,
+ * installs direct guest mappings for whole host pages (after the isolation check) and a trap
+ * region for every other piece, and removes them again (before a move, or when installing
+ * failed half way).
+ */
+export class PassthroughBar {
+  readonly device: string;
+  /** The BAR (and vfio region) index. */
+  readonly index: number;
+  /** The BAR's size in bytes. */
+  readonly size: number;
+  /** The flat-view regions and MMU mappings installed for this BAR (by name), and the guest pages it holds marked to trap. */
+  installed: { regions: string[]; directs: string[]; trapPages: number[] } = { regions: [], directs: [], trapPages: [] };
+  /** How the BAR is mapped, as last planned (empty until installed). */
+  plan: BarPlan = { areas: [], directs: [], mmapAreas: [], emulatesTable: false, grown: false };
+
+  /**
+   * @param fn the passed-through function the BAR belongs to.
+   * @param region vfio's info for the BAR's region.
+   * @param hostAddress where the BAR sits in host MMIO.
+   * @param guestAddress where the guest's firmware placed it.
+   */
+  constructor(
+    private readonly vmm: BarHost,
+    readonly fn: PassthroughFunction,
+    readonly region: VfioRegionInfo,
+    readonly hostAddress: number,
+    public guestAddress: number,
+  ) {
+    this.device = fn.name;
+    this.index = region.index;
+    this.size = region.size;
+  }
+
+  /**
+   * Plans the BAR from vfio's region info and installs its direct mappings and trap
+   * regions; all or nothing (a failure removes what was installed, then rethrows).
+   * @throws VhwError E_ISOLATION from the isolation check, E_OVERLAP when the guest address overlaps another region.
+   */
+  install(): void {
+    try {
+      this.installPieces();
+    } catch (e) {
+      this.uninstall();
+      throw e;
+    }
+  }
+
+  /** Removes the BAR's mappings and regions (before a move, or after a failed install). */
+  uninstall(): void {
+    const { mmu } = this.vmm.deps;
+    const space = this.vmm.space;
+    for (const n of this.installed.directs) mmu.unmap(n);
+    space.transaction(() => {
+      for (const n of this.installed.regions) space.unmap(n);
+    });
+    this.vmm.trapPages.release(this.installed.trapPages);
+    this.installed = { regions: [], directs: [], trapPages: [] };
+  }
+
+  /** The planned areas, in order, each with the traps it took. */
+  report(): AreaReport[] {
+    const space = this.vmm.space;
+    return this.plan.areas.map((a) => ({ ...a, traps: a.path === 'trap' ? space.countOf(this.pieceName(a.offset)) : 0 }));
+  }
+
+  /** The name of the direct mapping or trap region installed for the piece at `offset`. */
+  private pieceName(offset: number): string {
+    return `${this.device}:BAR${this.index}+${hex(offset)}`;
+  }
+
+  private makePlan(region: VfioRegionInfo): BarPlan {
+    const { fn, vmm } = this;
+    const m = fn.msix;
+    return planBar({
+      pageSize: vmm.pageSize,
+      guestAddress: this.guestAddress,
+      region,
+      deviceInfo: fn.info,
+      msixTable: m && m.tableBar === this.index ? { offset: m.tableOffset, size: m.vectors * 16 } : undefined,
+      noMsixEmulation: vmm.noMsixEmulation,
+      guestPageShared: (page) => vmm.guestPageShared(this, page),
+      kernelReason: (off) => fn.dev.diagnose(this.index, off) ?? VmmReason.MmapFailed,
+    });
+  }
+
+  private installPieces(): void {
+    const { fn, vmm } = this;
+    const P = vmm.pageSize;
+    let plan = this.makePlan(this.region);
+    // QEMU mmaps each area; a refused mmap leaves the area on the slow path.
+    let mappings: VfioMapping[] = [];
+    try {
+      mappings = plan.mmapAreas.map((a) => fn.dev.mmap(this.index, a.offset, Math.ceil(a.size / P) * P));
+    } catch (e) {
+      if (!VhwError.is(e, 'E_MMAP_DENIED')) throw e;
+      vmm.deps.events.emit('error', { source: `vmm ${this.device} BAR${this.index}`, error: e });
+      plan = this.makePlan({ ...this.region, flags: this.region.flags & ~VFIO_REGION_INFO_FLAG_MMAP, caps: [] });
+      mappings = [];
+    }
+    this.plan = plan;
+    const { mmu, stats } = vmm.deps;
+
+    for (const d of plan.directs) {
+      const m = mappings.find((x) => d.offset >= x.offset && d.offset + d.size <= x.offset + x.size)!;
+      const hostPa = this.hostAddress + d.offset;
+      vmm.checkIsolation(fn, hostPa, d.size, this);
+      const name = this.pieceName(d.offset);
+      mmu.mapDirect({
+        name,
+        gpa: this.guestAddress + d.offset,
+        size: d.size,
+        hostPa,
+        handler: m.handler,
+        handlerOffset: m.handlerOffset + (d.offset - m.offset),
+        owner: this.device,
+      });
+      this.installed.directs.push(name);
+    }
+
+    for (const a of plan.areas) {
+      if (a.path === 'direct') continue;
+      const name = this.pieceName(a.offset);
+      vmm.space.mapMmio({
+        name,
+        base: this.guestAddress + a.offset,
+        size: a.size,
+        handler: this.trapRegion(a, mappings),
+        constraints: BAR_REGION_CONSTRAINTS,
+        owner: this.device,
+        tag: stats.reasonId(a.reason),
+      });
+      this.installed.regions.push(name);
+      // Mark the guest pages of trapped pieces so traps are counted per page with a reason.
+      vmm.trapPages.acquire(this.guestAddress + a.offset, a.size, a.reason, this.device, this.installed.trapPages);
+    }
+  }
+
+  /** The region type that serves a trapped area, resolved once here rather than per access. */
+  private trapRegion(a: PlannedArea, mappings: readonly VfioMapping[]): MsixTableRegion | RamDeviceRegion | VfioFdRegion {
+    const vmm = this.vmm;
+    const clock = vmm.deps.clock;
+    if (a.via === 'msix-table') return new MsixTableRegion(this.fn.emulator!, a.offset - this.fn.msix!.tableOffset, clock, vmm.msixWriteNs);
+    if (a.via === 'qemu-mmap') {
+      const m = mappings.find((x) => a.offset >= x.offset && a.offset < x.offset + x.size)!;
+      return new RamDeviceRegion(m.handler, m.handlerOffset + (a.offset - m.offset), clock, vmm.devReadNs, vmm.devWriteNs);
+    }
+    return new VfioFdRegion(this.fn.dev, this.index, a.offset);
+  }
+}

@@ -1,0 +1,214 @@
+import { type GuestCpu, VhwError } from '@vhw/core';
+import type { GuestBar, GuestEeh, GuestPciFunction } from '@vhw/guest';
+import { Cfg, ConfigSpace, type HostBridge, MSIX_CAP_OFFSET } from '@vhw/pci';
+import { VFIO_PCI_CONFIG_REGION_INDEX, type VfioDeviceInfo, type VfioPciDevice, type VfioPciDriver, readMsixLayout } from '@vhw/vfio-pci';
+import { MsixEmulator } from './msix-emulation.js';
+
+/** A passed-through BAR as its function sees it (a `PassthroughBar`). */
+export interface FunctionBar {
+  readonly index: number;
+  readonly size: number;
+  readonly guestAddress: number;
+}
+
+/** What a passed-through function asks of its VMM (the `Vmm`). */
+export interface FunctionHost {
+  readonly deps: { readonly cpu: GuestCpu; readonly bridge: HostBridge; readonly vfio: VfioPciDriver };
+  readonly options: { readonly guestMsiAddress: number };
+  readonly paravirtMsi: boolean;
+  readonly noMsixEmulation: boolean;
+  readonly counters: { configAccesses: number; rtasCalls: number };
+  /** Charges a guest exit that is not MMIO (config access, RTAS call). */
+  chargeExit(): void;
+  /** A fresh guest vector for a paravirtual MSI. */
+  allocParavirtVector(): number;
+  /** The guest wrote a new address into one of this function's BARs. */
+  moveBar(bar: FunctionBar, guestAddress: number): void;
+}
+
+/**
+ * A passed-through function as the guest sees it (QEMU's `VFIOPCIDevice`): config space
+ * emulated over vfio's (BAR registers and the MSI-X message control virtualized, the rest
+ * read and written through vfio's config region), MSI-X enable, and on pSeries the RTAS
+ * calls for MSIs and EEH.
+ */
+export class PassthroughFunction implements GuestPciFunction {
+  readonly name: string;
+  readonly vendorId: number;
+  readonly deviceId: number;
+  readonly bars: GuestBar[] = [];
+  readonly info: VfioDeviceInfo;
+  readonly msix: ReturnType<typeof readMsixLayout>;
+  readonly emulator: MsixEmulator | undefined;
+  readonly paravirtMsi: ((count: number) => number[]) | undefined;
+  readonly eeh: GuestEeh | undefined;
+  private msixControl = 0;
+  /** The low flag bits of each host BAR register, read from config space (type, prefetch). */
+  private readonly barFlags = new Uint8Array(6);
+  /** The passed-through BAR of each index. */
+  private readonly barAt: Array<FunctionBar | undefined> = [];
+  /**
+   * The guest-visible BAR registers: pci's config-space model, where only the address bits
+   * a BAR of its size implements are writable, so an all-ones write reads back the size
+   * mask. They hold the BAR's guest address otherwise.
+   */
+  private readonly barRegs = new ConfigSpace(256);
+
+  constructor(
+    private readonly vmm: FunctionHost,
+    readonly dev: VfioPciDevice,
+  ) {
+    this.name = dev.name;
+    this.info = dev.getDeviceInfo();
+    this.vendorId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.VendorId, 2);
+    this.deviceId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.DeviceId, 2);
+    this.msix = readMsixLayout(dev);
+    for (let i = 0; i < 6; i++) this.barFlags[i] = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.Bar0 + i * 4, 4) & 0xf;
+    const { cpu } = vmm.deps;
+    this.emulator = this.msix ? new MsixEmulator(this.msix.vectors, vmm.options.guestMsiAddress, (v) => cpu.raiseInterrupt(v)) : undefined;
+    this.paravirtMsi = vmm.paravirtMsi && this.msix ? (count) => this.rtasChangeMsi(count) : undefined;
+    const bridge = vmm.deps.bridge;
+    const group = dev.fn.group;
+    this.eeh = bridge.eeh
+      ? {
+          pe: group.id,
+          frozen: () => {
+            vmm.chargeExit();
+            return group.frozen;
+          },
+          recover: () => {
+            vmm.counters.rtasCalls++;
+            vmm.chargeExit();
+            bridge.recover(group.id);
+            for (const d of vmm.deps.vfio.devices) if (d.fn.group === group) d.restoreAfterPlatformReset();
+          },
+        }
+      : undefined;
+  }
+
+  /** Whether BAR `i` is a 64-bit memory BAR (as its config register says). */
+  barIs64(i: number): boolean {
+    return (this.barFlags[i] & 0x7) === 0x4;
+  }
+
+  /** Takes in a BAR the guest's firmware placed: the guest sees it on the bus and in its registers. */
+  attachBar(bar: FunctionBar): void {
+    this.barAt[bar.index] = bar;
+    this.bars.push({ index: bar.index, gpa: bar.guestAddress, size: bar.size });
+    this.barRegs.initMemoryBar(Cfg.Bar0 + bar.index * 4, bar.size, this.barFlags[bar.index], this.barIs64(bar.index));
+    this.loadBarRegisters(bar);
+  }
+
+  /** The VMM moved `bar`: the guest's view follows (and a sizing in progress ends). */
+  barMoved(bar: FunctionBar): void {
+    const g = this.bars.find((b) => b.index === bar.index);
+    if (g) g.gpa = bar.guestAddress;
+    this.loadBarRegisters(bar);
+  }
+
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    this.vmm.counters.configAccesses++;
+    this.vmm.chargeExit();
+    if (offset >= Cfg.Bar0 && offset < Cfg.Bar0 + 24) return this.barRegs.read(offset, size);
+    const m = this.msix;
+    if (m && offset < MSIX_CAP_OFFSET + 4 && MSIX_CAP_OFFSET + 2 < offset + size) {
+      // Any access touching the message control sees the emulated one (dword reads at the
+      // capability start included); the capability id and next pointer are the device's.
+      const ctl = (this.msixControl & 0xc000) | (m.vectors - 1);
+      const word = (this.dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, MSIX_CAP_OFFSET, 2) | (ctl << 16)) >>> 0;
+      const v = word >>> ((offset - MSIX_CAP_OFFSET) * 8);
+      return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
+    }
+    return this.dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, offset, size);
+  }
+
+  configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
+    this.vmm.counters.configAccesses++;
+    this.vmm.chargeExit();
+    if (offset >= Cfg.Bar0 && offset < Cfg.Bar0 + 24 && size === 4) {
+      this.writeBar((offset - Cfg.Bar0) >> 2, value >>> 0);
+      return;
+    }
+    const m = this.msix;
+    if (m && offset < MSIX_CAP_OFFSET + 4 && MSIX_CAP_OFFSET + 2 < offset + size) {
+      // The written bytes that fall on the message control (the rest is read-only).
+      let ctl = this.msixControl & 0xffff;
+      for (let b = 0; b < size; b++) {
+        const at = offset + b - (MSIX_CAP_OFFSET + 2);
+        if (at !== 0 && at !== 1) continue;
+        const byte = Math.floor(value / 2 ** (8 * b)) & 0xff;
+        ctl = (ctl & ~(0xff << (at * 8))) | (byte << (at * 8));
+      }
+      this.setMsixControl(ctl & 0xc000);
+      return;
+    }
+    this.dev.regionWrite(VFIO_PCI_CONFIG_REGION_INDEX, offset, size, value);
+  }
+
+  /** A 4-byte write to BAR register `i`: a sizing probe, or a new address (which moves the BAR). */
+  private writeBar(i: number, value: number): void {
+    const isUpper = i > 0 && this.barAt[i - 1] !== undefined && this.barIs64(i - 1);
+    const b = this.barAt[isUpper ? i - 1 : i];
+    if (!b) return;
+    const low = Cfg.Bar0 + b.index * 4;
+    if (value === 0xffffffff) {
+      // Sizing: all-ones in either half sizes the whole BAR, so both halves read back their
+      // masks until the guest writes an address again.
+      this.barRegs.write(low, 4, value);
+      if (this.barIs64(b.index)) this.barRegs.write(low + 4, 4, value);
+      return;
+    }
+    const reg = Cfg.Bar0 + i * 4;
+    this.barRegs.write(reg, 4, value);
+    const written = this.barRegs.read(reg, 4);
+    // The written half as the register keeps it (only implemented address bits), the other
+    // half from the BAR's guest address.
+    const cur = b.guestAddress;
+    const next = isUpper ? (cur % 2 ** 32) + written * 2 ** 32 : Math.floor(cur / 2 ** 32) * 2 ** 32 + ((written & 0xfffffff0) >>> 0);
+    if (next !== cur) this.vmm.moveBar(b, next);
+    else this.loadBarRegisters(b);
+  }
+
+  /** Shows `bar`'s guest address in its registers. */
+  private loadBarRegisters(bar: FunctionBar): void {
+    const low = Cfg.Bar0 + bar.index * 4;
+    this.barRegs.setRaw(low, 4, ((bar.guestAddress % 2 ** 32) | this.barFlags[bar.index]) >>> 0);
+    if (this.barIs64(bar.index)) this.barRegs.setRaw(low + 4, 4, Math.floor(bar.guestAddress / 2 ** 32) >>> 0);
+  }
+
+  private setMsixControl(ctl: number): void {
+    const wasEnabled = (this.msixControl & 0x8000) !== 0;
+    this.msixControl = ctl;
+    const enabled = (ctl & 0x8000) !== 0;
+    if (this.emulator) {
+      if (enabled && !wasEnabled && !this.vmm.noMsixEmulation) {
+        const emu = this.emulator;
+        this.dev.setMsixIrqs(Array.from({ length: emu.vectors }, () => (v: number) => emu.fire(v)));
+      } else if (!enabled && wasEnabled) this.dev.setMsixIrqs([]);
+      this.emulator.setControl(enabled, (ctl & 0x4000) !== 0);
+    }
+  }
+
+  /** RTAS ibm,change-msi: the hypervisor sets up `count` MSI-X vectors and returns the guest's numbers. */
+  private rtasChangeMsi(count: number): number[] {
+    this.vmm.counters.rtasCalls++;
+    this.vmm.chargeExit();
+    const m = this.msix!;
+    if (!Number.isInteger(count) || count < 0 || count > m.vectors) {
+      throw new VhwError('E_RANGE', `RTAS ibm,change-msi for ${this.name}: ${String(count)} vectors; allowed: 0..${m.vectors}`);
+    }
+    const vectors = Array.from({ length: count }, () => this.vmm.allocParavirtVector());
+    const { cpu } = this.vmm.deps;
+    this.dev.setMsixIrqs(vectors.map((v) => () => cpu.raiseInterrupt(v)));
+    this.msixControl = count > 0 ? 0x8000 : 0;
+    return vectors;
+  }
+
+  /** The guest starts over: its MSI-X set-up is gone (the host vectors are given back) and no BAR is being sized. */
+  reset(): void {
+    if (this.dev.msixIrqs.length > 0) this.dev.setMsixIrqs([]);
+    this.emulator?.reset();
+    this.msixControl = 0;
+    for (const bar of this.barAt) if (bar) this.loadBarRegisters(bar);
+  }
+}

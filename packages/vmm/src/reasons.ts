@@ -1,0 +1,35 @@
+import type { Reason } from '@vhw/vfio-pci';
+
+/**
+ * The reasons only the VMM decides: how it places and grows guest BARs, whether it
+ * emulates the MSI-X table, and what it does when its own mmap is refused. Every other
+ * reason is the kernel's (`Reason` of `@vhw/vfio-pci`), read from vfio's region info.
+ */
+export const VmmReason = {
+  /** A sub-page BAR mapped by growing the guest mapping to one host page (direct). */
+  MmapSubPage: 'mmap-sub-page',
+  /** The VMM emulates the MSI-X table: accesses to the table itself. */
+  MsixTable: 'msix-table',
+  /** The table page may be mmapped but the VMM still emulates the table, so the page traps. */
+  MsixEmulation: 'msix-emulation',
+  /** The guest placed a sub-page BAR off a host-page boundary (no growth), or a BAR so that one of its guest pages is not all inside it. */
+  GuestBarUnaligned: 'guest-bar-unaligned',
+  /** Another guest BAR shares the guest page, so it cannot be one direct mapping. */
+  GuestPageShared: 'guest-page-shared',
+  /** vfio-pci refused the VMM's mmap of an area it had offered. */
+  MmapFailed: 'mmap-failed',
+} as const;
+/** One of the VMM's own reasons. */
+export type VmmReason = (typeof VmmReason)[keyof typeof VmmReason];
+
+/** Why a planned area of a BAR is direct or traps: the kernel's reason or the VMM's. */
+export type AreaReason = Reason | VmmReason;
+
+/** For each of the VMM's trap reasons: which setting would change it. `vhw explain` prints it. */
+export const VMM_REASON_REMEDY: Readonly<Record<string, string>> = {
+  [VmmReason.MsixTable]: 'patch 3 plus a machine that sets up MSIs paravirtually (vfio-no-msix-emulation)',
+  [VmmReason.MsixEmulation]: 'the machine property vfio-no-msix-emulation (pSeries sets it)',
+  [VmmReason.GuestBarUnaligned]: 'guest BAR placement page-aligned (vmm guestBarPlacement)',
+  [VmmReason.GuestPageShared]: 'guest BAR placement page-aligned (vmm guestBarPlacement)',
+  [VmmReason.MmapFailed]: 'see the mmap error',
+};
