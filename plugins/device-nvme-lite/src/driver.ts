@@ -1,6 +1,5 @@
 import { type GuestCpu, VhwError, hex } from '@vhw/core';
-import type { GuestContext, GuestDriver, GuestPciFunction } from '@vhw/guest';
-import { Cfg, Command } from '@vhw/pci';
+import { type GuestContext, type GuestDriver, type GuestPciFunction, enableDeviceMem, findDriverBar } from '@vhw/guest';
 import { type NvmeLiteInput, type NvmeLiteOptions, resolveNvmeLiteOptions } from './options.js';
 import {
   AdminOpcode,
@@ -195,10 +194,8 @@ export class NvmeLiteDriver implements GuestDriver {
   probe(ctx: GuestContext): void {
     this.ctx = ctx;
     this.cpu = ctx.cpu;
-    const fn = ctx.bus.find(this.device);
+    const { fn, bar } = findDriverBar(ctx.bus, this.device, 0, 'nvme-lite');
     this.fn = fn;
-    const bar = fn.bars.find((b) => b.index === 0);
-    if (!bar) throw new VhwError('E_NOT_FOUND', `nvme-lite driver: ${this.device} has no BAR0 mapped in the guest`);
     this.bar0 = bar.gpa;
     if (!this.admin) this.allocate(ctx);
     this.initController();
@@ -283,7 +280,7 @@ export class NvmeLiteDriver implements GuestDriver {
     const fn = this.fn!;
     const cpu = this.cpu;
     const admin = this.admin!;
-    fn.configWrite(Cfg.Command, 2, fn.configRead(Cfg.Command, 2) | Command.Memory | Command.BusMaster);
+    enableDeviceMem(fn);
     const capLo = cpu.mmioLoad(this.bar0 + NvmeReg.CAP, 8) >>> 0;
     const capHi = cpu.high >>> 0;
     if (capLo === 0xffffffff && capHi === 0xffffffff) {
