@@ -4,7 +4,9 @@ import type { AccessConstraints, MmioHandler } from './access.js';
 import { AddressSpace } from './address-space.js';
 import { SimClock } from './clock.js';
 import { CORE_COST_PARAMETERS, CostModel } from './cost-model.js';
-import { GuestCpu, type TrapHandler } from './cpu.js';
+import { load64, store64 } from './cpu-bigint.js';
+import { GuestCpu } from './cpu.js';
+import type { TrapHandler } from './trap-handler.js';
 import { MachineEvents } from './events.js';
 import { Mmu } from './mmu.js';
 import { Path, Stats } from './stats.js';
@@ -130,8 +132,8 @@ describe('GuestCpu: RAM path', () => {
     expect(cpu.high).toBe(0x01234567);
     expect(stats.count(Path.Ram)).toBe(4);
     expect(clock.now).toBe(4 * RAM_NS);
-    cpu.store64(0x80, 0xfedcba9876543210n);
-    expect(cpu.load64(0x80)).toBe(0xfedcba9876543210n);
+    store64(cpu, 0x80, 0xfedcba9876543210n);
+    expect(load64(cpu, 0x80)).toBe(0xfedcba9876543210n);
   });
 
   it('counts RAM accesses per path only: no page of RAM shows in the per-page counts', () => {

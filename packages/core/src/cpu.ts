@@ -4,20 +4,7 @@ import type { CostModel } from './cost-model.js';
 import type { MachineEvents } from './events.js';
 import { type Mmu, MmuMapping, PageKind, type TranslationCache } from './mmu.js';
 import type { GuestAccessCounts, Stats } from './stats.js';
-
-/**
- * The VMM's side of a trap: the access exits to it with the guest-physical address.
- * The handler counts the trap in `stats.trapsByReasonCounts`, because only it knows
- * the region the access lands in; `reasonId` is the MMU page's reason, its default.
- * 8-byte values travel as {@link HighHalf} says.
- */
-export interface TrapHandler extends HighHalf {
-  read(gpa: number, size: number, reasonId: number): number;
-  write(gpa: number, size: number, value: number, high: number, reasonId: number): void;
-}
-
-/** Guest interrupt handler: called at an instruction boundary, after the access that caused it has completed. */
-export type GuestInterruptHandler = (vector: number) => void;
+import type { GuestInterruptHandler, TrapHandler } from './trap-handler.js';
 
 const NO_MAPPING = new MmuMapping({ name: '(none)', kind: PageKind.Trap, base: 0, size: 0, pageSlots: new Int32Array(0) });
 const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
@@ -89,11 +76,10 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
   // one, are charged by the clock from this CPU's counts).
   private interruptNs = 0;
 
-  // Fields assigned in the constructor are created with their first real value: an
-  // emitted `x;` field starts as undefined and V8 then loses the field's type and
-  // representation, which costs every access on the hot path. The project compiles with
-  // useDefineForClassFields off for this reason (tsconfig.base.json); `declare` keeps it
-  // so here whatever a consumer compiles these sources with.
+  // Fields assigned in the constructor are created with their first real value: an emitted `x;` field starts as
+  // undefined and V8 then loses the field's type and representation, which costs every access on the hot path. The
+  // project compiles with useDefineForClassFields off for this reason (tsconfig.base.json); `declare` keeps it so
+  // here whatever a consumer compiles these sources with.
   declare private readonly mmu: Mmu;
   declare private readonly clock: SimClock;
   declare private readonly stats: Stats;
@@ -171,18 +157,15 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
     this.trapSlot = slot;
   }
 
-  // Two pairs of entry points do the same thing: load/store for memory, mmioLoad/
-  // mmioStore for device registers (a guest driver's readl/writel). The MMU decides the
-  // path either way; they differ in which hit they test first and, above all, in being
-  // separate functions: V8 keeps type feedback per function and compiles every inlined
-  // copy of a function with the code of every path it has seen, so RAM code that shared
-  // its accessor with register code paid for the register path too (about twice the cost
-  // of a RAM access; see the README's performance section).
+  // Two pairs of entry points do the same thing: load/store for memory, mmioLoad/mmioStore for device registers (a
+  // guest driver's readl/writel). The MMU decides the path either way; they differ in which hit they test first and,
+  // above all, in being separate functions: V8 keeps type feedback per function and compiles every inlined copy of a
+  // function with the code of every path it has seen, so RAM code that shared its accessor with register code paid
+  // for the register path too (about twice the cost of a RAM access; see the README's performance section).
   //
-  // Each holds the two hits and nothing else, so that V8 inlines it into the caller; the
-  // hits themselves are small helpers. Everything else (a trap, a miss, tracing) is in
-  // `slow`, one call away, and `slow` is too large for V8 to inline, so it never takes
-  // the inlining budget the hits need.
+  // Each holds the two hits and nothing else, so that V8 inlines it into the caller; the hits themselves are small
+  // helpers. Everything else (a trap, a miss, tracing) is in `slow`, one call away, and `slow` is too large for V8
+  // to inline, so it never takes the inlining budget the hits need.
 
   /** Loads `size` bytes. For size 8 the return value is the low half and `high` holds the upper one. */
   load(gpa: number, size: 1 | 2 | 4 | 8): number {
@@ -252,17 +235,6 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
     this.directWrites++;
     if (takesAsIs(m.passSizes, hoff, size)) m.handler!.write(hoff, size as 1 | 2 | 4, value);
     else this.directStoreOther(m, hoff, size, value, high ?? 0);
-  }
-
-  /** Convenience 8-byte load as a bigint (allocates; not for hot loops). */
-  load64(gpa: number): bigint {
-    const lo = this.load(gpa, 8);
-    return (BigInt(this.high >>> 0) << 32n) | BigInt(lo >>> 0);
-  }
-
-  /** Convenience 8-byte store of a bigint (allocates; not for hot loops). */
-  store64(gpa: number, value: bigint): void {
-    this.store(gpa, 8, Number(value & 0xffffffffn), Number((value >> 32n) & 0xffffffffn));
   }
 
   /**

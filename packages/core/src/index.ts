@@ -11,6 +11,8 @@ export * from './stats.js';
 export * from './events.js';
 export * from './mmu.js';
 export * from './cpu.js';
+export * from './cpu-bigint.js';
+export * from './trap-handler.js';
 export * from './guest-memory.js';
 export * from './tokens.js';
 export * from './plugin.js';

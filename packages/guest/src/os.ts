@@ -3,9 +3,9 @@
  * MSI-X set-up and the EEH core.
  */
 import { type GuestCpu, type GuestMemory, VhwError, hex } from '@vhw/core';
-import { CapId, Cfg, Command } from '@vhw/pci';
+import { CapId } from '@vhw/pci';
 import type { EehErrorHandler } from './eeh.js';
-import { type GuestPciBus, type GuestPciFunction, findCapability } from './pci-bus.js';
+import { type GuestPciBus, type GuestPciFunction, enableDeviceMem, findCapability } from './pci-bus.js';
 
 /**
  * The guest operating system's small services: a DMA-able RAM allocator, the interrupt
@@ -112,7 +112,7 @@ export class GuestOs {
     const ctl = fn.configRead(cap + 2, 2);
     const size = (ctl & 0x7ff) + 1;
     if (count > size) throw new VhwError('E_RANGE', `guest: ${fn.name} has ${size} MSI-X vectors, asked for ${count}`);
-    fn.configWrite(Cfg.Command, 2, fn.configRead(Cfg.Command, 2) | Command.Memory | Command.BusMaster);
+    enableDeviceMem(fn);
     if (fn.paravirtMsi) return fn.paravirtMsi(count);
     const tableReg = fn.configRead(cap + 4, 4);
     const bar = fn.bars.find((b) => b.index === (tableReg & 7));

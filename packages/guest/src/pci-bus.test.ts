@@ -1,6 +1,7 @@
-import { CapId, Cfg, MSIX_CAP_OFFSET, PciDevice } from '@vhw/pci';
+import { VhwError } from '@vhw/core';
+import { CapId, Cfg, Command, MSIX_CAP_OFFSET, PciDevice } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { findCapability } from './pci-bus.js';
+import { type GuestPciBus, enableDeviceMem, findCapability, findDriverBar } from './pci-bus.js';
 
 /** A device with inert registers: only its configuration space matters here. */
 class Inert extends PciDevice {
@@ -50,5 +51,43 @@ describe('findCapability', () => {
     };
     expect(findCapability(looping, CapId.MsiX)).toBe(-1);
     expect(reads).toBeLessThan(100);
+  });
+});
+
+describe('findDriverBar', () => {
+  const fn = { name: 'nvme0', bars: [{ index: 0, gpa: 0x4000_0000, size: 0x4000 }] };
+  const bus = {
+    find(name: string) {
+      if (name !== 'nvme0') throw new VhwError('E_NOT_FOUND', `no ${name}`);
+      return fn;
+    },
+  } as unknown as GuestPciBus;
+
+  it('returns the function and the BAR the driver asked for', () => {
+    const found = findDriverBar(bus, 'nvme0', 0, 'nvme-lite');
+    expect(found.fn).toBe(fn);
+    expect(found.bar).toEqual({ index: 0, gpa: 0x4000_0000, size: 0x4000 });
+  });
+
+  it('names the driver, the device and the BAR when the BAR is not mapped', () => {
+    expect(() => findDriverBar(bus, 'nvme0', 2, 'nvme-lite')).toThrow('nvme-lite driver: nvme0 has no BAR2 mapped in the guest');
+  });
+
+  it('lets the bus report a missing function', () => {
+    expect(() => findDriverBar(bus, 'nic0', 0, 'nic-lite')).toThrow('no nic0');
+  });
+});
+
+describe('enableDeviceMem', () => {
+  it('sets memory decode and bus mastering and keeps the other command bits', () => {
+    let command = 0x0400; // INTx disabled
+    const fn = {
+      configRead: (offset: number) => (offset === Cfg.Command ? command : 0),
+      configWrite: (offset: number, _size: 1 | 2 | 4, value: number) => {
+        if (offset === Cfg.Command) command = value;
+      },
+    };
+    enableDeviceMem(fn);
+    expect(command).toBe(0x0400 | Command.Memory | Command.BusMaster);
   });
 });

@@ -2,7 +2,8 @@
  * The guest's PCI bus as the guest kernel enumerates it: the functions the VMM presents,
  * their BARs where the guest's firmware placed them, and config space through the VMM.
  */
-import { Cfg } from '@vhw/pci';
+import { VhwError } from '@vhw/core';
+import { Cfg, Command } from '@vhw/pci';
 import type { GuestEeh } from './eeh.js';
 
 /** A guest BAR: where the guest's firmware placed it. */
@@ -76,4 +77,50 @@ export function findCapability(fn: Pick<GuestPciFunction, 'configRead'>, id: num
     p = fn.configRead(p + 1, 1);
   }
   return -1;
+}
+
+/** The function a driver drives and the BAR it reaches its registers through. */
+export interface DriverBar {
+  /** The function, as the bus presents it. */
+  readonly fn: GuestPciFunction;
+  /** The BAR, where the guest's firmware placed it. */
+  readonly bar: GuestBar;
+}
+
+/**
+ * Finds the function named `device` and its memory BAR `index`, as a guest driver's probe
+ * does before it maps its registers (Linux: the bus match, then `pci_iomap` of the BAR).
+ *
+ * @param bus - the guest's PCI bus.
+ * @param device - the device instance the driver drives.
+ * @param index - the BAR number (0-5).
+ * @param driver - the driver's name, which starts the error message.
+ * @returns the function and the BAR.
+ * @throws VhwError `E_NOT_FOUND` when the bus has no such function, or the function no such BAR in the guest.
+ * @example
+ * ```ts
+ * const { fn, bar } = findDriverBar(ctx.bus, 'nvme0', 0, 'nvme-lite');
+ * ctx.cpu.mmioLoad(bar.gpa + 0x1c, 4); // a register of BAR0
+ * ```
+ */
+export function findDriverBar(bus: GuestPciBus, device: string, index: number, driver: string): DriverBar {
+  const fn = bus.find(device);
+  const bar = fn.bars.find((b) => b.index === index);
+  if (!bar) throw new VhwError('E_NOT_FOUND', `${driver} driver: ${device} has no BAR${index} mapped in the guest`);
+  return { fn, bar };
+}
+
+/**
+ * Turns on memory decode and bus mastering in the function's command register, keeping
+ * its other bits, as Linux's `pci_enable_device_mem` followed by `pci_set_master` does:
+ * the driver can then reach its BARs and the device can DMA.
+ *
+ * @param fn - the function (its config space is reached through the VMM).
+ * @example
+ * ```ts
+ * enableDeviceMem(fn);
+ * ```
+ */
+export function enableDeviceMem(fn: Pick<GuestPciFunction, 'configRead' | 'configWrite'>): void {
+  fn.configWrite(Cfg.Command, 2, fn.configRead(Cfg.Command, 2) | Command.Memory | Command.BusMaster);
 }

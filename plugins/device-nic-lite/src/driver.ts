@@ -1,6 +1,5 @@
 import { type GuestCpu, VhwError, hex } from '@vhw/core';
-import type { GuestContext, GuestDriver, GuestPciFunction } from '@vhw/guest';
-import { Cfg, Command } from '@vhw/pci';
+import { type GuestContext, type GuestDriver, type GuestPciFunction, enableDeviceMem, findDriverBar } from '@vhw/guest';
 import { type NicLiteInput, type NicLiteOptions, resolveNicLiteOptions } from './options.js';
 import { CTRL_RST, Cause, DESC_SIZE, DescStatus, NicReg, QUEUE_ENABLE, RX_BUFFER_BYTES, TxCmd, nicLitePayloadWord } from './regs.js';
 
@@ -118,10 +117,8 @@ export class NicLiteDriver implements GuestDriver {
   probe(ctx: GuestContext): void {
     this.ctx = ctx;
     this.cpu = ctx.cpu;
-    const fn = ctx.bus.find(this.device);
+    const { fn, bar } = findDriverBar(ctx.bus, this.device, 0, 'nic-lite');
     this.fn = fn;
-    const bar = fn.bars.find((b) => b.index === 0);
-    if (!bar) throw new VhwError('E_NOT_FOUND', `nic-lite driver: ${this.device} has no BAR0 mapped in the guest`);
     this.bar0 = bar.gpa;
     if (this.txRing === 0) {
       const os = ctx.os;
@@ -188,7 +185,7 @@ export class NicLiteDriver implements GuestDriver {
     const ctx = this.ctx!;
     const fn = this.fn!;
     const cpu = this.cpu;
-    fn.configWrite(Cfg.Command, 2, fn.configRead(Cfg.Command, 2) | Command.Memory | Command.BusMaster);
+    enableDeviceMem(fn);
     const status = this.r32(NicReg.STATUS);
     if (status === 0xffffffff)
       throw new VhwError('E_STATE', `nic-lite driver ${this.device}: STATUS reads all-ones; the VF does not answer`);

@@ -1,19 +1,9 @@
 import { type GuestCpu, VhwError, hex } from '@vhw/core';
-import type { GuestContext, GuestDriver, GuestPciFunction } from '@vhw/guest';
-import { Cfg, Command } from '@vhw/pci';
+import { type GuestContext, type GuestDriver, type GuestPciFunction, enableDeviceMem, findDriverBar } from '@vhw/guest';
+import { NvmeControllerRegs } from './controller-regs.js';
 import { type NvmeLiteInput, type NvmeLiteOptions, resolveNvmeLiteOptions } from './options.js';
-import {
-  AdminOpcode,
-  CC_EN,
-  CC_ENABLE_VALUE,
-  CQE_SIZE,
-  CSTS_CFS,
-  CSTS_RDY,
-  IoOpcode,
-  NVME_NAMESPACE_BLOCKS,
-  NvmeReg,
-  SQE_SIZE,
-} from './regs.js';
+import { type CompletionSink, type PendingCommand, QueuePair } from './queue-pair.js';
+import { AdminOpcode, CQE_SIZE, IoOpcode, NVME_NAMESPACE_BLOCKS, SQE_SIZE } from './regs.js';
 
 /** How long the driver waits before it gives up on the device. */
 export interface NvmeLiteDriverTuning {
@@ -65,65 +55,6 @@ export function nvmeLiteWriteData(pair: number): number {
   return (Math.imul(pair + 1, 0x9e3779b1) ^ 0xa5a5a5a5) >>> 0;
 }
 
-/** One submission/completion queue pair as the driver keeps it; the command id is the slot index. */
-class QueuePair {
-  sqTail = 0;
-  cqHead = 0;
-  phase = 1;
-  /** SQ head as last reported by a completion. */
-  sqHead = 0;
-  outstanding = 0;
-  /** MSI-X table entry of the CQ. */
-  entry = 0;
-  /** An interrupt for this queue arrived while the driver was already reaping. */
-  deferred = false;
-  readonly state: Uint8Array;
-  readonly pair: Float64Array;
-  readonly isRead: Uint8Array;
-  readonly retry: Uint8Array;
-  readonly order: Float64Array;
-  readonly free: Int32Array;
-  freeTop: number;
-
-  constructor(
-    readonly qid: number,
-    /** Queue size in entries (depth + 1). */
-    readonly entries: number,
-    readonly depth: number,
-    readonly sq: number,
-    readonly cq: number,
-    readonly buffers: number,
-  ) {
-    this.state = new Uint8Array(depth);
-    this.pair = new Float64Array(depth);
-    this.isRead = new Uint8Array(depth);
-    this.retry = new Uint8Array(depth);
-    this.order = new Float64Array(depth);
-    this.free = new Int32Array(depth);
-    this.freeTop = 0;
-    this.resetRing();
-  }
-
-  resetRing(): void {
-    this.sqTail = 0;
-    this.cqHead = 0;
-    this.phase = 1;
-    this.sqHead = 0;
-    this.outstanding = 0;
-    this.deferred = false;
-    this.state.fill(0);
-    for (let i = 0; i < this.depth; i++) this.free[i] = this.depth - 1 - i;
-    this.freeTop = this.depth;
-  }
-}
-
-interface Pending {
-  pair: number;
-  isRead: number;
-  retry: number;
-  order: number;
-}
-
 /**
  * The guest driver of nvme-lite, written the way Linux's nvme driver works: admin and
  * I/O queues in guest RAM, one SQ tail doorbell write per command, completions reaped
@@ -135,7 +66,7 @@ interface Pending {
  * driver.probe(ctx);
  * driver.run(200); // { completed: 200, failed: 0 }
  */
-export class NvmeLiteDriver implements GuestDriver {
+export class NvmeLiteDriver implements GuestDriver, CompletionSink {
   readonly device: string;
   readonly opName = 'command';
   readonly options: NvmeLiteOptions;
@@ -160,8 +91,7 @@ export class NvmeLiteDriver implements GuestDriver {
   private ctx: GuestContext | undefined;
   private fn: GuestPciFunction | undefined;
   private cpu!: GuestCpu;
-  private bar0 = 0;
-  private doorbellStride = 4;
+  private regs!: NvmeControllerRegs;
   private admin: QueuePair | undefined;
   private io: QueuePair[] = [];
   private entryQueues: QueuePair[][] = [];
@@ -171,7 +101,7 @@ export class NvmeLiteDriver implements GuestDriver {
   private adminStatus = 0;
   private nextOp = 0;
   private orderCounter = 0;
-  private unanswered: Pending[] = [];
+  private unanswered: PendingCommand[] = [];
   private running = false;
   private recoverPending = false;
   private reaping = false;
@@ -195,11 +125,9 @@ export class NvmeLiteDriver implements GuestDriver {
   probe(ctx: GuestContext): void {
     this.ctx = ctx;
     this.cpu = ctx.cpu;
-    const fn = ctx.bus.find(this.device);
+    const { fn, bar } = findDriverBar(ctx.bus, this.device, 0, 'nvme-lite');
     this.fn = fn;
-    const bar = fn.bars.find((b) => b.index === 0);
-    if (!bar) throw new VhwError('E_NOT_FOUND', `nvme-lite driver: ${this.device} has no BAR0 mapped in the guest`);
-    this.bar0 = bar.gpa;
+    this.regs = new NvmeControllerRegs(ctx.cpu, bar.gpa, this.device, this.tuning);
     if (!this.admin) this.allocate(ctx);
     this.initController();
   }
@@ -283,33 +211,15 @@ export class NvmeLiteDriver implements GuestDriver {
     const fn = this.fn!;
     const cpu = this.cpu;
     const admin = this.admin!;
-    fn.configWrite(Cfg.Command, 2, fn.configRead(Cfg.Command, 2) | Command.Memory | Command.BusMaster);
-    const capLo = cpu.mmioLoad(this.bar0 + NvmeReg.CAP, 8) >>> 0;
-    const capHi = cpu.high >>> 0;
-    if (capLo === 0xffffffff && capHi === 0xffffffff) {
-      throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: CAP reads all-ones; the device does not answer`);
-    }
-    const mqes = (capLo & 0xffff) + 1;
-    if (this.options.queueDepth + 1 > mqes) {
-      throw new VhwError(
-        'E_CONFIG',
-        `nvme-lite driver ${this.device}: queueDepth ${this.options.queueDepth} needs ${this.options.queueDepth + 1} entries; the controller supports ${mqes}`,
-      );
-    }
-    this.doorbellStride = 4 << (capHi & 0xf);
-    if ((this.r32(NvmeReg.CC) & CC_EN) !== 0) {
-      this.w32(NvmeReg.CC, 0);
-      this.waitReady(0);
-    }
+    const regs = this.regs;
+    enableDeviceMem(fn);
+    regs.readCap(this.options.queueDepth);
+    regs.disable();
     for (const q of [admin, ...this.io]) {
       q.resetRing();
-      for (let off = 0; off < q.entries * CQE_SIZE; off += 8) cpu.store(q.cq + off, 8, 0, 0);
+      q.clearCq(cpu);
     }
-    this.w32(NvmeReg.AQA, (ADMIN_ENTRIES - 1) | ((ADMIN_ENTRIES - 1) << 16));
-    this.w64(NvmeReg.ASQ, admin.sq);
-    this.w64(NvmeReg.ACQ, admin.cq);
-    this.w32(NvmeReg.CC, CC_ENABLE_VALUE);
-    this.waitReady(CSTS_RDY);
+    regs.enable(ADMIN_ENTRIES, admin.sq, admin.cq);
 
     // MSI-X: entry 0 for the admin queue, the I/O queues spread over the rest (or sharing entry 0).
     const nvec = Math.min(this.options.vectors, 1 + this.io.length);
@@ -332,28 +242,12 @@ export class NvmeLiteDriver implements GuestDriver {
     }
   }
 
-  private waitReady(want: number): void {
-    for (let i = 0; i < this.tuning.pollLimit; i++) {
-      const csts = this.r32(NvmeReg.CSTS);
-      if (csts === 0xffffffff)
-        throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: CSTS reads all-ones; the device does not answer`);
-      if ((csts & CSTS_CFS) !== 0)
-        throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: controller fatal status (CSTS ${hex(csts)})`);
-      if ((csts & CSTS_RDY) === want) return;
-      this.cpu.work(this.tuning.pollIntervalNs);
-    }
-    throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: CSTS.RDY did not become ${want} within ${this.tuning.pollLimit} polls`);
-  }
-
   private adminCommand(opcode: number, cdw10: number, cdw11: number, prp1: number): void {
     const q = this.admin!;
-    const slot = q.free[--q.freeTop];
-    q.state[slot] = 1;
-    q.outstanding++;
+    const slot = q.claim();
     this.adminDone = false;
-    this.writeSqe(q, opcode, slot, 0, prp1, cdw10, cdw11, 0);
-    q.sqTail = (q.sqTail + 1) % q.entries;
-    this.w32(this.sqDoorbell(0), q.sqTail);
+    q.push(this.cpu, opcode, slot, 0, prp1, cdw10, cdw11, 0);
+    this.regs.ringSq(0, q.sqTail);
     for (let i = 0; i < this.tuning.pollLimit && !this.adminDone; i++) {
       this.reapQueue(q);
       if (!this.adminDone) this.cpu.work(this.tuning.pollIntervalNs);
@@ -375,43 +269,18 @@ export class NvmeLiteDriver implements GuestDriver {
   // ---- I/O ----
 
   private submit(q: QueuePair, pair: number, isRead: number, retry: number): void {
-    const slot = q.free[--q.freeTop];
-    q.state[slot] = 1;
+    const slot = q.claim();
     q.pair[slot] = pair;
     q.isRead[slot] = isRead;
     q.retry[slot] = retry;
     q.order[slot] = this.orderCounter++;
-    q.outstanding++;
     const buf = q.buffers + slot * BUFFER_STRIDE;
     const data = nvmeLiteWriteData(pair);
     // A read's buffer is poisoned first, so a read that transfers nothing is caught.
     this.cpu.store(buf, 4, isRead ? ~data >>> 0 : data);
-    this.writeSqe(q, isRead ? IoOpcode.Read : IoOpcode.Write, slot, 1, buf, pair % NVME_NAMESPACE_BLOCKS, 0, 0);
-    q.sqTail = (q.sqTail + 1) % q.entries;
+    q.push(this.cpu, isRead ? IoOpcode.Read : IoOpcode.Write, slot, 1, buf, pair % NVME_NAMESPACE_BLOCKS, 0, 0);
     // Bookkeeping is complete before the doorbell: the completion may be handled inside this store.
-    this.w32(this.sqDoorbell(q.qid), q.sqTail);
-  }
-
-  private writeSqe(
-    q: QueuePair,
-    opcode: number,
-    cid: number,
-    nsid: number,
-    prp1: number,
-    cdw10: number,
-    cdw11: number,
-    cdw12: number,
-  ): void {
-    const cpu = this.cpu;
-    const e = q.sq + q.sqTail * SQE_SIZE;
-    cpu.store(e, 8, (opcode | (cid << 16)) >>> 0, nsid);
-    cpu.store(e + 8, 8, 0, 0);
-    cpu.store(e + 16, 8, 0, 0);
-    cpu.store(e + 24, 8, prp1 % 2 ** 32, Math.floor(prp1 / 2 ** 32));
-    cpu.store(e + 32, 8, 0, 0);
-    cpu.store(e + 40, 8, cdw10 >>> 0, cdw11 >>> 0);
-    cpu.store(e + 48, 8, cdw12 >>> 0, 0);
-    cpu.store(e + 56, 8, 0, 0);
+    this.regs.ringSq(q.qid, q.sqTail);
   }
 
   /** The MSI-X handler of table entry `entry`. */
@@ -449,32 +318,23 @@ export class NvmeLiteDriver implements GuestDriver {
   }
 
   private reapOne(q: QueuePair): number {
-    const cpu = this.cpu;
-    let n = 0;
-    // At most entries - 1 completions can be posted before the head doorbell moves.
-    while (n < q.entries - 1) {
-      const e = q.cq + q.cqHead * CQE_SIZE;
-      const dw3 = cpu.load(e + 12, 4);
-      if (((dw3 >>> 16) & 1) !== q.phase) break;
-      q.sqHead = cpu.load(e + 8, 4) & 0xffff;
-      this.complete(q, dw3 & 0xffff, (dw3 >>> 17) & 0x7fff);
-      if (++q.cqHead === q.entries) {
-        q.cqHead = 0;
-        q.phase ^= 1;
-      }
-      n++;
-    }
-    if (n > 0) this.w32(this.cqDoorbell(q.qid), q.cqHead);
+    const n = q.reap(this.cpu, this);
+    if (n > 0) this.regs.ringCq(q.qid, q.cqHead);
     return n;
   }
 
-  private complete(q: QueuePair, cid: number, status: number): void {
+  /**
+   * A completion reaped from `q` (the driver is its queue pairs' sink): admin status, or an
+   * I/O outcome checked and counted.
+   * @internal
+   */
+  complete(q: QueuePair, cid: number, status: number): void {
     if (cid >= q.depth || q.state[cid] !== 1) {
       this.counters.spuriousCompletions++;
       return;
     }
     if (q === this.admin) {
-      this.release(q, cid);
+      q.release(cid);
       this.adminStatus = status;
       this.adminDone = true;
       return;
@@ -490,14 +350,8 @@ export class NvmeLiteDriver implements GuestDriver {
     }
     if (this.options.deviceLatencyNs > 0) this.cpu.work(this.options.deviceLatencyNs);
     const retry = q.retry[cid] === 1;
-    this.release(q, cid);
+    q.release(cid);
     this.account(ok, retry);
-  }
-
-  private release(q: QueuePair, cid: number): void {
-    q.state[cid] = 0;
-    q.free[q.freeTop++] = cid;
-    q.outstanding--;
   }
 
   private account(ok: boolean, retry: boolean): void {
@@ -541,7 +395,7 @@ export class NvmeLiteDriver implements GuestDriver {
   /** No completion arrived: read CSTS (all-ones: the device is gone or frozen), fail everything outstanding. */
   private timeout(): void {
     this.counters.timeouts++;
-    this.lastCsts = this.r32(NvmeReg.CSTS);
+    this.lastCsts = this.regs.status();
     for (const p of this.takeInFlight()) {
       this.account(false, p.retry === 1);
       if (p.retry === 0) this.unanswered.push(p);
@@ -550,14 +404,9 @@ export class NvmeLiteDriver implements GuestDriver {
   }
 
   /** Removes every in-flight I/O command from the queues, in submission order. */
-  private takeInFlight(): Pending[] {
-    const out: Pending[] = [];
-    for (const q of this.io) {
-      for (let cid = 0; cid < q.depth; cid++) {
-        if (q.state[cid] === 1) out.push({ pair: q.pair[cid], isRead: q.isRead[cid], retry: q.retry[cid], order: q.order[cid] });
-      }
-      q.resetRing();
-    }
+  private takeInFlight(): PendingCommand[] {
+    const out: PendingCommand[] = [];
+    for (const q of this.io) q.takeInFlight(out);
     return out.sort((a, b) => a.order - b.order);
   }
 
@@ -591,27 +440,5 @@ export class NvmeLiteDriver implements GuestDriver {
       this.submit(q, p.pair, p.isRead, p.retry);
     }
     if (!inRun) this.drain();
-  }
-
-  // ---- registers ----
-
-  private sqDoorbell(qid: number): number {
-    return NvmeReg.DOORBELLS + 2 * qid * this.doorbellStride;
-  }
-
-  private cqDoorbell(qid: number): number {
-    return NvmeReg.DOORBELLS + (2 * qid + 1) * this.doorbellStride;
-  }
-
-  private r32(offset: number): number {
-    return this.cpu.mmioLoad(this.bar0 + offset, 4) >>> 0;
-  }
-
-  private w32(offset: number, value: number): void {
-    this.cpu.mmioStore(this.bar0 + offset, 4, value >>> 0);
-  }
-
-  private w64(offset: number, value: number): void {
-    this.cpu.mmioStore(this.bar0 + offset, 8, value % 2 ** 32, Math.floor(value / 2 ** 32));
   }
 }
