@@ -2,6 +2,12 @@ import { existsSync, renameSync, statSync, unlinkSync, writeFileSync } from 'nod
 import { dirname, join, resolve } from 'node:path';
 import { VhwError } from '@vhw/core';
 
+/** Where a command prints: its results (`out`, stdout) and its messages (`err`, stderr); tests capture both. */
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
 /** Checks that `dir` exists and is a directory (we never create output trees silently). */
 export function requireDir(dir: string, flag: string): string {
   const abs = resolve(dir);

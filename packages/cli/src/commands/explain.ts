@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { VhwError, hex, parsePatchList, patchListOf } from '@vhw/core';
+import { loadScenario, prepare, vfioOf } from '@vhw/experiment';
+import { REASON_REMEDY } from '@vhw/vfio-pci';
+import { VMM_REASON_REMEDY } from '@vhw/vmm';
+import type { Io } from '../output.js';
+import { type PointOptions, configOf, pointOptions } from '../options.js';
+
+/** `vhw explain`. */
+export interface ExplainCommandOptions extends PointOptions {
+  address: string;
+}
+
+/** Parses an address: hex/decimal guest address, or DEVICE:BARn[+OFFSET]. */
+function parseAddress(text: string): { gpa?: number; device?: string; bar?: number; offset?: number } {
+  const m = /^([A-Za-z0-9_.-]+):BAR([0-5])(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(text);
+  if (m) return { device: m[1], bar: Number(m[2]), offset: m[3] ? Number(m[3]) : 0 };
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new VhwError(
+      'E_CONFIG',
+      `--address ${text}; allowed: a guest address (e.g. 0x200001000) or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)`,
+    );
+  }
+  return { gpa: n };
+}
+
+/**
+ * `vhw explain`: the path one guest address takes at one experiment point (pages, BAR,
+ * vfio region, direct or trap) and, for a trap, its reason and what would change it.
+ */
+export async function explainAction(io: Io, scenarioRef: string, o: ExplainCommandOptions): Promise<void> {
+  const scenario = await loadScenario(scenarioRef);
+  const run = prepare(scenario, configOf(o));
+  try {
+    const a = parseAddress(o.address);
+    let gpa = a.gpa;
+    if (gpa === undefined) {
+      const bar = run.vmm.bars.find((b) => b.device === a.device && b.index === a.bar);
+      if (!bar) {
+        throw new VhwError(
+          'E_NOT_FOUND',
+          `--address ${o.address}: no passed-through ${a.device}:BAR${a.bar}; BARs: ${run.vmm.bars.map((b) => `${b.device}:BAR${b.index}`).join(', ')}`,
+        );
+      }
+      gpa = bar.guestAddress + (a.offset ?? 0);
+    }
+    const e = run.vmm.explain(gpa);
+    const t = run.machine.mmu.translate(gpa);
+    const lines: string[] = [];
+    lines.push(
+      `guest address ${hex(gpa)} (${scenario.name}, ${o.variant}, patches: ${patchListOf(parsePatchList(o.patches))}, page ${run.vmm.pageSize / 1024} KiB)`,
+    );
+    if (!e) {
+      lines.push(
+        `  guest page ${hex(Math.floor(gpa / run.vmm.pageSize) * run.vmm.pageSize)}: ${t.path === 'ram' ? 'guest RAM (direct)' : 'no passed-through BAR here'}`,
+      );
+      lines.push(`  path: ${t.path === 'ram' ? 'ram' : 'trap → VMM → unassigned (reads all-ones, writes dropped)'}`);
+      io.out(lines.join('\n'));
+      return;
+    }
+    const dev = vfioOf(run).device(e.bar.device);
+    lines.push(`  guest page ${hex(e.guestPage)} → host page ${hex(e.hostPage)}`);
+    lines.push(
+      `  BAR: ${e.bar.device} BAR${e.bar.index} (${e.bar.size} bytes) guest ${hex(e.bar.guestAddress)} host ${hex(e.bar.hostAddress)}, offset ${hex(e.offset)}`,
+    );
+    const region = dev.getRegionInfo(e.bar.index);
+    lines.push(
+      `  vfio region info: flags=${hex(region.flags)} caps=[${region.caps.map((c) => ('areas' in c ? `sparse-mmap ${c.areas.map((x) => `${hex(x.offset)}+${hex(x.size)}`).join(' ')}` : 'msix-mappable')).join(', ')}], device flags=${hex(dev.getDeviceInfo().flags)}`,
+    );
+    if (e.area.path === 'direct' && e.offset >= e.bar.size) {
+      lines.push(`  path: direct, but past the end of the BAR: nothing decodes it (reads all-ones; on PPC64 the PE freezes)`);
+    } else if (e.area.path === 'direct') {
+      lines.push(`  path: direct (mmapped host page mapped into the guest; no exit), reason: ${e.area.reason}`);
+    } else {
+      const via =
+        e.area.via === 'fd'
+          ? 'pread/pwrite on the vfio device fd'
+          : e.area.via === 'qemu-mmap'
+            ? "the VMM's own mmap (no syscall)"
+            : "the VMM's MSI-X table emulation";
+      lines.push(`  path: trap → VMM exit → ${via}`);
+      lines.push(`  reason: ${e.area.reason}`);
+      lines.push(`  would change with: ${REASON_REMEDY[e.area.reason] ?? VMM_REASON_REMEDY[e.area.reason] ?? 'nothing known'}`);
+    }
+    io.out(lines.join('\n'));
+  } finally {
+    run.machine.dispose();
+  }
+}
+
+/** Adds `vhw explain` to `program`. */
+export function addExplainCommand(program: Command, io: Io): void {
+  const explain = program
+    .command('explain')
+    .description('for one guest address: the whole path an access takes, and for a trap the reason and the patch that would change it')
+    .argument('<scenario>', 'a built-in scenario name or a scenario file')
+    .requiredOption('--address <addr>', 'a guest address, or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)');
+  pointOptions(explain).action((scenario: string, o: ExplainCommandOptions) => explainAction(io, scenario, o));
+}

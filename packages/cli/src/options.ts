@@ -1,0 +1,117 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { PATCHES, VARIANTS, type Variant, parsePatchList } from '@vhw/core';
+import type { ExperimentConfig } from '@vhw/experiment';
+
+/**
+ * The option builders the commands share, so that an option spelled in two commands is
+ * spelled, parsed and refused the same way in both.
+ */
+
+const PAGE_SIZES: Record<string, number> = { '4k': 4096, '16k': 16384, '64k': 65536 };
+
+/** Parses `--page-size`: 4k, 16k or 64k, in bytes. */
+export function parsePageSize(v: string): number {
+  const n = PAGE_SIZES[v.toLowerCase()];
+  if (n === undefined) throw new InvalidArgumentError(`allowed: ${Object.keys(PAGE_SIZES).join(', ')}`);
+  return n;
+}
+
+/** Parses a count (`--ops`, `--seed`, `--steps`, `--jobs`): an integer of at least 1. */
+export function parsePositiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('allowed: a positive integer');
+  return n;
+}
+
+function parseVariant(v: string): Variant {
+  const variant = VARIANTS.find((x) => x === v);
+  if (variant === undefined) throw new InvalidArgumentError(`allowed: ${VARIANTS.join(', ')}`);
+  return variant;
+}
+
+function parseFormat<F extends string>(allowed: readonly F[]): (v: string) => F {
+  return (v) => {
+    const f = allowed.find((x) => x === v);
+    if (f === undefined) throw new InvalidArgumentError(`allowed: ${allowed.join(', ')}`);
+    return f;
+  };
+}
+
+/** Appends each use of a repeatable option (`--set`) to the list so far. */
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** `--patches`, written once for every command that runs one combination (ids and P1..P3 from core's vocabulary). */
+export function patchesOption(): Option {
+  const names = PATCHES.map((p) => `${p.id} (${p.short})`).join(', ');
+  return new Option('--patches <list>', `none, all, or a comma list of ${names}`).default('none');
+}
+
+/** `--variant`: one variant, or with `both` (sweep) each of them. */
+export function variantOption(both: boolean): Option {
+  const o = new Option('--variant <v>', [...VARIANTS, ...(both ? ['both'] : [])].join(', ')).default('rfc-2015');
+  return both ? o : o.argParser(parseVariant);
+}
+
+/** `--format`: one of `allowed`, `fallback` when not given. */
+export function formatOption<F extends string>(description: string, allowed: readonly F[], fallback: F): Option {
+  return new Option('--format <fmt>', description).argParser(parseFormat(allowed)).default(fallback);
+}
+
+/** The output formats of the commands that print results. */
+export type ResultFormat = 'table' | 'json' | 'csv';
+
+/** `--format` of the commands that print results (`run`, `sweep`, `merge`). */
+export function resultFormatOption(): Option {
+  return formatOption<ResultFormat>('table, json or csv', ['table', 'json', 'csv'], 'table');
+}
+
+/** An option holding a count (`--steps`, `--jobs`), with its default. */
+export function positiveIntOption(flags: string, description: string, fallback: number): Option {
+  return new Option(flags, description).argParser(parsePositiveInt).default(fallback);
+}
+
+/** What commander gives every command that builds one experiment point (`pointOptions`; `run` adds its own). */
+export interface PointOptions {
+  /** `--patches`: none, all or a comma list, parsed by core's `parsePatchList`. */
+  patches: string;
+  variant: Variant;
+  pageSize?: number;
+  seed: number;
+}
+
+/** The options `workloadOptions` adds: workload size, seed and cost overrides. */
+export interface WorkloadOptions {
+  pageSize?: number;
+  ops?: number;
+  seed: number;
+  /** `--set cost.FIELD=VALUE`, repeated. */
+  set: string[];
+}
+
+/** Adds the options of a command that runs a workload (`WorkloadOptions`): `run` and `sweep`. */
+export function workloadOptions(c: Command): Command {
+  return c
+    .addOption(new Option('--page-size <size>', "host page size: 4k, 16k or 64k (default: the platform's)").argParser(parsePageSize))
+    .addOption(new Option('--ops <n>', "workload operations (default: the scenario's)").argParser(parsePositiveInt))
+    .addOption(new Option('--seed <n>', 'seed recorded with the run').argParser(parsePositiveInt).default(1))
+    .option('--set <cost.FIELD=VALUE>', 'override a cost-model parameter (repeatable; see vhw list)', collect, []);
+}
+
+/** Adds the options of a command that builds one experiment point and runs no workload (`PointOptions`): `map` and `explain`. */
+export function pointOptions(c: Command): Command {
+  return c
+    .addOption(patchesOption())
+    .addOption(variantOption(false))
+    .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
+    .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp());
+}
+
+/** The experiment point the point options name. */
+export function configOf(opts: PointOptions): ExperimentConfig {
+  return {
+    patches: parsePatchList(opts.patches),
+    variant: opts.variant,
+    seed: opts.seed,
+    ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
+  };
+}
