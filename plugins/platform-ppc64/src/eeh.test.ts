@@ -1,7 +1,8 @@
 import { type GuestMemory, GuestMemoryToken, type InterruptEvent, Machine } from '@vhw/core';
 import { Cfg, Command, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
-import { type DmaToy, aimMsi, build, dmaToy, nvme, programMsix, thrown } from '../test/phb-fixtures.js';
+import { expectVhwError } from '@vhw/test-support';
+import { type DmaToy, aimMsi, build, dmaToy, nvme, programMsix } from '../test/phb-fixtures.js';
 import { type Ppc64Phb, ppc64Platform } from './index.js';
 
 describe('ppc64 EEH', () => {
@@ -50,7 +51,7 @@ describe('ppc64 EEH', () => {
     expect(off.phb.read(a + 0x8000, 4)).toBe(0xffffffff);
     expect(off.isolation).toEqual([]);
     expect(off.phb.read(a, 4)).toBe(5);
-    expect(thrown(() => off.phb.injectError('phb0:pe0')).code).toBe('E_STATE');
+    expectVhwError(() => off.phb.injectError('phb0:pe0'), 'E_STATE');
   });
 
   it('injectError + recover: events in order, clock held for eeh.slotResetHoldMs, BARs and command restored', () => {
@@ -108,9 +109,7 @@ describe('ppc64 EEH', () => {
 
   it('names the PEs when asked for an unknown one', () => {
     const { phb } = build({}, nvme('a'), nvme('b'));
-    const e = thrown(() => phb.injectError('phb0:pe9'));
-    expect(e.code).toBe('E_NOT_FOUND');
-    expect(e.message).toContain('PEs: phb0:pe0, phb0:pe1');
+    expectVhwError(() => phb.injectError('phb0:pe9'), 'E_NOT_FOUND', 'PEs: phb0:pe0, phb0:pe1');
   });
 
   it('restores devices on machine reset', () => {

@@ -1,6 +1,6 @@
 import { ToyDevice, toyDevice, toyIgbvf, toyNvme16k } from '@vhw/test-support';
 /** Machines and devices the PHB tests share. */
-import { ContainerModule, type IsolationEvent, Machine, VhwError, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
+import { ContainerModule, type IsolationEvent, Machine, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
 import { type BarDecl, type MsixDecl, PciDeviceToken, PciHostToken } from '@vhw/pci';
 import { type Ppc64Phb, ppc64Platform } from '../src/index.js';
 
@@ -44,16 +44,6 @@ export function build(options: PlatformOptions, ...devices: VhwPlugin[]) {
   const fn = (name: string) => phb.findFunction(name);
   const toy = (name: string) => fn(name).device as ToyDevice;
   return { machine, phb, isolation, fn, toy };
-}
-
-export function thrown(f: () => unknown): VhwError {
-  try {
-    f();
-  } catch (e) {
-    if (VhwError.is(e)) return e;
-    throw e;
-  }
-  throw new Error('expected a VhwError');
 }
 
 export const page = (addr: number) => Math.floor(addr / PAGE);
