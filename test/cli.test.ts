@@ -78,7 +78,7 @@ describe('vhw run', () => {
   it('with all patches the NVMe hot path on PPC64 no longer traps', () => {
     const r = json<Result>(['run', 'ppc64-nvme', '--format', 'json', '--ops', '100', '--patches', 'all']);
     expect(r.mmio.trapped).toBe(0);
-    expect(r.bars[0].mmap).toBe('full');
+    expect(r.bars[0]!.mmap).toBe('full');
   });
 
   it('takes a user scenario file and a cost override', () => {

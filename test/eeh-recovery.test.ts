@@ -78,8 +78,8 @@ function expectRecoverySequence(h: Harness, pe: string, from: number): void {
   expect(seq.map((e) => e.state)).toEqual(['recovering', 'reset', 'normal', 'configured']);
   const holdNs = h.run.machine.costs.ns('eeh.slotResetHoldMs');
   expect(holdNs).toBe(125e6);
-  expect(seq[1].timeNs - seq[0].timeNs).toBe(holdNs);
-  expect(seq[3].timeNs).toBe(seq[1].timeNs);
+  expect(seq[1]!.timeNs - seq[0]!.timeNs).toBe(holdNs);
+  expect(seq[3]!.timeNs).toBe(seq[1]!.timeNs);
 }
 
 /** Other PEs' drivers run a full chunk each, with no failure. */
@@ -273,7 +273,7 @@ describe('EEH recovery of a PE shared by two devices (peGranularity "bus")', () 
 
   for (const what of ['both', 'dma', 'mmio'] as const) {
     it(`a ${what} freeze stops both devices; one recovery of the PE re-initialises both drivers`, () => {
-      const h = harness(CONFIGS[1], shared);
+      const h = harness(CONFIGS[1]!, shared);
       const nvme = h.driver<NvmeLiteDriver>('nvme0');
       const nic = h.driver<NicLiteDriver>('nic0');
       const pe = h.pe('nvme0');
@@ -304,7 +304,7 @@ describe('EEH recovery of a PE shared by two devices (peGranularity "bus")', () 
 
 describe('EEH is a ppc64 facility', () => {
   it('on the generic platform the guest EEH core finds nothing to recover', async () => {
-    const run = prepare(await loadScenario('generic-mixed'), CONFIGS[0]);
+    const run = prepare(await loadScenario('generic-mixed'), CONFIGS[0]!);
     expect(run.bus.find('nvme0').eeh).toBeUndefined();
     expect(run.os.handleEeh(run.bus, 'nvme0', run.drivers)).toBe(false);
     expect(run.os.eehRecoveries).toBe(0);

@@ -61,7 +61,7 @@ function overlaps(a: number, aLen: number, b: number, bLen: number): boolean {
 /** A stream of accesses biased toward the interesting places of this machine. */
 function* accesses(run: PreparedRun, seed: number, count: number): Generator<Access> {
   const rnd = prng(seed);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const P = run.vmm.pageSize;
   const ram = run.machine.mmu.entries.find((m) => m.kindName === 'ram')!;
   const grown = run.vmm.bars.filter((b) => b.plan.grown);
@@ -178,7 +178,7 @@ describe('random guest accesses against the built-in scenarios', () => {
           issued++;
           const where = `seed ${seed}, access #${issued - 1} ${a.write ? 'W' : 'R'}${a.size} @0x${a.gpa.toString(16)}`;
           // Exactly one path counter moved, by one, on the read or write side as issued.
-          const moved = [...machine.stats.byPath].map((n, i) => n - paths0[i]);
+          const moved = [...machine.stats.byPath].map((n, i) => n - paths0[i]!);
           expect(
             moved.reduce((x, y) => x + y, 0),
             where,
@@ -225,7 +225,7 @@ describe('random guest accesses against the built-in scenarios', () => {
           // drivers), so that later accesses into a segment meet a PE that is not frozen yet.
           // The last tenth of the stream leaves freezes for the guest's EEH core below.
           freezes += newly.length;
-          if (issued < ACCESSES * 0.9) for (const g of after) run.bus.find(g.functions[0].name).eeh!.recover();
+          if (issued < ACCESSES * 0.9) for (const g of after) run.bus.find(g.functions[0]!.name).eeh!.recover();
         }
         // Every access counted exactly once, on exactly one path; every trap with exactly one reason.
         const s = machine.stats;
@@ -245,7 +245,7 @@ describe('random guest accesses against the built-in scenarios', () => {
         machine.cpu.deliverPending();
         const recoveries = run.os.eehRecoveries;
         const frozen = bridge.groups.filter((x) => x.frozen);
-        for (const g of frozen) expect(run.os.handleEeh(run.bus, g.functions[0].name, run.drivers)).toBe(true);
+        for (const g of frozen) expect(run.os.handleEeh(run.bus, g.functions[0]!.name, run.drivers)).toBe(true);
         expect(run.os.eehRecoveries - recoveries).toBe(frozen.length);
         expect(bridge.groups.filter((x) => x.frozen)).toEqual([]);
         for (const d of run.drivers) d.probe({ cpu: machine.cpu, bus: run.bus, os: run.os });
@@ -274,7 +274,7 @@ describe('an access no BAR decodes freezes only its own PE (ppc64-mixed, all pat
       // Random reads and writes in the part of nvme0's direct page that no BAR decodes.
       const rnd = prng(variant === 'rfc-2015' ? 5 : 6);
       for (let i = 0; i < 200; i++) {
-        const size = SIZES[Math.floor(rnd() * 4)];
+        const size = SIZES[Math.floor(rnd() * 4)]!;
         const gpa = bar.guestAddress + bar.size + Math.floor(rnd() * (vmm.pageSize - bar.size - 8));
         expect(machine.mmu.translate(gpa).path).toBe('direct');
         if (rnd() < 0.5) machine.cpu.store(gpa, size, 0xdeadbeef, 0xdeadbeef);
@@ -286,7 +286,7 @@ describe('an access no BAR decodes freezes only its own PE (ppc64-mixed, all pat
       expect(phb.eehState(pe)).toBe('frozen');
       expect(pe.freezes).toBe(1);
       expect(isolation.map((e) => [e.group, e.state])).toEqual([[pe.id, 'frozen']]);
-      expect(isolation[0].cause).toMatch(/decoded by no BAR/);
+      expect(isolation[0]!.cause).toMatch(/decoded by no BAR/);
       expect(bridge.groups.filter((g) => g.frozen)).toEqual([pe]);
 
       // The other PEs are untouched: their drivers complete everything, no EEH needed.

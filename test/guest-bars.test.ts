@@ -23,7 +23,7 @@ describe('guest BAR placement', () => {
       ],
     });
     const v = m.get<Vmm>(VmmToken);
-    const bar = v.bars[0];
+    const bar = v.bars[0]!;
     expect(bar.guestAddress + bar.size).toBeLessThanOrEqual(2 ** 32);
     expect((v.find('a').configRead(Cfg.Bar0, 4) & ~0xf) >>> 0).toBe(bar.guestAddress);
   });
@@ -64,7 +64,7 @@ describe('guest BAR moves', () => {
     // b shares its page with a now: it can no longer own the page, so it traps, but it
     // still reaches its own device.
     expect(m.mmu.translate(b.guestAddress).path).toBe('trap');
-    expect(b.plan.areas[0].reason).toBe('guest-page-shared');
+    expect(b.plan.areas[0]!.reason).toBe('guest-page-shared');
     // Moving a back to a free place maps both direct again (b grows back).
     v.find('a').configWrite(Cfg.Bar0, 4, home % 2 ** 32);
     expect(m.mmu.translate(home).path).toBe('direct');

@@ -144,7 +144,7 @@ function freeRanges(size: number, taken?: { offset: number; size: number }): Arr
 function placeIn(ranges: Array<[number, number]>, len: number, pos: number): number | undefined {
   const fits = ranges.filter(([lo, hi]) => Math.floor((hi - len) / 8) * 8 >= Math.ceil(lo / 8) * 8);
   if (fits.length === 0) return undefined;
-  const [lo, hi] = fits[pos % fits.length];
+  const [lo, hi] = fits[pos % fits.length]!;
   const first = Math.ceil(lo / 8);
   const last = Math.floor((hi - len) / 8);
   return (first + Math.floor((pos / (POS + 1)) * (last - first + 1))) * 8;
@@ -172,14 +172,14 @@ function toyLayout(c: Extract<DeviceChoice, { type: 'toy' }>): { bars: ToyBar[];
     bars.push({ index: slot, size, kind: 'mem32' });
     return { bars, msix: { vectors: m.vectors, tableBar: slot, tableOffset: 0, pbaBar: slot, pbaOffset: m.vectors * 16 } };
   }
-  const tbar = bars[m.bar % bars.length];
+  const tbar = bars[m.bar % bars.length]!;
   const vectors = Math.min(m.vectors, Math.floor(tbar.size / 16));
   if (vectors < 1) return { bars };
   const tableSize = vectors * 16;
   const tableOffset = placeIn([[0, tbar.size]], tableSize, m.tablePos)!;
   const pbaSize = Math.ceil(vectors / 64) * 8;
   for (let k = 0; k < bars.length; k++) {
-    const pbar = bars[(m.pbaBar + k) % bars.length];
+    const pbar = bars[(m.pbaBar + k) % bars.length]!;
     const ranges = freeRanges(pbar.size, pbar === tbar ? { offset: tableOffset, size: tableSize } : undefined);
     const pbaOffset = placeIn(ranges, pbaSize, m.pbaPos);
     if (pbaOffset !== undefined) return { bars, msix: { vectors, tableBar: tbar.index, tableOffset, pbaBar: pbar.index, pbaOffset } };
@@ -245,14 +245,14 @@ function independentCheck(m: MmuMapping, vmmI: Vmm, bridge: HostBridge): string[
       out.push(`${m.name}: host page holds reservation ${r.name} of ${r.owner}`);
   }
   if (bridge instanceof Ppc64Phb) {
-    const base = bridge.segments[0].base;
+    const base = bridge.segments[0]!.base;
     const last = bridge.segments.length - 1;
     const first = Math.floor((m.hostPa - base) / bridge.segmentSize);
     const end = Math.floor((m.hostPa + m.size - 1 - base) / bridge.segmentSize);
     if (first < 0 || end > last) out.push(`${m.name}: host range outside M32`);
     for (let s = Math.max(first, 0); s <= Math.min(end, last); s++) {
-      if (bridge.segments[s].pe !== owner.group)
-        out.push(`${m.name}: touches segment ${s} of ${bridge.segments[s].pe?.id ?? 'no PE'}, owner is in ${owner.group.id}`);
+      if (bridge.segments[s]!.pe !== owner.group)
+        out.push(`${m.name}: touches segment ${s} of ${bridge.segments[s]!.pe?.id ?? 'no PE'}, owner is in ${owner.group.id}`);
     }
   }
   for (let page = m.hostPa; page < m.hostPa + m.size; page += P) {
@@ -372,7 +372,7 @@ function sweep(machine: Machine, bridge: HostBridge, m: MmuMapping, hits: Map<st
     unfreeze(bridge, m, out);
     // Every other step, one more access of a random width at a random place in the step.
     if ((off / step) % 2 !== 0) continue;
-    const size = ([1, 2, 4, 8] as const)[Math.floor(rnd() * 4)];
+    const size = ([1, 2, 4, 8] as const)[Math.floor(rnd() * 4)]!;
     const at = Math.min(gpa + Math.floor((rnd() * step) / size) * size, m.base + m.size - size);
     if (rnd() < 0.5) cpu.load(at, size);
     else cpu.store(at, size, 0x5a5a5a5a, 0x12345678);

@@ -13,7 +13,7 @@ describe('machine reset', () => {
     const v = m.get<Vmm>(VmmToken);
     const fn = v.find('n');
     fn.paravirtMsi!(2);
-    const dev = v.functions[0].dev;
+    const dev = v.functions[0]!.dev;
     expect(dev.msixIrqs).toHaveLength(2);
     const phb = m.get(PciHostToken) as Ppc64Phb;
     phb.injectError(dev.fn.group.id);

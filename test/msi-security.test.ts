@@ -72,7 +72,7 @@ function rig(
       continue;
     }
     r.vectors[name] = os.enableMsix(bus, bus.find(name), 2);
-    for (const v of r.vectors[name]) os.requestIrq(v, (x) => r.got[name].push(x));
+    for (const v of r.vectors[name]) os.requestIrq(v, (x) => r.got[name]!.push(x));
   }
   machine.events.on('isolation', (e) => r.isolation.push(e));
   machine.events.on('interrupt', (e) => r.interrupts.push(e));
@@ -93,8 +93,8 @@ function guestWritesEntry(r: Rig, i: number, msg: { lo: number; hi: number; data
 function victimMessage(r: Rig): { lo: number; hi: number; data: number } {
   const irqs = r.vfio.device('b').msixIrqs;
   expect(irqs.length).toBeGreaterThan(0);
-  expect(r.bridge.irqOwnerOf(irqs[0])?.name).toBe('b');
-  return { lo: r.bridge.msiAddress % 2 ** 32, hi: Math.floor(r.bridge.msiAddress / 2 ** 32), data: irqs[0] };
+  expect(r.bridge.irqOwnerOf(irqs[0]!)?.name).toBe('b');
+  return { lo: r.bridge.msiAddress % 2 ** 32, hi: Math.floor(r.bridge.msiAddress / 2 ** 32), data: irqs[0]! };
 }
 
 function tableGpa(r: Rig): number {
@@ -113,7 +113,7 @@ describe('ppc64 with patch 3: the table is direct, PE MSI validation stops a spo
       r.a.fire(0);
       b.fire(0);
       r.machine.cpu.deliverPending();
-      expect(r.got).toEqual({ a: [r.vectors.a[0]], b: [r.vectors.b[0]] });
+      expect(r.got).toEqual({ a: [r.vectors.a![0]], b: [r.vectors.b![0]] });
       expect(r.bridge.counters.msiDelivered).toBe(2);
 
       // The table page is mapped direct into the pSeries guest (no table emulation).
@@ -126,14 +126,14 @@ describe('ppc64 with patch 3: the table is direct, PE MSI validation stops a spo
 
       r.a.fire(0);
       r.machine.cpu.deliverPending();
-      expect(r.got).toEqual({ a: [r.vectors.a[0]], b: [r.vectors.b[0]] });
+      expect(r.got).toEqual({ a: [r.vectors.a![0]], b: [r.vectors.b![0]] });
       expect(r.bridge.counters.msiBlocked).toBe(1);
       expect(r.bridge.counters.msiCrossGroupDelivered).toBe(0);
       expect(r.bridge.counters.msiDelivered).toBe(2);
       expect(phb.eehState(peA)).toBe('frozen');
       expect(phb.eehState(peB)).toBe('normal');
       expect(r.isolation.map((e) => [e.group, e.state])).toEqual([[peA.id, 'frozen']]);
-      expect(r.isolation[0].cause).toMatch(/MSI/);
+      expect(r.isolation[0]!.cause).toMatch(/MSI/);
       expect(r.interrupts).toEqual([
         expect.objectContaining({ source: 'a', vector: msg.data, delivered: false, reason: 'msi-validation' }),
       ]);
@@ -142,7 +142,7 @@ describe('ppc64 with patch 3: the table is direct, PE MSI validation stops a spo
       b.fire(1);
       r.a.fire(1);
       r.machine.cpu.deliverPending();
-      expect(r.got).toEqual({ a: [r.vectors.a[0]], b: [r.vectors.b[0], r.vectors.b[1]] });
+      expect(r.got).toEqual({ a: [r.vectors.a![0]], b: [r.vectors.b![0], r.vectors.b![1]] });
       expect(r.bridge.counters.msiBlocked).toBe(2);
 
       // Recovery restores the table the host kernel set up: a's interrupts are a's again.
@@ -151,8 +151,8 @@ describe('ppc64 with patch 3: the table is direct, PE MSI validation stops a spo
       expect(r.a.msix!.entry(0).data).not.toBe(msg.data);
       r.a.fire(0);
       r.machine.cpu.deliverPending();
-      expect(r.got.a).toEqual([r.vectors.a[0], r.vectors.a[0]]);
-      expect(r.got.b).toEqual([r.vectors.b[0], r.vectors.b[1]]);
+      expect(r.got.a).toEqual([r.vectors.a![0], r.vectors.a![0]]);
+      expect(r.got.b).toEqual([r.vectors.b![0], r.vectors.b![1]]);
       r.machine.dispose();
     });
   }
@@ -182,7 +182,7 @@ describe('ppc64 with patch 3: the table is direct, PE MSI validation stops a spo
     expect(r.vfio.device('a').counters.tableProtected).toBe(4);
     r.a.fire(0);
     r.machine.cpu.deliverPending();
-    expect(r.got.a).toEqual([r.vectors.a[0]]);
+    expect(r.got.a).toEqual([r.vectors.a![0]]);
     expect(r.got.b).toEqual([]);
     expect(r.bridge.counters.msiBlocked).toBe(0);
     r.machine.dispose();
@@ -202,7 +202,7 @@ describe('ppc64 with EEH turned off: no PE MSI validation', () => {
     r.a.fire(0);
     r.machine.cpu.deliverPending();
     expect(r.bridge.counters.msiCrossGroupDelivered).toBe(1);
-    expect(r.got).toEqual({ a: [], b: [r.vectors.b[0]] });
+    expect(r.got).toEqual({ a: [], b: [r.vectors.b![0]] });
     expect(r.isolation).toEqual([]);
     r.machine.dispose();
   });
@@ -238,7 +238,7 @@ describe('generic host (no EEH): the same spoofed MSI', () => {
     r.machine.cpu.deliverPending();
     expect(r.bridge.counters.msiCrossGroupDelivered).toBe(1);
     expect(r.bridge.counters.msiBlocked).toBe(0);
-    expect(r.got).toEqual({ a: [], b: [r.vectors.b[0]] }); // b's guest handler ran for a's interrupt
+    expect(r.got).toEqual({ a: [], b: [r.vectors.b![0]] }); // b's guest handler ran for a's interrupt
     expect(r.bridge.groups.filter((g) => g.frozen)).toEqual([]);
     r.machine.dispose();
   });
@@ -257,7 +257,7 @@ describe('generic host (no EEH): the same spoofed MSI', () => {
     // Both devices' own vectors still work.
     (r.bridge.findFunction('b').device as ToyDevice).fire(0);
     r.machine.cpu.deliverPending();
-    expect(r.got.b).toEqual([r.vectors.b[0]]);
+    expect(r.got.b).toEqual([r.vectors.b![0]]);
     r.machine.dispose();
   });
 });

@@ -105,7 +105,7 @@ describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
 
   it('every trapped access is counted with the reason of its area, and direct ones not at all', () => {
     const m = build('nvme16k', { p1: true, p2: true, p3: false }, 'rfc-2015');
-    const bar = m.get<Vmm>(VmmToken).bars[0];
+    const bar = m.get<Vmm>(VmmToken).bars[0]!;
     m.stats.reset();
     m.cpu.store(bar.guestAddress + 0x1000, 4, 1);
     m.cpu.store(bar.guestAddress + 0x1004, 4, 1);
@@ -116,11 +116,11 @@ describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
   it('the fd path protects the MSI-X table: a guest write to the trapped table (no emulation) never reaches the device', () => {
     const m = build('nvme16k', { p1: false, p2: false, p3: false }, 'rfc-2015');
     const v = m.get<Vmm>(VmmToken);
-    const bar = v.bars[0];
+    const bar = v.bars[0]!;
     expect(v.noMsixEmulation).toBe(true); // pSeries
     m.cpu.store(bar.guestAddress + 0x2008, 4, 0x1234);
     expect(m.cpu.load(bar.guestAddress + 0x2008, 4)).toBe(0xffffffff);
-    const dev = v.functions[0].dev;
+    const dev = v.functions[0]!.dev;
     expect(dev.counters.tableProtected).toBe(2);
     expect(dev.fn.device.msix!.entry(0).data).not.toBe(0x1234);
   });
@@ -130,7 +130,7 @@ describe('guest BAR placement', () => {
   it('natural placement packs sub-page BARs into one guest page: the aligned one cannot own the page, the other is unaligned; both trap', () => {
     const m = build('igbvf', { p1: true, p2: true, p3: true }, 'rfc-2015', 'ppc64', [], { guestBarPlacement: 'natural' });
     const v = m.get<Vmm>(VmmToken);
-    expect(v.bars.map((b) => b.plan.areas[0].reason).sort()).toEqual(['guest-bar-unaligned', 'guest-page-shared']);
+    expect(v.bars.map((b) => b.plan.areas[0]!.reason).sort()).toEqual(['guest-bar-unaligned', 'guest-page-shared']);
     expect(hotPath(m, 'igbvf')).toBe('trap');
   });
 
@@ -144,7 +144,7 @@ describe('guest BAR placement', () => {
     fn.configWrite(Cfg.Bar0, 4, (home + 0x4000) % 2 ** 32);
     expect(bar0.guestAddress).toBe(home + 0x4000);
     expect(hotPath(m, 'igbvf')).toBe('trap');
-    expect(bar0.plan.areas[0].reason).toBe('guest-bar-unaligned');
+    expect(bar0.plan.areas[0]!.reason).toBe('guest-bar-unaligned');
     fn.configWrite(Cfg.Bar0, 4, home % 2 ** 32);
     expect(hotPath(m, 'igbvf')).toBe('direct');
     expect(v.counters.barMoves).toBe(2);
@@ -175,7 +175,7 @@ describe('the 4 KiB control platform', () => {
   it('rfc-2015 patch 3 is refused without EEH and the reason says so', () => {
     const m = build('nvme16k', { p1: true, p2: true, p3: true }, 'rfc-2015', 'generic' as never);
     const v = m.get<Vmm>(VmmToken);
-    expect(v.functions[0].dev.diagnose(0, 0x2000)).toBe('no-isolation');
+    expect(v.functions[0]!.dev.diagnose(0, 0x2000)).toBe('no-isolation');
   });
 
   it('emulates the MSI-X table: the guest programs it by MMIO and a device interrupt arrives with the guest vector', () => {
@@ -186,9 +186,9 @@ describe('the 4 KiB control platform', () => {
     expect(fn.paravirtMsi).toBeUndefined();
     const got: number[] = [];
     const [vec] = os.enableMsix(bus, fn, 1);
-    os.requestIrq(vec, (v) => got.push(v));
+    os.requestIrq(vec!, (v) => got.push(v));
     expect(m.stats.trapsByReason['msix-table']).toBe(4);
-    const dev = m.get<Vmm>(VmmToken).functions[0].dev.fn.device as ToyDevice;
+    const dev = m.get<Vmm>(VmmToken).functions[0]!.dev.fn.device as ToyDevice;
     dev.fire(0);
     m.cpu.deliverPending();
     expect(got).toEqual([vec]);
@@ -196,7 +196,7 @@ describe('the 4 KiB control platform', () => {
   });
 
   it('refuses vfio-no-msix-emulation on a machine without paravirtual MSI set-up', () => {
-    expect(() => build('nvme16k', COMBOS[0], 'rfc-2015', 'generic', [], { noMsixEmulation: true })).toThrow(
+    expect(() => build('nvme16k', COMBOS[0]!, 'rfc-2015', 'generic', [], { noMsixEmulation: true })).toThrow(
       /noMsixEmulation needs a machine/,
     );
   });
@@ -249,8 +249,8 @@ describe('isolation', () => {
       plugins: [
         lyingPlatform(),
         guestRam({ size: 16 << 20 }),
-        toyDevice({ name: 'a', bars: [l.bars[0]] }),
-        toyDevice({ name: 'b', bars: [l.bars[0]] }),
+        toyDevice({ name: 'a', bars: [l.bars[0]!] }),
+        toyDevice({ name: 'b', bars: [l.bars[0]!] }),
         vfioPci({ subPageMmap: true }),
         vmm(),
       ],
@@ -286,7 +286,7 @@ describe('isolation', () => {
   });
 
   it('MSI-X control written by the guest is emulated (vfio keeps the host control)', () => {
-    const m = build('nvme16k', COMBOS[0], 'rfc-2015', 'generic');
+    const m = build('nvme16k', COMBOS[0]!, 'rfc-2015', 'generic');
     const fn = m.get<Vmm>(VmmToken).find('dev0');
     fn.configWrite(MSIX_CAP_OFFSET + 2, 2, 0x8000);
     expect(fn.configRead(MSIX_CAP_OFFSET + 2, 2) & 0x8000).toBe(0x8000);
@@ -295,10 +295,10 @@ describe('isolation', () => {
 
 describe('8-byte guest accesses', () => {
   it('a trapped 8-byte read is one exit and one pread, costing what a 4-byte one does', () => {
-    const m = build('nvme16k', COMBOS[0], 'rfc-2015');
+    const m = build('nvme16k', COMBOS[0]!, 'rfc-2015');
     const v = m.get<Vmm>(VmmToken);
-    const bar = v.bars[0];
-    const dev = v.functions[0].dev;
+    const bar = v.bars[0]!;
+    const dev = v.functions[0]!.dev;
     const toy = dev.fn.device as ToyDevice;
     toy.regs.set('0:256', 0x11223344);
     toy.regs.set('0:260', 0x55667788);

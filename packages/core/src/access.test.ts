@@ -39,7 +39,7 @@ const impl = (min: 1 | 2 | 4, max: 1 | 2 | 4, unaligned = false): CompiledConstr
 
 const le = (bytes: Uint8Array, offset: number, size: number): number => {
   let v = 0;
-  for (let i = 0; i < size; i++) v += bytes[offset + i] * 2 ** (8 * i);
+  for (let i = 0; i < size; i++) v += bytes[offset + i]! * 2 ** (8 * i);
   return v;
 };
 

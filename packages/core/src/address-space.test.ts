@@ -247,7 +247,7 @@ describe('AddressSpace: accesses', () => {
               name: `r${i}`,
               base: i * 0x100 + (moved[i] ? 0x80 : 0),
               size: 0x80,
-              handler: { read: () => values[i], write: () => {} },
+              handler: { read: () => values[i]!, write: () => {} },
             });
           for (let i = 0; i < 5; i++) place(i);
           for (const op of ops) {
@@ -433,14 +433,14 @@ describe('AddressSpace: property', () => {
                 model.push({ name, base: op.base, size: op.size, ram: op.ram, id });
               }
             } else if (model.length > 0) {
-              const victim = model[op.pick % model.length];
+              const victim = model[op.pick % model.length]!;
               as.unmap(victim.name);
               model = model.filter((m) => m !== victim);
             }
             // sorted, disjoint, and exactly the model
             const entries = as.entries;
             for (let i = 1; i < entries.length; i++)
-              expect(entries[i].base).toBeGreaterThanOrEqual(entries[i - 1].base + entries[i - 1].size);
+              expect(entries[i]!.base).toBeGreaterThanOrEqual(entries[i - 1]!.base + entries[i - 1]!.size);
             expect(entries.map((r: Region) => r.name).sort()).toEqual(model.map((m) => m.name).sort());
             for (const addr of probes) {
               const want = model.find((m) => addr >= m.base && addr < m.base + m.size);
@@ -477,7 +477,7 @@ describe('AddressSpace: property', () => {
               // a second region of the same name is refused wherever it goes
               if (region) expect(() => as.mapMmio({ name, base: 0x10000, size: 1, handler: probeHandler(0) })).toThrow(/already mapped/);
             } else if (model.length > 0) {
-              const victim = model[op.pick % model.length];
+              const victim = model[op.pick % model.length]!;
               as.unmap(byRegion ? victim.region : victim.name);
               expect(() => as.unmap(victim.name)).toThrow(/no region/);
               model = model.filter((m) => m !== victim);
@@ -495,7 +495,7 @@ describe('AddressSpace: property', () => {
       fc.property(fc.uint8Array({ minLength: 8, maxLength: 8 }), fc.constantFrom<1 | 2 | 4>(1, 2, 4), (bytes, size) => {
         const h = new RamHandler(new DataView(bytes.buffer));
         let want = 0;
-        for (let i = 0; i < size; i++) want += bytes[i] * 2 ** (8 * i);
+        for (let i = 0; i < size; i++) want += bytes[i]! * 2 ** (8 * i);
         expect(h.read(0, size)).toBe(want);
       }),
     );

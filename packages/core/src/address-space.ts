@@ -251,7 +251,7 @@ export class AddressSpace implements HighHalf {
     let hi = this.regions.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.regions[mid].base < base) lo = mid + 1;
+      if (this.regions[mid]!.base < base) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -408,7 +408,7 @@ export class AddressSpace implements HighHalf {
   }
 
   private noteUnassigned(addr: number, size: number, isWrite: boolean, reason: UnassignedReason): void {
-    this.unassignedCounts[reason === 'no-region' ? 0 : reason === 'invalid-size' ? 1 : 2]++;
+    this.unassignedCounts[reason === 'no-region' ? 0 : reason === 'invalid-size' ? 1 : 2]!++;
     if (this.onUnassigned !== undefined) this.onUnassigned(this.name, addr, size, isWrite, reason);
     if (this.policy === 'fault') {
       throw new VhwError('E_UNASSIGNED', `${this.name}: ${isWrite ? 'write' : 'read'} of ${size} bytes at ${hex(addr)} (${reason})`);

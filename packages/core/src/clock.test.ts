@@ -77,8 +77,8 @@ describe('SimClock', () => {
         fc.array(fc.integer({ min: 0, max: 1000 }), { minLength: 4, maxLength: 4 }),
         fc.array(fc.oneof(fc.constantFrom(...kinds), fc.integer({ min: 0, max: 10_000 })), { maxLength: 200 }),
         ([ramNs, readNs, writeNs, exitNs], steps) => {
-          const { clock, counts } = clockWithCounts(ramNs, readNs, writeNs, exitNs);
-          let c = costs(ramNs, readNs, writeNs, exitNs);
+          const { clock, counts } = clockWithCounts(ramNs!, readNs, writeNs, exitNs);
+          let c = costs(ramNs!, readNs, writeNs, exitNs);
           let eager = 0;
           for (const s of steps) {
             if (s === 'ramRead' || s === 'ramWrite') {
@@ -118,14 +118,14 @@ describe('SimClock', () => {
         fc.array(fc.double({ min: 0, max: 5000, noNaN: true }), { minLength: 5, maxLength: 5 }),
         fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 2000 }),
         ([ramNs, readNs, writeNs, exitNs, addNs], steps) => {
-          const { clock, counts } = clockWithCounts(ramNs, readNs, writeNs, exitNs);
+          const { clock, counts } = clockWithCounts(ramNs!, readNs, writeNs, exitNs);
           let eager = 0;
           for (const s of steps) {
-            if (s === 0) counts.ramReads++, (eager += ramNs);
-            else if (s === 1) counts.directReads++, (eager += readNs);
-            else if (s === 2) counts.directWrites++, (eager += writeNs);
-            else if (s === 3) counts.trapWrites++, (eager += exitNs);
-            else if (s === 4) clock.add(addNs), (eager += addNs);
+            if (s === 0) counts.ramReads++, (eager += ramNs!);
+            else if (s === 1) counts.directReads++, (eager += readNs!);
+            else if (s === 2) counts.directWrites++, (eager += writeNs!);
+            else if (s === 3) counts.trapWrites++, (eager += exitNs!);
+            else if (s === 4) clock.add(addNs!), (eager += addNs!);
             else expect(Math.abs(clock.now - eager)).toBeLessThanOrEqual(Math.max(1, eager) * 1e-12);
           }
           expect(Math.abs(clock.now - eager)).toBeLessThanOrEqual(Math.max(1, eager) * 1e-12);

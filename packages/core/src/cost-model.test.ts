@@ -25,7 +25,7 @@ describe('CostModel', () => {
   });
 
   it('refuses a parameter declared twice', () => {
-    const err = expectVhwError(() => new CostModel([...CORE_COST_PARAMETERS, CORE_COST_PARAMETERS[0]]), 'E_CONFIG');
+    const err = expectVhwError(() => new CostModel([...CORE_COST_PARAMETERS, CORE_COST_PARAMETERS[0]!]), 'E_CONFIG');
     expect(err.message).toBe('cost parameter "cpu.hz" is declared twice');
   });
 

@@ -40,7 +40,7 @@ class Regs implements MmioHandler {
   onWrite: ((offset: number, value: number) => void) | undefined;
   read(offset: number, size: 1 | 2 | 4): number {
     this.log.push(`r${size}@${offset}`);
-    const v = this.regs[offset >>> 2];
+    const v = this.regs[offset >>> 2]!;
     return size === 4 ? v : (v >>> ((offset & 3) * 8)) & (size === 2 ? 0xffff : 0xff);
   }
   write(offset: number, size: 1 | 2 | 4, value: number): void {
@@ -252,11 +252,11 @@ describe('GuestCpu: trap path', () => {
     const counting: TrapHandler = {
       high: 0,
       read: (gpa, size, reason) => {
-        stats.trapsByReasonCounts[reason]++;
+        stats.trapsByReasonCounts[reason]!++;
         return vmm.read(gpa, size, reason);
       },
       write: (gpa, size, value, high, reason) => {
-        stats.trapsByReasonCounts[reason]++;
+        stats.trapsByReasonCounts[reason]!++;
         vmm.write(gpa, size, value, high, reason);
       },
     };
@@ -423,7 +423,7 @@ describe('GuestCpu: translation cache', () => {
               barIsRam = op.asRam;
               continue;
             }
-            const gpa = BASES[op.where] + op.word * 4;
+            const gpa = BASES[op.where]! + op.word * 4;
             b.cpu.invalidateTranslations();
             if (op.op === 'load') expect(a.cpu.load(gpa, 4)).toBe(b.cpu.load(gpa, 4));
             else {
@@ -545,7 +545,7 @@ describe('GuestCpu: register accessors', () => {
         (ops) => {
           const [a, b] = twinMachines();
           for (const op of ops) {
-            const gpa = BASES[op.where] + op.word * 4;
+            const gpa = BASES[op.where]! + op.word * 4;
             if (op.isWrite) {
               a.cpu.store(gpa, op.size, op.value, op.value ^ 0x5a5a);
               if (op.viaMmio) b.cpu.mmioStore(gpa, op.size, op.value, op.value ^ 0x5a5a);
@@ -691,7 +691,7 @@ describe('GuestCpu: tracing', () => {
     ]);
     expect(trap.mock.calls.map((c) => c[0])).toEqual([{ gpa: TRAP, size: 4, isWrite: true, reason: 'msix-table', timeNs: clock.now }]);
     expect(interrupt).toHaveBeenCalledTimes(1);
-    expect(interrupt.mock.calls[0][0]).toMatchObject({ source: 'guest', vector: 12 });
+    expect(interrupt.mock.calls[0]![0]).toMatchObject({ source: 'guest', vector: 12 });
   });
 
   it('emits nothing per access when tracing is off', () => {

@@ -169,7 +169,7 @@ describe('FlatView', () => {
       fc.property(disjointRanges, (ranges) => {
         const v = new FlatView(ranges);
         for (let i = 1; i < v.entries.length; i++) {
-          expect(v.entries[i].base).toBeGreaterThanOrEqual(v.entries[i - 1].base + v.entries[i - 1].size);
+          expect(v.entries[i]!.base).toBeGreaterThanOrEqual(v.entries[i - 1]!.base + v.entries[i - 1]!.size);
         }
         expect(v.length).toBe(ranges.length);
       }),
@@ -194,7 +194,7 @@ describe('FlatView', () => {
         fc.nat(),
         fc.integer({ min: 1, max: 64 }),
         (ranges, pick, offset, size) => {
-          const target = ranges[pick % ranges.length];
+          const target = ranges[pick % ranges.length]!;
           const intruder = r('intruder', target.base + (offset % target.size), size);
           expect(() => new FlatView([...ranges, intruder])).toThrow(VhwError);
         },

@@ -51,8 +51,8 @@ export class FlatView<T extends Ranged> {
   constructor(items: readonly T[]) {
     const sorted = [...items].sort((a, b) => a.base - b.base);
     for (let i = 1; i < sorted.length; i++) {
-      const prev = sorted[i - 1];
-      const cur = sorted[i];
+      const prev = sorted[i - 1]!;
+      const cur = sorted[i]!;
       if (cur.base < prev.base + prev.size) {
         throw overlapError(prev, cur);
       }
@@ -61,16 +61,17 @@ export class FlatView<T extends Ranged> {
     this.starts = new Float64Array(sorted.length);
     this.ends = new Float64Array(sorted.length);
     for (let i = 0; i < sorted.length; i++) {
-      this.starts[i] = sorted[i].base;
-      this.ends[i] = sorted[i].base + sorted[i].size;
+      const item = sorted[i]!;
+      this.starts[i] = item.base;
+      this.ends[i] = item.base + item.size;
     }
     const n = sorted.length;
-    this.min = n > 0 ? this.starts[0] : 0;
-    this.maxEnd = n > 0 ? this.ends[n - 1] : 0;
+    this.min = n > 0 ? this.starts[0]! : 0;
+    this.maxEnd = n > 0 ? this.ends[n - 1]! : 0;
     // Buckets need exact arithmetic: non-negative safe integers only (every vhw map).
     let exact = n > 0;
     for (let i = 0; i < n && exact; i++) {
-      exact = Number.isSafeInteger(this.starts[i]) && this.starts[i] >= 0 && Number.isSafeInteger(this.ends[i]);
+      exact = Number.isSafeInteger(this.starts[i]) && this.starts[i]! >= 0 && Number.isSafeInteger(this.ends[i]);
     }
     if (!exact) {
       this.bucketFirst = new Int32Array(0);
@@ -90,7 +91,7 @@ export class FlatView<T extends Ranged> {
     let i = 0;
     for (let b = 0; b < buckets; b++) {
       const bucketStart = this.min + b * width;
-      while (i < n && this.ends[i] <= bucketStart) i++;
+      while (i < n && this.ends[i]! <= bucketStart) i++;
       first[b] = i;
     }
     first[buckets] = n;
@@ -98,15 +99,15 @@ export class FlatView<T extends Ranged> {
     const sole = new Array<T | undefined>(buckets);
     const bounds = new Float64Array(2 * buckets);
     for (let b = 0; b < buckets; b++) {
-      const j = first[b];
+      const j = first[b]!;
       const bucketEnd = this.min + (b + 1) * width;
       // entry j is the first to end above the bucket's start; it is the only one in the
       // bucket when it starts inside it (or before) and the next starts at or after its end.
-      const only = j < n && this.starts[j] < bucketEnd && (j + 1 === n || this.starts[j + 1] >= bucketEnd);
+      const only = j < n && this.starts[j]! < bucketEnd && (j + 1 === n || this.starts[j + 1]! >= bucketEnd);
       sole[b] = only ? sorted[j] : undefined;
       if (only) {
-        bounds[2 * b] = this.starts[j];
-        bounds[2 * b + 1] = this.ends[j];
+        bounds[2 * b] = this.starts[j]!;
+        bounds[2 * b + 1] = this.ends[j]!;
       }
     }
     this.bucketSole = sole;
@@ -122,9 +123,9 @@ export class FlatView<T extends Ranged> {
     // Fast path, small enough to be inlined: the first entry of the address's bucket.
     const first = this.bucketFirst;
     if (first.length !== 0 && addr >= this.min && addr < this.maxEnd) {
-      const i = first[Math.floor((addr - this.min) * this.invWidth)];
+      const i = first[Math.floor((addr - this.min) * this.invWidth)]!;
       // Read the entry itself (the caller reads it next anyway): one cache line fewer than starts/ends.
-      const e = this.entries[i];
+      const e = this.entries[i]!;
       if (addr >= e.base && addr < e.base + e.size) return i;
     }
     return this.search(addr);
@@ -132,21 +133,21 @@ export class FlatView<T extends Ranged> {
 
   private search(addr: number): number {
     const li = this.lastIndex;
-    if (li >= 0 && addr >= this.starts[li] && addr < this.ends[li]) return li;
+    if (li >= 0 && addr >= this.starts[li]! && addr < this.ends[li]!) return li;
     let lo = 0;
     let hi = this.starts.length - 1;
     const first = this.bucketFirst;
     if (first.length !== 0) {
       if (!(addr >= this.min && addr < this.maxEnd)) return -1; // also NaN
       const b = Math.floor((addr - this.min) * this.invWidth);
-      lo = first[b];
-      const next = first[b + 1];
+      lo = first[b]!;
+      const next = first[b + 1]!;
       if (next < hi) hi = next;
     }
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (addr < this.starts[mid]) hi = mid - 1;
-      else if (addr < this.ends[mid]) {
+      if (addr < this.starts[mid]!) hi = mid - 1;
+      else if (addr < this.ends[mid]!) {
         this.lastIndex = mid;
         return mid;
       } else lo = mid + 1; // also NaN, which no range contains
@@ -161,8 +162,8 @@ export class FlatView<T extends Ranged> {
     const bounds = this.soleBounds;
     if (bounds.length !== 0 && addr >= this.min && addr < this.maxEnd) {
       const b = Math.floor((addr - this.min) * this.invWidth);
-      const start = bounds[2 * b];
-      const end = bounds[2 * b + 1];
+      const start = bounds[2 * b]!;
+      const end = bounds[2 * b + 1]!;
       if (addr >= start && addr < end) {
         this.foundBase = start;
         this.foundEnd = end;
@@ -175,8 +176,8 @@ export class FlatView<T extends Ranged> {
   private findBySearch(addr: number): T | undefined {
     const i = this.search(addr);
     if (i < 0) return undefined;
-    this.foundBase = this.starts[i];
-    this.foundEnd = this.ends[i];
+    this.foundBase = this.starts[i]!;
+    this.foundEnd = this.ends[i]!;
     return this.entries[i];
   }
 
@@ -189,10 +190,10 @@ export class FlatView<T extends Ranged> {
     let hi = this.ends.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.ends[mid] <= base) lo = mid + 1;
+      if (this.ends[mid]! <= base) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < this.entries.length && this.starts[i] < end; i++) out.push(this.entries[i]);
+    for (let i = lo; i < this.entries.length && this.starts[i]! < end; i++) out.push(this.entries[i]!);
     return out;
   }
 }

@@ -201,7 +201,7 @@ export class Mmu {
         'E_NOT_FOUND',
         `MMU: no mapping named "${name}"; mapped: ${this.mappings.map((m) => m.name).join(', ') || 'none'}`,
       );
-    const [m] = this.mappings.splice(i, 1);
+    const m = this.mappings.splice(i, 1)[0]!;
     this.rebuild();
     this.events.emit('map', { action: 'unmap', kind: m.kindName, name: m.name, gpa: m.base, size: m.size });
   }

@@ -57,7 +57,7 @@ describe('definePlugin', () => {
     const p = dev({ at: 0x1000 });
     expect(p.options).toEqual({ at: 0x1000, width: 4 });
     expect(module).toHaveBeenCalledWith({ at: 0x1000, width: 4 });
-    expect(p.module).toBe(module.mock.results[0].value);
+    expect(p.module).toBe(module.mock.results[0]!.value);
     expect(p).toMatchObject({ name: 'dev', kind: 'device', instance: 'dev' });
     expect(Object.isFrozen(p)).toBe(true);
   });
@@ -117,8 +117,8 @@ describe('definePlugin', () => {
     const rows = Object.fromEntries(uart.describeOptions().map((r) => [r.field, r]));
     expect(Object.keys(rows)).toEqual(['name', 'base', 'baud', 'parity', 'fifo']);
     expect(rows.baud).toMatchObject({ type: 'integer [300..115200]', default: 9600 });
-    expect(rows.parity.type).toBe('"none" | "even" | "odd"');
-    expect(rows.base.description).toBe('guest-physical base address');
+    expect(rows.parity!.type).toBe('"none" | "even" | "odd"');
+    expect(rows.base!.description).toBe('guest-physical base address');
   });
 });
 

@@ -37,7 +37,7 @@ export async function executeGrid(scenario: Scenario, points: readonly GridPoint
   let done = 0;
   if (o.jobs <= 1 || points.length <= 1) {
     for (let i = 0; i < points.length; i++) {
-      const t = taskOf(points[i], o);
+      const t = taskOf(points[i]!, o);
       results[i] = runExperiment(scenario, t.config, t.options);
       o.onProgress?.(++done, points.length);
     }

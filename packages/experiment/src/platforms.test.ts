@@ -28,7 +28,7 @@ describe('platform registry', () => {
       { platform: 'ppc64', devices: [], platformOptions: { peGranularity: 'bus' } },
       { ...config, patches: { ...NO_PATCHES, alignBars: true }, pageSize: 16384 },
     );
-    expect(p.options).toMatchObject({ alignBars: true, pageSize: 16384, peGranularity: 'bus' });
+    expect(p!.options).toMatchObject({ alignBars: true, pageSize: 16384, peGranularity: 'bus' });
     // The options are typed per platform: a ppc64 option on generic does not compile (and the schema refuses it).
     // @ts-expect-error peGranularity is not an option of platform-generic
     expect(() => passthroughMachine({ platform: 'generic', devices: [], platformOptions: { peGranularity: 'bus' } }, config)).toThrow(

@@ -29,7 +29,7 @@ class CounterDriver implements GuestDriver {
   private expected = 0;
   probe(ctx: GuestContext): void {
     this.cpu = ctx.cpu;
-    this.reg = ctx.bus.find(this.device).bars[0].gpa;
+    this.reg = ctx.bus.find(this.device).bars[0]!.gpa;
     this.probed = true;
   }
   run(ops: number): { completed: number; failed: number } {
@@ -64,9 +64,9 @@ describe('preparePassthrough', () => {
     expect(run.drivers).toEqual([expect.any(CounterDriver)]);
     expect((run.drivers[0] as CounterDriver).probed).toBe(true);
     expect(run.bus.functions.map((f) => f.name)).toEqual(['ctr0']);
-    expect(run.vmm.functions[0].dev.fn).toBe(run.bridge.findFunction('ctr0'));
+    expect(run.vmm.functions[0]!.dev.fn).toBe(run.bridge.findFunction('ctr0'));
     // A whole 4 KiB page: mapped direct without any patch, so every read reaches the device.
-    expect(run.drivers[0].run(5)).toEqual({ completed: 5, failed: 0 });
+    expect(run.drivers[0]!.run(5)).toEqual({ completed: 5, failed: 0 });
     expect(run.machine.stats.count(Path.Direct)).toBe(5);
     expect(run.machine.stats.count(Path.Trap)).toBe(0);
     run.machine.dispose();
@@ -77,7 +77,7 @@ describe('preparePassthrough', () => {
       const run = preparePassthrough({ platform: 'ppc64', devices: [counterDevice()], ramBytes: 4 * 1024 * 1024 }, config);
       expect(run.machine.platform).toMatchObject({ name: 'ppc64', pageSize: 65536 });
       expect(run.machine.get<GuestMemory>(GuestMemoryToken).entries.map((r) => r.size)).toEqual([4 * 1024 * 1024]);
-      expect(run.drivers[0].run(3)).toEqual({ completed: 3, failed: 0 });
+      expect(run.drivers[0]!.run(3)).toEqual({ completed: 3, failed: 0 });
       const out = {
         reasons: run.vmm.bars.map((b) => b.plan.areas.map((a) => a.reason)),
         direct: run.machine.stats.count(Path.Direct),

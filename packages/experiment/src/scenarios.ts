@@ -52,7 +52,7 @@ export async function loadScenario(nameOrPath: string): Promise<Scenario> {
   }
   if (isScenario(mod.default)) return mod.default;
   const found = Object.values(mod).filter(isScenario);
-  if (found.length === 1) return found[0];
+  if (found.length === 1) return found[0]!;
   throw new VhwError(
     'E_CONFIG',
     found.length === 0

@@ -23,7 +23,9 @@ export interface VarySpec {
 export function parseVary(text: string, steps = 5, log = false): VarySpec {
   const m = /^cost\.([A-Za-z0-9_.]+)=(.+)$/.exec(text.trim());
   if (!m) throw new VhwError('E_CONFIG', `--vary "${text}"; allowed: cost.FIELD=A..B or cost.FIELD=v1,v2,...`);
-  const [, field, spec] = m;
+  // Both groups are mandatory in the pattern, so a match has them.
+  const field = m[1]!;
+  const spec = m[2]!;
   const range = /^([0-9.eE+-]+)\.\.([0-9.eE+-]+)$/.exec(spec);
   let values: number[];
   if (range) {
@@ -51,7 +53,7 @@ export function parseSets(sets: readonly string[]): Record<string, number> {
     const m = /^cost\.([A-Za-z0-9_.]+)=(.+)$/.exec(s.trim());
     const v = m ? Number(m[2]) : NaN;
     if (!m || !Number.isFinite(v)) throw new VhwError('E_CONFIG', `--set "${s}"; allowed: cost.FIELD=NUMBER (see vhw list for the fields)`);
-    out[m[1]] = v;
+    out[m[1]!] = v;
   }
   return out;
 }

@@ -83,7 +83,7 @@ describe('packBars', () => {
 
   it('aligns to absolute addresses when the window base is not aligned', () => {
     const ps = packBars({ name: 'odd', base: 0x8000_1000, size: 0x100000 }, [{ key: 'a', size: 0x10000 }]);
-    expect(ps[0].address).toBe(0x8001_0000);
+    expect(ps[0]!.address).toBe(0x8001_0000);
   });
 
   it('throws E_ALLOCATION naming the window and listing only what did not fit', () => {
@@ -156,8 +156,8 @@ describe('packBars properties', () => {
         }
         const sorted = [...ps].sort((a, b) => a.address - b.address);
         for (let i = 1; i < sorted.length; i++)
-          expect(sorted[i].address).toBeGreaterThanOrEqual(sorted[i - 1].address + sorted[i - 1].size);
-        expect(usedBytes(window, ps)).toBe(sorted[sorted.length - 1].address + sorted[sorted.length - 1].size - window.base);
+          expect(sorted[i]!.address).toBeGreaterThanOrEqual(sorted[i - 1]!.address + sorted[i - 1]!.size);
+        expect(usedBytes(window, ps)).toBe(sorted[sorted.length - 1]!.address + sorted[sorted.length - 1]!.size - window.base);
       }),
       { numRuns: 400 },
     );

@@ -164,7 +164,7 @@ describe('ConfigSpace read-only bits', () => {
         for (const w of writes) dev.config.write(w.dword * w.size, w.size, w.value);
         for (let i = 0; i < 64; i++) {
           const ro = ~(writable.get(i * 4) ?? 0) >>> 0;
-          expect(((dev.config.read(i * 4, 4) & ro) >>> 0).toString(16)).toBe(((before[i] & ro) >>> 0).toString(16));
+          expect(((dev.config.read(i * 4, 4) & ro) >>> 0).toString(16)).toBe(((before[i]! & ro) >>> 0).toString(16));
         }
       }),
       { numRuns: 300 },

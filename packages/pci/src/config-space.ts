@@ -43,8 +43,8 @@ export class ConfigSpace {
     const i = offset >>> 2;
     const shift = (offset & 3) * 8;
     const m = size === 4 ? 0xffffffff : ((1 << (size * 8)) - 1) << shift;
-    this.regs[i] = ((this.regs[i] & ~m) | ((value << shift) & m)) >>> 0;
-    this.writable[i] = ((this.writable[i] & ~m) | ((writableMask << shift) & m)) >>> 0;
+    this.regs[i] = ((this.regs[i]! & ~m) | ((value << shift) & m)) >>> 0;
+    this.writable[i] = ((this.writable[i]! & ~m) | ((writableMask << shift) & m)) >>> 0;
   }
 
   /**
@@ -66,12 +66,12 @@ export class ConfigSpace {
     const i = offset >>> 2;
     const shift = (offset & 3) * 8;
     const m = size === 4 ? 0xffffffff : ((1 << (size * 8)) - 1) << shift;
-    this.regs[i] = ((this.regs[i] & ~m) | ((value << shift) & m)) >>> 0;
+    this.regs[i] = ((this.regs[i]! & ~m) | ((value << shift) & m)) >>> 0;
   }
 
   read(offset: number, size: 1 | 2 | 4): number {
     if (offset < 0 || offset + size > this.size) return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
-    const v = this.regs[offset >>> 2] >>> ((offset & 3) * 8);
+    const v = this.regs[offset >>> 2]! >>> ((offset & 3) * 8);
     return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
   }
 
@@ -81,8 +81,8 @@ export class ConfigSpace {
     const i = offset >>> 2;
     const shift = (offset & 3) * 8;
     const m = size === 4 ? 0xffffffff : ((1 << (size * 8)) - 1) << shift;
-    const old = this.regs[i];
-    const w = this.writable[i] & m;
+    const old = this.regs[i]!;
+    const w = this.writable[i]! & m;
     const next = ((old & ~w) | ((value << shift) & w)) >>> 0;
     this.regs[i] = next;
     if (next !== old && this.onWrite) this.onWrite(i * 4, old, next);

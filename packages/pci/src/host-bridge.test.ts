@@ -69,11 +69,11 @@ describe('HostBridge realize', () => {
     ]);
     expect(bridge.groups.map((g) => g.functions.map((f) => f.name))).toEqual([['a'], ['b']]);
     const [a, b] = bridge.functions;
-    expect(a.bar(0)!.address).toBe(BASE);
-    expect(b.bar(0)!.address).toBe(BASE + 0x4000);
-    expect(devices[0].barAddress(0)).toBe(BASE);
-    expect(devices[1].barAddress(0)).toBe(BASE + 0x4000);
-    expect(devices[0].config.command & (Command.Memory | Command.BusMaster)).toBe(Command.Memory | Command.BusMaster);
+    expect(a!.bar(0)!.address).toBe(BASE);
+    expect(b!.bar(0)!.address).toBe(BASE + 0x4000);
+    expect(devices[0]!.barAddress(0)).toBe(BASE);
+    expect(devices[1]!.barAddress(0)).toBe(BASE + 0x4000);
+    expect(devices[0]!.config.command & (Command.Memory | Command.BusMaster)).toBe(Command.Memory | Command.BusMaster);
     expect(bridge.windowUsage).toEqual({ window: 'hb MMIO', size: 0x100_0000, used: 0x8000 });
     expect(bridge.describe()).toContain('a (hb:grp0): BAR0@0x40000000+0x4000');
     expect(barRequests(bridge.functions)).toEqual([
@@ -86,9 +86,9 @@ describe('HostBridge realize', () => {
   it('reaches device registers at the BAR addresses', () => {
     const { bridge, devices } = setup();
     bridge.write(BASE + 0x4000 + 0x10, 4, 0xcafe);
-    expect(devices[1].regs.get('0:16')).toBe(0xcafe);
+    expect(devices[1]!.regs.get('0:16')).toBe(0xcafe);
     expect(bridge.read(BASE + 0x4000 + 0x10, 4)).toBe(0xcafe);
-    expect(devices[0].regs.size).toBe(0);
+    expect(devices[0]!.regs.size).toBe(0);
     expect(bridge.mmioHandler.read(BASE + 0x4000 + 0x10, 4)).toBe(0xcafe);
   });
 
@@ -98,7 +98,7 @@ describe('HostBridge realize', () => {
       { index: 1, size: 0x1000 },
     ]);
     const { bridge } = setup([dev]);
-    expect(bridge.functions[0].bars.map((b) => b.index)).toEqual([1]);
+    expect(bridge.functions[0]!.bars.map((b) => b.index)).toEqual([1]);
     expect(bridge.hostSpace.entries.map((r) => r.name)).toEqual(['io:BAR1']);
   });
 
@@ -120,21 +120,21 @@ describe('HostBridge realize', () => {
 
   it('re-programs BARs and the command register on restoreFunction', () => {
     const { bridge, devices } = setup();
-    const fn = bridge.functions[1];
-    devices[1].config.write(Cfg.Bar0, 4, 0);
-    devices[1].config.write(Cfg.Bar0 + 4, 4, 0);
-    devices[1].config.write(Cfg.Command, 2, 0);
+    const fn = bridge.functions[1]!;
+    devices[1]!.config.write(Cfg.Bar0, 4, 0);
+    devices[1]!.config.write(Cfg.Bar0 + 4, 4, 0);
+    devices[1]!.config.write(Cfg.Command, 2, 0);
     bridge.restoreFunction(fn);
-    expect(devices[1].barAddress(0)).toBe(BASE + 0x4000);
-    expect(devices[1].memoryEnabled).toBe(true);
-    expect(devices[1].busMasterEnabled).toBe(true);
+    expect(devices[1]!.barAddress(0)).toBe(BASE + 0x4000);
+    expect(devices[1]!.memoryEnabled).toBe(true);
+    expect(devices[1]!.busMasterEnabled).toBe(true);
   });
 });
 
 describe('HostBridge memory decode gating', () => {
   it('answers all-ones and drops writes while the command register has memory decode off, and counts them', () => {
     const { bridge, devices } = setup();
-    const a = bridge.functions[0];
+    const a = bridge.functions[0]!;
     bridge.write(BASE + 0x100, 4, 0x1234);
     expect(bridge.read(BASE + 0x100, 4)).toBe(0x1234);
     bridge.configWrite(a, Cfg.Command, 2, Command.BusMaster);
@@ -142,7 +142,7 @@ describe('HostBridge memory decode gating', () => {
     expect(bridge.read(BASE + 0x100, 2)).toBe(0xffff);
     bridge.write(BASE + 0x100, 4, 0x5678);
     expect(bridge.counters.decodeDisabledAccesses).toBe(3);
-    expect(devices[0].writes).toBe(1);
+    expect(devices[0]!.writes).toBe(1);
     // The other device decodes as before.
     bridge.write(BASE + 0x4000, 4, 7);
     expect(bridge.read(BASE + 0x4000, 4)).toBe(7);
@@ -153,7 +153,7 @@ describe('HostBridge memory decode gating', () => {
 
   it('gates the MSI-X table too', () => {
     const { bridge } = setup();
-    const a = bridge.functions[0];
+    const a = bridge.functions[0]!;
     bridge.write(BASE + 0x2008, 4, 0x55);
     bridge.configWrite(a, Cfg.Command, 2, 0);
     expect(bridge.read(BASE + 0x2008, 4)).toBe(0xffffffff);
@@ -209,29 +209,29 @@ describe('HostBridge MSIs', () => {
   it('allocates distinct IRQs owned by the function, with the controller doorbell as address', () => {
     const { bridge } = setup();
     const [a, b] = bridge.functions;
-    const ma = bridge.allocateMsi(a, 2);
-    const mb = bridge.allocateMsi(b, 1);
+    const ma = bridge.allocateMsi(a!, 2);
+    const mb = bridge.allocateMsi(b!, 1);
     const irqs = [...ma, ...mb].map((m) => m.irq);
     expect(new Set(irqs).size).toBe(3);
     for (const m of [...ma, ...mb]) expect(m).toMatchObject({ addressLo: MSI_ADDR, addressHi: 0, data: m.irq });
-    expect(bridge.irqOwnerOf(ma[1].irq)).toBe(a);
-    expect(bridge.irqOwnerOf(mb[0].irq)).toBe(b);
-    bridge.freeMsi([ma[0].irq]);
-    expect(bridge.irqOwnerOf(ma[0].irq)).toBeUndefined();
+    expect(bridge.irqOwnerOf(ma[1]!.irq)).toBe(a);
+    expect(bridge.irqOwnerOf(mb[0]!.irq)).toBe(b);
+    bridge.freeMsi([ma[0]!.irq]);
+    expect(bridge.irqOwnerOf(ma[0]!.irq)).toBeUndefined();
   });
 
   it('delivers a device-raised vector to the IRQ handler', () => {
     const { bridge, devices, events } = setup();
-    const a = bridge.functions[0];
+    const a = bridge.functions[0]!;
     const { msg, got } = aimMsi(bridge, a, a);
-    devices[0].fire(0);
+    devices[0]!.fire(0);
     expect(got).toEqual([msg.irq]);
     expect(bridge.counters.msiDelivered).toBe(1);
     expect(bridge.counters.msiCrossGroupDelivered).toBe(0);
     bridge.setIrqHandler(msg.irq, undefined);
     const ev: InterruptEvent[] = [];
     events.on('interrupt', (e) => ev.push(e));
-    devices[0].fire(0);
+    devices[0]!.fire(0);
     expect(got).toHaveLength(1);
     expect(ev).toMatchObject([{ source: 'a', delivered: false, reason: 'no-handler' }]);
   });
@@ -239,8 +239,8 @@ describe('HostBridge MSIs', () => {
   it('without validation delivers an MSI aimed at another group and counts it as cross-group', () => {
     const { bridge, devices } = setup();
     const [a, b] = bridge.functions;
-    const { msg: mb, got } = aimMsi(bridge, a, b);
-    devices[0].fire(0);
+    const { msg: mb, got } = aimMsi(bridge, a!, b!);
+    devices[0]!.fire(0);
     expect(got).toEqual([mb.irq]);
     expect(bridge.counters.msiCrossGroupDelivered).toBe(1);
     expect(bridge.counters.msiDelivered).toBe(1);
@@ -248,15 +248,15 @@ describe('HostBridge MSIs', () => {
 
   it('counts an MSI for no allocated IRQ as spurious and an MSI to a wrong address as a DMA fault', () => {
     const { bridge, devices, events } = setup();
-    const a = bridge.functions[0];
+    const a = bridge.functions[0]!;
     const ev: InterruptEvent[] = [];
     events.on('interrupt', (e) => ev.push(e));
     programMsix(bridge, a, 0, 0x7777);
-    devices[0].fire(0);
+    devices[0]!.fire(0);
     expect(bridge.counters.msiSpurious).toBe(1);
     expect(ev).toMatchObject([{ source: 'a', vector: 0x7777, delivered: false, reason: 'no-such-irq' }]);
     programMsix(bridge, a, 1, 0x20, 0x1000);
-    devices[0].fire(1);
+    devices[0]!.fire(1);
     expect(bridge.counters.msiSpurious).toBe(2);
     expect(bridge.counters.dmaFaults).toBe(1);
     expect(bridge.counters.msiDelivered).toBe(0);
@@ -266,29 +266,29 @@ describe('HostBridge MSIs', () => {
 describe('HostBridge DMA', () => {
   it('translates device DMA through the group IOMMU into guest memory', () => {
     const { bridge, devices, memory } = setup();
-    const a = bridge.functions[0];
+    const a = bridge.functions[0]!;
     a.group.iommu.map(0x1_0000_0000, 0x1000, 0x8000);
-    expect(devices[0].write32(0x1_0000_0010, 0xabcd1234)).toBe(true);
+    expect(devices[0]!.write32(0x1_0000_0010, 0xabcd1234)).toBe(true);
     expect(memory.read32(0x8010)).toBe(0xabcd1234);
-    expect(devices[0].read32(0x1_0000_0010)).toBe(0xabcd1234);
-    expect(devices[0].writeBytes(0x1_0000_0020, [1, 2, 3])).toBe(true);
-    expect(devices[0].readBytes(0x1_0000_0020, 3)).toEqual({ ok: true, data: [1, 2, 3] });
+    expect(devices[0]!.read32(0x1_0000_0010)).toBe(0xabcd1234);
+    expect(devices[0]!.writeBytes(0x1_0000_0020, [1, 2, 3])).toBe(true);
+    expect(devices[0]!.readBytes(0x1_0000_0020, 3)).toEqual({ ok: true, data: [1, 2, 3] });
     // The other group's IOMMU is separate.
-    expect(devices[1].write32(0x1_0000_0010, 1)).toBe(false);
+    expect(devices[1]!.write32(0x1_0000_0010, 1)).toBe(false);
     expect(bridge.counters.dmaFaults).toBe(1);
   });
 
   it('faults DMA outside the mapping or beyond guest RAM, and blocks it without bus mastering', () => {
     const { bridge, devices } = setup();
-    const a = bridge.functions[0];
+    const a = bridge.functions[0]!;
     a.group.iommu.map(0, 0x1000, 0x8000);
     a.group.iommu.map(0x10000, 0x1000, 0x2000_0000); // maps to no RAM
-    expect(devices[0].read32(0x1000)).toBe(0xffffffff);
-    expect(devices[0].write32(0x10000, 1)).toBe(false);
-    expect(devices[0].readBytes(0x2000, 2)).toEqual({ ok: false, data: [0xff, 0xff] });
+    expect(devices[0]!.read32(0x1000)).toBe(0xffffffff);
+    expect(devices[0]!.write32(0x10000, 1)).toBe(false);
+    expect(devices[0]!.readBytes(0x2000, 2)).toEqual({ ok: false, data: [0xff, 0xff] });
     expect(bridge.counters.dmaFaults).toBe(3);
     bridge.configWrite(a, Cfg.Command, 2, Command.Memory);
-    expect(devices[0].write32(0, 1)).toBe(false);
+    expect(devices[0]!.write32(0, 1)).toBe(false);
     expect(bridge.counters.dmaBlocked).toBe(1);
     expect(bridge.counters.dmaFaults).toBe(3);
   });
@@ -297,7 +297,7 @@ describe('HostBridge DMA', () => {
 describe('HostBridge config access', () => {
   it('reads and writes config space of a function', () => {
     const { bridge } = setup();
-    const a = bridge.functions[0];
+    const a = bridge.functions[0]!;
     expect(bridge.configRead(a, Cfg.VendorId, 2)).toBe(0x1af4);
     bridge.configWrite(a, Cfg.InterruptLine, 1, 0x0b);
     expect(bridge.configRead(a, Cfg.InterruptLine, 1)).toBe(0x0b);

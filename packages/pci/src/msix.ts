@@ -1,3 +1,5 @@
+import { VhwError } from '@vhw/core';
+
 /** Bytes per MSI-X table entry: address low, address high, data, vector control. */
 export const MSIX_ENTRY_SIZE = 16;
 export const VectorControl = { Masked: 1 } as const;
@@ -46,23 +48,26 @@ export class MsixTable {
   }
 
   entry(v: number): { addressLo: number; addressHi: number; data: number; masked: boolean } {
+    if (!Number.isInteger(v) || v < 0 || v >= this.vectors) {
+      throw new VhwError('E_RANGE', `MSI-X: no vector ${v}; the table has vectors 0..${this.vectors - 1}`);
+    }
     return {
-      addressLo: this.table[v * 4],
-      addressHi: this.table[v * 4 + 1],
-      data: this.table[v * 4 + 2],
-      masked: (this.table[v * 4 + 3] & VectorControl.Masked) !== 0,
+      addressLo: this.table[v * 4]!,
+      addressHi: this.table[v * 4 + 1]!,
+      data: this.table[v * 4 + 2]!,
+      masked: (this.table[v * 4 + 3]! & VectorControl.Masked) !== 0,
     };
   }
 
   isPending(v: number): boolean {
-    return (this.pba[v >>> 5] & (1 << (v & 31))) !== 0;
+    return (this.pba[v >>> 5]! & (1 << (v & 31))) !== 0;
   }
 
   /** Table register read at a byte offset within the table (dword granular). */
   readTable(offset: number, size: 1 | 2 | 4): number {
     const i = offset >>> 2;
     if (i >= this.table.length) return size === 4 ? 0xffffffff : (1 << (size * 8)) - 1;
-    const v = this.table[i] >>> ((offset & 3) * 8);
+    const v = this.table[i]! >>> ((offset & 3) * 8);
     return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
   }
 
@@ -71,7 +76,7 @@ export class MsixTable {
     if (i >= this.table.length) return;
     const shift = (offset & 3) * 8;
     const m = size === 4 ? 0xffffffff : ((1 << (size * 8)) - 1) << shift;
-    const old = this.table[i];
+    const old = this.table[i]!;
     let next = ((old & ~m) | ((value << shift) & m)) >>> 0;
     if ((i & 3) === 3) next &= VectorControl.Masked; // only the mask bit is defined
     this.table[i] = next;
@@ -83,7 +88,7 @@ export class MsixTable {
   readPba(offset: number, size: 1 | 2 | 4): number {
     const i = offset >>> 2;
     if (i >= this.pba.length) return 0;
-    const v = this.pba[i] >>> ((offset & 3) * 8);
+    const v = this.pba[i]! >>> ((offset & 3) * 8);
     return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
   }
 
@@ -107,8 +112,8 @@ export class MsixTable {
       this.droppedWhileDisabled++;
       return;
     }
-    if (this.functionMasked || (this.table[v * 4 + 3] & VectorControl.Masked) !== 0) {
-      this.pba[v >>> 5] |= 1 << (v & 31);
+    if (this.functionMasked || (this.table[v * 4 + 3]! & VectorControl.Masked) !== 0) {
+      this.pba[v >>> 5]! |= 1 << (v & 31);
       return;
     }
     this.send(v);
@@ -116,14 +121,14 @@ export class MsixTable {
 
   private deliverIfPending(v: number): void {
     if (!this.enabled || this.functionMasked) return;
-    if ((this.table[v * 4 + 3] & VectorControl.Masked) !== 0) return;
+    if ((this.table[v * 4 + 3]! & VectorControl.Masked) !== 0) return;
     if (!this.isPending(v)) return;
-    this.pba[v >>> 5] &= ~(1 << (v & 31));
+    this.pba[v >>> 5]! &= ~(1 << (v & 31));
     this.send(v);
   }
 
   private send(v: number): void {
     this.sent++;
-    if (this.sink) this.sink(this.table[v * 4], this.table[v * 4 + 1], this.table[v * 4 + 2]);
+    if (this.sink) this.sink(this.table[v * 4]!, this.table[v * 4 + 1]!, this.table[v * 4 + 2]!);
   }
 }

@@ -16,7 +16,7 @@ export function programMsix(bridge: HostBridge, fn: PciFunction, v: number, data
 
 /** Gives `to` one MSI, programs `from`'s MSI-X entry 0 with its message, and records what its handler receives. */
 export function aimMsi(bridge: HostBridge, from: PciFunction, to: PciFunction): { msg: MsiMessage; got: number[] } {
-  const [msg] = bridge.allocateMsi(to, 1);
+  const msg = bridge.allocateMsi(to, 1)[0]!;
   const got: number[] = [];
   bridge.setIrqHandler(msg.irq, (irq) => got.push(irq));
   programMsix(bridge, from, 0, msg.data);

@@ -17,14 +17,18 @@ function boot(options: NicLiteInput = {}, platform: 'generic' | 'ppc64' = 'gener
     { platform, devices: [nicLite(options)], ramBytes: 16 * 1024 * 1024 },
     platform === 'ppc64' ? { patches: ALL_PATCHES } : {},
   );
-  const [driver] = run.drivers as NicLiteDriver[];
+  const driver = run.drivers[0] as NicLiteDriver;
   expect(run.drivers).toEqual([expect.any(NicLiteDriver)]);
   const fn = run.bridge.findFunction(driver.device);
   const stats = run.machine.stats;
-  const mmio = () => ({ reads: stats.byPath[Path.Direct * 2], writes: stats.byPath[Path.Direct * 2 + 1], trapped: stats.count(Path.Trap) });
+  const mmio = () => ({
+    reads: stats.byPath[Path.Direct * 2]!,
+    writes: stats.byPath[Path.Direct * 2 + 1]!,
+    trapped: stats.count(Path.Trap),
+  });
   /** Direct accesses per BAR0 register, from the access trace. */
   const perRegister: Record<number, { reads: number; writes: number }> = {};
-  const bar0 = run.bus.find(driver.device).bars[0];
+  const bar0 = run.bus.find(driver.device).bars[0]!;
   expect(bar0.index).toBe(0);
   run.machine.events.on('access', ({ path, gpa, isWrite }) => {
     const off = gpa - bar0.gpa;

@@ -25,8 +25,8 @@ function boot(options: NvmeLiteInput = {}, platform: 'generic' | 'ppc64' = 'gene
   const fn = bridge.findFunction(driver.device);
   const device = fn.device as NvmeLiteDevice;
   const mmio = () => ({
-    reads: machine.stats.byPath[Path.Direct * 2],
-    writes: machine.stats.byPath[Path.Direct * 2 + 1],
+    reads: machine.stats.byPath[Path.Direct * 2]!,
+    writes: machine.stats.byPath[Path.Direct * 2 + 1]!,
     trapped: machine.stats.count(Path.Trap),
   });
   /** Direct accesses per BAR0 offset, from the access trace (when tracing is on). */

@@ -87,7 +87,7 @@ describe('nvme-lite commands, DMA and completions', () => {
     h.ring(1);
     expect(h.completions(1)).toHaveLength(3);
     h.submit(1, IoOpcode.Flush, 3);
-    expect(h.dev.queues()[1].sq!.head).toBe(3); // the 4th command waits in the SQ
+    expect(h.dev.queues()[1]!.sq!.head).toBe(3); // the 4th command waits in the SQ
     expect(h.completions(1)).toHaveLength(0);
     h.ack(1);
     expect(h.completions(1)).toEqual([{ cid: 3, status: 0, sqHead: 0, sqId: 1, phase: 1 }]); // last entry before the wrap

@@ -89,8 +89,10 @@ export abstract class NvmeQueueEngine extends PciDevice {
       if (!this.sqValid[q] && !this.cqValid[q]) continue;
       out.push({
         qid: q,
-        sq: this.sqValid[q] ? { size: this.sqSize[q], head: this.sqHead[q], tail: this.sqTail[q], cq: this.sqCq[q] } : undefined,
-        cq: this.cqValid[q] ? { size: this.cqSize[q], head: this.cqHead[q], tail: this.cqTail[q], vector: this.cqVector[q] } : undefined,
+        sq: this.sqValid[q] ? { size: this.sqSize[q]!, head: this.sqHead[q]!, tail: this.sqTail[q]!, cq: this.sqCq[q]! } : undefined,
+        cq: this.cqValid[q]
+          ? { size: this.cqSize[q]!, head: this.cqHead[q]!, tail: this.cqTail[q]!, vector: this.cqVector[q]! }
+          : undefined,
       });
     }
     return out;
@@ -131,17 +133,17 @@ export abstract class NvmeQueueEngine extends PciDevice {
   // ---- doorbells ----
 
   protected sqTailWrite(qid: number, tail: number): void {
-    if (!this.ready || !this.sqValid[qid] || tail >= this.sqSize[qid]) {
+    if (!this.ready || !this.sqValid[qid] || tail >= this.sqSize[qid]!) {
       this.counters.ignoredDoorbells++;
       return;
     }
     this.sqTail[qid] = tail;
     this.processSq(qid);
-    this.signal(this.sqCq[qid]);
+    this.signal(this.sqCq[qid]!);
   }
 
   protected cqHeadWrite(qid: number, head: number): void {
-    if (!this.ready || !this.cqValid[qid] || head >= this.cqSize[qid]) {
+    if (!this.ready || !this.cqValid[qid] || head >= this.cqSize[qid]!) {
       this.counters.ignoredDoorbells++;
       return;
     }
@@ -160,15 +162,15 @@ export abstract class NvmeQueueEngine extends PciDevice {
     if (this.processing) return; // a completion cannot re-enter the device; guard anyway
     this.processing = true;
     try {
-      const cq = this.sqCq[qid];
+      const cq = this.sqCq[qid]!;
       while (this.sqValid[qid] && this.sqHead[qid] !== this.sqTail[qid] && this.ready) {
-        if (!this.cqValid[cq] || (this.cqTail[cq] + 1) % this.cqSize[cq] === this.cqHead[cq]) return; // CQ full
-        const addr = this.sqBase[qid] + this.sqHead[qid] * SQE_SIZE;
+        if (!this.cqValid[cq] || (this.cqTail[cq]! + 1) % this.cqSize[cq]! === this.cqHead[cq]!) return; // CQ full
+        const addr = this.sqBase[qid]! + this.sqHead[qid]! * SQE_SIZE;
         if (!this.dma.dmaRead(addr, this.sqe)) {
           this.fatal();
           return;
         }
-        this.sqHead[qid] = (this.sqHead[qid] + 1) % this.sqSize[qid];
+        this.sqHead[qid] = (this.sqHead[qid]! + 1) % this.sqSize[qid]!;
         this.counters.commands++;
         const dv = this.sqeView;
         const cid = dv.getUint16(2, true);
@@ -185,10 +187,10 @@ export abstract class NvmeQueueEngine extends PciDevice {
   private signal(cq: number): void {
     if (!this.cqValid[cq] || !this.cqIen[cq]) return;
     const threshold = cq === 0 ? 1 : this.interruptCoalescing;
-    if (this.cqUnsignalled[cq] >= threshold) {
+    if (this.cqUnsignalled[cq]! >= threshold) {
       this.cqUnsignalled[cq] = 0;
       this.counters.interrupts++;
-      this.raiseMsix(this.cqVector[cq]);
+      this.raiseMsix(this.cqVector[cq]!);
     }
   }
 
@@ -196,20 +198,20 @@ export abstract class NvmeQueueEngine extends PciDevice {
     const dv = this.cqeView;
     dv.setUint32(0, result >>> 0, true);
     dv.setUint32(4, 0, true);
-    dv.setUint32(8, (this.sqHead[sqid] | (sqid << 16)) >>> 0, true);
-    dv.setUint32(12, (cid | (this.cqPhase[cq] << 16) | (status << 17)) >>> 0, true);
-    if (!this.dma.dmaWrite(this.cqBase[cq] + this.cqTail[cq] * CQE_SIZE, this.cqe)) {
+    dv.setUint32(8, (this.sqHead[sqid]! | (sqid << 16)) >>> 0, true);
+    dv.setUint32(12, (cid | (this.cqPhase[cq]! << 16) | (status << 17)) >>> 0, true);
+    if (!this.dma.dmaWrite(this.cqBase[cq]! + this.cqTail[cq]! * CQE_SIZE, this.cqe)) {
       this.fatal();
       return false;
     }
     this.counters.completions++;
     if (status !== 0) this.counters.errors++;
-    this.cqTail[cq]++;
+    this.cqTail[cq]!++;
     if (this.cqTail[cq] === this.cqSize[cq]) {
       this.cqTail[cq] = 0;
-      this.cqPhase[cq] ^= 1;
+      this.cqPhase[cq]! ^= 1;
     }
-    this.cqUnsignalled[cq]++;
+    this.cqUnsignalled[cq]!++;
     return true;
   }
 

@@ -29,7 +29,8 @@ export async function mergeAction(io: Io, files: string[], o: MergeCommandOption
   const ordered = orderResults(all);
   const names = [...new Set(ordered.map((r) => r.scenario))];
   // Page maps need the scenario itself: only a single built-in one can be loaded again by name.
-  const scenario = names.length === 1 && builtinScenarioNames().includes(names[0]) ? await loadScenario(names[0]) : undefined;
+  const only = names.length === 1 ? names[0] : undefined;
+  const scenario = only !== undefined && builtinScenarioNames().includes(only) ? await loadScenario(only) : undefined;
   await emitSweep(io, ordered, { format: o.format }, outDir, scenario);
 }
 

@@ -43,8 +43,8 @@ function parseCsv(text: string): string[][] {
 
 function records(csv: string): Array<Record<string, string>> {
   const [head, ...rows] = parseCsv(csv);
-  for (const r of rows) expect(r.length).toBe(head.length);
-  return rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])));
+  for (const r of rows) expect(r.length).toBe(head!.length);
+  return rows.map((r) => Object.fromEntries(head!.map((h, i) => [h, r[i]!])));
 }
 
 describe('toCsv', () => {
@@ -52,8 +52,8 @@ describe('toCsv', () => {
     const nasty = 'nvme "16k", page\r\nshared\nx ';
     const csv = toCsv([makeRun({ scenario: nasty, trapsByReason: { 'reason, with "comma"': 3 } })]);
     const [rec] = records(csv);
-    expect(rec.scenario).toBe(nasty);
-    expect(rec['traps:reason, with "comma"']).toBe('3');
+    expect(rec!.scenario).toBe(nasty);
+    expect(rec!['traps:reason, with "comma"']).toBe('3');
     expect(csvField('plain')).toBe('plain');
     expect(csvField('a"b')).toBe('"a""b"');
   });
@@ -63,7 +63,7 @@ describe('toCsv', () => {
     const csv = toCsv(results);
     expect(csv.endsWith('\r\n')).toBe(true);
     const [head] = parseCsv(csv);
-    expect(head.slice(0, 15)).toEqual([
+    expect(head!.slice(0, 15)).toEqual([
       'scenario',
       'platform',
       'pageSize',
@@ -109,21 +109,21 @@ describe('toCsv', () => {
 
   it('leaves the speed-up empty when the group has no none run', () => {
     const recs = records(toCsv([makeRun({ patches: { alignBars: true } })]));
-    expect(recs[0].speedup).toBe('');
+    expect(recs[0]!.speedup).toBe('');
   });
 
   it('has one column per trap reason found in any run, zero where absent', () => {
     const recs = records(
       toCsv([makeRun({ trapsByReason: { 'sub-page-bar': 7 } }), makeRun({ trapsByReason: { 'msix-table-page': 2, pba: 1 } })]),
     );
-    expect(Object.keys(recs[0]).filter((k) => k.startsWith('traps:'))).toEqual([
+    expect(Object.keys(recs[0]!).filter((k) => k.startsWith('traps:'))).toEqual([
       'traps:msix-table-page',
       'traps:pba',
       'traps:sub-page-bar',
     ]);
-    expect(recs[0]['traps:sub-page-bar']).toBe('7');
-    expect(recs[0]['traps:pba']).toBe('0');
-    expect(recs[1]['traps:msix-table-page']).toBe('2');
+    expect(recs[0]!['traps:sub-page-bar']).toBe('7');
+    expect(recs[0]!['traps:pba']).toBe('0');
+    expect(recs[1]!['traps:msix-table-page']).toBe('2');
   });
 
   it('writes just the header for no results', () => {

@@ -5,16 +5,18 @@
 import type { PageMap, PatchSet, RunResult, Variant } from '@vhw/experiment';
 
 /** The eight patch combinations in display order (none first, all three last). */
-export const ALL_COMBOS: PatchSet[] = [
-  [false, false, false],
-  [true, false, false],
-  [false, true, false],
-  [false, false, true],
-  [true, true, false],
-  [true, false, true],
-  [false, true, true],
-  [true, true, true],
-].map(([alignBars, subPageMmap, msixMmap]) => ({ alignBars, subPageMmap, msixMmap }));
+export const ALL_COMBOS: PatchSet[] = (
+  [
+    [false, false, false],
+    [true, false, false],
+    [false, true, false],
+    [false, false, true],
+    [true, true, false],
+    [true, false, true],
+    [false, true, true],
+    [true, true, true],
+  ] as const
+).map(([alignBars, subPageMmap, msixMmap]) => ({ alignBars, subPageMmap, msixMmap }));
 
 /** Options of {@link makeRun}. */
 export interface RunFixture {

@@ -55,7 +55,7 @@ describe('displayOrder', () => {
       makeRun({ scenario: 'z' }),
       makeRun({ scenario: 'a' }),
     ];
-    expect(displayOrder(r).map((i) => `${r[i].scenario}:${patchShortLabel(r[i].patches)}`)).toEqual([
+    expect(displayOrder(r).map((i) => `${r[i]!.scenario}:${patchShortLabel(r[i]!.patches)}`)).toEqual([
       'z:none',
       'z:P1+P2+P3',
       'a:none',

@@ -119,11 +119,13 @@ export function displayOrder(results: readonly RunResult[]): number[] {
   return results
     .map((_, i) => i)
     .sort((a, b) => {
-      const ga = firstSeen.get(keyOf(results[a]))!;
-      const gb = firstSeen.get(keyOf(results[b]))!;
+      const ra = results[a]!;
+      const rb = results[b]!;
+      const ga = firstSeen.get(keyOf(ra))!;
+      const gb = firstSeen.get(keyOf(rb))!;
       if (ga !== gb) return ga - gb;
-      const ca = comboRank(results[a].patches);
-      const cb = comboRank(results[b].patches);
+      const ca = comboRank(ra.patches);
+      const cb = comboRank(rb.patches);
       if (ca !== cb) return ca - cb;
       return a - b;
     });

@@ -107,14 +107,14 @@ function sweepHtml(results: RunResult[]): string {
   const head = ['scenario'];
   if (showPlatform) head.push('platform');
   head.push('variant');
-  if (varyFields.length > 0) head.push(varyFields.length === 1 ? varyFields[0] : 'vary');
+  if (varyFields.length > 0) head.push(varyFields.length === 1 ? varyFields[0]! : 'vary');
   for (const p of PATCHES) head.push(`${p.short} ${p.id}`);
   head.push('ops/s', 'speed-up vs none', 'direct MMIO', 'trapped MMIO', 'dominant trap', 'violations');
 
   const rows: string[] = [];
   let prevGroup = '';
   for (const i of displayOrder(results)) {
-    const r = results[i];
+    const r = results[i]!;
     const group = groupKey(r);
     const cells: string[] = [td(r.scenario)];
     if (showPlatform) cells.push(td(`${r.platform.name} ${formatBytes(r.platform.pageSize)}${r.platform.eeh ? ' EEH' : ''}`));
@@ -144,7 +144,7 @@ function trapsHtml(results: RunResult[]): string {
   const reasons = [...new Set(results.flatMap((r) => Object.keys(r.mmio.trapsByReason)))].sort();
   if (reasons.length === 0) return '';
   const rows = displayOrder(results).map((i) => {
-    const r = results[i];
+    const r = results[i]!;
     const patches =
       PATCHES.filter((p) => r.patches[p.key])
         .map((p) => p.short)

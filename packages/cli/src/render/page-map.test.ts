@@ -38,13 +38,13 @@ describe('pageMapSvg', () => {
     const xs = rects.map(
       (r) => [Number(/x="([\d.]+)"/.exec(r)![1]), Number(/width="([\d.]+)"/.exec(r)![1]), /fill="([^"]+)"/.exec(r)![1]] as const,
     );
-    const base = xs[0][0];
-    expect(xs[0][1]).toBe(160); // 16 KiB direct
-    expect(xs[1]).toEqual([base, 80, xs[0][2]]); // same green as the first direct piece
-    expect(xs[2][0]).toBe(base + 80);
-    expect(xs[2][2]).not.toBe(xs[1][2]); // trap colour differs from direct
-    expect(xs[3][0]).toBe(base + 160);
-    expect(xs[3][1]).toBe(40); // 4 KiB
+    const base = xs[0]![0];
+    expect(xs[0]![1]).toBe(160); // 16 KiB direct
+    expect(xs[1]).toEqual([base, 80, xs[0]![2]]); // same green as the first direct piece
+    expect(xs[2]![0]).toBe(base + 80);
+    expect(xs[2]![2]).not.toBe(xs[1]![2]); // trap colour differs from direct
+    expect(xs[3]![0]).toBe(base + 160);
+    expect(xs[3]![1]).toBe(40); // 4 KiB
     expect(new Set(xs.map((x) => x[2])).size).toBe(3);
   });
 

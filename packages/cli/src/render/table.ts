@@ -180,7 +180,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   const cols: Array<[string, 'left' | 'right' | 'center']> = [['scenario', 'left']];
   if (showPlatform) cols.push(['platform', 'left']);
   cols.push(['variant', 'left']);
-  if (showVary) cols.push([varyFields.length === 1 ? varyFields[0] : 'vary', 'right']);
+  if (showVary) cols.push([varyFields.length === 1 ? varyFields[0]! : 'vary', 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
   cols.push(['ops/s', 'right'], ['speed-up', 'right'], ['direct', 'right'], ['trapped', 'right'], ['dominant trap', 'left']);
   const head = cols.map((c) => c[0]);
@@ -188,7 +188,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
 
   const t = newTable(o, head, { colAligns: align });
   for (const i of displayOrder(results)) {
-    const r = results[i];
+    const r = results[i]!;
     const row: string[] = [r.scenario];
     if (showPlatform) row.push(`${r.platform.name} ${formatBytes(r.platform.pageSize)}${r.platform.eeh ? ' EEH' : ''}`);
     row.push(r.variant);

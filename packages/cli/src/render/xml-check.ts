@@ -87,11 +87,11 @@ export function checkXml(doc: string): XmlCheck {
     const closing = doc[j] === '/';
     if (closing) j++;
     const nameStart = j;
-    while (j < n && isNameChar(doc[j])) j++;
+    while (j < n && isNameChar(doc[j]!)) j++;
     const name = doc.slice(nameStart, j);
     if (!name) return fail(`bad tag at ${lt}`);
     if (closing) {
-      while (j < n && isSpace(doc[j])) j++;
+      while (j < n && isSpace(doc[j]!)) j++;
       if (doc[j] !== '>') return fail(`bad closing tag </${name} at ${lt}`);
       const open = stack.pop();
       if (open !== name) return fail(`</${name}> closes <${open ?? '(nothing)'}> at ${lt}`);
@@ -109,7 +109,7 @@ export function checkXml(doc: string): XmlCheck {
     let selfClosing = false;
     for (;;) {
       const before = j;
-      while (j < n && isSpace(doc[j])) j++;
+      while (j < n && isSpace(doc[j]!)) j++;
       if (j >= n) return fail(`unterminated tag <${name} at ${lt}`);
       if (doc[j] === '>') {
         j++;
@@ -122,15 +122,15 @@ export function checkXml(doc: string): XmlCheck {
       }
       if (j === before) return fail(`missing space before attribute in <${name} at ${j}`);
       const an = j;
-      while (j < n && isNameChar(doc[j])) j++;
+      while (j < n && isNameChar(doc[j]!)) j++;
       const attr = doc.slice(an, j);
       if (!attr) return fail(`bad attribute in <${name} at ${j}`);
       if (seen.has(attr)) return fail(`duplicate attribute ${attr} in <${name} at ${an}`);
       seen.add(attr);
-      while (j < n && isSpace(doc[j])) j++;
+      while (j < n && isSpace(doc[j]!)) j++;
       if (doc[j] !== '=') return fail(`attribute ${attr} without value in <${name} at ${j}`);
       j++;
-      while (j < n && isSpace(doc[j])) j++;
+      while (j < n && isSpace(doc[j]!)) j++;
       const q = doc[j];
       if (q !== '"' && q !== "'") return fail(`unquoted attribute ${attr} in <${name} at ${j}`);
       const end = doc.indexOf(q, j + 1);
