@@ -4,7 +4,17 @@
  * patch combination and both variants.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { ContainerModule, Machine, type Platform, PlatformToken, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
+import {
+  ContainerModule,
+  GuestMemoryToken,
+  Machine,
+  type Platform,
+  PlatformToken,
+  type VhwPlugin,
+  definePlugin,
+  guestRam,
+  z,
+} from '@vhw/core';
 import { GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { Cfg, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
@@ -181,7 +191,7 @@ describe('the 4 KiB control platform', () => {
   it('emulates the MSI-X table: the guest programs it by MMIO and a device interrupt arrives with the guest vector', () => {
     const m = build('nvme16k', { p1: false, p2: false, p3: false }, 'rfc-2015', 'generic');
     const bus = m.get(GuestPciBusToken);
-    const os = new GuestOs(m.cpu, m.get(Symbol.for('vhw.GuestMemory')));
+    const os = new GuestOs(m.cpu, m.get(GuestMemoryToken));
     const fn = bus.find('dev0');
     expect(fn.paravirtMsi).toBeUndefined();
     const got: number[] = [];

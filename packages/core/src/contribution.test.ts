@@ -65,5 +65,7 @@ describe('tokens', () => {
     expectTypeOf(m.getAll(GreeterToken)).toEqualTypeOf<Greeter[]>();
     expectTypeOf(GreeterToken).not.toEqualTypeOf<Token<Platform>>();
     expect(m.get(PlatformToken).name).toBe('simple');
+    // @ts-expect-error a bare symbol carries no type: make it with token<T>()
+    expect(() => m.get(Symbol.for('vhw.test.untyped'))).toThrow();
   });
 });

@@ -14,7 +14,7 @@ declare const serviceType: unique symbol;
  * so `machine.get(token)` and `contributions(token)` infer it. Every token of vhw, service
  * or extension point, is named `<Thing>Token`, and the interface it stands for `<Thing>`.
  */
-export type Token<T> = symbol & { readonly [serviceType]?: T };
+export type Token<T> = symbol & { readonly [serviceType]: T };
 
 /** The type a token stands for. */
 export type TokenType<K> = K extends Token<infer T> ? T : never;
