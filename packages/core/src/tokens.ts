@@ -11,8 +11,9 @@ declare const serviceType: unique symbol;
 
 /**
  * A typed service identifier: a symbol that carries the type of what is bound under it,
- * so `machine.get(token)` and `contributions(token)` infer it. Every token of vhw, service
- * or extension point, is named `<Thing>Token`, and the interface it stands for `<Thing>`.
+ * so `machine.get(token)`, `machine.getAll(point)` and `resolveToken(ctx, token)` infer it.
+ * Every token of vhw, service or extension point, is a constant named with the `Token`
+ * suffix (`PlatformToken`, `LifecycleToken`, `VmmToken`); the type keeps its plain name.
  */
 export type Token<T> = symbol & { readonly [serviceType]: T };
 
