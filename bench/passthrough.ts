@@ -6,8 +6,8 @@
 import { ContainerModule, Machine, Path, type VhwPlugin, definePlugin, z } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
 import { PciDevice, PciDeviceToken } from '@vhw/pci';
-import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken } from '@vhw/vmm';
+import { VfioToken } from '@vhw/vfio-pci';
+import { VmmToken } from '@vhw/vmm';
 import { ALL_PATCHES, NO_PATCHES, type PatchSet, passthroughMachine } from '@vhw/experiment';
 
 const REGS = 64; // 32-bit registers, repeated across the BAR (as the core benchmark's trivial device)
@@ -89,7 +89,7 @@ export function passthroughPath(kind: 'trap' | 'direct'): PassthroughPath {
     name: `bench-${kind}`,
     plugins: ppc64Plugins([benchRegs({ name: 'regs0' })], kind === 'trap' ? NO_PATCHES : ALL_PATCHES),
   });
-  const vmm = machine.get<Vmm>(VmmToken);
+  const vmm = machine.get(VmmToken);
   const bar = vmm.bars.find((b) => b.device === 'regs0' && b.index === 0);
   if (!bar) throw new Error('bench: the VMM did not install regs0 BAR0');
   const areas = bar.plan.areas;
@@ -97,7 +97,7 @@ export function passthroughPath(kind: 'trap' | 'direct'): PassthroughPath {
   if (!areas.every((a) => a.path === want) || (kind === 'trap' && !areas.every((a) => a.via === 'fd'))) {
     throw new Error(`bench: regs0 BAR0 plan is ${JSON.stringify(areas)}; expected every area ${want}${kind === 'trap' ? ' via fd' : ''}`);
   }
-  const vfio = machine.get<VfioPciDriver>(VfioToken).device('regs0');
+  const vfio = machine.get(VfioToken).device('regs0');
   const fd0 = vfio.counters.regionReads + vfio.counters.regionWrites;
   machine.stats.reset();
   const verify = () => {

@@ -32,17 +32,16 @@ import { type CreateResult, measureCreate, measureHeap, measureLargeSweep, measu
 import {
   AddressSpace,
   ContainerModule,
+  CoreStage,
   type GuestCpu,
   GuestCpuToken,
-  Lifecycle,
+  LifecycleToken,
   Machine,
   type MmioHandler,
-  type Mmu,
   MmuToken,
-  Stage,
-  type Stats,
   StatsToken,
   definePlugin,
+  resolveToken,
   guestRam,
   simplePlatform,
   z,
@@ -97,13 +96,13 @@ const benchDevice = definePlugin({
   schema: z.strictObject({ at: z.number().int().nonnegative() }),
   module: ({ at }) =>
     new ContainerModule(({ bind }) => {
-      bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
-        const mmu = ctx.get<Mmu>(MmuToken);
-        const cpu = ctx.get<GuestCpu>(GuestCpuToken);
-        const stats = ctx.get<Stats>(StatsToken);
+      bind(LifecycleToken).toDynamicValue((ctx) => {
+        const mmu = resolveToken(ctx, MmuToken);
+        const cpu = resolveToken(ctx, GuestCpuToken);
+        const stats = resolveToken(ctx, StatsToken);
         return {
           name: 'bench-device',
-          stage: Stage.Device,
+          stage: CoreStage.Device,
           realize() {
             const regs = trivialRegs();
             mmu.mapDirect({ name: 'direct', gpa: at, size: mmu.pageSize, hostPa: 0x3fe0_0000_0000, handler: regs, handlerOffset: 0 });

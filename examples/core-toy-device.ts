@@ -1,6 +1,6 @@
 // A machine from core alone: RAM plus a toy MMIO device with one direct page and one trapped page.
-import { AddressSpace, ContainerModule, GuestCpuToken, Lifecycle, Machine, MmuToken, Stage, StatsToken } from '@vhw/core';
-import { definePlugin, guestRam, simplePlatform, z, type GuestCpu, type MmioHandler, type Mmu, type Stats } from '@vhw/core';
+import { AddressSpace, ContainerModule, CoreStage, GuestCpuToken, LifecycleToken, Machine, MmuToken, StatsToken } from '@vhw/core';
+import { definePlugin, guestRam, resolveToken, simplePlatform, z, type MmioHandler } from '@vhw/core';
 
 const toyDevice = definePlugin({
   name: 'toy-device',
@@ -17,14 +17,14 @@ const toyDevice = definePlugin({
           if (off === 4) scratch = v;
         },
       };
-      bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
-        const mmu = ctx.get<Mmu>(MmuToken),
-          cpu = ctx.get<GuestCpu>(GuestCpuToken),
-          stats = ctx.get<Stats>(StatsToken),
+      bind(LifecycleToken).toDynamicValue((ctx) => {
+        const mmu = resolveToken(ctx, MmuToken),
+          cpu = resolveToken(ctx, GuestCpuToken),
+          stats = resolveToken(ctx, StatsToken),
           page = mmu.pageSize;
         return {
           name: 'toy-device',
-          stage: Stage.Device,
+          stage: CoreStage.Device,
           realize() {
             mmu.mapDirect({ name: 'toy-direct', gpa: at, size: page, hostPa: 0x3fe000000000, handler: regs, handlerOffset: 0 });
             mmu.mapTrap('toy-trap', at + page, page, 'toy-trap-page');

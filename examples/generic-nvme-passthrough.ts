@@ -6,20 +6,20 @@
  */
 import { GuestMemoryToken, Machine, Path, guestRam } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { GuestDriverToken, GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { genericPlatform } from '@vhw/platform-generic';
 import { vfioPci } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
+import { VmmToken, vmm } from '@vhw/vmm';
 
 const machine = Machine.create({
   plugins: [genericPlatform({ pageSize: 4096 }), guestRam({ size: 32 << 20 }), nvmeLite({ name: 'nvme0' }), vfioPci({}), vmm()],
 });
-const bus = machine.get<GuestPciBus>(GuestPciBusToken);
-const [driver] = machine.getAll<GuestDriver>(GuestDriverToken);
+const bus = machine.get(GuestPciBusToken);
+const [driver] = machine.getAll(GuestDriverToken);
 driver.probe({ cpu: machine.cpu, bus, os: new GuestOs(machine.cpu, machine.get(GuestMemoryToken)) });
 machine.stats.reset();
 const r = driver.run(1000);
-for (const b of machine.get<Vmm>(VmmToken).bars) {
+for (const b of machine.get(VmmToken).bars) {
   for (const a of b.plan.areas) console.log(`BAR${b.index} +0x${a.offset.toString(16)} (${a.size} bytes): ${a.path}, ${a.reason}`);
 }
 console.log(`${r.completed} commands, MMIO direct ${machine.stats.count(Path.Direct)}, trapped ${machine.stats.count(Path.Trap)}`);

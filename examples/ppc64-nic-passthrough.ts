@@ -5,10 +5,10 @@
  */
 import { GuestMemoryToken, Machine, Path, guestRam } from '@vhw/core';
 import { nicLite } from '@vhw/device-nic-lite';
-import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { GuestDriverToken, GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
+import { VmmToken, vmm } from '@vhw/vmm';
 
 for (const [p1, p2] of [
   [false, false],
@@ -24,15 +24,13 @@ for (const [p1, p2] of [
       vmm(),
     ],
   });
-  const bus = machine.get<GuestPciBus>(GuestPciBusToken);
-  const [driver] = machine.getAll<GuestDriver>(GuestDriverToken);
+  const bus = machine.get(GuestPciBusToken);
+  const [driver] = machine.getAll(GuestDriverToken);
   driver.probe({ cpu: machine.cpu, bus, os: new GuestOs(machine.cpu, machine.get(GuestMemoryToken)) });
   machine.stats.reset();
   const t0 = machine.clock.now;
   const r = driver.run(2000);
-  const bars = machine
-    .get<Vmm>(VmmToken)
-    .bars.map((b) => `BAR${b.index}: ${b.plan.areas.map((a) => `${a.path} (${a.reason})`).join(', ')}`);
+  const bars = machine.get(VmmToken).bars.map((b) => `BAR${b.index}: ${b.plan.areas.map((a) => `${a.path} (${a.reason})`).join(', ')}`);
   console.log(
     `P1=${p1 ? 'on' : 'off'} P2=${p2 ? 'on' : 'off'}: ${r.completed} packets in ${((machine.clock.now - t0) / 1000).toFixed(0)} us;`,
     `direct ${machine.stats.count(Path.Direct)}, trapped ${machine.stats.count(Path.Trap)}; ${bars.join('; ')}`,

@@ -5,7 +5,7 @@
  */
 import { GuestMemoryToken, Machine, Path, guestRam } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import { GuestDriverToken, GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
 import { vmm } from '@vhw/vmm';
@@ -20,9 +20,9 @@ for (const patched of [false, true]) {
       vmm(),
     ],
   });
-  const bus = machine.get<GuestPciBus>(GuestPciBusToken);
+  const bus = machine.get(GuestPciBusToken);
   const os = new GuestOs(machine.cpu, machine.get(GuestMemoryToken));
-  const [driver] = machine.getAll<GuestDriver>(GuestDriverToken);
+  const [driver] = machine.getAll(GuestDriverToken);
   driver.probe({ cpu: machine.cpu, bus, os });
 
   machine.stats.reset();

@@ -9,7 +9,7 @@ import { Cfg, PciHostToken } from '@vhw/pci';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import { toyDevice } from '@vhw/test-support';
 import { vfioPci } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
+import { VmmToken, vmm } from '@vhw/vmm';
 
 describe('guest BAR placement', () => {
   it('a 32-bit BAR gets a guest address a 32-bit BAR can hold', () => {
@@ -22,7 +22,7 @@ describe('guest BAR placement', () => {
         vmm(),
       ],
     });
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const bar = v.bars[0]!;
     expect(bar.guestAddress + bar.size).toBeLessThanOrEqual(2 ** 32);
     expect((v.find('a').configRead(Cfg.Bar0, 4) & ~0xf) >>> 0).toBe(bar.guestAddress);
@@ -54,7 +54,7 @@ describe('guest BAR moves', () => {
         vmm(),
       ],
     });
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const b = v.bars.find((x) => x.device === 'b')!;
     const a = v.bars.find((x) => x.device === 'a')!;
     const home = a.guestAddress;
@@ -73,7 +73,7 @@ describe('guest BAR moves', () => {
 
   it('moving a BAR into a page another BAR had grown over shrinks that one: no access reaches the wrong device', () => {
     const m = twoToys();
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const a = v.bars.find((x) => x.device === 'a')!;
     const b = v.bars.find((x) => x.device === 'b')!;
     expect(a.plan.grown).toBe(true);
@@ -91,7 +91,7 @@ describe('guest BAR moves', () => {
 
   it('a guest BAR write keeps only the address bits a BAR of that size implements', () => {
     const m = twoToys();
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const a = v.bars.find((x) => x.device === 'a')!;
     const home = a.guestAddress;
     v.find('a').configWrite(Cfg.Bar0, 4, (home + 0x1000) % 2 ** 32);

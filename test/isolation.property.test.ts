@@ -444,8 +444,8 @@ describe('isolation of direct mappings on random machines', () => {
           }
           try {
             totals.machines++;
-            const vmmI = machine.get<Vmm>(VmmToken);
-            const bridge = machine.get<HostBridge>(PciHostToken);
+            const vmmI = machine.get(VmmToken);
+            const bridge = machine.get(PciHostToken);
             const directs = machine.mmu.entries.filter((m) => m.kind === PageKind.Direct);
             totals.mappings += directs.length;
             seen[choice.platform.type]++;

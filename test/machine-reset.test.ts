@@ -5,12 +5,12 @@ import { nvmeLite } from '@vhw/device-nvme-lite';
 import { PciHostToken } from '@vhw/pci';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
+import { VmmToken, vmm } from '@vhw/vmm';
 
 describe('machine reset', () => {
   it('a machine reset unfreezes every PE and gives the host MSI-X vectors back', () => {
     const m = Machine.create({ plugins: [ppc64Platform(), guestRam({ size: 1 << 22 }), nvmeLite({ name: 'n' }), vfioPci(), vmm()] });
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const fn = v.find('n');
     fn.paravirtMsi!(2);
     const dev = v.functions[0]!.dev;

@@ -48,14 +48,14 @@ function rig(
   const machine = Machine.create({
     plugins: [platform, guestRam({ size: 16 << 20 }), toyDevice({ name: 'a', ...KIOXIA }), victim, vfioPci({ variant, ...patches }), vmm()],
   });
-  const bus = machine.get<GuestPciBus>(GuestPciBusToken);
+  const bus = machine.get(GuestPciBusToken);
   const os = new GuestOs(machine.cpu, machine.get(GuestMemoryToken));
-  const bridge = machine.get<HostBridge>(PciHostToken);
+  const bridge = machine.get(PciHostToken);
   const r: Rig = {
     machine,
-    vmm: machine.get<Vmm>(VmmToken),
+    vmm: machine.get(VmmToken),
     bridge,
-    vfio: machine.get<VfioPciDriver>(VfioToken),
+    vfio: machine.get(VfioToken),
     bus,
     os,
     a: bridge.findFunction('a').device as ToyDevice,
@@ -159,7 +159,7 @@ describe('ppc64 with patch 3: the table is direct, PE MSI validation stops a spo
 
   it("rfc-2015: with an nvme-lite victim (bar0-64k) probed by its driver, the driver's interrupt handler never runs", () => {
     const r = rig(ppc64Platform(), 'rfc-2015', nvmeLite({ name: 'b', layout: 'bar0-64k' }));
-    const nvme = r.machine.getAll<NvmeLiteDriver>(GuestDriverToken).find((d) => d.device === 'b')!;
+    const nvme = r.machine.getAll(GuestDriverToken).find((d) => d.device === 'b') as NvmeLiteDriver;
     expect(nvme.run(8)).toEqual({ completed: 8, failed: 0 });
     const before = { ...nvme.counters };
     guestWritesEntry(r, 0, victimMessage(r));

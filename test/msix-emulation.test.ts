@@ -4,14 +4,14 @@ import { Machine, guestRam } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
+import { VmmToken, vmm } from '@vhw/vmm';
 
 describe('MSI-X message control in the guest config space', () => {
   it('a dword config access at the MSI-X capability sees and sets the emulated message control', () => {
     const m = Machine.create({
       plugins: [ppc64Platform(), guestRam({ size: 1 << 22 }), nvmeLite({ name: 'n' }), vfioPci(), vmm({ noMsixEmulation: false })],
     });
-    const fn = m.get<Vmm>(VmmToken).find('n');
+    const fn = m.get(VmmToken).find('n');
     const dword = fn.configRead(0x40, 4);
     expect(dword & 0xff).toBe(0x11); // MSI-X capability id
     expect(dword >>> 31).toBe(0); // not enabled yet (vfio's host control is not shown)

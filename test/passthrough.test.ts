@@ -4,14 +4,24 @@
  * patch combination and both variants.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { ContainerModule, Machine, Platform, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
-import { GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
+import {
+  ContainerModule,
+  GuestMemoryToken,
+  Machine,
+  type Platform,
+  PlatformToken,
+  type VhwPlugin,
+  definePlugin,
+  guestRam,
+  z,
+} from '@vhw/core';
+import { GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { Cfg, type HostBridge, MSIX_CAP_OFFSET, bindHostBridge } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import type { Variant } from '@vhw/core';
 import { VfioPciDevice, vfioPci } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
+import { VmmToken, vmm } from '@vhw/vmm';
 import { expectVhwError, type ToyDevice, toyDevice } from '@vhw/test-support';
 
 const K = 1024;
@@ -61,7 +71,7 @@ function build(
 }
 
 function hotPath(m: Machine, layout: Layout): 'direct' | 'trap' {
-  const v = m.get<Vmm>(VmmToken);
+  const v = m.get(VmmToken);
   const hot = LAYOUTS[layout].hot;
   const bar = v.bars.find((b) => b.index === hot.bar)!;
   return m.mmu.translate(bar.guestAddress + hot.offset).path === 'direct' ? 'direct' : 'trap';
@@ -84,7 +94,7 @@ describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
           const m = build(layout, c, variant);
           const direct = hotPath(m, layout) === 'direct';
           expect({ c, direct }).toEqual({ c, direct: expectedDirect(layout, c, variant) });
-          expect(m.get<Vmm>(VmmToken).audit()).toEqual([]);
+          expect(m.get(VmmToken).audit()).toEqual([]);
           m.dispose();
         }
       });
@@ -95,7 +105,7 @@ describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
     for (const layout of Object.keys(LAYOUTS) as Layout[]) {
       const areas = (c: { p1: boolean; p2: boolean; p3: boolean }) => {
         const m = build(layout, c, 'rfc-2015');
-        const out = m.get<Vmm>(VmmToken).bars.map((b) => b.plan.areas.map((a) => a.path));
+        const out = m.get(VmmToken).bars.map((b) => b.plan.areas.map((a) => a.path));
         m.dispose();
         return out;
       };
@@ -105,7 +115,7 @@ describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
 
   it('every trapped access is counted with the reason of its area, and direct ones not at all', () => {
     const m = build('nvme16k', { p1: true, p2: true, p3: false }, 'rfc-2015');
-    const bar = m.get<Vmm>(VmmToken).bars[0]!;
+    const bar = m.get(VmmToken).bars[0]!;
     m.stats.reset();
     m.cpu.store(bar.guestAddress + 0x1000, 4, 1);
     m.cpu.store(bar.guestAddress + 0x1004, 4, 1);
@@ -115,7 +125,7 @@ describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
 
   it('the fd path protects the MSI-X table: a guest write to the trapped table (no emulation) never reaches the device', () => {
     const m = build('nvme16k', { p1: false, p2: false, p3: false }, 'rfc-2015');
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const bar = v.bars[0]!;
     expect(v.noMsixEmulation).toBe(true); // pSeries
     m.cpu.store(bar.guestAddress + 0x2008, 4, 0x1234);
@@ -129,14 +139,14 @@ describe('passthrough on PPC64 (64 KiB pages, pSeries guest)', () => {
 describe('guest BAR placement', () => {
   it('natural placement packs sub-page BARs into one guest page: the aligned one cannot own the page, the other is unaligned; both trap', () => {
     const m = build('igbvf', { p1: true, p2: true, p3: true }, 'rfc-2015', 'ppc64', [], { guestBarPlacement: 'natural' });
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     expect(v.bars.map((b) => b.plan.areas[0]!.reason).sort()).toEqual(['guest-bar-unaligned', 'guest-page-shared']);
     expect(hotPath(m, 'igbvf')).toBe('trap');
   });
 
   it('moving a sub-page BAR off a page boundary reverts it to trapping, and back restores the direct mapping', () => {
     const m = build('igbvf', { p1: true, p2: true, p3: true }, 'rfc-2015');
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const fn = v.find('dev0');
     const bar0 = v.bars.find((b) => b.index === 0)!;
     const home = bar0.guestAddress;
@@ -152,7 +162,7 @@ describe('guest BAR placement', () => {
 
   it('BAR sizing through the emulated config space reads back the size mask', () => {
     const m = build('igbvf', { p1: false, p2: false, p3: false }, 'rfc-2015');
-    const fn = m.get<Vmm>(VmmToken).find('dev0');
+    const fn = m.get(VmmToken).find('dev0');
     const before = fn.configRead(Cfg.Bar0 + 12, 4);
     fn.configWrite(Cfg.Bar0 + 12, 4, 0xffffffff);
     expect(fn.configRead(Cfg.Bar0 + 12, 4)).toBe((~(16 * K - 1) & 0xfffffff0) >>> 0);
@@ -174,21 +184,21 @@ describe('the 4 KiB control platform', () => {
 
   it('rfc-2015 patch 3 is refused without EEH and the reason says so', () => {
     const m = build('nvme16k', { p1: true, p2: true, p3: true }, 'rfc-2015', 'generic' as never);
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     expect(v.functions[0]!.dev.diagnose(0, 0x2000)).toBe('no-isolation');
   });
 
   it('emulates the MSI-X table: the guest programs it by MMIO and a device interrupt arrives with the guest vector', () => {
     const m = build('nvme16k', { p1: false, p2: false, p3: false }, 'rfc-2015', 'generic');
-    const bus = m.get<GuestPciBus>(GuestPciBusToken);
-    const os = new GuestOs(m.cpu, m.get(Symbol.for('vhw.GuestMemory')));
+    const bus = m.get(GuestPciBusToken);
+    const os = new GuestOs(m.cpu, m.get(GuestMemoryToken));
     const fn = bus.find('dev0');
     expect(fn.paravirtMsi).toBeUndefined();
     const got: number[] = [];
     const [vec] = os.enableMsix(bus, fn, 1);
     os.requestIrq(vec!, (v) => got.push(v));
     expect(m.stats.trapsByReason['msix-table']).toBe(4);
-    const dev = m.get<Vmm>(VmmToken).functions[0]!.dev.fn.device as ToyDevice;
+    const dev = m.get(VmmToken).functions[0]!.dev.fn.device as ToyDevice;
     dev.fire(0);
     m.cpu.deliverPending();
     expect(got).toEqual([vec]);
@@ -212,7 +222,7 @@ describe('isolation', () => {
     module: () =>
       new ContainerModule((opts) => {
         // The facts claim patch 1; the PHB below packs naturally (alignBars: false).
-        opts.bind(Platform).toConstantValue({
+        opts.bind(PlatformToken).toConstantValue({
           name: 'ppc64',
           pageSize: 65536,
           unassignedPolicy: 'ignore',
@@ -259,7 +269,7 @@ describe('isolation', () => {
 
   it('vfio-pci refuses to mmap a page holding another device even when the platform lies about patch 1', () => {
     const m = lyingMachine();
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     // The policy said yes (region MMAP flag), the mmap itself said no: both BARs trap.
     expect(v.functions.map((f) => f.dev.counters.mmapRefused).reduce((a, b) => a + b)).toBeGreaterThan(0);
     for (const b of v.bars) expect(b.plan.areas.every((a) => a.path === 'trap')).toBe(true);
@@ -287,7 +297,7 @@ describe('isolation', () => {
 
   it('MSI-X control written by the guest is emulated (vfio keeps the host control)', () => {
     const m = build('nvme16k', COMBOS[0]!, 'rfc-2015', 'generic');
-    const fn = m.get<Vmm>(VmmToken).find('dev0');
+    const fn = m.get(VmmToken).find('dev0');
     fn.configWrite(MSIX_CAP_OFFSET + 2, 2, 0x8000);
     expect(fn.configRead(MSIX_CAP_OFFSET + 2, 2) & 0x8000).toBe(0x8000);
   });
@@ -296,7 +306,7 @@ describe('isolation', () => {
 describe('8-byte guest accesses', () => {
   it('a trapped 8-byte read is one exit and one pread, costing what a 4-byte one does', () => {
     const m = build('nvme16k', COMBOS[0]!, 'rfc-2015');
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const bar = v.bars[0]!;
     const dev = v.functions[0]!.dev;
     const toy = dev.fn.device as ToyDevice;

@@ -8,7 +8,7 @@ import { Machine, guestRam } from '@vhw/core';
 import { Cfg } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { vfioPci } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken, vmm } from '@vhw/vmm';
+import { VmmToken, vmm } from '@vhw/vmm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toyDevice } from '@vhw/test-support';
@@ -77,7 +77,7 @@ class Reference {
 describe('the guest-visible BAR registers of a passed-through function', () => {
   it('size a 64-bit BAR through both halves and restore it without a move', () => {
     const m = build();
-    const v = m.get<Vmm>(VmmToken);
+    const v = m.get(VmmToken);
     const fn = v.find('dev0');
     const lo = fn.configRead(Cfg.Bar0, 4);
     const hi = fn.configRead(Cfg.Bar0 + 4, 4);
@@ -117,7 +117,7 @@ describe('the guest-visible BAR registers of a passed-through function', () => {
       fc.property(fc.array(op, { maxLength: 12 }), (ops) => {
         const m = build();
         try {
-          const v = m.get<Vmm>(VmmToken);
+          const v = m.get(VmmToken);
           const fn = v.find('dev0');
           const bars = new Map(
             v.bars.map((b) => {

@@ -1,5 +1,5 @@
 import { Path } from '@vhw/core';
-import { MSIX_CAP_OFFSET, type PciDevice, PciDeviceToken } from '@vhw/pci';
+import { MSIX_CAP_OFFSET, PciDeviceToken } from '@vhw/pci';
 import { preparePassthrough } from '@vhw/experiment';
 import { describe, expect, it } from 'vitest';
 import { Ctrl, RngLiteDevice, RngLiteDriver, RngReg, Status, rngLite, xorshift32 } from './index.js';
@@ -44,7 +44,7 @@ describe('rng-lite, an example third-party device plugin', () => {
     const [driver] = drivers;
     expect(driver.opName).toBe('word');
     const fn = bridge.findFunction('rng0');
-    expect(machine.getAll<PciDevice>(PciDeviceToken)).toEqual([fn.device]);
+    expect(machine.getAll(PciDeviceToken)).toEqual([fn.device]);
     // BAR0 (registers) maps direct; BAR1's MSI-X table traps to the VMM's emulation.
     expect(run.vmm.bars.map((b) => [b.index, b.plan.areas.map((a) => `${a.path} ${a.reason}`)])).toEqual([
       [0, ['direct mmap']],

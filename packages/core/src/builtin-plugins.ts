@@ -2,10 +2,10 @@ import { ContainerModule } from 'inversify';
 import { z } from 'zod';
 import { UNASSIGNED_POLICIES } from './address-space.js';
 import { VhwError } from './errors.js';
+import { resolveToken } from './contribution.js';
 import { GuestMemory } from './guest-memory.js';
-import type { Mmu } from './mmu.js';
 import { definePlugin } from './plugin.js';
-import { GuestMemoryToken, Lifecycle, MmuToken, PLAIN_PLATFORM_FACTS, Platform, Stage } from './tokens.js';
+import { CoreStage, GuestMemoryToken, LifecycleToken, MmuToken, PLAIN_PLATFORM_FACTS, type Platform, PlatformToken } from './tokens.js';
 
 /** A page size option: a power of two of at least 4 KiB. */
 export const pageSizeSchema = z
@@ -28,13 +28,13 @@ export const simplePlatform = definePlugin({
   }),
   module: (o) =>
     new ContainerModule(({ bind }) => {
-      bind<Platform>(Platform).toConstantValue({
+      bind(PlatformToken).toConstantValue({
         name: 'simple',
         pageSize: o.pageSize,
         unassignedPolicy: o.unassignedPolicy,
         costDefaults: {},
         ...PLAIN_PLATFORM_FACTS,
-      });
+      } satisfies Platform);
     }),
 });
 
@@ -58,12 +58,14 @@ export const guestRam = definePlugin({
   module: (o) =>
     new ContainerModule(({ bind, isBound }) => {
       if (!isBound(GuestMemoryToken)) bind(GuestMemoryToken).toConstantValue(new GuestMemory());
-      bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
-        const mmu = ctx.get<Mmu>(MmuToken);
-        const memory = ctx.get<GuestMemory>(GuestMemoryToken);
+      // Each RAM block is its own plugin instance, so its options stay in this closure
+      // rather than under one options token several instances would share.
+      bind(LifecycleToken).toDynamicValue((ctx) => {
+        const mmu = resolveToken(ctx, MmuToken);
+        const memory = resolveToken(ctx, GuestMemoryToken);
         return {
           name: `ram:${o.name}`,
-          stage: Stage.Platform + 10,
+          stage: CoreStage.Memory,
           realize() {
             for (const [field, v] of [
               ['base', o.base],

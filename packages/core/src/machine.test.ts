@@ -5,11 +5,24 @@ import { z } from 'zod';
 import { guestRam, simplePlatform } from './builtin-plugins.js';
 import type { CostParameter } from './cost-model.js';
 import { VhwError } from './errors.js';
-import type { GuestMemory } from './guest-memory.js';
 import { Machine, type MachineOptions } from './machine.js';
 import { definePlugin, type VhwPlugin } from './plugin.js';
 import { Path } from './stats.js';
-import { CostParameters, GuestMemoryToken, Lifecycle, MachineOptionsToken, PLAIN_PLATFORM_FACTS, Platform, Stage } from './tokens.js';
+import {
+  CoreStage,
+  CostParametersToken,
+  GuestMemoryToken,
+  LifecycleToken,
+  MachineOptionsToken,
+  PLAIN_PLATFORM_FACTS,
+  type Platform,
+  PlatformToken,
+  token,
+} from './tokens.js';
+
+/** Stages of layers above core, as their packages would declare them. */
+const VMM_STAGE = 400;
+const GUEST_STAGE = 500;
 
 /** A plugin contributing one lifecycle that logs its hooks. */
 const probe = definePlugin({
@@ -20,7 +33,7 @@ const probe = definePlugin({
   instance: (o) => o.name,
   module: (o) =>
     new ContainerModule(({ bind }) => {
-      bind<Lifecycle>(Lifecycle).toConstantValue({
+      bind(LifecycleToken).toConstantValue({
         name: o.name,
         stage: o.stage,
         configure: () => log.push(`configure ${o.name}`),
@@ -43,13 +56,13 @@ const otherPlatform = definePlugin({
   schema: z.strictObject({}),
   module: () =>
     new ContainerModule(({ bind }) => {
-      bind<Platform>(Platform).toConstantValue({
+      bind(PlatformToken).toConstantValue({
         name: 'other',
         pageSize: 65536,
         unassignedPolicy: 'zero',
         costDefaults: { 'dev.mmioReadNs': 1000, 'toy.opNs': 7 },
         ...PLAIN_PLATFORM_FACTS,
-      });
+      } satisfies Platform);
     }),
 });
 
@@ -60,9 +73,9 @@ const costly = definePlugin({
   schema: z.strictObject({}),
   module: () =>
     new ContainerModule(({ bind }) => {
-      bind<readonly CostParameter[]>(CostParameters).toConstantValue([
+      bind(CostParametersToken).toConstantValue([
         { name: 'toy.opNs', default: 3, unit: 'ns', description: 'd', source: 's', confidence: 'low' },
-      ]);
+      ] satisfies CostParameter[]);
     }),
 });
 
@@ -127,11 +140,11 @@ describe('Machine: services', () => {
     expect(m.mmu.pageSize).toBe(65536);
     expect(m.costs.get('dev.mmioReadNs')).toBe(1000); // platform default
     expect(m.costs.get('toy.opNs')).toBe(11); // plugin parameter, overridden
-    expect(m.get<{ name?: string; costs?: unknown; plugins?: unknown }>(MachineOptionsToken)).toEqual({
+    expect(m.get(MachineOptionsToken)).toEqual({
       name: 'm1',
       costs: { 'toy.opNs': 11 },
     });
-    expect(m.getAll(Symbol.for('vhw.test.nothing'))).toEqual([]);
+    expect(m.getAll(token<unknown>('vhw.test.nothing'))).toEqual([]);
     expect(m.plugins).toHaveLength(2);
   });
 
@@ -139,7 +152,7 @@ describe('Machine: services', () => {
     const m = Machine.create({ plugins: [simplePlatform(), guestRam({ base: 0x100000, size: 0x10000 })] });
     expect(m.mmu.translate(0x100000).path).toBe('ram');
     m.cpu.store(0x100010, 4, 0xfeedf00d);
-    expect(m.get<GuestMemory>(GuestMemoryToken).read32(0x100010)).toBe(0xfeedf00d);
+    expect(m.get(GuestMemoryToken).read32(0x100010)).toBe(0xfeedf00d);
     expect(m.stats.count(Path.Ram)).toBe(1);
     expect(m.clock.now).toBe(m.costs.ns('mem.ramAccessNs'));
   });
@@ -148,7 +161,7 @@ describe('Machine: services', () => {
     const m = Machine.create({
       plugins: [simplePlatform(), guestRam({ name: 'lo', size: 0x1000 }), guestRam({ name: 'hi', base: 0x10000, size: 0x1000 })],
     });
-    expect(m.get<GuestMemory>(GuestMemoryToken).entries.map((b) => b.name)).toEqual(['lo', 'hi']);
+    expect(m.get(GuestMemoryToken).entries.map((b) => b.name)).toEqual(['lo', 'hi']);
   });
 
   it('turns tracing on from the options and off again', () => {
@@ -173,12 +186,12 @@ describe('Machine: lifecycle', () => {
     log = [];
     Machine.create({
       plugins: [
-        probe({ name: 'guest', stage: Stage.Guest }),
-        probe({ name: 'dev-a', stage: Stage.Device }),
+        probe({ name: 'guest', stage: GUEST_STAGE }),
+        probe({ name: 'dev-a', stage: CoreStage.Device }),
         simplePlatform(),
-        probe({ name: 'plat', stage: Stage.Platform }),
-        probe({ name: 'dev-b', stage: Stage.Device }),
-        probe({ name: 'vmm', stage: Stage.Vmm }),
+        probe({ name: 'plat', stage: CoreStage.Platform }),
+        probe({ name: 'dev-b', stage: CoreStage.Device }),
+        probe({ name: 'vmm', stage: VMM_STAGE }),
       ],
     });
     expect(log).toEqual([

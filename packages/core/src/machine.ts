@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Container, ContainerModule } from 'inversify';
-import { CORE_COST_PARAMETERS, type CostParameter, CostModel } from './cost-model.js';
+import { CORE_COST_PARAMETERS, CostModel } from './cost-model.js';
 import { SimClock } from './clock.js';
 import { GuestCpu } from './cpu.js';
 import { VhwError } from './errors.js';
@@ -8,28 +8,28 @@ import { MachineEvents } from './events.js';
 import { Mmu } from './mmu.js';
 import type { VhwPlugin } from './plugin.js';
 import { Stats } from './stats.js';
+import { bindContributionPoint, collectContributions, contributionProvider, resolveToken } from './contribution.js';
 import {
   ClockToken,
   CostModelToken,
-  CostParameters,
+  CostParametersToken,
   EventsToken,
   GuestCpuToken,
-  Lifecycle,
+  type Lifecycle,
+  LifecycleToken,
+  type MachineDescription,
   MachineOptionsToken,
   MmuToken,
-  Platform,
+  type Platform,
+  PlatformToken,
   StatsToken,
+  type Token,
 } from './tokens.js';
 
-export interface MachineOptions {
+/** What `Machine.create` takes: the machine description and its plugins. */
+export interface MachineOptions extends MachineDescription {
   /** The plugins that make up the machine: exactly one platform, any number of the rest. */
   plugins: readonly VhwPlugin[];
-  /** Cost-model overrides by parameter name (`'vfio.fdRwCycles': 2000`). */
-  costs?: Readonly<Record<string, number>>;
-  /** Emit per-access events (`access`, `trap`, `interrupt`). Off by default: the hot path then neither emits nor allocates. */
-  tracing?: boolean;
-  /** A label for reports. */
-  name?: string;
 }
 
 type LifecyclePhase = 'configure' | 'realize' | 'reset' | 'dispose';
@@ -58,14 +58,14 @@ export class Machine {
     this.name = options.name ?? 'machine';
     this.container = container;
     this.plugins = options.plugins;
-    this.platform = container.get<Platform>(Platform);
+    this.platform = container.get(PlatformToken);
     this.clock = container.get(ClockToken);
     this.costs = container.get(CostModelToken);
     this.stats = container.get(StatsToken);
     this.events = container.get(EventsToken);
     this.mmu = container.get(MmuToken);
     this.cpu = container.get(GuestCpuToken);
-    const lifecycles = container.isBound(Lifecycle) ? container.getAll<Lifecycle>(Lifecycle) : [];
+    const lifecycles = contributionProvider(container, LifecycleToken).getContributions();
     // Stable sort: equal stages keep plugin order.
     this.lifecycles = lifecycles
       .map((l, i) => ({ l, i }))
@@ -129,14 +129,17 @@ export class Machine {
     return machine;
   }
 
-  /** A service bound by core or a plugin. */
-  get<T>(token: symbol): T {
+  /**
+   * A service bound by core or a plugin, typed by its token.
+   * @throws when nothing is bound under the token
+   */
+  get<T>(token: Token<T>): T {
     return this.container.get<T>(token);
   }
 
-  /** All contributions to an extension point (empty when none). */
-  getAll<T>(token: symbol): T[] {
-    return this.container.isBound(token) ? this.container.getAll<T>(token) : [];
+  /** Every contribution to an extension point, in plugin order (empty when none). */
+  getAll<T>(point: Token<T>): T[] {
+    return collectContributions(this.container, point);
   }
 
   /** Turns per-access events on or off. */
@@ -179,21 +182,32 @@ export class Machine {
 }
 
 function coreModule(options: MachineOptions): ContainerModule {
-  return new ContainerModule(({ bind }) => {
+  return new ContainerModule((load) => {
+    const { bind } = load;
     const { plugins: _plugins, ...rest } = options;
+    bindContributionPoint(load, LifecycleToken);
+    bindContributionPoint(load, CostParametersToken);
     bind(MachineOptionsToken).toConstantValue(rest);
-    bind(CostParameters).toConstantValue(CORE_COST_PARAMETERS);
+    bind(CostParametersToken).toConstantValue(CORE_COST_PARAMETERS);
     bind(ClockToken).toConstantValue(new SimClock());
     bind(StatsToken).toConstantValue(new Stats());
     bind(EventsToken).toConstantValue(new MachineEvents());
     bind(CostModelToken).toDynamicValue((ctx) => {
-      const params = ctx.getAll<readonly CostParameter[]>(CostParameters).flat();
-      const platform = ctx.get<Platform>(Platform);
-      return new CostModel(params, platform.costDefaults, options.costs ?? {});
+      const params = contributionProvider(ctx, CostParametersToken).getContributions().flat();
+      return new CostModel(params, resolveToken(ctx, PlatformToken).costDefaults, options.costs ?? {});
     });
-    bind(MmuToken).toDynamicValue((ctx) => new Mmu(ctx.get<Platform>(Platform).pageSize, ctx.get(StatsToken), ctx.get(EventsToken)));
+    bind(MmuToken).toDynamicValue(
+      (ctx) => new Mmu(resolveToken(ctx, PlatformToken).pageSize, resolveToken(ctx, StatsToken), resolveToken(ctx, EventsToken)),
+    );
     bind(GuestCpuToken).toDynamicValue(
-      (ctx) => new GuestCpu(ctx.get(MmuToken), ctx.get(ClockToken), ctx.get(StatsToken), ctx.get(EventsToken), ctx.get(CostModelToken)),
+      (ctx) =>
+        new GuestCpu(
+          resolveToken(ctx, MmuToken),
+          resolveToken(ctx, ClockToken),
+          resolveToken(ctx, StatsToken),
+          resolveToken(ctx, EventsToken),
+          resolveToken(ctx, CostModelToken),
+        ),
     );
   });
 }

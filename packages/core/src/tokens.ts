@@ -2,14 +2,36 @@ import type { UnassignedPolicy } from './address-space.js';
 import type { SimClock } from './clock.js';
 import type { CostModel, CostParameter } from './cost-model.js';
 import type { GuestCpu } from './cpu.js';
+import type { GuestMemory } from './guest-memory.js';
 import type { MachineEvents } from './events.js';
 import type { Mmu } from './mmu.js';
 import type { Stats } from './stats.js';
 
+declare const serviceType: unique symbol;
+
 /**
- * Extension points. Each is a Symbol plus an interface of the same name; plugins bind
- * contributions in their ContainerModule and consumers take them with `multiInject`
- * (or `container.getAll`). `Symbol.for` keeps them identical across package copies.
+ * A typed service identifier: a symbol that carries the type of what is bound under it,
+ * so `machine.get(token)`, `machine.getAll(point)` and `resolveToken(ctx, token)` infer it.
+ * Every token of vhw, service or extension point, is a constant named with the `Token`
+ * suffix (`PlatformToken`, `LifecycleToken`, `VmmToken`); the type keeps its plain name.
+ */
+export type Token<T> = symbol & { readonly [serviceType]: T };
+
+/** The type a token stands for. */
+export type TokenType<K> = K extends Token<infer T> ? T : never;
+
+/**
+ * Makes a token. `Symbol.for(key)` keeps it identical across copies of a package, so a
+ * service bound by one copy resolves from another; the keys never change once published.
+ */
+export function token<T>(key: string): Token<T> {
+  return Symbol.for(key) as Token<T>;
+}
+
+/*
+ * Services and extension points. Plugins bind contributions in their ContainerModule;
+ * consumers take them with `@inject` / `@multiInject`, or through the point's
+ * `ContributionProvider` (see `bindContributionPoint`).
  */
 
 /** How a guest programs a passed-through device's MSIs. */
@@ -24,7 +46,7 @@ export type GuestMsiSetup =
  * read by every layer that needs one (vfio-pci's mmap policy, the VMM, the host bridge,
  * results). One typed record: no second source, no string bag.
  */
-export const Platform = Symbol.for('vhw.Platform');
+export const PlatformToken = token<Platform>('vhw.Platform');
 export interface Platform {
   readonly name: string;
   /** Host (and stage-2) page size in bytes. */
@@ -59,21 +81,28 @@ export const PLAIN_PLATFORM_FACTS = {
 } as const satisfies Partial<Platform>;
 
 /** Cost parameters a plugin charges; each binding is one array of parameters. */
-export const CostParameters = Symbol.for('vhw.CostParameters');
 export type CostParameters = readonly CostParameter[];
+/** Where plugins contribute their cost parameters (multi-bound). */
+export const CostParametersToken = token<CostParameters>('vhw.CostParameters');
 
-/** The order in which lifecycle contributions run within each phase. */
-export const Stage = {
+/**
+ * Where core's own lifecycles run. A plugin package that adds a layer exports its own
+ * stage, placed relative to the stage of the layer it builds on (pci's `PCI_BUS_STAGE`,
+ * vfio-pci's `VFIO_PCI_STAGE`, the VMM's `VMM_STAGE`); core only sorts the numbers.
+ */
+export const CoreStage = {
+  /** The platform's own services. */
   Platform: 0,
-  Bus: 100,
+  /** Guest RAM: mapped before anything that may place itself around it. */
+  Memory: 10,
+  /** Devices mapped straight into the MMU (no bus), after the buses a platform brings. */
   Device: 200,
-  Host: 300,
-  Vmm: 400,
-  Guest: 500,
 } as const;
 
-/** Machine lifecycle hooks: configure → realize → (reset)* → dispose, each phase in `stage` order. */
-export const Lifecycle = Symbol.for('vhw.Lifecycle');
+/**
+ * Machine lifecycle hooks: configure → realize → (reset)* → dispose. Each phase runs
+ * in `stage` order; equal stages keep the order the plugins were given.
+ */
 export interface Lifecycle {
   readonly name: string;
   readonly stage: number;
@@ -82,17 +111,28 @@ export interface Lifecycle {
   reset?(): void;
   dispose?(): void;
 }
+/** Where plugins contribute lifecycles (multi-bound). */
+export const LifecycleToken = token<Lifecycle>('vhw.Lifecycle');
 
 /** Services every plugin may inject. */
-export const ClockToken = Symbol.for('vhw.Clock');
-export const CostModelToken = Symbol.for('vhw.CostModel');
-export const StatsToken = Symbol.for('vhw.Stats');
-export const EventsToken = Symbol.for('vhw.Events');
-export const MmuToken = Symbol.for('vhw.Mmu');
-export const GuestCpuToken = Symbol.for('vhw.GuestCpu');
+export const ClockToken = token<SimClock>('vhw.Clock');
+export const CostModelToken = token<CostModel>('vhw.CostModel');
+export const StatsToken = token<Stats>('vhw.Stats');
+export const EventsToken = token<MachineEvents>('vhw.Events');
+export const MmuToken = token<Mmu>('vhw.Mmu');
+export const GuestCpuToken = token<GuestCpu>('vhw.GuestCpu');
+/** The machine description services may read: everything `Machine.create` takes but the plugins. */
+export interface MachineDescription {
+  /** Cost-model overrides by parameter name (`'vfio.fdRwCycles': 2000`). */
+  costs?: Readonly<Record<string, number>>;
+  /** Emit per-access events (`access`, `trap`, `interrupt`). Off by default: the hot path then neither emits nor allocates. */
+  tracing?: boolean;
+  /** A label for reports. */
+  name?: string;
+}
 /** The scenario's machine description: `MachineOptions` minus plugins. */
-export const MachineOptionsToken = Symbol.for('vhw.MachineOptions');
+export const MachineOptionsToken = token<MachineDescription>('vhw.MachineOptions');
 /** Guest RAM as devices (DMA) and the VMM see it. */
-export const GuestMemoryToken = Symbol.for('vhw.GuestMemory');
+export const GuestMemoryToken = token<GuestMemory>('vhw.GuestMemory');
 
 export type { SimClock, CostModel, Stats, MachineEvents, Mmu, GuestCpu };

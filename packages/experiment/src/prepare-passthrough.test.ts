@@ -1,4 +1,4 @@
-import { ContainerModule, type GuestCpu, type GuestMemory, GuestMemoryToken, Path, definePlugin, z } from '@vhw/core';
+import { ContainerModule, type GuestCpu, GuestMemoryToken, Path, definePlugin, z } from '@vhw/core';
 import { type GuestContext, type GuestDriver, GuestDriverToken } from '@vhw/guest';
 import { PciDevice, PciDeviceToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
@@ -76,7 +76,7 @@ describe('preparePassthrough', () => {
     const sub = (config = {}) => {
       const run = preparePassthrough({ platform: 'ppc64', devices: [counterDevice()], ramBytes: 4 * 1024 * 1024 }, config);
       expect(run.machine.platform).toMatchObject({ name: 'ppc64', pageSize: 65536 });
-      expect(run.machine.get<GuestMemory>(GuestMemoryToken).entries.map((r) => r.size)).toEqual([4 * 1024 * 1024]);
+      expect(run.machine.get(GuestMemoryToken).entries.map((r) => r.size)).toEqual([4 * 1024 * 1024]);
       expect(run.drivers[0]!.run(3)).toEqual({ completed: 3, failed: 0 });
       const out = {
         reasons: run.vmm.bars.map((b) => b.plan.areas.map((a) => a.reason)),

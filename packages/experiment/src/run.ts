@@ -1,4 +1,4 @@
-import { type GuestMemory, GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
+import { GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
 import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
 import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
@@ -31,17 +31,17 @@ export interface PreparedRun {
 /** Builds the scenario's machine for `config` and probes every guest driver. */
 export function prepare(scenario: Scenario, config: ExperimentConfig, options: RunOptions = {}): PreparedRun {
   const machine = Machine.create({ plugins: scenario.machine(config), costs: options.costs, name: scenario.name });
-  const vmm = machine.get<Vmm>(VmmToken);
-  const bridge = machine.get<HostBridge>(PciHostToken);
-  const drivers = machine.getAll<GuestDriver>(GuestDriverToken);
+  const vmm = machine.get(VmmToken);
+  const bridge = machine.get(PciHostToken);
+  const drivers = machine.getAll(GuestDriverToken);
   if (drivers.length === 0) {
     throw new VhwError(
       'E_CONFIG',
       `scenario ${scenario.name}: no guest driver; add a device plugin that contributes one (GuestDriverToken)`,
     );
   }
-  const os = new GuestOs(machine.cpu, machine.get<GuestMemory>(GuestMemoryToken));
-  const bus = machine.get<GuestPciBus>(GuestPciBusToken);
+  const os = new GuestOs(machine.cpu, machine.get(GuestMemoryToken));
+  const bus = machine.get(GuestPciBusToken);
   for (const d of drivers) d.probe({ cpu: machine.cpu, bus, os });
   machine.cpu.deliverPending();
   if (options.trace) {
@@ -226,5 +226,5 @@ export function buildPageMap(run: Pick<PreparedRun, 'vmm' | 'bridge'>): PageMap 
 
 /** The vfio-pci driver of a prepared run (for explanations). */
 export function vfioOf(run: PreparedRun): VfioPciDriver {
-  return run.machine.get<VfioPciDriver>(VfioToken);
+  return run.machine.get(VfioToken);
 }

@@ -23,7 +23,7 @@ export interface GuestContext {
  *
  * @example
  * ```ts
- * for (const d of machine.getAll<GuestDriver>(GuestDriverToken)) d.probe({ cpu, bus, os });
+ * for (const d of machine.getAll(GuestDriverToken)) d.probe({ cpu, bus, os });
  * ```
  */
 export interface GuestDriver extends EehErrorHandler {

@@ -7,15 +7,17 @@ import {
   type GuestMemory,
   GuestMemory as GuestMemoryClass,
   GuestMemoryToken,
-  Lifecycle,
+  LifecycleToken,
   type MachineEvents,
-  Platform,
+  type Platform,
+  PlatformToken,
   type SimClock,
-  Stage,
+  bindContributionPoint,
+  contributionProvider,
+  resolveToken,
 } from '@vhw/core';
-import type { PciDevice } from './device.js';
 import type { HostBridge } from './host-bridge.js';
-import { PciDeviceToken, PciHostToken } from './tokens.js';
+import { PCI_BUS_STAGE, PciDeviceToken, PciHostToken } from './tokens.js';
 
 /** The machine services a platform's host bridge is built from. */
 export interface HostBridgeServices {
@@ -23,14 +25,15 @@ export interface HostBridgeServices {
   clock: SimClock;
   memory: GuestMemory;
   costs: CostModel;
-  /** The platform's facts, as bound under core's `Platform` token. */
+  /** The platform's facts, as bound under core's `PlatformToken`. */
   platform: Platform;
 }
 
 /**
  * Everything a platform plugin binds around its host bridge: the bridge itself as
- * PciHostToken, guest memory for DMA, and the lifecycle that realizes the bridge with
- * every contributed PciDevice at the Bus stage and resets them with the machine.
+ * PciHostToken, guest memory for DMA, the PciDevice contribution point, and the lifecycle
+ * that realizes the bridge with every contributed PciDevice at `PCI_BUS_STAGE` and resets
+ * them with the machine.
  * @param options The platform's ContainerModule load options.
  * @param name The lifecycle's name prefix (`<name>:host-bridge`).
  * @param create Builds the bridge from the machine's services.
@@ -42,22 +45,23 @@ export function bindHostBridge(
 ): void {
   const { bind, isBound } = options;
   if (!isBound(GuestMemoryToken)) bind(GuestMemoryToken).toConstantValue(new GuestMemoryClass());
+  bindContributionPoint(options, PciDeviceToken);
   bind(PciHostToken).toDynamicValue((ctx) =>
     create({
-      events: ctx.get(EventsToken),
-      clock: ctx.get(ClockToken),
-      memory: ctx.get(GuestMemoryToken),
-      costs: ctx.get(CostModelToken),
-      platform: ctx.get(Platform),
+      events: resolveToken(ctx, EventsToken),
+      clock: resolveToken(ctx, ClockToken),
+      memory: resolveToken(ctx, GuestMemoryToken),
+      costs: resolveToken(ctx, CostModelToken),
+      platform: resolveToken(ctx, PlatformToken),
     }),
   );
-  bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
-    const bridge = ctx.get<HostBridge>(PciHostToken);
-    const devices = ctx.getAll<PciDevice>(PciDeviceToken, { optional: true }) ?? [];
+  bind(LifecycleToken).toDynamicValue((ctx) => {
+    const bridge = resolveToken(ctx, PciHostToken);
+    const devices = contributionProvider(ctx, PciDeviceToken);
     return {
       name: `${name}:host-bridge`,
-      stage: Stage.Bus,
-      realize: () => bridge.realize(devices),
+      stage: PCI_BUS_STAGE,
+      realize: () => bridge.realize(devices.getContributions()),
       // A machine reset resets every slot: each group comes back unfrozen and configured.
       reset: () => {
         for (const g of bridge.groups) bridge.recover(g.id);

@@ -22,7 +22,7 @@ import type { HostBridgePolicy } from './platform-policy.js';
 /** What a host bridge is built from: the platform's facts and policy, its MMIO window and the machine's services. */
 export interface HostBridgeOptions {
   name: string;
-  /** The platform's facts (the object bound under core's `Platform` token): page size, unassigned policy, EEH... */
+  /** The platform's facts (the object bound under core's `PlatformToken`): page size, unassigned policy, EEH... */
   platform: Platform;
   window: MmioWindowSpec;
   events: MachineEvents;

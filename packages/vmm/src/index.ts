@@ -5,25 +5,37 @@
 import {
   ClockToken,
   ContainerModule,
+  type CostModel,
   CostModelToken,
   type CostParameter,
-  CostParameters,
+  CostParametersToken,
   EventsToken,
+  type GuestCpu,
   GuestCpuToken,
+  type GuestMemory,
   GuestMemoryToken,
-  Lifecycle,
+  type Lifecycle,
+  LifecycleToken,
+  type MachineEvents,
+  type Mmu,
   MmuToken,
-  Platform,
-  Stage,
+  type Platform,
+  PlatformToken,
+  type SimClock,
+  type Stats,
   StatsToken,
   VhwError,
   definePlugin,
+  inject,
+  injectable,
+  optional,
   z,
 } from '@vhw/core';
 import { GuestPciBusToken } from '@vhw/guest';
-import { PciHostToken } from '@vhw/pci';
-import { VfioToken } from '@vhw/vfio-pci';
-import { Vmm } from './vmm.js';
+import { type HostBridge, PciHostToken } from '@vhw/pci';
+import { type VfioPciDriver, VfioToken } from '@vhw/vfio-pci';
+import { VMM_STAGE, VmmToken } from './tokens.js';
+import { Vmm, type VmmDeps, VmmDepsToken, VmmOptionsToken } from './vmm.js';
 
 export * from './plan.js';
 export * from './reasons.js';
@@ -34,9 +46,7 @@ export * from './passthrough-function.js';
 export * from './trap-regions.js';
 export * from './trap-pages.js';
 export * from './vmm.js';
-
-/** The VMM service (also bound as the guest PCI bus). */
-export const VmmToken = Symbol.for('vhw.Vmm');
+export * from './tokens.js';
 
 /** Cost parameters the VMM charges, with their sources. */
 export const VMM_COST_PARAMETERS: readonly CostParameter[] = [
@@ -89,6 +99,48 @@ export const vmmOptions = z.strictObject({
   guestMsiAddress: z.number().int().nonnegative().default(0xfee0_0000).describe('guest MSI doorbell address'),
 });
 
+/**
+ * The machine services the VMM works with. It needs a PCI platform's host bridge and the
+ * vfio-pci driver; without either the machine is not a passthrough machine.
+ */
+@injectable()
+export class VmmMachineServices implements VmmDeps {
+  readonly vfio: VfioPciDriver;
+  readonly bridge: HostBridge;
+  constructor(
+    @inject(GuestCpuToken) readonly cpu: GuestCpu,
+    @inject(MmuToken) readonly mmu: Mmu,
+    @inject(StatsToken) readonly stats: Stats,
+    @inject(ClockToken) readonly clock: SimClock,
+    @inject(CostModelToken) readonly costs: CostModel,
+    @inject(EventsToken) readonly events: MachineEvents,
+    @inject(GuestMemoryToken) readonly memory: GuestMemory,
+    @inject(PlatformToken) readonly platform: Platform,
+    @inject(VfioToken) @optional() vfio: VfioPciDriver | undefined,
+    @inject(PciHostToken) @optional() bridge: HostBridge | undefined,
+  ) {
+    if (!bridge || !vfio) {
+      throw new VhwError('E_CONFIG', 'vmm: needs a PCI platform (platform-ppc64 or platform-generic) and the vfio-pci plugin');
+    }
+    this.vfio = vfio;
+    this.bridge = bridge;
+  }
+}
+
+/** Realizes the guest view once vfio-pci has bound the devices; resets it with the machine. */
+@injectable()
+export class VmmLifecycle implements Lifecycle {
+  readonly name = 'vmm';
+  readonly stage = VMM_STAGE;
+  constructor(@inject(VmmToken) private readonly vmm: Vmm) {}
+  realize(): void {
+    this.vmm.realize();
+  }
+  reset(): void {
+    this.vmm.reset();
+  }
+}
+
 /** The VMM plugin (the QEMU role): builds the guest view of the devices bound to vfio-pci. */
 export const vmm = definePlugin({
   name: 'vmm',
@@ -97,30 +149,11 @@ export const vmm = definePlugin({
   schema: vmmOptions,
   module: (o) =>
     new ContainerModule(({ bind }) => {
-      bind(CostParameters).toConstantValue(VMM_COST_PARAMETERS);
-      bind(VmmToken).toDynamicValue((ctx) => {
-        const bridge = ctx.get(PciHostToken, { optional: true });
-        const vfio = ctx.get(VfioToken, { optional: true });
-        if (!bridge || !vfio) {
-          throw new VhwError('E_CONFIG', 'vmm: needs a PCI platform (platform-ppc64 or platform-generic) and the vfio-pci plugin');
-        }
-        return new Vmm(o, {
-          cpu: ctx.get(GuestCpuToken),
-          mmu: ctx.get(MmuToken),
-          stats: ctx.get(StatsToken),
-          clock: ctx.get(ClockToken),
-          costs: ctx.get(CostModelToken),
-          events: ctx.get(EventsToken),
-          vfio: vfio as never,
-          bridge: bridge as never,
-          memory: ctx.get(GuestMemoryToken),
-          platform: ctx.get(Platform),
-        });
-      });
-      bind(GuestPciBusToken).toDynamicValue((ctx) => ctx.get(VmmToken));
-      bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
-        const v = ctx.get<Vmm>(VmmToken);
-        return { name: 'vmm', stage: Stage.Vmm, realize: () => v.realize(), reset: () => v.reset() };
-      });
+      bind(CostParametersToken).toConstantValue(VMM_COST_PARAMETERS);
+      bind(VmmOptionsToken).toConstantValue(o);
+      bind(VmmDepsToken).to(VmmMachineServices).inSingletonScope();
+      bind(VmmToken).to(Vmm).inSingletonScope();
+      bind(GuestPciBusToken).toService(VmmToken);
+      bind(LifecycleToken).to(VmmLifecycle).inSingletonScope();
     }),
 });

@@ -11,6 +11,9 @@ import {
   type TrapHandler,
   VhwError,
   hex,
+  inject,
+  injectable,
+  token,
 } from '@vhw/core';
 import type { GuestPciBus, GuestPciFunction } from '@vhw/guest';
 import type { HostBridge } from '@vhw/pci';
@@ -28,6 +31,8 @@ export interface VmmOptions extends GuestMmioWindows {
   /** Where guest MSI writes go (the virtual interrupt controller). */
   guestMsiAddress: number;
 }
+/** The VMM plugin's validated options, bound by its module for the Vmm to inject. */
+export const VmmOptionsToken = token<VmmOptions>('vhw.VmmOptions');
 
 /** Guest config accesses and RTAS calls handled (they exit like a trap, but are not MMIO). */
 export interface VmmCounters {
@@ -58,6 +63,8 @@ export interface VmmDeps {
   memory: GuestMemory;
   platform: Platform;
 }
+/** The machine services the VMM works with, gathered in one record. */
+export const VmmDepsToken = token<VmmDeps>('vhw.VmmDeps');
 
 /**
  * The VMM (QEMU's role) for passed-through PCI functions. It decides only from what
@@ -68,6 +75,7 @@ export interface VmmDeps {
  * CPU's trap handler: it dispatches each trapped access through its flat view, counts the
  * trap by reason and charges the exit.
  */
+@injectable()
 export class Vmm implements TrapHandler, GuestPciBus {
   high = 0;
   readonly space: AddressSpace;
@@ -89,8 +97,8 @@ export class Vmm implements TrapHandler, GuestPciBus {
   private nextParavirtVector = 0x1000;
 
   constructor(
-    readonly options: VmmOptions,
-    readonly deps: VmmDeps,
+    @inject(VmmOptionsToken) readonly options: VmmOptions,
+    @inject(VmmDepsToken) readonly deps: VmmDeps,
   ) {
     this.pageSize = deps.mmu.pageSize;
     this.trapPages = new TrapPages(deps.mmu, this.pageSize);

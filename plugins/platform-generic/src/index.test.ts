@@ -1,5 +1,5 @@
 import { type InterruptEvent, type IsolationEvent, Machine, type VhwPlugin, guestRam } from '@vhw/core';
-import { type HostBridge, PciHostToken } from '@vhw/pci';
+import { PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
 import { expectVhwError, programMsix, type ToyDevice, toyIgbvf, toyNvme16k } from '@vhw/test-support';
 import { genericPlatform } from './index.js';
@@ -11,7 +11,7 @@ const igbvf = toyIgbvf;
 
 function build(options: Options, ...devices: VhwPlugin[]) {
   const machine = Machine.create({ plugins: [genericPlatform(options), guestRam({}), ...devices] });
-  const bridge = machine.get<HostBridge>(PciHostToken);
+  const bridge = machine.get(PciHostToken);
   const isolation: IsolationEvent[] = [];
   machine.events.on('isolation', (e) => isolation.push(e));
   const fn = (name: string) => bridge.findFunction(name);

@@ -3,7 +3,7 @@
  * window packed the Linux way, no EEH; optionally interrupt remapping (MSIs validated
  * against their source, blocked and counted without any freeze).
  */
-import { ContainerModule, Platform, definePlugin, pageSizeSchema, patchDoc, z } from '@vhw/core';
+import { ContainerModule, type Platform, PlatformToken, definePlugin, pageSizeSchema, patchDoc, z } from '@vhw/core';
 import { HostBridge, type HostBridgePolicy, bindHostBridge } from '@vhw/pci';
 
 /**
@@ -39,7 +39,7 @@ export const genericPlatform = definePlugin({
   module: (o) =>
     new ContainerModule((opts) => {
       // The platform's facts, stated once: vfio-pci, the VMM and the bridge read this record.
-      opts.bind(Platform).toConstantValue({
+      opts.bind(PlatformToken).toConstantValue({
         name: 'generic',
         pageSize: o.pageSize,
         unassignedPolicy: 'ignore',

@@ -1,4 +1,4 @@
-import { type GuestMemory, GuestMemoryToken, type InterruptEvent, Machine } from '@vhw/core';
+import { GuestMemoryToken, type InterruptEvent, Machine } from '@vhw/core';
 import { Cfg, Command, PciHostToken } from '@vhw/pci';
 import { describe, expect, it } from 'vitest';
 import { expectVhwError } from '@vhw/test-support';
@@ -85,7 +85,7 @@ describe('ppc64 EEH', () => {
 
   it('takes the slot-reset hold from the cost model (override)', () => {
     const machine = Machine.create({ plugins: [ppc64Platform({}), nvme('a')], costs: { 'eeh.slotResetHoldMs': 10 } });
-    const phb = machine.get<Ppc64Phb>(PciHostToken);
+    const phb = machine.get(PciHostToken) as Ppc64Phb;
     const t0 = machine.clock.now;
     phb.injectError('phb0:pe0');
     phb.recover('phb0:pe0');
@@ -198,7 +198,7 @@ describe('ppc64 DMA through the TCE table', () => {
     const dev = a.device as DmaToy;
     a.group.iommu.map(0x8000_0000, 0x10000, 0x20_0000);
     fn('b').group.iommu.map(0x8000_0000, 0x10000, 0x30_0000);
-    const mem = machine.get<GuestMemory>(GuestMemoryToken);
+    const mem = machine.get(GuestMemoryToken);
     expect(dev.dmaWrite32(0x8000_0010, 0x1234)).toBe(true);
     expect(mem.read32(0x20_0010)).toBe(0x1234);
 

@@ -2,7 +2,17 @@
  * @vhw/platform-ppc64: a PowerNV-like host with 64 KiB pages, one PHB (PEs, M32
  * segments, EEH, MSI validation, TCE tables) and patch 1 as the `alignBars` option.
  */
-import { ContainerModule, type CostParameter, CostParameters, Platform, definePlugin, pageSizeSchema, patchDoc, z } from '@vhw/core';
+import {
+  ContainerModule,
+  type CostParameter,
+  CostParametersToken,
+  type Platform,
+  PlatformToken,
+  definePlugin,
+  pageSizeSchema,
+  patchDoc,
+  z,
+} from '@vhw/core';
 import { bindHostBridge } from '@vhw/pci';
 import { Ppc64Phb } from './phb.js';
 
@@ -62,7 +72,7 @@ export const ppc64Platform = definePlugin({
   module: (o) =>
     new ContainerModule((opts) => {
       // The platform's facts, stated once: vfio-pci, the VMM and the PHB read this record.
-      opts.bind(Platform).toConstantValue({
+      opts.bind(PlatformToken).toConstantValue({
         name: 'ppc64',
         pageSize: o.pageSize,
         unassignedPolicy: 'ignore',
@@ -75,7 +85,7 @@ export const ppc64Platform = definePlugin({
         guestMsiSetup: 'rtas',
         vfioNoMsixEmulation: o.vfioNoMsixEmulation,
       } satisfies Platform);
-      opts.bind(CostParameters).toConstantValue(PPC64_COST_PARAMETERS);
+      opts.bind(CostParametersToken).toConstantValue(PPC64_COST_PARAMETERS);
       bindHostBridge(
         opts,
         'ppc64',

@@ -197,7 +197,7 @@ describe('ppc64 segments are whole pages (no page may straddle two PEs)', () => 
         toyDevice({ name: 'b', bars: [{ index: 0, size: 0x4000 }] }),
       ],
     });
-    const phb = m.get<Ppc64Phb>(PciHostToken);
+    const phb = m.get(PciHostToken) as Ppc64Phb;
     const a = phb.findFunction('a').bar(0)!.address;
     const b = phb.findFunction('b').bar(0)!.address;
     expect(phb.claim('x', 'a', b + 0x4000, 0x1000)).toBe(false);

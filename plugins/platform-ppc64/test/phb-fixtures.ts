@@ -38,7 +38,7 @@ export const dmaToy = definePlugin({
 
 export function build(options: PlatformOptions, ...devices: VhwPlugin[]) {
   const machine = Machine.create({ plugins: [ppc64Platform(options), guestRam({}), ...devices] });
-  const phb = machine.get<Ppc64Phb>(PciHostToken);
+  const phb = machine.get(PciHostToken) as Ppc64Phb;
   const isolation: IsolationEvent[] = [];
   machine.events.on('isolation', (e) => isolation.push(e));
   const fn = (name: string) => phb.findFunction(name);

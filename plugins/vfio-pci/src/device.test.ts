@@ -9,14 +9,14 @@ import {
   simplePlatform,
   z,
 } from '@vhw/core';
-import { Cfg, Command, type HostBridge, type MsixDecl, PciDeviceToken, PciHostToken } from '@vhw/pci';
+import { Cfg, Command, type MsixDecl, PciDeviceToken, PciHostToken } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectVhwError, ToyDevice, toyDevice } from '@vhw/test-support';
 import { readMsixLayout } from './device.js';
-import { VFIO_COST_PARAMETERS, VfioToken, type VfioPciDriver, vfioPci, vfioPciOptions } from './index.js';
+import { VFIO_COST_PARAMETERS, VfioToken, vfioPci, vfioPciOptions } from './index.js';
 import type { Variant } from '@vhw/core';
 import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from './uapi.js';
 
@@ -58,8 +58,8 @@ function build(platform: VhwPlugin, devices: VhwPlugin[], t: Toggles = {}, costs
     ],
     costs,
   });
-  const bridge = machine.get<HostBridge>(PciHostToken);
-  const driver = machine.get<VfioPciDriver>(VfioToken);
+  const bridge = machine.get(PciHostToken);
+  const driver = machine.get(VfioToken);
   const toy = (name: string) => bridge.findFunction(name).device as ToyDevice;
   return { machine, bridge, driver, toy, dev: (name: string) => driver.device(name) };
 }
@@ -606,7 +606,7 @@ describe('fixes found in review', () => {
         }),
     });
     const d = Machine.create({ plugins: [ppc64Platform({}), io(), vfioPci({})] })
-      .get<VfioPciDriver>(VfioToken)
+      .get(VfioToken)
       .device('io');
     expect(d.getRegionInfo(0)).toMatchObject({ size: 32 });
     d.regionWrite(0, 4, 4, 0xabcd);

@@ -9,17 +9,22 @@ import {
   type CostModel,
   CostModelToken,
   type CostParameter,
-  CostParameters,
-  Lifecycle,
+  CostParametersToken,
+  CoreStage,
+  type Lifecycle,
+  LifecycleToken,
   patchDoc,
   type SimClock,
-  Stage,
   VARIANTS,
   VhwError,
   definePlugin,
+  inject,
+  injectable,
+  optional,
+  token,
   z,
 } from '@vhw/core';
-import { type HostBridge, PciHostToken } from '@vhw/pci';
+import { type HostBridge, PCI_BUS_STAGE, PciHostToken } from '@vhw/pci';
 import { VfioPciDevice } from './device.js';
 import { SubPageMmapPolicy, type VfioPatches } from './policy.js';
 
@@ -29,7 +34,13 @@ export * from './policy.js';
 export * from './device.js';
 
 /** The vfio-pci service: the devices bound to it. */
-export const VfioToken = Symbol.for('vhw.Vfio');
+export const VfioToken = token<VfioPciDriver>('vhw.Vfio');
+
+/** The vfio-pci plugin's validated options, bound by its module for the driver to inject. */
+export const VfioPciOptionsToken = token<VfioPciOptions>('vhw.VfioPciOptions');
+
+/** When vfio-pci binds devices: after the host bridge has realized them and after bus-less devices. */
+export const VFIO_PCI_STAGE = Math.max(PCI_BUS_STAGE, CoreStage.Device) + 100;
 
 /** Cost parameters vfio-pci charges, with their sources. */
 export const VFIO_COST_PARAMETERS: readonly CostParameter[] = [
@@ -44,12 +55,18 @@ export const VFIO_COST_PARAMETERS: readonly CostParameter[] = [
 ];
 
 /** The vfio-pci driver of one machine: the devices bound to it and the patch toggles their mmap policy uses. */
+@injectable()
 export class VfioPciDriver {
   readonly devices: VfioPciDevice[] = [];
-  constructor(
-    readonly patches: VfioPatches,
-    readonly bound: readonly string[] | undefined,
-  ) {}
+  /** The patch toggles every bound device's mmap policy reads. */
+  readonly patches: VfioPatches;
+  /** The devices to bind by name (undefined: every function of the host bridge). */
+  readonly bound: readonly string[] | undefined;
+
+  constructor(@inject(VfioPciOptionsToken) options: VfioPciOptions) {
+    this.patches = { variant: options.variant, subPageMmap: options.subPageMmap, msixMmap: options.msixMmap };
+    this.bound = options.devices;
+  }
 
   device(name: string): VfioPciDevice {
     const d = this.devices.find((x) => x.name === name);
@@ -101,6 +118,32 @@ export const vfioPciOptions = z.strictObject({
     .describe('devices to bind (default: all)'),
 });
 
+/** The vfio-pci plugin's validated options. */
+export type VfioPciOptions = z.output<typeof vfioPciOptions>;
+
+/** Binds the host bridge's devices to the driver when the machine is realized; closes them on dispose. */
+@injectable()
+export class VfioPciLifecycle implements Lifecycle {
+  readonly name = 'vfio-pci';
+  readonly stage = VFIO_PCI_STAGE;
+  constructor(
+    @inject(VfioToken) private readonly driver: VfioPciDriver,
+    @inject(PciHostToken) @optional() private readonly bridge: HostBridge | undefined,
+    @inject(ClockToken) private readonly clock: SimClock,
+    @inject(CostModelToken) private readonly costs: CostModel,
+  ) {}
+
+  realize(): void {
+    if (!this.bridge)
+      throw new VhwError('E_CONFIG', 'vfio-pci: the platform has no PCI host bridge; use platform-ppc64 or platform-generic');
+    this.driver.bind(this.bridge, this.clock, this.costs);
+  }
+
+  dispose(): void {
+    this.driver.close();
+  }
+}
+
 /** The vfio-pci plugin: binds the host bridge's devices to vfio-pci when the machine is realized. */
 export const vfioPci = definePlugin({
   name: 'vfio-pci',
@@ -109,26 +152,10 @@ export const vfioPci = definePlugin({
   schema: vfioPciOptions,
   module: (o) =>
     new ContainerModule(({ bind }) => {
-      bind(CostParameters).toConstantValue(VFIO_COST_PARAMETERS);
-      // One driver per machine: plugin objects may be reused to build several machines.
-      bind(VfioToken).toDynamicValue(
-        () => new VfioPciDriver({ variant: o.variant, subPageMmap: o.subPageMmap, msixMmap: o.msixMmap }, o.devices),
-      );
-      bind<Lifecycle>(Lifecycle).toDynamicValue((ctx) => {
-        const driver = ctx.get<VfioPciDriver>(VfioToken);
-        const bridge = ctx.get<HostBridge>(PciHostToken, { optional: true });
-        const clock = ctx.get<SimClock>(ClockToken);
-        const costs = ctx.get<CostModel>(CostModelToken);
-        return {
-          name: 'vfio-pci',
-          stage: Stage.Host,
-          realize() {
-            if (!bridge)
-              throw new VhwError('E_CONFIG', 'vfio-pci: the platform has no PCI host bridge; use platform-ppc64 or platform-generic');
-            driver.bind(bridge, clock, costs);
-          },
-          dispose: () => driver.close(),
-        };
-      });
+      bind(CostParametersToken).toConstantValue(VFIO_COST_PARAMETERS);
+      bind(VfioPciOptionsToken).toConstantValue(o);
+      // One driver per machine (the container is): plugin objects may be reused to build several machines.
+      bind(VfioToken).to(VfioPciDriver).inSingletonScope();
+      bind(LifecycleToken).to(VfioPciLifecycle).inSingletonScope();
     }),
 });

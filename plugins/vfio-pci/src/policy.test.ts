@@ -5,7 +5,7 @@ import { ppc64Platform } from '@vhw/platform-ppc64';
 import { describe, expect, it } from 'vitest';
 import { toyDevice } from '@vhw/test-support';
 import type { VfioPciDevice } from './device.js';
-import { VfioToken, type VfioPciDriver, vfioPci } from './index.js';
+import { VfioToken, vfioPci } from './index.js';
 import type { Variant } from '@vhw/core';
 import { SubPageMmapPolicy, type VfioPatches } from './policy.js';
 import { Reason } from './reasons.js';
@@ -87,7 +87,7 @@ function machineFor(
       vfioPci({ variant, subPageMmap: p2, msixMmap: p3 }),
     ],
   });
-  return { machine, bridge: machine.get<HostBridge>(PciHostToken), dev: machine.get<VfioPciDriver>(VfioToken).device('dev') };
+  return { machine, bridge: machine.get(PciHostToken), dev: machine.get(VfioToken).device('dev') };
 }
 
 function mmapCode(dev: VfioPciDevice, index: number, offset: number, size: number): string {
@@ -343,15 +343,15 @@ describe('vfio-pci mmap policy: upstream shared pages', () => {
         ],
       });
     const packed = two(false);
-    const v = packed.get<VfioPciDriver>(VfioToken);
+    const v = packed.get(VfioToken);
     expect(v.device('a').diagnose(0, 0)).toBe(Reason.SharedPage);
     expect(v.device('b').diagnose(0, 0)).toBe(Reason.SubPageBarUnaligned);
-    expect(packed.get<HostBridge>(PciHostToken).reservationList).toEqual([]);
+    expect(packed.get(PciHostToken).reservationList).toEqual([]);
     const aligned = two(true);
-    const w = aligned.get<VfioPciDriver>(VfioToken);
+    const w = aligned.get(VfioToken);
     expect(w.device('a').diagnose(0, 0)).toBeUndefined();
     expect(w.device('b').diagnose(0, 0)).toBeUndefined();
-    expect(aligned.get<HostBridge>(PciHostToken).reservationList.map((r) => r.owner)).toEqual(['a', 'b']);
+    expect(aligned.get(PciHostToken).reservationList.map((r) => r.owner)).toEqual(['a', 'b']);
   });
 
   it('refuses the claim when another reservation already holds the rest of the page', () => {
