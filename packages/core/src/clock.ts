@@ -1,3 +1,4 @@
+import { CostMeter } from './cost-meter.js';
 import { VhwError } from './errors.js';
 
 /**
@@ -35,9 +36,10 @@ export interface CountedAccessCosts {
 }
 
 /**
- * The simulated clock, in nanoseconds. Components charge time with `add(ns)` (one
- * addition to a number field: V8 always inlines it, so a charge on the hot path never
- * boxes a number); `now` reads the time, and `now += ns` works too, off the hot path.
+ * The simulated clock, in nanoseconds. Components charge time through named charges
+ * resolved by the clock's `meter` (`CostMeter`), each a call of `add(ns)` (one addition to
+ * a number field: V8 always inlines it, so a charge on the hot path never boxes a
+ * number); `now` reads the time, and `now += ns` works too, off the hot path.
  *
  * Guest accesses are the exception: the clock charges them (RAM and direct accesses, and
  * the exit of a trapped one) from the guest CPU's counts (`countAccessesOf`) at their
@@ -49,6 +51,8 @@ export interface CountedAccessCosts {
  * charges, summed in another order).
  */
 export class SimClock {
+  /** The one place named charges become time on this clock (see `CostMeter`). */
+  readonly meter: CostMeter = new CostMeter(this);
   private charged = 0;
   private counts: CountedAccesses = NO_COUNTED_ACCESSES;
   private ramNs = 0;
@@ -112,9 +116,16 @@ export class SimClock {
     this.trapExitNs = costs.trapExitNs;
   }
 
+  /** The guest CPU's access counts this clock charges (for the meter's breakdown). */
+  get countedAccesses(): CountedAccesses {
+    return this.counts;
+  }
+
+  /** Sets the time to 0 and clears the meter's attribution. */
   reset(): void {
     this.charged = 0;
     this.markCharged();
+    this.meter.resetAttribution();
   }
 
   /** Takes the current counts as charged, without charging them. */
