@@ -1,6 +1,49 @@
-import type { CountedAccesses, SimClock } from './clock.js';
 import type { CostModel } from './cost-model.js';
 import { VhwError } from './errors.js';
+
+/**
+ * Monotonic counts of the guest accesses, kept by the guest CPU on itself (the one
+ * increment an access makes): RAM, direct (mapped MMIO) and trapped. The clock charges
+ * each by count rather than one by one (a trap's exit only; what the VMM does after the
+ * exit it charges itself) and the statistics report them.
+ */
+export interface CountedAccesses {
+  readonly ramReads: number;
+  readonly ramWrites: number;
+  readonly directReads: number;
+  readonly directWrites: number;
+  readonly trapReads: number;
+  readonly trapWrites: number;
+}
+
+/** Counts of a machine with no guest CPU. */
+export const NO_COUNTED_ACCESSES: CountedAccesses = Object.freeze({
+  ramReads: 0,
+  ramWrites: 0,
+  directReads: 0,
+  directWrites: 0,
+  trapReads: 0,
+  trapWrites: 0,
+});
+
+/** What one counted access costs, in nanoseconds. */
+export interface CountedAccessCosts {
+  ramNs: number;
+  directReadNs: number;
+  directWriteNs: number;
+  /** The userspace exit of a trapped access. */
+  trapExitNs: number;
+}
+
+/** What the meter charges: the simulated clock (`SimClock`), as far as the meter uses it. */
+export interface ChargedClock {
+  /** Charges `ns`. */
+  add(ns: number): void;
+  /** The guest CPU's access counts the clock charges. */
+  readonly countedAccesses: CountedAccesses;
+  /** The cost of each counted access. */
+  setCountedAccessCosts(costs: CountedAccessCosts): void;
+}
 
 /**
  * A named charge: what one event costs (the VMM's dispatch of a trapped access, an MSI-X
@@ -49,7 +92,7 @@ export class Charge {
 
   /** @internal made by `CostMeter` only. */
   constructor(
-    private readonly clock: SimClock,
+    private readonly clock: ChargedClock,
     readonly name: string,
     readonly parameters: readonly string[],
     ns: number,
@@ -142,7 +185,7 @@ export class CostMeter {
   private counted: CountedAccessCharges | undefined;
   private countedBase: CountedAccesses | undefined;
 
-  constructor(private readonly clock: SimClock) {}
+  constructor(private readonly clock: ChargedClock) {}
 
   /**
    * The handle of a named charge, its time resolved from `costs` now. Resolving a name

@@ -1,4 +1,4 @@
-import { type CountedAccesses, NO_COUNTED_ACCESSES } from './clock.js';
+import { type CountedAccesses, NO_COUNTED_ACCESSES } from './cost-meter.js';
 import { VhwError } from './errors.js';
 
 /**
