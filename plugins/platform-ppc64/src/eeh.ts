@@ -27,10 +27,15 @@ export interface PhbEehOptions {
  * frozen PE can no longer do, and the recovery sequence that brings it back.
  */
 export class PhbEeh {
-  private readonly slotReset: Charge;
+  /**
+   * Resolved when the PHB is made, where the machine's cost model has the parameter (the
+   * ppc64 platform contributes it); a PHB built on another platform resolves it when first
+   * asked to recover, and fails there, as before, if it still is not there.
+   */
+  private slotReset: Charge | undefined;
 
   constructor(private readonly o: PhbEehOptions) {
-    this.slotReset = o.clock.meter.resolve(EEH_SLOT_RESET, o.costs);
+    if (EEH_SLOT_RESET.parameters.every((p) => o.costs.has(p))) this.slotReset = o.clock.meter.resolve(EEH_SLOT_RESET, o.costs);
   }
 
   get enabled(): boolean {
@@ -95,6 +100,7 @@ export class PhbEeh {
     const emit = (state: string, cause: string) => events.emit('isolation', { group: g.id, state, cause, timeNs: clock.now });
     emit('recovering', 'freeze detected');
     for (const fn of g.functions) fn.device.reset();
+    this.slotReset ??= this.o.clock.meter.resolve(EEH_SLOT_RESET, this.o.costs);
     this.slotReset.add();
     emit('reset', 'slot reset');
     g.mmioFrozen = false;
