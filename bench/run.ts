@@ -119,13 +119,13 @@ const benchDevice = definePlugin({
             cpu.setTrapHandler({
               high: 0,
               read(gpa, size, reason) {
-                stats.trapsByReasonCounts[reason]++;
+                stats.countTrap(reason);
                 const v = vmm.read(gpa, size);
                 this.high = vmm.high;
                 return v;
               },
               write(gpa, size, value, high, reason) {
-                stats.trapsByReasonCounts[reason]++;
+                stats.countTrap(reason);
                 vmm.write(gpa, size, value, high);
               },
             });

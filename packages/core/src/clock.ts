@@ -1,43 +1,11 @@
+import { type ChargedClock, CostMeter, type CountedAccessCosts, type CountedAccesses, NO_COUNTED_ACCESSES } from './cost-meter.js';
 import { VhwError } from './errors.js';
 
 /**
- * Monotonic counts of the guest accesses, kept by the guest CPU on itself (the one
- * increment an access makes): RAM, direct (mapped MMIO) and trapped. The clock charges
- * each by count rather than one by one (a trap's exit only; what the VMM does after the
- * exit it charges itself) and the statistics report them.
- */
-export interface CountedAccesses {
-  readonly ramReads: number;
-  readonly ramWrites: number;
-  readonly directReads: number;
-  readonly directWrites: number;
-  readonly trapReads: number;
-  readonly trapWrites: number;
-}
-
-/** Counts of a machine with no guest CPU. */
-export const NO_COUNTED_ACCESSES: CountedAccesses = Object.freeze({
-  ramReads: 0,
-  ramWrites: 0,
-  directReads: 0,
-  directWrites: 0,
-  trapReads: 0,
-  trapWrites: 0,
-});
-
-/** What one counted access costs, in nanoseconds. */
-export interface CountedAccessCosts {
-  ramNs: number;
-  directReadNs: number;
-  directWriteNs: number;
-  /** The userspace exit of a trapped access. */
-  trapExitNs: number;
-}
-
-/**
- * The simulated clock, in nanoseconds. Components charge time with `add(ns)` (one
- * addition to a number field: V8 always inlines it, so a charge on the hot path never
- * boxes a number); `now` reads the time, and `now += ns` works too, off the hot path.
+ * The simulated clock, in nanoseconds. Components charge time through named charges
+ * resolved by the clock's `meter` (`CostMeter`), each a call of `add(ns)` (one addition to
+ * a number field: V8 always inlines it, so a charge on the hot path never boxes a
+ * number); `now` reads the time, and `now += ns` works too, off the hot path.
  *
  * Guest accesses are the exception: the clock charges them (RAM and direct accesses, and
  * the exit of a trapped one) from the guest CPU's counts (`countAccessesOf`) at their
@@ -48,7 +16,9 @@ export interface CountedAccessCosts {
  * sees the time per-access charging gives, up to rounding in the last bits (the same
  * charges, summed in another order).
  */
-export class SimClock {
+export class SimClock implements ChargedClock {
+  /** The one place named charges become time on this clock (see `CostMeter`). */
+  readonly meter: CostMeter = new CostMeter(this);
   private charged = 0;
   private counts: CountedAccesses = NO_COUNTED_ACCESSES;
   private ramNs = 0;
@@ -112,9 +82,16 @@ export class SimClock {
     this.trapExitNs = costs.trapExitNs;
   }
 
+  /** The guest CPU's access counts this clock charges (for the meter's breakdown). */
+  get countedAccesses(): CountedAccesses {
+    return this.counts;
+  }
+
+  /** Sets the time to 0 and clears the meter's attribution. */
   reset(): void {
     this.charged = 0;
     this.markCharged();
+    this.meter.resetAttribution();
   }
 
   /** Takes the current counts as charged, without charging them. */

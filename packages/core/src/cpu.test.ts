@@ -252,11 +252,11 @@ describe('GuestCpu: trap path', () => {
     const counting: TrapHandler = {
       high: 0,
       read: (gpa, size, reason) => {
-        stats.trapsByReasonCounts[reason]!++;
+        stats.countTrap(reason);
         return vmm.read(gpa, size, reason);
       },
       write: (gpa, size, value, high, reason) => {
-        stats.trapsByReasonCounts[reason]!++;
+        stats.countTrap(reason);
         vmm.write(gpa, size, value, high, reason);
       },
     };

@@ -1,6 +1,7 @@
 import { type HighHalf, accessIsValid, adaptedRead, adaptedWrite, allOnes, takesAsIs } from './access.js';
 import type { SimClock } from './clock.js';
 import type { CostModel } from './cost-model.js';
+import { type Charge, GUEST_WORK, INTERRUPT } from './cost-meter.js';
 import type { MachineEvents } from './events.js';
 import { type Mmu, MmuMapping, PageKind, type TranslationCache } from './mmu.js';
 import type { GuestAccessCounts, Stats } from './stats.js';
@@ -72,9 +73,10 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
   /** Interrupts that arrived with the pending queue full (counted, never silently lost). */
   droppedInterrupts = 0;
 
-  // Costs in ns, resolved once from the cost model (accesses, and the exit of a trapped
-  // one, are charged by the clock from this CPU's counts).
-  private interruptNs = 0;
+  // Charges resolved once by the clock's meter (accesses, and the exit of a trapped one,
+  // are charged by the clock from this CPU's counts at the meter's counted-access costs).
+  declare private interrupt: Charge;
+  declare private workCharge: Charge;
 
   // Fields assigned in the constructor are created with their first real value: an emitted `x;` field starts as
   // undefined and V8 then loses the field's type and representation, which costs every access on the hot path. The
@@ -102,13 +104,10 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
 
   /** Re-reads the per-path costs (after the cost model changed). */
   applyCosts(costs: CostModel): void {
-    this.clock.setCountedAccessCosts({
-      ramNs: costs.ns('mem.ramAccessNs'),
-      directReadNs: costs.ns('dev.mmioReadNs'),
-      directWriteNs: costs.ns('dev.mmioWriteNs'),
-      trapExitNs: costs.userspaceExitNs,
-    });
-    this.interruptNs = costs.interruptNs;
+    const meter = this.clock.meter;
+    meter.countedAccessCharges(costs);
+    this.interrupt = meter.resolve(INTERRUPT, costs);
+    this.workCharge = meter.resolve(GUEST_WORK, costs);
   }
 
   /** The VMM registers where trapped accesses go. */
@@ -127,7 +126,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
 
   /** Charges guest CPU work that is not a memory access (driver bookkeeping), in nanoseconds. */
   work(ns: number): void {
-    this.clock.add(ns);
+    this.workCharge.addNs(ns);
   }
 
   /** Drops both cached translations (the MMU calls this on every map change). */
@@ -289,7 +288,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
       const h = this.trapHandler;
       if (h === undefined) {
         // No VMM: nothing decodes the access; answer as a master abort.
-        stats.trapsByReasonCounts[reason]++;
+        stats.countTrap(reason);
         stats.unassigned++;
         if (!isWrite) {
           this.high = 0xffffffff;
@@ -422,7 +421,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
         this.pendingHead = (this.pendingHead + 1) % PENDING_CAPACITY;
         this.pendingCount--;
         this.stats.interrupts++;
-        this.clock.add(this.interruptNs);
+        this.interrupt.add();
         if (this.interruptHandler !== undefined) this.interruptHandler(vector);
       }
     } finally {

@@ -7,6 +7,7 @@ export * from './flat-view.js';
 export * from './address-space.js';
 export * from './clock.js';
 export * from './cost-model.js';
+export * from './cost-meter.js';
 export * from './stats.js';
 export * from './events.js';
 export * from './mmu.js';

@@ -65,6 +65,8 @@ export class Machine {
     this.events = container.get(EventsToken);
     this.mmu = container.get(MmuToken);
     this.cpu = container.get(GuestCpuToken);
+    // The meter attributes charges per name while the machine traces.
+    this.events.watchTracing((on) => this.clock.meter.setTracing(on));
     const lifecycles = contributionProvider(container, LifecycleToken).getContributions();
     // Stable sort: equal stages keep plugin order.
     this.lifecycles = lifecycles

@@ -1,4 +1,4 @@
-import { type CountedAccesses, NO_COUNTED_ACCESSES } from './clock.js';
+import { type CountedAccesses, NO_COUNTED_ACCESSES } from './cost-meter.js';
 import { VhwError } from './errors.js';
 
 /**
@@ -48,7 +48,8 @@ export class Stats {
 
   private reasonNames: string[] = [];
   private readonly reasonIds = new Map<string, number>();
-  trapsByReasonCounts = new Float64Array(16);
+  /** Trapped accesses per reason id: written by `countTrap` only (one owner, one writer). */
+  private trapCounts = new Float64Array(16);
 
   private pageAddrs: number[] = [];
   private readonly pageSlots = new Map<number, number>();
@@ -119,9 +120,23 @@ export class Stats {
       id = this.reasonNames.length;
       this.reasonNames.push(reason);
       this.reasonIds.set(reason, id);
-      if (id >= this.trapsByReasonCounts.length) this.trapsByReasonCounts = grow(this.trapsByReasonCounts);
+      if (id >= this.trapCounts.length) this.trapCounts = grow(this.trapCounts);
     }
     return id;
+  }
+
+  /**
+   * Counts one trapped access by its reason id (from `reasonId`): the one way traps are
+   * counted, by whoever handled the trap (the VMM, or the guest CPU when no VMM is
+   * attached), since only the handler knows which region took it.
+   */
+  countTrap(reasonId: number): void {
+    this.trapCounts[reasonId]++;
+  }
+
+  /** Trapped accesses counted for the reason id since the last reset. */
+  trapsOfReason(reasonId: number): number {
+    return this.trapCounts[reasonId] ?? 0;
   }
 
   reasonName(id: number): string {
@@ -152,7 +167,7 @@ export class Stats {
   get trapsByReason(): Record<string, number> {
     const out: Record<string, number> = {};
     for (let i = 0; i < this.reasonNames.length; i++) {
-      if (this.trapsByReasonCounts[i] > 0) out[this.reasonNames[i]] = this.trapsByReasonCounts[i];
+      if (this.trapCounts[i] > 0) out[this.reasonNames[i]] = this.trapCounts[i];
     }
     return out;
   }
@@ -172,7 +187,7 @@ export class Stats {
     this.takeCountBases();
     this.unassigned = 0;
     this.interrupts = 0;
-    this.trapsByReasonCounts.fill(0);
+    this.trapCounts.fill(0);
     this.counts.flushTrapPageCounts(); // what the CPU counted before the reset goes too
     this.pageTrap.fill(0);
   }

@@ -6,7 +6,7 @@ import type { HighHalf } from './access.js';
 
 /**
  * The VMM's side of a trap: the access exits to it with the guest-physical address.
- * The handler counts the trap in `stats.trapsByReasonCounts`, because only it knows
+ * The handler counts the trap with `stats.countTrap`, because only it knows
  * the region the access lands in; `reasonId` is the MMU page's reason, its default.
  * 8-byte values travel as {@link HighHalf} says.
  */

@@ -1,4 +1,4 @@
-import { GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
+import { GUEST_IO_STACK, GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
 import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
 import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
@@ -77,12 +77,13 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const ops = options.ops ?? scenario.ops;
   if (!Number.isInteger(ops) || ops < 1) throw new VhwError('E_CONFIG', `--ops ${String(ops)}; allowed: a positive integer`);
   machine.stats.reset();
+  machine.clock.meter.resetAttribution(); // like the statistics, the per-charge breakdown covers the workload
   vmm.space.resetCounts(); // per-area trap counts cover the workload only, not the probe
   const t0 = machine.clock.now;
   let completed = 0;
   let failed = 0;
   // The guest's own work per operation (its I/O stack), charged as plain CPU time.
-  const stackNs = machine.costs.ns('guest.ioStackNs');
+  const ioStack = machine.clock.meter.resolve(GUEST_IO_STACK, machine.costs);
   const share = drivers.map((_, i) => Math.floor(ops / drivers.length) + (i < ops % drivers.length ? 1 : 0));
   for (let left = ops; left > 0; ) {
     for (let i = 0; i < drivers.length; i++) {
@@ -91,7 +92,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
       share[i] -= n;
       left -= n;
       const r = drivers[i].run(n);
-      machine.cpu.work(n * stackNs);
+      ioStack.addTimes(n);
       completed += r.completed;
       failed += r.failed;
       // A failure is what makes a guest look at EEH (an all-ones read, a timeout).

@@ -4,7 +4,7 @@ import type { PassthroughFunction } from './passthrough-function.js';
 import { type BarPlan, type PlannedArea, planBar } from './plan.js';
 import { VmmReason } from './reasons.js';
 import type { TrapPages } from './trap-pages.js';
-import { MsixTableRegion, RamDeviceRegion, VfioFdRegion } from './trap-regions.js';
+import { MsixTableRegion, RamDeviceRegion, type TrapRegionCharges, VfioFdRegion } from './trap-regions.js';
 
 const BAR_REGION_CONSTRAINTS = { valid: { sizes: [1, 2, 4, 8] as const }, impl: { min: 1 as const, max: 4 as const } };
 
@@ -22,9 +22,8 @@ export interface BarHost {
   readonly trapPages: TrapPages;
   readonly pageSize: number;
   readonly noMsixEmulation: boolean;
-  readonly devReadNs: number;
-  readonly devWriteNs: number;
-  readonly msixWriteNs: number;
+  /** What the trap regions charge. */
+  readonly charges: TrapRegionCharges;
   /** Whether another guest BAR lies in the guest page at `page`. */
   guestPageShared(bar: PassthroughBar, page: number): boolean;
   /** The isolation rule, run before each direct mapping (throws E_ISOLATION). */
@@ -174,11 +173,11 @@ export class PassthroughBar {
   /** The region type that serves a trapped area, resolved once here rather than per access. */
   private trapRegion(a: PlannedArea, mappings: readonly VfioMapping[]): MsixTableRegion | RamDeviceRegion | VfioFdRegion {
     const vmm = this.vmm;
-    const clock = vmm.deps.clock;
-    if (a.via === 'msix-table') return new MsixTableRegion(this.fn.emulator!, a.offset - this.fn.msix!.tableOffset, clock, vmm.msixWriteNs);
+    const charges = vmm.charges;
+    if (a.via === 'msix-table') return new MsixTableRegion(this.fn.emulator!, a.offset - this.fn.msix!.tableOffset, charges.msixTableWrite);
     if (a.via === 'qemu-mmap') {
       const m = mappings.find((x) => a.offset >= x.offset && a.offset < x.offset + x.size)!;
-      return new RamDeviceRegion(m.handler, m.handlerOffset + (a.offset - m.offset), clock, vmm.devReadNs, vmm.devWriteNs);
+      return new RamDeviceRegion(m.handler, m.handlerOffset + (a.offset - m.offset), charges.deviceRead, charges.deviceWrite);
     }
     return new VfioFdRegion(this.fn.dev, this.index, a.offset);
   }

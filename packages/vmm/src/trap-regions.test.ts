@@ -1,4 +1,4 @@
-import { type MmioHandler, SimClock } from '@vhw/core';
+import { type Charge, CostModel, type MmioHandler, SimClock } from '@vhw/core';
 import { describe, expect, it } from 'vitest';
 import { MsixEmulator } from './msix-emulation.js';
 import { MsixTableRegion, RamDeviceRegion } from './trap-regions.js';
@@ -20,11 +20,16 @@ function hostMmio() {
   return { h, regs, log };
 }
 
+/** A named charge of `ns` on `clock` (no cost parameter behind it). */
+function charge(clock: SimClock, name: string, ns: number): Charge {
+  return clock.meter.resolve({ name, parameters: [], ns: () => ns }, new CostModel([]));
+}
+
 describe('RamDeviceRegion (the VMM reaching an mmapped area)', () => {
   it('offsets into the mapping and charges one device access per guest access, 8-byte ones included', () => {
     const host = hostMmio();
     const clock = new SimClock();
-    const r = new RamDeviceRegion(host.h, 0x3000, clock, 10, 20);
+    const r = new RamDeviceRegion(host.h, 0x3000, charge(clock, 'read', 10), charge(clock, 'write', 20));
     host.regs.set(0x3010, 0x1234).set(0x3014, 0x5678);
     expect(r.read(0x10, 4)).toBe(0x1234);
     expect(clock.now).toBe(10);
@@ -42,7 +47,7 @@ describe('MsixTableRegion (the emulated table)', () => {
     const emu = new MsixEmulator(4, 0xfee0_0000, () => {});
     const clock = new SimClock();
     // A piece starting 16 bytes into the table: its offset 0 is entry 1.
-    const r = new MsixTableRegion(emu, 16, clock, 7);
+    const r = new MsixTableRegion(emu, 16, charge(clock, 'table', 7));
     r.write(8, 4, 0x42);
     expect(clock.now).toBe(7);
     expect(emu.readTable(16 + 8, 4)).toBe(0x42);

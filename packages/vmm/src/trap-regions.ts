@@ -1,4 +1,4 @@
-import type { MmioHandler, SimClock } from '@vhw/core';
+import type { Charge, MmioHandler } from '@vhw/core';
 import type { VfioPciDevice } from '@vhw/vfio-pci';
 import type { MsixEmulator } from './msix-emulation.js';
 
@@ -48,6 +48,14 @@ export class VfioFdRegion implements MmioHandler {
   }
 }
 
+/** The charges the VMM's trap regions make, resolved once by the VMM. */
+export interface TrapRegionCharges {
+  /** A device register read through the VMM's own mmap of a BAR. */
+  readonly deviceRead: Charge;
+  readonly deviceWrite: Charge;
+  readonly msixTableWrite: Charge;
+}
+
 /**
  * A piece the VMM mmapped but could not map into the guest (QEMU's RAM-device region,
  * `ram_device_mem_ops`, accessed from the VMM): no syscall, but still an exit. One device
@@ -59,36 +67,34 @@ export class RamDeviceRegion implements MmioHandler {
   /**
    * @param host the mmapped host MMIO (the device's register handler behind the mapping).
    * @param hostBase offset in `host` of this piece's first byte.
-   * @param clock the simulated clock the device access is charged to.
-   * @param readNs cost of one device read; `writeNs` of one write.
+   * @param readCharge what one device read costs; `writeCharge` one write.
    */
   constructor(
     private readonly host: MmioHandler,
     private readonly hostBase: number,
-    private readonly clock: SimClock,
-    private readonly readNs: number,
-    private readonly writeNs: number,
+    private readonly readCharge: Charge,
+    private readonly writeCharge: Charge,
   ) {}
 
   read(off: number, size: 1 | 2 | 4): number {
-    this.clock.add(this.readNs);
+    this.readCharge.add();
     return this.host.read(this.hostBase + off, size);
   }
 
   write(off: number, size: 1 | 2 | 4, value: number): void {
-    this.clock.add(this.writeNs);
+    this.writeCharge.add();
     this.host.write(this.hostBase + off, size, value);
   }
 
   read64(off: number): number {
-    this.clock.add(this.readNs);
+    this.readCharge.add();
     const lo = this.host.read(this.hostBase + off, 4);
     this.high = this.host.read(this.hostBase + off + 4, 4);
     return lo;
   }
 
   write64(off: number, lo: number, hi: number): void {
-    this.clock.add(this.writeNs);
+    this.writeCharge.add();
     this.host.write(this.hostBase + off, 4, lo);
     this.host.write(this.hostBase + off + 4, 4, hi);
   }
@@ -103,14 +109,12 @@ export class MsixTableRegion implements MmioHandler {
   /**
    * @param emu the function's MSI-X emulation.
    * @param tableBase offset of this piece from the start of the table.
-   * @param clock the simulated clock a table write is charged to.
-   * @param writeNs cost of one emulated table write (reads cost nothing more).
+   * @param writeCharge what one emulated table write costs (reads cost nothing more).
    */
   constructor(
     private readonly emu: MsixEmulator,
     private readonly tableBase: number,
-    private readonly clock: SimClock,
-    private readonly writeNs: number,
+    private readonly writeCharge: Charge,
   ) {}
 
   read(off: number, size: 1 | 2 | 4): number {
@@ -118,7 +122,7 @@ export class MsixTableRegion implements MmioHandler {
   }
 
   write(off: number, size: 1 | 2 | 4, value: number): void {
-    this.clock.add(this.writeNs);
+    this.writeCharge.add();
     this.emu.writeTable(this.tableBase + off, size, value);
   }
 }

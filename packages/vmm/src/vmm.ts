@@ -1,6 +1,10 @@
 import {
   AddressSpace,
+  type Charge,
+  type ChargeSpec,
   type CostModel,
+  DEVICE_READ,
+  DEVICE_WRITE,
   type GuestCpu,
   type GuestMemory,
   type MachineEvents,
@@ -9,6 +13,7 @@ import {
   type SimClock,
   type Stats,
   type TrapHandler,
+  USERSPACE_EXIT,
   VhwError,
   hex,
   inject,
@@ -23,6 +28,7 @@ import { type AreaReport, PassthroughBar } from './passthrough-bar.js';
 import { PassthroughFunction } from './passthrough-function.js';
 import type { PlannedArea } from './plan.js';
 import { TrapPages } from './trap-pages.js';
+import type { TrapRegionCharges } from './trap-regions.js';
 
 /** Options of the VMM: the guest's MMIO windows and BAR placement, and its MSI set-up. */
 export interface VmmOptions extends GuestMmioWindows {
@@ -49,6 +55,11 @@ export interface BarReport {
   readonly bar: PassthroughBar;
   readonly areas: readonly AreaReport[];
 }
+
+/** QEMU's memory-API dispatch of one trapped access (or one config access, RTAS call). */
+export const VMM_DISPATCH: ChargeSpec = { name: 'vmm.dispatch', parameters: ['qemu.mmioDispatchCycles'] };
+/** One MSI-X table write the VMM emulates. */
+export const VMM_MSIX_TABLE_WRITE: ChargeSpec = { name: 'vmm.msixTableWrite', parameters: ['qemu.msixTableWriteCycles'] };
 
 /** The services the VMM uses. */
 export interface VmmDeps {
@@ -87,11 +98,11 @@ export class Vmm implements TrapHandler, GuestPciBus {
   readonly paravirtMsi: boolean;
   /** The guest pages marked to trap for the BARs' trap regions. */
   readonly trapPages: TrapPages;
-  private readonly dispatchNs: number;
-  readonly exitNs: number;
-  readonly devReadNs: number;
-  readonly devWriteNs: number;
-  readonly msixWriteNs: number;
+  /** What its trap regions charge (read by each `PassthroughBar` when it installs them). */
+  readonly charges: TrapRegionCharges;
+  private readonly dispatch: Charge;
+  /** A guest exit that is not MMIO: the userspace exit and the dispatch, as one addition. */
+  private readonly exitAndDispatch: Charge;
   private readonly unassignedReason: number;
   private readonly unmappedReason: number;
   private nextParavirtVector = 0x1000;
@@ -115,11 +126,14 @@ export class Vmm implements TrapHandler, GuestPciBus {
         `vmm: noMsixEmulation needs a machine whose guests set up MSIs paravirtually (pSeries RTAS ibm,change-msi); platform "${deps.platform.name}" has none; allowed here: false or "machine"`,
       );
     }
-    this.dispatchNs = deps.costs.ns('qemu.mmioDispatchCycles');
-    this.exitNs = deps.costs.userspaceExitNs;
-    this.devReadNs = deps.costs.ns('dev.mmioReadNs');
-    this.devWriteNs = deps.costs.ns('dev.mmioWriteNs');
-    this.msixWriteNs = deps.costs.ns('qemu.msixTableWriteCycles');
+    const meter = deps.clock.meter;
+    this.dispatch = meter.resolve(VMM_DISPATCH, deps.costs);
+    this.exitAndDispatch = meter.combine([meter.resolve(USERSPACE_EXIT, deps.costs), this.dispatch]);
+    this.charges = {
+      deviceRead: meter.resolve(DEVICE_READ, deps.costs),
+      deviceWrite: meter.resolve(DEVICE_WRITE, deps.costs),
+      msixTableWrite: meter.resolve(VMM_MSIX_TABLE_WRITE, deps.costs),
+    };
     this.unassignedReason = deps.stats.reasonId(Reason.Unassigned);
     this.unmappedReason = deps.stats.reasonId('unmapped');
   }
@@ -213,7 +227,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
 
   // ---- the trap path: guest exit → VMM dispatch through the flat view → the region's ops ----
   read(gpa: number, size: number, reasonId: number): number {
-    this.deps.clock.add(this.dispatchNs);
+    this.dispatch.add();
     const v = this.space.read(gpa, size);
     this.countTrap(reasonId);
     if (size === 8) this.high = this.space.high;
@@ -221,7 +235,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
   }
 
   write(gpa: number, size: number, value: number, high: number, reasonId: number): void {
-    this.deps.clock.add(this.dispatchNs);
+    this.dispatch.add();
     this.space.write(gpa, size, value, high);
     this.countTrap(reasonId);
   }
@@ -229,12 +243,12 @@ export class Vmm implements TrapHandler, GuestPciBus {
   /** Counts the trap by the region it landed in (one lookup: the space remembers its tag). */
   private countTrap(reasonId: number): void {
     const tag = this.space.lastTag;
-    this.deps.stats.trapsByReasonCounts[tag >= 0 ? tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason]++;
+    this.deps.stats.countTrap(tag >= 0 ? tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason);
   }
 
   /** A guest exit that is not MMIO (config access, RTAS call): charge exit and dispatch. */
   chargeExit(): void {
-    this.deps.clock.add(this.exitNs + this.dispatchNs);
+    this.exitAndDispatch.add();
   }
 
   allocParavirtVector(): number {

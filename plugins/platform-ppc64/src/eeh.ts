@@ -1,4 +1,4 @@
-import { type CostModel, type MachineEvents, type SimClock, type UnassignedReason, hex } from '@vhw/core';
+import { type Charge, type ChargeSpec, type CostModel, type MachineEvents, type SimClock, type UnassignedReason, hex } from '@vhw/core';
 import type { IsolationGroup, PciFunction } from '@vhw/pci';
 
 /** EEH state of a PE, as the platform reports it. */
@@ -6,6 +6,9 @@ export type EehState = 'normal' | 'mmio-frozen' | 'dma-frozen' | 'frozen';
 
 /** What a PE freeze stops: its MMIO, its DMA (and MSIs, which are DMA writes), or both. */
 export type FreezeScope = 'mmio' | 'dma' | 'both';
+
+/** Holding a slot in reset during EEH recovery (rtas_set_slot_reset()). */
+export const EEH_SLOT_RESET: ChargeSpec = { name: 'eeh.slotReset', parameters: ['eeh.slotResetHoldMs'] };
 
 /** The settings and services of a PHB's EEH. */
 export interface PhbEehOptions {
@@ -24,7 +27,16 @@ export interface PhbEehOptions {
  * frozen PE can no longer do, and the recovery sequence that brings it back.
  */
 export class PhbEeh {
-  constructor(private readonly o: PhbEehOptions) {}
+  /**
+   * Resolved when the PHB is made, where the machine's cost model has the parameter (the
+   * ppc64 platform contributes it); a PHB built on another platform resolves it when first
+   * asked to recover, and fails there, as before, if it still is not there.
+   */
+  private slotReset: Charge | undefined;
+
+  constructor(private readonly o: PhbEehOptions) {
+    if (EEH_SLOT_RESET.parameters.every((p) => o.costs.has(p))) this.slotReset = o.clock.meter.resolve(EEH_SLOT_RESET, o.costs);
+  }
 
   get enabled(): boolean {
     return this.o.enabled;
@@ -88,7 +100,8 @@ export class PhbEeh {
     const emit = (state: string, cause: string) => events.emit('isolation', { group: g.id, state, cause, timeNs: clock.now });
     emit('recovering', 'freeze detected');
     for (const fn of g.functions) fn.device.reset();
-    clock.add(this.o.costs.ns('eeh.slotResetHoldMs'));
+    this.slotReset ??= this.o.clock.meter.resolve(EEH_SLOT_RESET, this.o.costs);
+    this.slotReset.add();
     emit('reset', 'slot reset');
     g.mmioFrozen = false;
     g.dmaFrozen = false;

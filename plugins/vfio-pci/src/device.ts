@@ -1,5 +1,17 @@
-import { type CostModel, type MmioHandler, type SimClock, VhwError, allOnes, hex } from '@vhw/core';
-import { CapId, Cfg, Command, type HostBridge, MSIX_CAP_OFFSET, type MsiMessage, type PciFunction } from '@vhw/pci';
+import {
+  type Charge,
+  type ChargeSpec,
+  type CostModel,
+  DEVICE_READ,
+  DEVICE_WRITE,
+  type MmioHandler,
+  type SimClock,
+  VhwError,
+  allOnes,
+  hex,
+} from '@vhw/core';
+import { Cfg, type HostBridge, MSIX_CAP_OFFSET, type PciFunction } from '@vhw/pci';
+import { type IrqTrigger, VfioMsixIrqs } from './intrs.js';
 import type { BarMmapDecision, SubPageMmapPolicy } from './policy.js';
 import { Reason } from './reasons.js';
 import {
@@ -9,7 +21,6 @@ import {
   VFIO_DEVICE_FLAGS_PCI_PAGE_ALIGNED,
   VFIO_DEVICE_FLAGS_RESET,
   VFIO_PCI_CONFIG_REGION_INDEX,
-  VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_PCI_NUM_IRQS,
   VFIO_PCI_NUM_REGIONS,
   VFIO_PCI_OFFSET_SHIFT,
@@ -34,8 +45,10 @@ export interface VfioMapping {
   handlerOffset: number;
 }
 
-/** An eventfd-like trigger for one MSI-X vector (VFIO_DEVICE_SET_IRQS with an eventfd). */
-export type IrqTrigger = (vector: number) => void;
+export { type IrqTrigger, readMsixLayout } from './intrs.js';
+
+/** One pread/pwrite on the vfio device fd: the syscall and vfio_pci_bar_rw()'s dispatch. */
+export const VFIO_FD_RW: ChargeSpec = { name: 'vfio.fdRw', parameters: ['vfio.fdRwCycles'] };
 
 /** The handler of a region index that is not a memory BAR (never reached: such accesses take the checked path). */
 const NO_BAR: MmioHandler = {
@@ -84,35 +97,37 @@ export class VfioPciDevice {
   private highWord = 0;
   /** Bit i set: BAR i is an I/O BAR. */
   private ioBars = 0;
-  private msixMessages: MsiMessage[] = [];
   private closed = false;
-  private readonly fdNs: number;
-  private readonly devReadNs: number;
-  private readonly devWriteNs: number;
+  private readonly irqs: VfioMsixIrqs;
+  private readonly fdRw: Charge;
+  private readonly devRead: Charge;
+  private readonly devWrite: Charge;
   // The syscall and the device access of a plain BAR access, charged as one (one addition
   // to the clock on the fast path instead of two).
-  private readonly fdAndDevReadNs: number;
-  private readonly fdAndDevWriteNs: number;
+  private readonly fdAndDevRead: Charge;
+  private readonly fdAndDevWrite: Charge;
 
   constructor(
     fn: PciFunction,
     private readonly bridge: HostBridge,
     private readonly policy: SubPageMmapPolicy,
-    private readonly clock: SimClock,
+    clock: SimClock,
     costs: CostModel,
   ) {
     this.fn = fn;
-    this.fdNs = costs.ns('vfio.fdRwCycles');
-    this.devReadNs = costs.ns('dev.mmioReadNs');
-    this.devWriteNs = costs.ns('dev.mmioWriteNs');
-    this.fdAndDevReadNs = this.fdNs + this.devReadNs;
-    this.fdAndDevWriteNs = this.fdNs + this.devWriteNs;
+    const meter = clock.meter;
+    this.fdRw = meter.resolve(VFIO_FD_RW, costs);
+    this.devRead = meter.resolve(DEVICE_READ, costs);
+    this.devWrite = meter.resolve(DEVICE_WRITE, costs);
+    this.fdAndDevRead = meter.combine([this.fdRw, this.devRead]);
+    this.fdAndDevWrite = meter.combine([this.fdRw, this.devWrite]);
     const m = fn.device.spec.msix;
     this.msixTable = m ? { bar: m.tableBar, offset: m.tableOffset, size: m.vectors * 16 } : undefined;
     for (const b of fn.bars) {
       this.barAddr[b.index] = b.address;
       this.barSize[b.index] = b.size;
     }
+    this.irqs = new VfioMsixIrqs(fn, bridge, this.msixTable ? this.barAddr[this.msixTable.bar] + this.msixTable.offset : 0);
     for (const b of fn.bars) {
       const t = bridge.mmioTarget(b.address, b.size);
       const delta = b.address - t.base;
@@ -261,10 +276,10 @@ export class VfioPciDevice {
   regionRead(index: number, offset: number, size: number): number {
     this.counters.regionReads++;
     if (this.isPlainBarAccess(index, offset, size)) {
-      this.clock.add(this.fdAndDevReadNs);
+      this.fdAndDevRead.add();
       return this.barHandlers[index].read(offset, size as 1 | 2 | 4);
     }
-    this.clock.add(this.fdNs);
+    this.fdRw.add();
     return this.regionReadOther(index, offset, size);
   }
 
@@ -294,7 +309,7 @@ export class VfioPciDevice {
       if (size === 8) this.highWord = 0xffffffff;
       return size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
     }
-    this.clock.add(this.devReadNs);
+    this.devRead.add();
     const h = this.barHandlers[index];
     if (size === 8) {
       const lo = h.read(offset, 4);
@@ -313,10 +328,10 @@ export class VfioPciDevice {
   regionWrite(index: number, offset: number, size: number, value: number, high = 0): void {
     this.counters.regionWrites++;
     if (this.isPlainBarAccess(index, offset, size)) {
-      this.clock.add(this.fdAndDevWriteNs);
+      this.fdAndDevWrite.add();
       this.barHandlers[index].write(offset, size as 1 | 2 | 4, value);
     } else {
-      this.clock.add(this.fdNs);
+      this.fdRw.add();
       this.regionWriteOther(index, offset, size, value, high);
     }
   }
@@ -335,7 +350,7 @@ export class VfioPciDevice {
       this.counters.tableProtected++;
       return;
     }
-    this.clock.add(this.devWriteNs);
+    this.devWrite.add();
     const h = this.barHandlers[index];
     if (size === 8) {
       h.write(offset, 4, value >>> 0);
@@ -378,54 +393,16 @@ export class VfioPciDevice {
 
   /**
    * VFIO_DEVICE_SET_IRQS for MSI-X: enables vectors `0..triggers.length-1` with a trigger
-   * each (the host kernel programs the device's table with messages the platform
-   * allocated to the device's group), or disables MSI-X when `triggers` is empty.
+   * each, or disables MSI-X when `triggers` is empty (see `VfioMsixIrqs.set`).
    */
   setMsixIrqs(triggers: ReadonlyArray<IrqTrigger | undefined>): void {
     this.assertOpen();
-    const msix = this.fn.device.msix;
-    if (!msix) throw new VhwError('E_NOT_FOUND', `vfio ${this.name}: the device has no MSI-X (irq index ${VFIO_PCI_MSIX_IRQ_INDEX})`);
-    if (triggers.length > msix.vectors) {
-      throw new VhwError('E_RANGE', `vfio ${this.name}: ${triggers.length} MSI-X vectors requested; the device has ${msix.vectors}`);
-    }
-    this.disableMsix();
-    if (triggers.length === 0) return;
-    this.msixMessages = this.bridge.allocateMsi(this.fn, triggers.length);
-    this.msixMessages.forEach((msg, i) => {
-      const t = triggers[i];
-      this.bridge.setIrqHandler(msg.irq, t ? () => t(i) : undefined);
-    });
-    this.programMsix();
-  }
-
-  /**
-   * Writes the allocated messages into the device's table and enables MSI-X, with
-   * memory decode on for the duration (vfio_pci_memory_lock_and_enable()).
-   */
-  private programMsix(): void {
-    const cmd = this.bridge.configRead(this.fn, Cfg.Command, 2);
-    if ((cmd & Command.Memory) === 0) this.bridge.configWrite(this.fn, Cfg.Command, 2, cmd | Command.Memory);
-    const table = this.barAddr[this.msixTable!.bar] + this.msixTable!.offset;
-    this.msixMessages.forEach((msg, i) => {
-      this.bridge.write(table + i * 16, 4, msg.addressLo);
-      this.bridge.write(table + i * 16 + 4, 4, msg.addressHi);
-      this.bridge.write(table + i * 16 + 8, 4, msg.data);
-      this.bridge.write(table + i * 16 + 12, 4, 0);
-    });
-    this.bridge.configWrite(this.fn, MSIX_CAP_OFFSET + 2, 2, 0x8000);
-    if ((cmd & Command.Memory) === 0) this.bridge.configWrite(this.fn, Cfg.Command, 2, cmd);
+    this.irqs.set(triggers);
   }
 
   /** Host IRQ numbers currently set up for the device's MSI-X vectors. */
   get msixIrqs(): number[] {
-    return this.msixMessages.map((m) => m.irq);
-  }
-
-  private disableMsix(): void {
-    if (this.msixMessages.length === 0) return;
-    this.bridge.freeMsi(this.msixMessages.map((m) => m.irq));
-    this.msixMessages = [];
-    if (this.fn.device.msix) this.bridge.configWrite(this.fn, MSIX_CAP_OFFSET + 2, 2, 0);
+    return this.irqs.hostIrqs;
   }
 
   /** VFIO_DEVICE_RESET: function reset, then the host's BARs and command restored. */
@@ -434,7 +411,7 @@ export class VfioPciDevice {
     this.fn.device.reset();
     this.bridge.restoreFunction(this.fn);
     // The kernel restores the MSI-X state it set up (pci_restore_msi_state()).
-    if (this.msixMessages.length > 0) this.programMsix();
+    this.irqs.restore();
   }
 
   /**
@@ -443,13 +420,13 @@ export class VfioPciDevice {
    */
   restoreAfterPlatformReset(): void {
     this.assertOpen();
-    if (this.msixMessages.length > 0) this.programMsix();
+    this.irqs.restore();
   }
 
   /** Closing the fd releases MSI-X and the sub-page reservations (vfio_pci_core_disable()). */
   close(): void {
     if (this.closed) return;
-    this.disableMsix();
+    this.irqs.disable();
     for (const r of this.reservations) this.bridge.release(r);
     this.reservations.length = 0;
     this.closed = true;
@@ -458,28 +435,4 @@ export class VfioPciDevice {
   private assertOpen(): void {
     if (this.closed) throw new VhwError('E_STATE', `vfio ${this.name}: the device fd is closed`);
   }
-}
-
-/** Reads the MSI-X capability through the config region, as userspace does (vfio_msix_early_setup()). */
-export function readMsixLayout(
-  dev: Pick<VfioPciDevice, 'regionRead'>,
-): { vectors: number; tableBar: number; tableOffset: number; pbaBar: number; pbaOffset: number } | undefined {
-  const cfg = VFIO_PCI_CONFIG_REGION_INDEX;
-  let p = dev.regionRead(cfg, Cfg.CapabilitiesPointer, 1);
-  for (let guard = 0; p !== 0 && guard < 48; guard++) {
-    if (dev.regionRead(cfg, p, 1) === CapId.MsiX) {
-      const ctl = dev.regionRead(cfg, p + 2, 2);
-      const table = dev.regionRead(cfg, p + 4, 4);
-      const pba = dev.regionRead(cfg, p + 8, 4);
-      return {
-        vectors: (ctl & 0x7ff) + 1,
-        tableBar: table & 7,
-        tableOffset: (table & ~7) >>> 0,
-        pbaBar: pba & 7,
-        pbaOffset: (pba & ~7) >>> 0,
-      };
-    }
-    p = dev.regionRead(cfg, p + 1, 1);
-  }
-  return undefined;
 }
