@@ -84,7 +84,7 @@ describe('CostMeter', () => {
       ['counted.ramAccess', 3],
       ['counted.trapExit', 1],
     ]);
-    expect(rows[0].ns).toBe(1600);
+    expect(rows[0]!.ns).toBe(1600);
     expect(clock.now).toBeCloseTo(103 + 1600 + model().userspaceExitNs, 9);
   });
 

@@ -144,7 +144,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
   /** Adds the traps counted for the cached trap page to `Stats.pageTrap` (see the trap entry). */
   flushTrapPageCounts(): void {
     const tracked = this.trapReads + this.trapWrites - this.untrackedTraps;
-    if (this.trapSlot >= 0 && tracked !== this.trapEntryStart) this.stats.pageTrap[this.trapSlot] += tracked - this.trapEntryStart;
+    if (this.trapSlot >= 0 && tracked !== this.trapEntryStart) this.stats.pageTrap[this.trapSlot]! += tracked - this.trapEntryStart;
     this.trapEntryStart = tracked;
   }
 
@@ -258,7 +258,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
       // One page of the mapping, so that its traps are all counted for that page.
       const pageIndex = ((gpa - m.base) * this.mmu.invPageSize) | 0;
       const pageBase = m.base + pageIndex * this.mmu.pageSize;
-      this.setTrapEntry(m, pageBase, pageBase + this.mmu.pageSize, m.pageSlots[pageIndex]);
+      this.setTrapEntry(m, pageBase, pageBase + this.mmu.pageSize, m.pageSlots[pageIndex]!);
     }
     return m;
   }
@@ -341,7 +341,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
   /** Counts a trap the trap entry will not: by its page when it has one, and as untracked. */
   private untrackedTrap(m: MmuMapping, gpa: number): void {
     this.untrackedTraps++;
-    if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]]++;
+    if (m !== NO_MAPPING) this.stats.pageTrap[m.pageSlots[((gpa - m.base) * this.mmu.invPageSize) | 0]!]!++;
   }
 
   private ramLoadOther(dv: DataView, off: number, size: 1 | 2 | 8): number {
@@ -417,7 +417,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
     this.delivering = true;
     try {
       while (this.pendingCount > 0) {
-        const vector = this.pending[this.pendingHead];
+        const vector = this.pending[this.pendingHead]!;
         this.pendingHead = (this.pendingHead + 1) % PENDING_CAPACITY;
         this.pendingCount--;
         this.stats.interrupts++;

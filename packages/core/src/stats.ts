@@ -131,7 +131,7 @@ export class Stats {
    * attached), since only the handler knows which region took it.
    */
   countTrap(reasonId: number): void {
-    this.trapCounts[reasonId]++;
+    this.trapCounts[reasonId]!++;
   }
 
   /** Trapped accesses counted for the reason id since the last reset. */
@@ -167,7 +167,7 @@ export class Stats {
   get trapsByReason(): Record<string, number> {
     const out: Record<string, number> = {};
     for (let i = 0; i < this.reasonNames.length; i++) {
-      if (this.trapCounts[i] > 0) out[this.reasonNames[i]] = this.trapCounts[i];
+      if (this.trapCounts[i]! > 0) out[this.reasonNames[i]!] = this.trapCounts[i]!;
     }
     return out;
   }
@@ -177,8 +177,8 @@ export class Stats {
     this.counts.flushTrapPageCounts();
     const out = [];
     for (let i = 0; i < this.pageAddrs.length; i++) {
-      const trap = this.pageTrap[i];
-      if (trap > 0) out.push({ page: this.pageAddrs[i], trap });
+      const trap = this.pageTrap[i]!;
+      if (trap > 0) out.push({ page: this.pageAddrs[i]!, trap });
     }
     return out.sort((a, b) => a.page - b.page);
   }

@@ -86,17 +86,17 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const ioStack = machine.clock.meter.resolve(GUEST_IO_STACK, machine.costs);
   const share = drivers.map((_, i) => Math.floor(ops / drivers.length) + (i < ops % drivers.length ? 1 : 0));
   for (let left = ops; left > 0; ) {
-    for (let i = 0; i < drivers.length; i++) {
-      const n = Math.min(CHUNK, share[i]);
+    for (const [i, driver] of drivers.entries()) {
+      const n = Math.min(CHUNK, share[i]!);
       if (n === 0) continue;
-      share[i] -= n;
+      share[i] = share[i]! - n;
       left -= n;
-      const r = drivers[i].run(n);
+      const r = driver.run(n);
       ioStack.addTimes(n);
       completed += r.completed;
       failed += r.failed;
       // A failure is what makes a guest look at EEH (an all-ones read, a timeout).
-      if (r.failed > 0) run.os.handleEeh(run.bus, drivers[i].device, drivers);
+      if (r.failed > 0) run.os.handleEeh(run.bus, driver.device, drivers);
     }
   }
   machine.cpu.deliverPending();
@@ -161,7 +161,7 @@ export function barResults(vmm: Vmm): BarResult[] {
 function dominant(areas: ReadonlyArray<{ size: number; reason: string }>): string {
   const by = new Map<string, number>();
   for (const a of areas) by.set(a.reason, (by.get(a.reason) ?? 0) + a.size);
-  return [...by.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0][0];
+  return [...by.entries()].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]![0];
 }
 
 function topTrappedPages(run: PreparedRun, n = 5): RunResult['topTrappedPages'] {

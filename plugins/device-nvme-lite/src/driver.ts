@@ -149,7 +149,7 @@ export class NvmeLiteDriver implements GuestDriver, CompletionSink {
         if (this.recoverPending) this.doRecover(true);
         const op = this.nextOp++;
         const pair = Math.floor(op / 2);
-        const q = this.io[pair % this.io.length];
+        const q = this.io[pair % this.io.length]!;
         while (!this.dead && q.outstanding >= q.depth) this.waitForProgress();
         if (this.dead) {
           this.counters.failed++;
@@ -226,10 +226,10 @@ export class NvmeLiteDriver implements GuestDriver, CompletionSink {
     this.vectors = ctx.os.enableMsix(ctx.bus, fn, nvec);
     this.entryQueues = Array.from({ length: nvec }, () => [] as QueuePair[]);
     admin.entry = 0;
-    this.entryQueues[0].push(admin);
+    this.entryQueues[0]!.push(admin);
     for (const q of this.io) {
       q.entry = nvec > 1 ? 1 + ((q.qid - 1) % (nvec - 1)) : 0;
-      this.entryQueues[q.entry].push(q);
+      this.entryQueues[q.entry]!.push(q);
     }
     this.vectors.forEach((v, entry) => {
       ctx.os.requestIrq(v, () => this.interrupt(entry));
@@ -343,7 +343,7 @@ export class NvmeLiteDriver implements GuestDriver, CompletionSink {
     if (!ok) this.counters.errorStatus++;
     else if (q.isRead[cid] === 1) {
       const got = this.cpu.load(q.buffers + cid * BUFFER_STRIDE, 4) >>> 0;
-      if (got !== nvmeLiteWriteData(q.pair[cid])) {
+      if (got !== nvmeLiteWriteData(q.pair[cid]!)) {
         ok = false;
         this.counters.mismatches++;
       }
@@ -431,7 +431,7 @@ export class NvmeLiteDriver implements GuestDriver, CompletionSink {
     // A read-back whose write was refused while dead would fail for no fault of the device: start a new pair.
     if (wasDead && this.nextOp % 2 === 1) this.nextOp++;
     for (const p of [...retries.map((r) => ({ ...r, retry: 1 })), ...inFlight]) {
-      const q = this.io[p.pair % this.io.length];
+      const q = this.io[p.pair % this.io.length]!;
       while (!this.dead && q.outstanding >= q.depth) this.waitForProgress();
       if (this.dead) {
         this.account(false, p.retry === 1);

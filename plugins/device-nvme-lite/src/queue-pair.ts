@@ -80,7 +80,7 @@ export class QueuePair {
 
   /** Takes a free command id and marks it in flight. */
   claim(): number {
-    const slot = this.free[--this.freeTop];
+    const slot = this.free[--this.freeTop]!;
     this.state[slot] = 1;
     this.outstanding++;
     return slot;
@@ -137,7 +137,7 @@ export class QueuePair {
   takeInFlight(out: PendingCommand[]): void {
     for (let cid = 0; cid < this.depth; cid++) {
       if (this.state[cid] === 1)
-        out.push({ pair: this.pair[cid], isRead: this.isRead[cid], retry: this.retry[cid], order: this.order[cid] });
+        out.push({ pair: this.pair[cid]!, isRead: this.isRead[cid]!, retry: this.retry[cid]!, order: this.order[cid]! });
     }
     this.resetRing();
   }

@@ -81,7 +81,7 @@ export class M32Segments {
       }
       const used = usedBytes({ name: '', base: start, size: room }, placed);
       const endSeg = Math.ceil((start + used - window.base) / segmentSize);
-      for (let s = startSeg; s < endSeg; s++) this.segments[s].pe = group;
+      for (let s = startSeg; s < endSeg; s++) this.segments[s]!.pe = group;
       nextSeg = endSeg;
       out.push(...placed);
     }

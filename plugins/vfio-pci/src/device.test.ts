@@ -84,7 +84,7 @@ describe('VfioPciDevice mmap', () => {
       [0, -PAGE],
       [0.5, PAGE],
     ]) {
-      expectVhwError(() => d.mmap(0, off, size), 'E_MMAP_DENIED', 'whole 65536-byte pages');
+      expectVhwError(() => d.mmap(0, off!, size!), 'E_MMAP_DENIED', 'whole 65536-byte pages');
     }
     expect(d.counters.mmapRefused).toBe(5);
     expect(d.mmap(0, 0, PAGE).size).toBe(PAGE);
@@ -97,7 +97,7 @@ describe('VfioPciDevice mmap', () => {
       [PAGE, PAGE],
       [0, 2 * PAGE],
     ]) {
-      const e = expectVhwError(() => dev('n').mmap(0, off, size), 'E_MMAP_DENIED');
+      const e = expectVhwError(() => dev('n').mmap(0, off!, size!), 'E_MMAP_DENIED');
       expect(e.message).toContain("beyond the region's 65536 mappable bytes");
     }
   });
@@ -115,7 +115,11 @@ describe('VfioPciDevice mmap', () => {
       [PAGE, PAGE],
       [0, 2 * PAGE],
     ]) {
-      expectVhwError(() => dev.mmap(2, off, size), 'E_MMAP_DENIED', 'overlaps the MSI-X table pages [0x10000, 0x20000) (msix-table-page)');
+      expectVhwError(
+        () => dev.mmap(2, off!, size!),
+        'E_MMAP_DENIED',
+        'overlaps the MSI-X table pages [0x10000, 0x20000) (msix-table-page)',
+      );
     }
   });
 
@@ -298,8 +302,8 @@ describe('VfioPciDevice fd path (region read/write)', () => {
       [6, 0, 4],
       [8, 0, 4],
     ]) {
-      expectVhwError(() => d.regionRead(index, off, size), 'E_RANGE', `outside region ${index}`);
-      expectVhwError(() => d.regionWrite(index, off, size, 0), 'E_RANGE');
+      expectVhwError(() => d.regionRead(index!, off!, size!), 'E_RANGE', `outside region ${index}`);
+      expectVhwError(() => d.regionWrite(index!, off!, size!, 0), 'E_RANGE');
     }
     expect(d.regionRead(0, 0x3ffc, 4)).toBe(0);
   });
@@ -355,9 +359,9 @@ describe('VfioPciDevice fd path (region read/write)', () => {
             }
           } else {
             const got = d.regionRead(x.index, x.offset, x.size);
-            const want = inTable ? (x.size === 8 ? 0xffffffff : 2 ** (8 * x.size) - 1) : b.bridge.read(parts[0], partSize);
+            const want = inTable ? (x.size === 8 ? 0xffffffff : 2 ** (8 * x.size) - 1) : b.bridge.read(parts[0]!, partSize);
             expect(got).toBe(want);
-            if (x.size === 8) expect(d.high).toBe(inTable ? 0xffffffff : b.bridge.read(parts[1], 4));
+            if (x.size === 8) expect(d.high).toBe(inTable ? 0xffffffff : b.bridge.read(parts[1]!, 4));
           }
           expect(a.machine.clock.now - t).toBe(1000 + (inTable ? 0 : x.isWrite ? 50 : 800));
         }
@@ -452,7 +456,7 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
     dev('n').setMsixIrqs([(v) => first.push(v)]);
     const old = dev('n').msixIrqs;
     dev('n').setMsixIrqs([(v) => second.push(v)]);
-    expect(bridge.irqOwnerOf(old[0])).toBeUndefined();
+    expect(bridge.irqOwnerOf(old[0]!)).toBeUndefined();
     toy('n').fire(0);
     expect(first).toEqual([]);
     expect(second).toEqual([0]);
@@ -463,7 +467,7 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
     dev('n').setMsixIrqs([() => {}]);
     const [irq] = dev('n').msixIrqs;
     dev('n').close();
-    expect(bridge.irqOwnerOf(irq)).toBeUndefined();
+    expect(bridge.irqOwnerOf(irq!)).toBeUndefined();
     expect(toy('n').msix!.enabled).toBe(false);
   });
 
@@ -476,7 +480,7 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
     dev('a').setMsixIrqs([(v) => gotA.push(v)]);
     dev('b').setMsixIrqs([(v) => gotB.push(v)]);
     const m = dev('a').mmap(0, 0, PAGE);
-    m.handler.write(m.handlerOffset + 0x2000 + 8, 4, dev('b').msixIrqs[0]); // the guest, through its direct mapping
+    m.handler.write(m.handlerOffset + 0x2000 + 8, 4, dev('b').msixIrqs[0]!); // the guest, through its direct mapping
     toy('a').fire(0);
     expect(gotB).toEqual([]);
     expect(gotA).toEqual([]);
@@ -493,7 +497,7 @@ describe('VfioPciDevice MSI-X (VFIO_DEVICE_SET_IRQS)', () => {
     dev('a').setMsixIrqs([() => {}]);
     dev('b').setMsixIrqs([(v) => gotB.push(v)]);
     const m = dev('a').mmap(0, 0x5000, 0x1000); // the table page
-    m.handler.write(m.handlerOffset + 0x200 + 8, 4, dev('b').msixIrqs[0]);
+    m.handler.write(m.handlerOffset + 0x200 + 8, 4, dev('b').msixIrqs[0]!);
     toy('a').fire(0);
     expect(gotB).toEqual([0]);
     expect(bridge.counters.msiCrossGroupDelivered).toBe(1);
@@ -628,7 +632,7 @@ describe('fixes found in review', () => {
     (bridge.findFunction('n').device as ToyDevice).fire(0);
     expect(got).toEqual([0]);
     dev('n').close();
-    expect(bridge.irqOwnerOf(irq)).toBeUndefined();
+    expect(bridge.irqOwnerOf(irq!)).toBeUndefined();
   });
 
   it('MSI-X set-up programs the table even while the user has memory decode off', () => {

@@ -127,7 +127,7 @@ export class VfioPciDevice {
       this.barAddr[b.index] = b.address;
       this.barSize[b.index] = b.size;
     }
-    this.irqs = new VfioMsixIrqs(fn, bridge, this.msixTable ? this.barAddr[this.msixTable.bar] + this.msixTable.offset : 0);
+    this.irqs = new VfioMsixIrqs(fn, bridge, this.msixTable ? this.barAddr[this.msixTable.bar]! + this.msixTable.offset : 0);
     for (const b of fn.bars) {
       const t = bridge.mmioTarget(b.address, b.size);
       const delta = b.address - t.base;
@@ -144,7 +144,7 @@ export class VfioPciDevice {
       }
     }
     for (let i = 0; i < 6; i++) {
-      this.fastSize[i] = (this.ioBars & (1 << i)) === 0 ? this.barSize[i] : 0;
+      this.fastSize[i] = (this.ioBars & (1 << i)) === 0 ? this.barSize[i]! : 0;
       if (this.msixTable && this.msixTable.bar === i) {
         this.fastTableStart[i] = this.msixTable.offset;
         this.fastTableEnd[i] = this.msixTable.offset + this.msixTable.size;
@@ -248,14 +248,14 @@ export class VfioPciDevice {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || size <= 0 || offset % page !== 0 || size % page !== 0) {
       return deny(`offset and size must be whole ${page}-byte pages`);
     }
-    const physLen = Math.ceil(this.barSize[index] / page) * page;
+    const physLen = Math.ceil(this.barSize[index]! / page) * page;
     if (offset + size > physLen) return deny(`beyond the region's ${physLen} mappable bytes`);
     if (d.excluded && offset < d.excluded.offset + d.excluded.size && d.excluded.offset < offset + size) {
       return deny(
         `overlaps the MSI-X table pages [${hex(d.excluded.offset)}, ${hex(d.excluded.offset + d.excluded.size)}) (${d.excluded.reason})`,
       );
     }
-    const hostPa = this.barAddr[index] + offset;
+    const hostPa = this.barAddr[index]! + offset;
     // Defence in depth: whatever the policy decided, never hand out a page holding
     // another device's BAR or reservation or another group's segment. An mmap maps whole
     // page frames, so a BAR off a page boundary would expose what precedes it in its page.
@@ -277,7 +277,7 @@ export class VfioPciDevice {
     this.counters.regionReads++;
     if (this.isPlainBarAccess(index, offset, size)) {
       this.fdAndDevRead.add();
-      return this.barHandlers[index].read(offset, size as 1 | 2 | 4);
+      return this.barHandlers[index]!.read(offset, size as 1 | 2 | 4);
     }
     this.fdRw.add();
     return this.regionReadOther(index, offset, size);
@@ -295,8 +295,8 @@ export class VfioPciDevice {
       index < 6 &&
       (size === 4 || size === 1 || size === 2) &&
       offset >>> 0 === offset &&
-      end <= this.fastSize[index] &&
-      (end <= this.fastTableStart[index] || offset >= this.fastTableEnd[index])
+      end <= this.fastSize[index]! &&
+      (end <= this.fastTableStart[index]! || offset >= this.fastTableEnd[index]!)
     );
   }
 
@@ -310,7 +310,7 @@ export class VfioPciDevice {
       return size === 8 ? 0xffffffff : allOnes(size as 1 | 2 | 4);
     }
     this.devRead.add();
-    const h = this.barHandlers[index];
+    const h = this.barHandlers[index]!;
     if (size === 8) {
       const lo = h.read(offset, 4);
       this.highWord = h.read(offset + 4, 4);
@@ -329,7 +329,7 @@ export class VfioPciDevice {
     this.counters.regionWrites++;
     if (this.isPlainBarAccess(index, offset, size)) {
       this.fdAndDevWrite.add();
-      this.barHandlers[index].write(offset, size as 1 | 2 | 4, value);
+      this.barHandlers[index]!.write(offset, size as 1 | 2 | 4, value);
     } else {
       this.fdRw.add();
       this.regionWriteOther(index, offset, size, value, high);
@@ -351,7 +351,7 @@ export class VfioPciDevice {
       return;
     }
     this.devWrite.add();
-    const h = this.barHandlers[index];
+    const h = this.barHandlers[index]!;
     if (size === 8) {
       h.write(offset, 4, value >>> 0);
       h.write(offset + 4, 4, high >>> 0);
@@ -369,7 +369,7 @@ export class VfioPciDevice {
 
   /** A region access must lie inside the region (the kernel returns -EINVAL otherwise). */
   private checkRange(what: 'read' | 'write', index: number, offset: number, size: number): void {
-    const len = index === VFIO_PCI_CONFIG_REGION_INDEX ? 256 : index >= 0 && index <= 5 ? this.barSize[index] : 0;
+    const len = index === VFIO_PCI_CONFIG_REGION_INDEX ? 256 : index >= 0 && index <= 5 ? (this.barSize[index] ?? 0) : 0;
     if (!Number.isInteger(offset) || offset < 0 || offset + size > len || (size !== 1 && size !== 2 && size !== 4 && size !== 8)) {
       throw new VhwError('E_RANGE', `vfio ${this.name}: ${what} of ${size} bytes at ${hex(offset)} outside region ${index} (size ${len})`);
     }
