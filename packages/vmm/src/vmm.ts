@@ -229,7 +229,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
   /** Counts the trap by the region it landed in (one lookup: the space remembers its tag). */
   private countTrap(reasonId: number): void {
     const tag = this.space.lastTag;
-    this.deps.stats.trapsByReasonCounts[tag >= 0 ? tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason]++;
+    this.deps.stats.trapsByReasonCounts[tag >= 0 ? tag : reasonId === this.unmappedReason ? reasonId : this.unassignedReason]!++;
   }
 
   /** A guest exit that is not MMIO (config access, RTAS call): charge exit and dispatch. */
