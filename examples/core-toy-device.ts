@@ -30,7 +30,7 @@ const toyDevice = definePlugin({
             mmu.mapTrap('toy-trap', at + page, page, 'toy-trap-page');
             const vmm = new AddressSpace('vmm', 'ignore'); // the VMM's view: the same registers behind the trapped page
             vmm.mapMmio({ name: 'toy-regs', base: at + page, size: 8, handler: regs, constraints: { valid: { sizes: [4] } } });
-            const count = (reason: number) => stats.trapsByReasonCounts[reason]++; // the trap handler (the VMM) counts traps
+            const count = (reason: number) => stats.trapsByReasonCounts[reason]!++; // the trap handler (the VMM) counts traps; every reason id has a counter
             cpu.setTrapHandler({
               high: 0,
               read: (gpa, size, why) => {
