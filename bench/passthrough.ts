@@ -24,7 +24,7 @@ export class BenchRegsDevice extends PciDevice {
     super({ name, vendorId: 0x1b36, deviceId: 0x00ff, classCode: 0xff0000, bars: [{ index: 0, size: barSize, label: 'registers' }] });
   }
   protected readRegister(_bar: number, offset: number, _size: 1 | 2 | 4): number {
-    return this.regs[(offset >>> 2) & (REGS - 1)];
+    return this.regs[(offset >>> 2) & (REGS - 1)]!; // masked: always in range
   }
   protected writeRegister(_bar: number, offset: number, _size: 1 | 2 | 4, value: number): void {
     this.regs[(offset >>> 2) & (REGS - 1)] = value;

@@ -58,7 +58,7 @@ const REGS = 64; // 32-bit registers of the trivial device
 function trivialRegs(): MmioHandler {
   const regs = new Uint32Array(REGS);
   return {
-    read: (offset) => regs[(offset >>> 2) & (REGS - 1)],
+    read: (offset) => regs[(offset >>> 2) & (REGS - 1)]!, // masked: always in range
     write: (offset, _size, value) => {
       regs[(offset >>> 2) & (REGS - 1)] = value;
     },
@@ -205,7 +205,7 @@ const PATH_LOOPS: Record<PathName, LoopFactory> = {
   ram: (cpu, addrs) => () => {
     let acc = 0;
     for (let i = 0; i < OPS; i++) {
-      const a = addrs[i];
+      const a = addrs[i]!;
       const v = cpu.load(a, 4);
       cpu.store(a, 4, v + 1);
       acc += v;
@@ -215,7 +215,7 @@ const PATH_LOOPS: Record<PathName, LoopFactory> = {
   direct: (cpu, addrs) => () => {
     let acc = 0;
     for (let i = 0; i < OPS; i++) {
-      const a = addrs[i];
+      const a = addrs[i]!;
       const v = cpu.mmioLoad(a, 4);
       cpu.mmioStore(a, 4, v + 1);
       acc += v;
@@ -225,7 +225,7 @@ const PATH_LOOPS: Record<PathName, LoopFactory> = {
   trapCore: (cpu, addrs) => () => {
     let acc = 0;
     for (let i = 0; i < OPS; i++) {
-      const a = addrs[i];
+      const a = addrs[i]!;
       const v = cpu.mmioLoad(a, 4);
       cpu.mmioStore(a, 4, v + 1);
       acc += v;
@@ -235,7 +235,7 @@ const PATH_LOOPS: Record<PathName, LoopFactory> = {
   trap: (cpu, addrs) => () => {
     let acc = 0;
     for (let i = 0; i < OPS; i++) {
-      const a = addrs[i];
+      const a = addrs[i]!;
       const v = cpu.mmioLoad(a, 4);
       cpu.mmioStore(a, 4, v + 1);
       acc += v;
@@ -245,7 +245,7 @@ const PATH_LOOPS: Record<PathName, LoopFactory> = {
   directPassthrough: (cpu, addrs) => () => {
     let acc = 0;
     for (let i = 0; i < OPS; i++) {
-      const a = addrs[i];
+      const a = addrs[i]!;
       const v = cpu.mmioLoad(a, 4);
       cpu.mmioStore(a, 4, v + 1);
       acc += v;
@@ -273,7 +273,7 @@ function rawLoop(): () => void {
   const make = (dv: DataView, addrs: Float64Array) => () => {
     let acc = 0;
     for (let i = 0; i < OPS; i++) {
-      const a = addrs[i];
+      const a = addrs[i]!;
       const v = dv.getUint32(a, true);
       dv.setUint32(a, (v + 1) >>> 0, true);
       acc += v;
@@ -306,7 +306,7 @@ function dispatchLoop(n: number): () => void {
   return () => {
     let acc = 0;
     for (let i = 0; i < OPS; i++) {
-      const a = addrs[i];
+      const a = addrs[i]!;
       const v = as.read(a, 4);
       as.write(a, 4, v + 1);
       acc += v;
@@ -369,7 +369,8 @@ async function measureAlone(path: PathName, options: object): Promise<void> {
     if (r.state !== 'completed') throw new Error(`benchmark ${t.name} did not complete: ${r.state}`);
     return (r.latency.p50 * 1e6) / OPS;
   });
-  console.log(JSON.stringify({ path, rawNsPerOp: Math.min(before, after), nsPerOp: subject }));
+  // The three tasks added above, in order.
+  console.log(JSON.stringify({ path, rawNsPerOp: Math.min(before!, after!), nsPerOp: subject }));
 }
 
 /**
@@ -385,6 +386,13 @@ function measureAllAlone(): Record<PathName, { nsPerOp: number; ratio: number }>
     if (out[path] === undefined || ratio < out[path].ratio) out[path] = { nsPerOp: r.nsPerOp, ratio };
   }
   return out;
+}
+
+/** `record[name]`, or an error naming what `where` lacks (a child's output is parsed JSON). */
+function recorded<T>(record: Record<string, T>, name: string, where: string): T {
+  const v = record[name];
+  if (v === undefined) throw new Error(`bench: ${where} has nothing for ${name}`);
+  return v;
 }
 
 interface MixedResult {
@@ -450,9 +458,10 @@ async function measureMixed(options: object): Promise<MixedResult> {
   ]);
   trap.verify?.();
   directPassthrough.verify?.();
-  nsPerOp.raw = Math.min(nsPerOp.raw, nsPerOp[RAW_AGAIN]);
+  const rawNsPerOp = Math.min(recorded(nsPerOp, 'raw', 'the mixed run'), recorded(nsPerOp, RAW_AGAIN, 'the mixed run'));
+  nsPerOp.raw = rawNsPerOp;
   delete nsPerOp[RAW_AGAIN];
-  const ratioToRaw = Object.fromEntries(Object.entries(nsPerOp).map(([k, v]) => [k, v / nsPerOp.raw]));
+  const ratioToRaw = Object.fromEntries(Object.entries(nsPerOp).map(([k, v]) => [k, v / rawNsPerOp]));
   return { nsPerOp, ratioToRaw, what };
 }
 
@@ -466,12 +475,14 @@ async function measureMixed(options: object): Promise<MixedResult> {
 function measureAllMixed(): MixedResult & { spread: Record<string, number> } {
   const runs: MixedResult[] = [];
   for (let i = 0; i < MIXED_PROCESSES; i++) runs.push(JSON.parse(runChild(['--mixed'])) as MixedResult);
-  const out: MixedResult & { spread: Record<string, number> } = { nsPerOp: {}, ratioToRaw: {}, what: runs[0].what, spread: {} };
-  for (const name of Object.keys(runs[0].nsPerOp)) {
-    const ratios = runs.map((r) => r.ratioToRaw[name]);
+  const first = runs[0]!; // MIXED_PROCESSES > 0
+  const out: MixedResult & { spread: Record<string, number> } = { nsPerOp: {}, ratioToRaw: {}, what: first.what, spread: {} };
+  for (const name of Object.keys(first.nsPerOp)) {
+    const ratios = runs.map((r) => recorded(r.ratioToRaw, name, 'a mixed process'));
     const bestRun = runs[ratios.indexOf(Math.min(...ratios))];
-    out.nsPerOp[name] = bestRun.nsPerOp[name];
-    out.ratioToRaw[name] = bestRun.ratioToRaw[name];
+    if (!bestRun) throw new Error(`bench: no best process for ${name}: ratios ${ratios.join(', ')}`);
+    out.nsPerOp[name] = recorded(bestRun.nsPerOp, name, 'a mixed process');
+    out.ratioToRaw[name] = recorded(bestRun.ratioToRaw, name, 'a mixed process');
     out.spread[name] = Math.max(...ratios) / Math.min(...ratios);
   }
   return out;
@@ -500,14 +511,18 @@ async function main(): Promise<void> {
     return;
   }
   const mixed = measureAllMixed();
-  const rows: Row[] = Object.entries(mixed.nsPerOp).map(([name, nsPerOp]) => ({ name, what: mixed.what[name], nsPerOp }));
+  const rows: Row[] = Object.entries(mixed.nsPerOp).map(([name, nsPerOp]) => ({
+    name,
+    what: recorded(mixed.what, name, 'the mixed run'),
+    nsPerOp,
+  }));
   const hotSeconds = (performance.now() - started) / 1000;
   const order = ['raw', 'ram', 'direct', 'trap', 'trapCore', 'directPassthrough'];
   const rank = (n: string) => (order.includes(n) ? order.indexOf(n) : order.length);
   rows.sort((a, b) => rank(a.name) - rank(b.name));
   // Ratios come from the child process they were measured in, over its own baseline (see
   // measureAllMixed); a ratio of two figures is the ratio of their ratios.
-  const ratio = (a: string, b: string) => mixed.ratioToRaw[a] / mixed.ratioToRaw[b];
+  const ratio = (a: string, b: string) => recorded(mixed.ratioToRaw, a, 'the mixed run') / recorded(mixed.ratioToRaw, b, 'the mixed run');
   const round = (x: number) => Math.round(x * 1000) / 1000;
 
   const alone = measureAllAlone();
@@ -520,7 +535,7 @@ async function main(): Promise<void> {
         r.name,
         r.nsPerOp.toFixed(2),
         ratio(r.name, 'raw').toFixed(2),
-        mixed.spread[r.name].toFixed(2),
+        recorded(mixed.spread, r.name, 'the mixed run').toFixed(2),
         r.name in alone ? alone[r.name as PathName].ratio.toFixed(2) : '',
       ]);
     }
@@ -549,7 +564,7 @@ async function main(): Promise<void> {
     trapCoreVsRaw: ['trapCore', 'raw', 25],
     directPassthroughVsRaw: ['directPassthrough', 'raw', 5],
   };
-  const targetOf: Record<string, number> = { direct: 5, trap: 25, ram: 3, trapCore: 25, directPassthrough: 5 };
+  const targetOf: Record<string, number> & Record<PathName, number> = { direct: 5, trap: 25, ram: 3, trapCore: 25, directPassthrough: 5 };
 
   const cpuInfo = cpus();
   const machine = { node: process.version, cpu: cpuInfo[0]?.model ?? 'unknown', cores: cpuInfo.length };

@@ -26,7 +26,7 @@ export function collect(): number {
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; // the callers pass reps > 0
 };
 
 export interface CreateResult {
@@ -212,9 +212,9 @@ export async function measureHeap(warmupAccesses = 100_000, accesses = 1_000_000
     };
     const direct = barOf('nvme1');
     const trapped = barOf('nvme0');
-    if (direct.plan.areas[0].path !== 'direct' || trapped.plan.areas[0].path !== 'trap') {
+    if (direct.plan.areas[0]?.path !== 'direct' || trapped.plan.areas[0]?.path !== 'trap') {
       throw new Error(
-        `bench: expected nvme1 BAR0 direct and nvme0 BAR0 trapped, got ${direct.plan.areas[0].path} and ${trapped.plan.areas[0].path}`,
+        `bench: expected nvme1 BAR0 direct and nvme0 BAR0 trapped, got ${direct.plan.areas[0]?.path} and ${trapped.plan.areas[0]?.path}`,
       );
     }
     const RAM_BASE = 0x80_0000; // 8 MiB: above the guest OS's allocations for the drivers, inside the 16 MiB of RAM
@@ -236,7 +236,7 @@ export async function measureHeap(warmupAccesses = 100_000, accesses = 1_000_000
       let k = next;
       let sum = 0;
       for (let i = 0; i < n; i++) {
-        const a = addrs[k];
+        const a = addrs[k]!; // k is masked to N - 1
         k = (k + 1) & (N - 1);
         const v = cpu.load(a, 4);
         cpu.store(a, 4, v + 1);

@@ -4,7 +4,7 @@
  * table's own page traps.
  * Run: node --import tsx --conditions=vhw-source examples/generic-nvme-passthrough.ts
  */
-import { GuestMemoryToken, Machine, Path, guestRam } from '@vhw/core';
+import { GuestMemoryToken, Machine, Path, VhwError, guestRam } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
 import { GuestDriverToken, GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { genericPlatform } from '@vhw/platform-generic';
@@ -16,6 +16,7 @@ const machine = Machine.create({
 });
 const bus = machine.get(GuestPciBusToken);
 const [driver] = machine.getAll(GuestDriverToken);
+if (!driver) throw new VhwError('E_NOT_FOUND', 'generic-nvme-passthrough: no guest driver bound (nvme-lite contributes one)');
 driver.probe({ cpu: machine.cpu, bus, os: new GuestOs(machine.cpu, machine.get(GuestMemoryToken)) });
 machine.stats.reset();
 const r = driver.run(1000);

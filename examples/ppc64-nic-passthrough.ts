@@ -3,7 +3,7 @@
  * guest: patches 1+2 free its register BAR; patch 3 only matters for its MSI-X BAR.
  * Run: node --import tsx --conditions=vhw-source examples/ppc64-nic-passthrough.ts
  */
-import { GuestMemoryToken, Machine, Path, guestRam } from '@vhw/core';
+import { GuestMemoryToken, Machine, Path, VhwError, guestRam } from '@vhw/core';
 import { nicLite } from '@vhw/device-nic-lite';
 import { GuestDriverToken, GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { ppc64Platform } from '@vhw/platform-ppc64';
@@ -26,6 +26,7 @@ for (const [p1, p2] of [
   });
   const bus = machine.get(GuestPciBusToken);
   const [driver] = machine.getAll(GuestDriverToken);
+  if (!driver) throw new VhwError('E_NOT_FOUND', 'ppc64-nic-passthrough: no guest driver bound (nic-lite contributes one)');
   driver.probe({ cpu: machine.cpu, bus, os: new GuestOs(machine.cpu, machine.get(GuestMemoryToken)) });
   machine.stats.reset();
   const t0 = machine.clock.now;

@@ -3,7 +3,7 @@
  * pSeries guest, once without and once with the RFC's three patches.
  * Run: node --import tsx --conditions=vhw-source examples/ppc64-nvme-passthrough.ts
  */
-import { GuestMemoryToken, Machine, Path, guestRam } from '@vhw/core';
+import { GuestMemoryToken, Machine, Path, VhwError, guestRam } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
 import { GuestDriverToken, GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { ppc64Platform } from '@vhw/platform-ppc64';
@@ -23,6 +23,7 @@ for (const patched of [false, true]) {
   const bus = machine.get(GuestPciBusToken);
   const os = new GuestOs(machine.cpu, machine.get(GuestMemoryToken));
   const [driver] = machine.getAll(GuestDriverToken);
+  if (!driver) throw new VhwError('E_NOT_FOUND', 'ppc64-nvme-passthrough: no guest driver bound (nvme-lite contributes one)');
   driver.probe({ cpu: machine.cpu, bus, os });
 
   machine.stats.reset();

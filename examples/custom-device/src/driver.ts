@@ -39,6 +39,7 @@ export class RngLiteDriver implements GuestDriver {
       throw new VhwError('E_NOT_FOUND', `rng-lite driver: ${this.device} does not identify as rng-lite`);
     }
     const [vector] = ctx.os.enableMsix(ctx.bus, fn, 1);
+    if (vector === undefined) throw new VhwError('E_NOT_FOUND', `rng-lite driver: ${this.device} got no MSI-X vector`);
     ctx.os.requestIrq(vector, () => {
       this.interrupts++;
       this.refilled = true;

@@ -41,7 +41,7 @@ describe('rng-lite, an example third-party device plugin', () => {
     const run = preparePassthrough({ platform: 'generic', devices: [rngLite({ poolWords: 16, seed: 42 })], ramBytes: 4 * 1024 * 1024 });
     const { machine, bridge, drivers } = run;
     expect(drivers).toEqual([expect.any(RngLiteDriver)]);
-    const [driver] = drivers;
+    const driver = drivers[0]!; // just checked: exactly one
     expect(driver.opName).toBe('word');
     const fn = bridge.findFunction('rng0');
     expect(machine.getAll(PciDeviceToken)).toEqual([fn.device]);
@@ -50,13 +50,13 @@ describe('rng-lite, an example third-party device plugin', () => {
       [0, ['direct mmap']],
       [1, ['trap msix-table', 'trap msix-table-page']],
     ]);
-    const reads0 = machine.stats.byPath[Path.Direct * 2];
-    const writes0 = machine.stats.byPath[Path.Direct * 2 + 1];
+    const reads0 = machine.stats.byPath[Path.Direct * 2]!;
+    const writes0 = machine.stats.byPath[Path.Direct * 2 + 1]!;
     const traps0 = machine.stats.count(Path.Trap);
     const irq0 = machine.stats.interrupts;
     expect(driver.run(100)).toEqual({ completed: 100, failed: 0 });
-    expect(machine.stats.byPath[Path.Direct * 2] - reads0).toBe(100);
-    expect(machine.stats.byPath[Path.Direct * 2 + 1] - writes0).toBe(6); // refills before words 17, 33, ..., 97
+    expect(machine.stats.byPath[Path.Direct * 2]! - reads0).toBe(100);
+    expect(machine.stats.byPath[Path.Direct * 2 + 1]! - writes0).toBe(6); // refills before words 17, 33, ..., 97
     expect(machine.stats.count(Path.Trap) - traps0).toBe(0);
     expect(machine.stats.interrupts - irq0).toBe(6);
     // A frozen device answers all-ones: every word fails the check. (The generic host has

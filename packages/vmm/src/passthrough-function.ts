@@ -43,7 +43,7 @@ export class PassthroughFunction implements GuestPciFunction {
   readonly paravirtMsi: ((count: number) => number[]) | undefined;
   readonly eeh: GuestEeh | undefined;
   private msixControl = 0;
-  /** The low flag bits of each host BAR register, read from config space (type, prefetch). */
+  /** The low flag bits of each host BAR register, read from config space (type, prefetch); one per BAR index 0-5. */
   private readonly barFlags = new Uint8Array(6);
   /** The passed-through BAR of each index. */
   private readonly barAt: Array<FunctionBar | undefined> = [];
@@ -88,14 +88,14 @@ export class PassthroughFunction implements GuestPciFunction {
 
   /** Whether BAR `i` is a 64-bit memory BAR (as its config register says). */
   barIs64(i: number): boolean {
-    return (this.barFlags[i] & 0x7) === 0x4;
+    return (this.barFlags[i]! & 0x7) === 0x4;
   }
 
   /** Takes in a BAR the guest's firmware placed: the guest sees it on the bus and in its registers. */
   attachBar(bar: FunctionBar): void {
     this.barAt[bar.index] = bar;
     this.bars.push({ index: bar.index, gpa: bar.guestAddress, size: bar.size });
-    this.barRegs.initMemoryBar(Cfg.Bar0 + bar.index * 4, bar.size, this.barFlags[bar.index], this.barIs64(bar.index));
+    this.barRegs.initMemoryBar(Cfg.Bar0 + bar.index * 4, bar.size, this.barFlags[bar.index]!, this.barIs64(bar.index));
     this.loadBarRegisters(bar);
   }
 
@@ -172,7 +172,7 @@ export class PassthroughFunction implements GuestPciFunction {
   /** Shows `bar`'s guest address in its registers. */
   private loadBarRegisters(bar: FunctionBar): void {
     const low = Cfg.Bar0 + bar.index * 4;
-    this.barRegs.setRaw(low, 4, ((bar.guestAddress % 2 ** 32) | this.barFlags[bar.index]) >>> 0);
+    this.barRegs.setRaw(low, 4, ((bar.guestAddress % 2 ** 32) | this.barFlags[bar.index]!) >>> 0);
     if (this.barIs64(bar.index)) this.barRegs.setRaw(low + 4, 4, Math.floor(bar.guestAddress / 2 ** 32) >>> 0);
   }
 

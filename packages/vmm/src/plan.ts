@@ -87,7 +87,7 @@ export function planBar(input: BarPlanInput): BarPlan {
     (input.deviceInfo.flags & VFIO_DEVICE_FLAGS_PCI_MSIX_MMAP) !== 0;
 
   // 2. QEMU's fix-up: a single whole-BAR mmap is split around the table (host-page rounded).
-  if (table && !tableMappable && areas.length === 1 && areas[0].offset === 0 && areas[0].size === S) {
+  if (table && !tableMappable && areas.length === 1 && areas[0]!.offset === 0 && areas[0]!.size === S) {
     const start = Math.floor(table.offset / P) * P;
     const end = Math.ceil((table.offset + table.size) / P) * P;
     areas = [];
@@ -97,7 +97,7 @@ export function planBar(input: BarPlanInput): BarPlan {
   const emulatesTable = table !== undefined && !input.noMsixEmulation;
 
   // 3. Sub-page growth: the whole region is one mmap and the guest BAR is host-page aligned.
-  const wholeMmap = areas.length === 1 && areas[0].offset === 0 && areas[0].size === S;
+  const wholeMmap = areas.length === 1 && areas[0]!.offset === 0 && areas[0]!.size === S;
   // Growing only pays when the guest page is the BAR's alone: another BAR in it wins the
   // overlap (QEMU re-adds the grown BAR at priority 0), so the page cannot map whole.
   const grown = S < P && wholeMmap && G % P === 0 && !input.guestPageShared(G - (G % P));
@@ -140,8 +140,8 @@ export function planBar(input: BarPlanInput): BarPlan {
   const points = [...cuts].filter((c) => c >= 0 && c <= S).sort((a, b) => a - b);
   const out: PlannedArea[] = [];
   for (let i = 0; i + 1 < points.length; i++) {
-    const off = points[i];
-    const size = points[i + 1] - off;
+    const off = points[i]!;
+    const size = points[i + 1]! - off;
     if (size <= 0) continue;
     const page = guestPageOf(off);
     let piece: Omit<PlannedArea, 'offset' | 'size'>;

@@ -17,7 +17,7 @@ describe('ppc64 EEH', () => {
     expect(phb.read(a + 0x8000, 4)).toBe(0xffffffff); // inside PE0's segment, past BAR0
     expect(isolation).toHaveLength(1);
     expect(isolation[0]).toMatchObject({ group: 'phb0:pe0', state: 'frozen' });
-    expect(isolation[0].cause).toContain('decoded by no BAR');
+    expect(isolation[0]!.cause).toContain('decoded by no BAR');
     expect(phb.eehState('phb0:pe0')).toBe('frozen');
     expect(fn('a').group.freezes).toBe(1);
 
@@ -42,8 +42,8 @@ describe('ppc64 EEH', () => {
 
   it('freezes nothing for an access to a segment no PE owns, or with EEH off', () => {
     const { phb, isolation } = build({}, nvme('a'));
-    expect(phb.read(phb.segments[100].base, 4)).toBe(0xffffffff);
-    expect(phb.read(phb.segments[255].base, 4)).toBe(0xffffffff);
+    expect(phb.read(phb.segments[100]!.base, 4)).toBe(0xffffffff);
+    expect(phb.read(phb.segments[255]!.base, 4)).toBe(0xffffffff);
     expect(isolation).toEqual([]);
     const off = build({ eeh: false }, nvme('a'));
     const a = off.fn('a').bar(0)!.address;
@@ -123,8 +123,8 @@ describe('ppc64 EEH', () => {
 describe('ppc64 MSI validation', () => {
   it("blocks an MSI carrying another PE's IRQ, freezes the source PE and never runs the other handler", () => {
     const { machine, phb, fn, toy, isolation } = build({}, nvme('a'), nvme('b'));
-    const [own] = phb.allocateMsi(fn('a'), 1);
-    const [other] = phb.allocateMsi(fn('b'), 1);
+    const own = phb.allocateMsi(fn('a'), 1)[0]!;
+    const other = phb.allocateMsi(fn('b'), 1)[0]!;
     const got: number[] = [];
     phb.setIrqHandler(own.irq, (i) => got.push(i));
     phb.setIrqHandler(other.irq, (i) => got.push(i));
@@ -142,8 +142,8 @@ describe('ppc64 MSI validation', () => {
     expect(phb.eehState('phb0:pe0')).toBe('frozen');
     expect(phb.eehState('phb0:pe1')).toBe('normal');
     expect(isolation).toHaveLength(1);
-    expect(isolation[0].group).toBe('phb0:pe0');
-    expect(isolation[0].cause).toContain('failed validation');
+    expect(isolation[0]!.group).toBe('phb0:pe0');
+    expect(isolation[0]!.cause).toContain('failed validation');
     expect(interrupts).toMatchObject([{ source: 'a', vector: other.data, delivered: false, reason: 'msi-validation' }]);
   });
 
@@ -206,7 +206,7 @@ describe('ppc64 DMA through the TCE table', () => {
     expect(phb.counters.dmaFaults).toBe(1);
     expect(phb.eehState('phb0:pe0')).toBe('frozen');
     expect(isolation).toHaveLength(1);
-    expect(isolation[0].cause).toContain('TCE');
+    expect(isolation[0]!.cause).toContain('TCE');
     expect(dev.dmaWrite32(0x8000_0010, 0x5678)).toBe(false);
     expect(phb.counters.dmaBlocked).toBe(1);
     expect(mem.read32(0x20_0010)).toBe(0x1234);

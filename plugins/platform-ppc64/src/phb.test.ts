@@ -12,7 +12,7 @@ describe('ppc64 platform defaults and facts', () => {
     expect(phb.pageSize).toBe(PAGE);
     expect(phb.segments).toHaveLength(256);
     expect(phb.segmentSize).toBe(0x8000_0000 / 256);
-    expect(phb.segments[3].base).toBe(M32 + 3 * phb.segmentSize);
+    expect(phb.segments[3]!.base).toBe(M32 + 3 * phb.segmentSize);
     expect(phb.reservedPe).toBe(255);
     expect(machine.platform).toMatchObject({ guestMsiSetup: 'rtas', vfioNoMsixEmulation: true, eeh: true });
   });
@@ -69,7 +69,7 @@ describe('ppc64 BAR placement in PE segments', () => {
       { kind: 'bar', owner: 'a', group: 'phb0:pe0', bar: 0, base: a.address, size: 0x4000 },
       { kind: 'segment', owner: 'phb0:pe0', group: 'phb0:pe0', base: M32, size: phb.segmentSize },
     ]);
-    const unowned = phb.segments[10].base;
+    const unowned = phb.segments[10]!.base;
     expect(phb.ownersOf(unowned, 4)).toEqual([
       { kind: 'segment', owner: 'unowned', group: undefined, base: unowned, size: phb.segmentSize },
     ]);
@@ -78,7 +78,7 @@ describe('ppc64 BAR placement in PE segments', () => {
   it("without alignBars packs a device's 16 KiB BAR0 and BAR3 into one 64 KiB page", () => {
     const { phb } = build({ peCount: 8, m32Size: 8 * PAGE }, igbvf('a'));
     const [b0, b3] = phb.findFunction('a').bars;
-    expect(page(b0.address)).toBe(page(b3.address));
+    expect(page(b0!.address)).toBe(page(b3!.address));
     expect(phb.windowUsage.used).toBe(0x8000);
     expect(phb.segmentsUsed).toBe(1);
   });
