@@ -110,7 +110,7 @@ describe('vhw sweep', () => {
     mkdirSync(dir);
     const r = vhw('sweep', 'ppc64-nvme', '--ops', '32', '--out', dir, '--no-progress', '--vary', 'cost.exit.userspaceFactor=1,3');
     expect(r.code).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual(['chart.svg', 'report.html', 'results.csv', 'results.json', 'vary.svg']);
+    expect(readdirSync(dir).sort()).toEqual(['chart.svg', 'manifest.json', 'report.html', 'results.csv', 'results.json', 'vary.svg']);
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).not.toMatch(/<script|src="http/);

@@ -7,12 +7,14 @@ import { addMergeCommand } from './commands/merge.js';
 import { addRunCommand } from './commands/run.js';
 import { addSweepCommand } from './commands/sweep.js';
 import type { Io } from './output.js';
+import { recordInvocation, vhwVersion } from './provenance.js';
 
 /** Builds the commander program; `io` receives output so tests can capture it. */
 export function buildProgram(io: Io): Command {
   const program = new Command('vhw')
     .description('vhw, the virtual-hardware workbench: run passthrough experiments on emulated PPC64 and control machines')
     .showHelpAfterError('(run with --help for usage)')
+    .version(vhwVersion(), '--version', 'print the vhw version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) });
   // The order of `vhw --help`.
@@ -27,6 +29,7 @@ export function buildProgram(io: Io): Command {
 
 /** Runs the CLI; returns the exit code. Errors become one clear message, never a stack trace. */
 export async function main(argv: string[], io: Io = { out: (s) => console.log(s), err: (s) => console.error(s) }): Promise<number> {
+  recordInvocation(argv.slice(2));
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv);

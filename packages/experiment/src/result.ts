@@ -65,6 +65,54 @@ export interface RunResult {
   vary?: { field: string; value: number };
   /** Host MMIO page map (extension; used by `vhw map` and the HTML report). */
   pageMap?: PageMap;
+  /** The machine the run was built from: every plugin with its options as resolved by its schema (extension). */
+  plugins?: PluginRecord[];
+  /** The sweep grid this row is a point of, so shards can be checked to form one experiment (extension). */
+  experiment?: ExperimentRecord;
+}
+
+/** One plugin of a run's machine with the options it ran with (defaults filled in by its schema). */
+export interface PluginRecord {
+  name: string;
+  kind: string;
+  instance: string;
+  options: unknown;
+}
+
+/**
+ * What makes a set of runs one experiment: two sweeps with the same identity run the same
+ * grid and give the same results. Shards of one sweep share it; `vhw merge` refuses rows
+ * whose identities differ and names the first field that does.
+ */
+export interface GridIdentity {
+  /** The scenario's name and the SHA-256 of its file (a user file and a built-in one of the same name differ). */
+  scenario: { name: string; sha256: string };
+  variants: Variant[];
+  /** The patch combinations, in grid order (`none`, `P1`, ... `P1+P2+P3`). */
+  combinations: string[];
+  /** The `--vary` points: their field, count, first and last value, and a hash of all of them. */
+  vary?: { field: string; count: number; first: number; last: number; sha256: string };
+  /** Workload operations of every run (`--ops` or the scenario's default). */
+  ops: number;
+  seed: number;
+  /** `--page-size` in bytes, when given. */
+  pageSize?: number;
+  /** `--set` cost overrides (not the `--vary` field, which each row records in `vary`). */
+  costs: Record<string, number>;
+}
+
+/** A row's place in its sweep grid. */
+export interface ExperimentRecord {
+  /** SHA-256 (hex, 16 digits) of the canonical JSON of `identity`. */
+  id: string;
+  identity: GridIdentity;
+  /** The row's index in the full grid, and the grid's size. */
+  point: number;
+  points: number;
+  /** How the scenario was named on the command line (a built-in name or an absolute path), to reload it. */
+  scenarioRef: string;
+  /** Present on rows of a `--shard I/N` sweep; a merge removes it. */
+  shard?: { index: number; count: number };
 }
 
 /** One host page of the MMIO window and what lies in it. */

@@ -4,6 +4,7 @@ import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
 import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';
+import { pluginRecords } from './result-set.js';
 import type { ExperimentConfig, Scenario } from './scenario.js';
 
 export interface RunOptions {
@@ -126,6 +127,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     costs: machine.costs.toJSON(),
     ...(options.vary ? { vary: options.vary } : {}),
     ...(options.pageMap ? { pageMap: buildPageMap(run) } : {}),
+    plugins: pluginRecords(machine.plugins),
   };
 }
 

@@ -14,7 +14,8 @@ import {
   sweepGrid,
 } from '@vhw/experiment';
 import { emitSweep } from '../emit-sweep.js';
-import { type Io, requireDir } from '../output.js';
+import { type OutDir, openOutDir } from '../out-dir.js';
+import type { Io } from '../output.js';
 import {
   type ResultFormat,
   type WorkloadOptions,
@@ -42,13 +43,28 @@ export interface SweepCommandOptions extends WorkloadOptions {
 /** `vhw sweep`: every patch combination (and `--vary` point) of one scenario, on worker threads, then printed and written. */
 export async function sweepAction(io: Io, scenarioRef: string | undefined, o: SweepCommandOptions): Promise<void> {
   const ref = scenarioRef ?? DEFAULT_SCENARIO;
-  const outDir = o.out ? requireDir(o.out, '--out') : undefined;
+  const out = o.out ? openOutDir(o.out, '--out', io.err) : undefined;
+  try {
+    await sweepInto(io, ref, scenarioRef, o, out);
+  } finally {
+    out?.release();
+  }
+}
+
+async function sweepInto(
+  io: Io,
+  ref: string,
+  scenarioRef: string | undefined,
+  o: SweepCommandOptions,
+  out: OutDir | undefined,
+): Promise<void> {
   const scenario = await loadScenario(ref);
   const variants = parseVariants(o.variant);
   const vary = o.vary ? parseVary(o.vary, o.steps, o.log === true) : undefined;
   const costs = parseSets(o.set);
-  let points = sweepGrid(scenario.name, variants, vary);
-  if (o.shard) points = shardOf(points, parseShard(o.shard));
+  const grid = sweepGrid(scenario.name, variants, vary);
+  const shard = o.shard ? parseShard(o.shard) : undefined;
+  const points = shard ? shardOf(grid, shard) : grid;
   const bar =
     o.progress !== false && process.stderr.isTTY
       ? new SingleBar({ format: 'sweep {bar} {value}/{total} runs', stream: process.stderr, hideCursor: true })
@@ -70,7 +86,9 @@ export async function sweepAction(io: Io, scenarioRef: string | undefined, o: Sw
   } finally {
     bar?.stop();
   }
-  await emitSweep(io, results, { format: o.format, costs }, outDir, scenario);
+  const description = { scenario, scenarioRef: ref, variants, vary, ops: o.ops, seed: o.seed, pageSize: o.pageSize, costs };
+  const sweep = { description, points, gridSize: grid.length, shard };
+  await emitSweep(io, results, { format: o.format, costs, sweep }, out, scenario);
 }
 
 /** Adds `vhw sweep` to `program`. */

@@ -122,3 +122,20 @@ describe('inlineSvg', () => {
     expect(inlineSvg('<img src=x onerror=alert(1)>', 'a')).toBe('<pre class="empty">&lt;img src=x onerror=alert(1)&gt;</pre>');
   });
 });
+
+describe('htmlReport provenance', () => {
+  it('lists the machines, the cost ranges the runs used, the provenance and notes, all escaped', () => {
+    const html = htmlReport({
+      title: 't',
+      results: makeSweep(['igbvf-like']),
+      costs: [{ name: 'exit.directCycles', value: 1000, max: 3000, unit: 'cycles', source: 's', confidence: 'low' }],
+      machines: [{ instance: 'nvme0', plugin: 'nvme-lite', kind: 'device', options: '{"layout":"<bar0>"}', runs: 8 }],
+      provenance: { vhw: '9.9.9', node: 'v20.0.0', command: ['sweep', 'x', '--set', 'cost.a=<1>'], cwd: '/w' },
+      notes: ['Partial set: 4 of 8 points missing.'],
+    });
+    expect(html).toMatch(/<td class="num">1,000 \.\. 3,000<\/td>/);
+    expect(html).toMatch(/<h2>Machines<\/h2>[\s\S]*nvme0[\s\S]*\{&quot;layout&quot;:&quot;&lt;bar0&gt;&quot;\}/);
+    expect(html).toMatch(/<h2>Provenance<\/h2>[\s\S]*9\.9\.9[\s\S]*v20\.0\.0[\s\S]*vhw sweep x --set cost\.a=&lt;1&gt;/);
+    expect(html).toContain('<p class="note">Partial set: 4 of 8 points missing.</p>');
+  });
+});

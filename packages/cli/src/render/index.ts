@@ -6,7 +6,7 @@ export { runTable, sweepTable, type TableOptions } from './table.js';
 export { toCsv, csvField, TRAP_COLUMN_PREFIX } from './csv.js';
 export { sweepChartSvg, varyChartSvg, renderVegaLiteSvg, type SweepChartOptions, type VaryChartOptions } from './charts.js';
 export { pageMapSvg, pageMapText, type PageMapSvgOptions } from './page-map.js';
-export { htmlReport, inlineSvg, type HtmlReportInput, type CostRow } from './html-report.js';
+export { htmlReport, inlineSvg, type HtmlReportInput, type CostRow, type MachineRow } from './html-report.js';
 export {
   COMBO_ORDER,
   comboRank,
