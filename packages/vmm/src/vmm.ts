@@ -313,7 +313,9 @@ export class Vmm implements TrapHandler, GuestPciBus {
   explain(
     gpa: number,
   ): { bar: PassthroughBar; offset: number; area: PlannedArea; hostPa: number; guestPage: number; hostPage: number } | undefined {
-    const bar = this.bars.find((b) => gpa >= b.guestAddress && gpa < b.guestAddress + (b.plan.grown ? this.pageSize : b.size));
+    // Only a mapped BAR answers there: one the guest left outside its windows, or under
+    // another BAR, does not.
+    const bar = this.bars.find((b) => b.mapped && gpa >= b.guestAddress && gpa < b.guestAddress + (b.plan.grown ? this.pageSize : b.size));
     if (!bar) return undefined;
     const offset = gpa - bar.guestAddress;
     // Past the end of a grown sub-page BAR the guest still reaches the host page directly,
