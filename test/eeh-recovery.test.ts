@@ -516,3 +516,18 @@ describe('a freeze while a PE is recovering', () => {
     });
   }
 });
+
+describe('the guest EEH core always returns', () => {
+  it('with a slot-reset hold longer than a fifth of the freeze window, a PE refreezing at once does not loop forever', async () => {
+    const run = prepare(await loadScenario('ppc64-mixed'), CONFIGS[0]!, { costs: { 'eeh.slotResetHoldMs': 1_000_000 } });
+    const phb = run.bridge as Ppc64Phb;
+    const pe = run.bridge.findFunction('nvme0').group.id;
+    phb.injectError(pe);
+    run.machine.events.on('isolation', (e) => {
+      if (e.group === pe && e.state === 'configured') phb.injectError(pe);
+    });
+    expect(run.os.handleEeh(run.bus, 'nvme0', run.drivers)).toBe(false);
+    expect(run.os.eehRecoveries).toBe(GuestOs.maxEehFreezes + 1);
+    run.machine.dispose();
+  });
+});

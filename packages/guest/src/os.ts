@@ -183,7 +183,9 @@ export class GuestOs {
     const fn = bus.find(device);
     const eeh = fn.eeh;
     if (!eeh || this.eehFailedPes.has(eeh.pe) || !eeh.frozen()) return false;
-    for (;;) {
+    // Bounded per call as well: with a slot-reset hold of over 12 minutes the hour window
+    // would start over before the count ran out, and this loop must still end.
+    for (let attempt = 0; attempt <= GuestOs.maxEehFreezes; attempt++) {
       if (!this.countFreeze(eeh.pe)) {
         this.eehFailedPes.add(eeh.pe);
         this.eehGaveUp++;
@@ -203,6 +205,7 @@ export class GuestOs {
       }
       if (!failed && !eeh.frozen()) return true;
     }
+    return false;
   }
 
   /** Counts one freeze of `pe` in its one-hour window; false when that makes too many. */
