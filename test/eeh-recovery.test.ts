@@ -6,7 +6,8 @@
  * Every operation is accounted for, and the other PEs never notice.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { IsolationEvent } from '@vhw/core';
+import { ContainerModule, EventsToken, type IsolationEvent, LifecycleToken, type MachineEvents, definePlugin, z } from '@vhw/core';
+import { PciHostToken } from '@vhw/pci';
 import { type NicLiteDriver, nicLite } from '@vhw/device-nic-lite';
 import { type NvmeLiteDriver, nvmeLite } from '@vhw/device-nvme-lite';
 import { type GuestDriver, GuestOs } from '@vhw/guest';
@@ -22,6 +23,7 @@ import {
   passthroughMachine,
   patchListOf,
   prepare,
+  runExperiment,
 } from '@vhw/experiment';
 
 const CHUNK = 16;
@@ -350,5 +352,182 @@ describe('the guest EEH core when a PE keeps failing', () => {
     const r = nvme.run(4);
     expect(r.completed + r.failed).toBe(4);
     expect(r.failed).toBe(4);
+  });
+});
+
+/**
+ * A test-only plugin that makes one device's PE fail: the PHB freezes it at the guest
+ * access number `atAccess` of the workload (tracing must be on, as `runExperiment`'s
+ * `trace` option turns it), and with `refreeze` again each time a recovery brings it back.
+ */
+const faultyPe = definePlugin({
+  name: 'test-faulty-pe',
+  kind: 'other',
+  description: 'test only: freezes a device PE at an access of the workload, and again after each recovery',
+  schema: z.strictObject({ device: z.string(), atAccess: z.number().int().positive(), refreeze: z.boolean() }),
+  module: (o) =>
+    new ContainerModule(({ bind }) => {
+      bind(LifecycleToken).toDynamicValue((ctx) => {
+        const phb = ctx.get(PciHostToken) as Ppc64Phb;
+        const events = ctx.get(EventsToken) as MachineEvents;
+        return {
+          name: 'test-faulty-pe',
+          stage: 1e9,
+          realize() {
+            const pe = phb.findFunction(o.device).group.id;
+            let accesses = 0;
+            events.on('access', () => {
+              if (++accesses === o.atAccess) phb.injectError(pe);
+            });
+            events.on('isolation', (e) => {
+              if (o.refreeze && e.group === pe && e.state === 'configured') phb.injectError(pe);
+            });
+          },
+        };
+      });
+    }),
+});
+
+function faultyScenario(o: { device: string; atAccess: number; refreeze: boolean }): Scenario {
+  return defineScenario({
+    name: 'ppc64-mixed-faulty',
+    description: 'ppc64-mixed with one PE made to fail',
+    ops: 3000,
+    machine: (config) => [...mixed.machine(config), faultyPe(o)],
+  });
+}
+
+describe('giving up on a PE sticks (Linux eeh_max_freezes)', () => {
+  const config = CONFIGS[0]!;
+
+  it('a PE that refreezes every time it comes back gets 5 recoveries in the whole run, not 5 per failing chunk', () => {
+    const r = runExperiment(faultyScenario({ device: 'nvme0', atAccess: 2000, refreeze: true }), config, { trace: () => {} });
+    const w = r.workload;
+    expect(w.eehRecoveries).toBe(GuestOs.maxEehFreezes);
+    expect(w.completed! + w.failed!).toBe(3000);
+    expect(w.failed).toBeGreaterThan(0);
+    // The other devices did all their work: only nvme0's share failed.
+    expect(w.failed).toBeLessThanOrEqual(1000);
+    // 5 slot resets of 125 ms, not hundreds.
+    expect(w.simulatedNs).toBeLessThan(6 * 125e6 + 1e9);
+    expect(w.frozenAtEnd).toBe(1);
+  });
+
+  it('once given up, the guest makes no more recovery attempts (no RTAS call) and the driver fails fast', () => {
+    const h = harness(config);
+    const nvme = h.driver<NvmeLiteDriver>('nvme0');
+    const pe = h.pe('nvme0');
+    h.run.machine.events.on('isolation', (e) => {
+      if (e.group === pe && e.state === 'configured') h.phb.injectError(pe);
+    });
+    h.phb.injectError(pe);
+    expect(nvme.run(CHUNK).failed).toBe(CHUNK);
+    expect(h.handleEeh('nvme0')).toBe(false);
+    expect(h.run.os.eehRecoveries).toBe(GuestOs.maxEehFreezes);
+    expect(h.run.os.eehFailedPes.has(pe)).toBe(true);
+    const rtas = h.run.vmm.counters.rtasCalls;
+    const timeouts = nvme.counters.timeouts;
+    const fast = nvme.counters.failedFast;
+    for (let chunk = 0; chunk < 10; chunk++) {
+      expect(nvme.run(CHUNK)).toEqual({ completed: 0, failed: CHUNK });
+      expect(h.handleEeh('nvme0')).toBe(false);
+    }
+    expect(h.run.os.eehRecoveries).toBe(GuestOs.maxEehFreezes);
+    expect(h.run.os.eehGaveUp).toBe(1);
+    expect(h.run.vmm.counters.rtasCalls).toBe(rtas);
+    expect(nvme.counters.timeouts).toBe(timeouts);
+    expect(nvme.counters.failedFast).toBe(fast + 10 * CHUNK);
+    expect(h.phb.eehState(pe)).toBe('frozen');
+    othersWork(h, 'nvme0');
+    h.run.machine.dispose();
+  });
+
+  it('freezes more than an hour apart do not add up', () => {
+    const h = harness(config);
+    const nvme = h.driver<NvmeLiteDriver>('nvme0');
+    const pe = h.pe('nvme0');
+    for (let i = 0; i < 2 * GuestOs.maxEehFreezes; i++) {
+      h.phb.injectError(pe);
+      expect(nvme.run(4).failed).toBe(4);
+      expect(h.handleEeh('nvme0')).toBe(true);
+      h.run.machine.clock.now += 3600e9 / 4;
+    }
+    expect(h.run.os.eehRecoveries).toBe(2 * GuestOs.maxEehFreezes);
+    expect(h.run.os.eehGaveUp).toBe(0);
+    expect(nvme.run(CHUNK)).toEqual({ completed: CHUNK, failed: 0 });
+    h.run.machine.dispose();
+  });
+});
+
+describe('workload.frozenAtEnd', () => {
+  it('is absent when every PE ends healthy, even after a recovery', () => {
+    const r = runExperiment(faultyScenario({ device: 'nvme0', atAccess: 2000, refreeze: false }), CONFIGS[0]!, {
+      ops: 600,
+      trace: () => {},
+    });
+    expect(r.workload.eehRecoveries).toBe(1);
+    expect(r.workload.frozenAtEnd).toBeUndefined();
+  });
+
+  it('counts a PE that froze after its driver ran its last chunk', () => {
+    // nvme0 runs its last chunk first in each round; a freeze late in the run is seen by nobody.
+    const ops = 96;
+    const probe = runExperiment(mixed, CONFIGS[0]!, { ops, trace: () => {} });
+    expect(probe.workload.frozenAtEnd).toBeUndefined();
+    let total = 0;
+    runExperiment(mixed, CONFIGS[0]!, { ops, trace: (l) => (total += l.includes(' trap ') ? 0 : 1) });
+    const r = runExperiment(faultyScenario({ device: 'nvme0', atAccess: total - 5, refreeze: false }), CONFIGS[0]!, {
+      ops,
+      trace: () => {},
+    });
+    expect(r.workload.failed).toBe(0);
+    expect(r.workload.eehRecoveries).toBe(0);
+    expect(r.workload.frozenAtEnd).toBe(1);
+  });
+});
+
+describe('a freeze while a PE is recovering', () => {
+  for (const state of ['recovering', 'reset'] as const) {
+    it(`injected at "${state}" is not cleared: the PE is frozen again, counted, and the guest recovers it again`, () => {
+      const h = harness(CONFIGS[0]!);
+      const nvme = h.driver<NvmeLiteDriver>('nvme0');
+      const pe = h.pe('nvme0');
+      const group = h.run.bridge.findFunction('nvme0').group;
+      h.phb.injectError(pe);
+      expect(nvme.run(4).failed).toBe(4);
+      let once = true;
+      h.run.machine.events.on('isolation', (e) => {
+        if (e.group === pe && e.state === state && once) {
+          once = false;
+          h.phb.injectError(pe);
+        }
+      });
+      const freezes = group.freezes;
+      const from = h.events.length;
+      expect(h.handleEeh('nvme0')).toBe(true);
+      const seq = h.events.slice(from).filter((e) => e.group === pe);
+      expect(seq.map((e) => e.state)).toEqual(['recovering', 'reset', 'normal', 'frozen', 'recovering', 'reset', 'normal', 'configured']);
+      expect(seq[3]!.cause).toBe('error injection (during recovery)');
+      expect(group.freezes).toBe(freezes + 1);
+      expect(h.run.os.eehRecoveries).toBe(2);
+      expect(h.phb.eehState(pe)).toBe('normal');
+      expect(nvme.run(CHUNK)).toEqual({ completed: CHUNK, failed: 0 });
+      h.run.machine.dispose();
+    });
+  }
+});
+
+describe('the guest EEH core always returns', () => {
+  it('with a slot-reset hold longer than a fifth of the freeze window, a PE refreezing at once does not loop forever', async () => {
+    const run = prepare(await loadScenario('ppc64-mixed'), CONFIGS[0]!, { costs: { 'eeh.slotResetHoldMs': 1_000_000 } });
+    const phb = run.bridge as Ppc64Phb;
+    const pe = run.bridge.findFunction('nvme0').group.id;
+    phb.injectError(pe);
+    run.machine.events.on('isolation', (e) => {
+      if (e.group === pe && e.state === 'configured') phb.injectError(pe);
+    });
+    expect(run.os.handleEeh(run.bus, 'nvme0', run.drivers)).toBe(false);
+    expect(run.os.eehRecoveries).toBe(GuestOs.maxEehFreezes + 1);
+    run.machine.dispose();
   });
 });

@@ -53,7 +53,16 @@ export interface RunResult {
   patches: PatchSet;
   /** The --seed the run was made with (workloads are deterministic; kept for reproduction). */
   seed?: number;
-  workload: { ops: number; simulatedNs: number; opsPerSecond: number; completed?: number; failed?: number; eehRecoveries?: number };
+  workload: {
+    ops: number;
+    simulatedNs: number;
+    opsPerSecond: number;
+    completed?: number;
+    failed?: number;
+    eehRecoveries?: number;
+    /** PEs still frozen, or failed for good by the guest, when the run ended; absent when none. */
+    frozenAtEnd?: number;
+  };
   mmio: { direct: number; trapped: number; trapsByReason: Record<string, number> };
   bars: BarResult[];
   isolation: { violations: number };

@@ -41,7 +41,7 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
       `scenario ${scenario.name}: no guest driver; add a device plugin that contributes one (GuestDriverToken)`,
     );
   }
-  const os = new GuestOs(machine.cpu, machine.get(GuestMemoryToken));
+  const os = new GuestOs(machine.cpu, machine.get(GuestMemoryToken), undefined, machine.clock);
   const bus = machine.get(GuestPciBusToken);
   for (const d of drivers) d.probe({ cpu: machine.cpu, bus, os });
   machine.cpu.deliverPending();
@@ -106,6 +106,8 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const direct = s.count(Path.Direct);
   const trapped = s.count(Path.Trap);
   const platform = machine.platform;
+  // Read from the host's PE state (no guest exit, so nothing is charged after the measurement).
+  const frozenAtEnd = run.bridge.groups.filter((g) => g.frozen || run.os.eehFailedPes.has(g.id)).length;
   return {
     scenario: scenario.name,
     platform: { name: platform.name, pageSize: platform.pageSize, eeh: platform.eeh, barSpanBytes: barSpanBytes(run.bridge) },
@@ -119,6 +121,8 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
       completed,
       failed,
       eehRecoveries: run.os.eehRecoveries,
+      // Only when a PE is left frozen: the results of runs that end healthy keep their shape.
+      ...(frozenAtEnd > 0 ? { frozenAtEnd } : {}),
     },
     mmio: { direct, trapped, trapsByReason: s.trapsByReason },
     bars: barResults(vmm),

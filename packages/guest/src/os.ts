@@ -36,13 +36,17 @@ export class GuestOs {
    * @param memory - guest RAM; allocations come from its first block.
    * @param heapStart - offset where allocations start (or half the RAM if smaller): the
    *   low RAM is left to the guest kernel image.
+   * @param clock - the machine's simulated clock, for the EEH core's one-hour freeze
+   *   window; without it every freeze of a PE counts towards `maxEehFreezes`.
    * @throws VhwError `E_CONFIG` when the machine has no guest RAM.
    */
   constructor(
     readonly cpu: GuestCpu,
     memory: GuestMemory,
     heapStart = 0x100000,
+    clock?: { readonly now: number },
   ) {
+    this.now = clock ? () => clock.now : () => 0;
     const ram = memory.entries[0];
     if (!ram) throw new VhwError('E_CONFIG', 'guest OS: the machine has no guest RAM; add guestRam()');
     this.brk = ram.base + Math.min(heapStart, ram.size / 2);
@@ -137,23 +141,56 @@ export class GuestOs {
   eehRecoveries = 0;
 
   /**
+   * Freezes of a PE within an hour that the guest recovers; the next one fails the PE for
+   * good. Linux's `eeh_max_freezes` (arch/powerpc/kernel/eeh.c, default 5):
+   * `eeh_handle_normal_event()` in eeh_driver.c counts every freeze it handles
+   * (`pe->freeze_count++`) and, once the count exceeds the limit, logs "has failed %d times
+   * in the last hour and has been permanently disabled" and removes the PE's devices
+   * instead of recovering; `eeh_pe_update_time_stamp()` in eeh_pe.c starts the count over
+   * when more than 3600 s passed since the first freeze it counted.
+   */
+  static maxEehFreezes = 5;
+  /** The window `maxEehFreezes` counts freezes in: one hour, in simulated nanoseconds. */
+  static readonly eehFreezeWindowNs = 3600e9;
+  /** Kept for older callers: the recoveries a PE that refreezes at once gets (`maxEehFreezes`). */
+  static get maxEehAttempts(): number {
+    return GuestOs.maxEehFreezes;
+  }
+  /** PEs the guest gave up on (their drivers keep failing operations). */
+  eehGaveUp = 0;
+  /** Per PE: freezes counted in the current window and when the window started. */
+  private readonly peFreezes = new Map<string, { count: number; sinceNs: number }>();
+  /** PEs failed for good: the guest no longer recovers them, their drivers fail fast. */
+  readonly eehFailedPes = new Set<string>();
+  /** Simulated time, for the one-hour window (without a clock every freeze counts). */
+  private readonly now: () => number;
+
+  /**
    * The guest's EEH core, run when a driver saw all-ones or a device stopped answering
-   * (as eeh_dev_check_failure() is): if the function's PE is frozen, recover the PE and
-   * tell every driver of a function in it to re-initialise.
+   * (as eeh_dev_check_failure() is): if the function's PE is frozen, count the freeze,
+   * recover the PE and tell every driver of a function in it to re-initialise; if it froze
+   * again meanwhile, that is another freeze, counted and recovered the same way. A PE
+   * frozen more than `maxEehFreezes` times within an hour is failed for good: it is not
+   * recovered again, now or on any later call.
    *
    * @param bus - the guest's PCI bus.
    * @param device - the function whose driver noticed the failure.
    * @param drivers - every driver in the guest (those of the PE's functions are told).
-   * @returns whether it recovered the PE (false when it was not frozen, or the guest gave up).
+   * @returns whether it recovered the PE (false when it was not frozen, or is failed for good).
    * @throws VhwError `E_NOT_FOUND` when the bus has no function `device`.
    */
   handleEeh(bus: GuestPciBus, device: string, drivers: readonly EehErrorHandler[]): boolean {
     const fn = bus.find(device);
     const eeh = fn.eeh;
-    if (!eeh?.frozen()) return false;
-    // Like Linux's EEH core: recover, let the drivers re-initialise; if the PE froze again
-    // meanwhile, try again, up to a limit (eeh_max_freezes), then leave the PE failed.
-    for (let attempt = 0; attempt < GuestOs.maxEehAttempts; attempt++) {
+    if (!eeh || this.eehFailedPes.has(eeh.pe) || !eeh.frozen()) return false;
+    // Bounded per call as well: with a slot-reset hold of over 12 minutes the hour window
+    // would start over before the count ran out, and this loop must still end.
+    for (let attempt = 0; attempt <= GuestOs.maxEehFreezes; attempt++) {
+      if (!this.countFreeze(eeh.pe)) {
+        this.eehFailedPes.add(eeh.pe);
+        this.eehGaveUp++;
+        return false;
+      }
       eeh.recover();
       this.eehRecoveries++;
       let failed = false;
@@ -168,12 +205,18 @@ export class GuestOs {
       }
       if (!failed && !eeh.frozen()) return true;
     }
-    this.eehGaveUp++;
     return false;
   }
 
-  /** Recoveries of one freeze the guest tries before it gives up on the PE. */
-  static maxEehAttempts = 5;
-  /** PEs the guest gave up on (their drivers keep failing operations). */
-  eehGaveUp = 0;
+  /** Counts one freeze of `pe` in its one-hour window; false when that makes too many. */
+  private countFreeze(pe: string): boolean {
+    const now = this.now();
+    let w = this.peFreezes.get(pe);
+    if (!w || now - w.sinceNs > GuestOs.eehFreezeWindowNs) {
+      w = { count: 0, sinceNs: now };
+      this.peFreezes.set(pe, w);
+    }
+    w.count++;
+    return w.count <= GuestOs.maxEehFreezes;
+  }
 }

@@ -83,6 +83,35 @@ describe('ppc64 EEH', () => {
     expect(isolation.some((e) => e.group === 'phb0:pe1')).toBe(false);
   });
 
+  it('holds an error that arrives while the PE is in reset and freezes the PE again when recovery unfreezes it', () => {
+    const { machine, phb, fn, isolation } = build({}, nvme('a'), nvme('b'));
+    const a = fn('a');
+    const addr = a.bar(0)!.address;
+    phb.injectError('phb0:pe0');
+    const freezes = a.group.freezes;
+    let once = true;
+    machine.events.on('isolation', (e) => {
+      if (e.state === 'reset' && once) {
+        once = false;
+        phb.injectError('phb0:pe0', 'mmio');
+      }
+    });
+    phb.recover('phb0:pe0');
+    expect(isolation.slice(1).map((e) => [e.state, e.cause])).toEqual([
+      ['recovering', 'freeze detected'],
+      ['reset', 'slot reset'],
+      ['normal', 'unfrozen'],
+      ['mmio-frozen', 'error injection (during recovery)'],
+    ]);
+    expect(a.group.freezes).toBe(freezes + 1);
+    expect(phb.eehState('phb0:pe0')).toBe('mmio-frozen');
+    expect(phb.read(addr, 4)).toBe(0xffffffff);
+    // The next recovery, with no new error, brings it back.
+    phb.recover('phb0:pe0');
+    expect(phb.eehState('phb0:pe0')).toBe('normal');
+    expect(isolation.at(-1)!.state).toBe('configured');
+  });
+
   it('takes the slot-reset hold from the cost model (override)', () => {
     const machine = Machine.create({ plugins: [ppc64Platform({}), nvme('a')], costs: { 'eeh.slotResetHoldMs': 10 } });
     const phb = machine.get(PciHostToken) as Ppc64Phb;

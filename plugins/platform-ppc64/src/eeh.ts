@@ -33,6 +33,11 @@ export class PhbEeh {
    * asked to recover, and fails there, as before, if it still is not there.
    */
   private slotReset: Charge | undefined;
+  /**
+   * The PEs being recovered, each with the freeze that arrived meanwhile (if any): the
+   * recovery is about to unfreeze the PE, and must not clear a new error with the old one.
+   */
+  private readonly recovering = new Map<IsolationGroup, { what: FreezeScope; cause: string } | undefined>();
 
   constructor(private readonly o: PhbEehOptions) {
     if (EEH_SLOT_RESET.parameters.every((p) => o.costs.has(p))) this.slotReset = o.clock.meter.resolve(EEH_SLOT_RESET, o.costs);
@@ -52,6 +57,12 @@ export class PhbEeh {
 
   /** Freezes a PE (what the PHB does on an error it detects, or error injection); emits `isolation` on a change. */
   freeze(group: IsolationGroup, what: FreezeScope, cause: string): void {
+    if (this.recovering.has(group)) {
+      // The PE is in reset: the error is held and applied when the recovery unfreezes it.
+      const held = this.recovering.get(group);
+      this.recovering.set(group, { what: held && held.what !== what ? 'both' : what, cause });
+      return;
+    }
     const before = this.state(group);
     if (what !== 'dma') group.mmioFrozen = true;
     if (what !== 'mmio') group.dmaFrozen = true;
@@ -98,14 +109,27 @@ export class PhbEeh {
   recover(g: IsolationGroup, restore: (fn: PciFunction) => void): void {
     const { events, clock } = this.o;
     const emit = (state: string, cause: string) => events.emit('isolation', { group: g.id, state, cause, timeNs: clock.now });
-    emit('recovering', 'freeze detected');
-    for (const fn of g.functions) fn.device.reset();
-    this.slotReset ??= this.o.clock.meter.resolve(EEH_SLOT_RESET, this.o.costs);
-    this.slotReset.add();
-    emit('reset', 'slot reset');
+    this.recovering.set(g, undefined);
+    let held: { what: FreezeScope; cause: string } | undefined;
+    try {
+      emit('recovering', 'freeze detected');
+      for (const fn of g.functions) fn.device.reset();
+      this.slotReset ??= this.o.clock.meter.resolve(EEH_SLOT_RESET, this.o.costs);
+      this.slotReset.add();
+      emit('reset', 'slot reset');
+    } finally {
+      held = this.recovering.get(g);
+      this.recovering.delete(g);
+    }
     g.mmioFrozen = false;
     g.dmaFrozen = false;
     emit('normal', 'unfrozen');
+    if (held) {
+      // An error arrived while the PE was in recovery: it is frozen again at once (another
+      // freeze, counted), and left for the guest's EEH core to see and recover again.
+      this.freeze(g, held.what, `${held.cause} (during recovery)`);
+      return;
+    }
     for (const fn of g.functions) restore(fn);
     emit('configured', 'BARs and configuration restored');
   }
