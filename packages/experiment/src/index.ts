@@ -27,3 +27,4 @@ export { preparePassthrough } from './prepare-passthrough.js';
 export * from './sweep.js';
 export * from './scenarios.js';
 export { type ExecuteOptions, executeGrid } from './execute.js';
+export { parseResultRows, runResultSchema } from './result-schema.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { VhwError } from '@vhw/core';
-import { type RunResult, builtinScenarioNames, loadScenario, orderResults } from '@vhw/experiment';
+import { type RunResult, builtinScenarioNames, loadScenario, orderResults, parseResultRows } from '@vhw/experiment';
 import { emitSweep } from '../emit-sweep.js';
 import { type Io, requireDir } from '../output.js';
 import { type ResultFormat, resultFormatOption } from '../options.js';
@@ -24,7 +24,7 @@ export async function mergeAction(io: Io, files: string[], o: MergeCommandOption
       throw new VhwError('E_CONFIG', `merge: ${f} is not a JSON results file: ${(e as Error).message}`);
     }
     if (!Array.isArray(parsed)) throw new VhwError('E_CONFIG', `merge: ${f} holds no array of results (write shards with --format json)`);
-    all.push(...(parsed as RunResult[]));
+    all.push(...parseResultRows(f, parsed));
   }
   const ordered = orderResults(all);
   const names = [...new Set(ordered.map((r) => r.scenario))];
