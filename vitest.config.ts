@@ -16,6 +16,6 @@ export default defineConfig({
       'examples/**/*.test.ts',
     ],
     exclude: ['**/node_modules/**', '**/dist/**'],
-    testTimeout: 30000,
+    testTimeout: 90000,
   },
 });

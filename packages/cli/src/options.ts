@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PATCHES, VARIANTS, type Variant, parsePatchList } from '@vhw/core';
-import type { ExperimentConfig } from '@vhw/experiment';
+import { type ExperimentConfig, MAX_OPS, MAX_SEED } from '@vhw/experiment';
 
 /**
  * The option builders the commands share, so that an option spelled in two commands is
@@ -16,12 +16,20 @@ export function parsePageSize(v: string): number {
   return n;
 }
 
-/** Parses a count (`--ops`, `--seed`, `--steps`, `--jobs`): an integer of at least 1. */
-export function parsePositiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('allowed: a positive integer');
-  return n;
+/**
+ * A parser of a count: an integer from 1 to `max`. Every count has a bound, and none above
+ * 2^53 - 1: past it, numbers are no longer exact integers (a counter stops changing).
+ */
+export function positiveIntUpTo(max: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`allowed: an integer 1..${max}`);
+    return n;
+  };
 }
+
+/** Parses a count (`--steps`, `--jobs`): an integer from 1 to 2^53 - 1. */
+export const parsePositiveInt: (v: string) => number = positiveIntUpTo(Number.MAX_SAFE_INTEGER);
 
 function parseVariant(v: string): Variant {
   const variant = VARIANTS.find((x) => x === v);
@@ -37,13 +45,22 @@ function parseFormat<F extends string>(allowed: readonly F[]): (v: string) => F 
   };
 }
 
-/** Appends each use of a repeatable option (`--set`) to the list so far. */
-const collect = (v: string, prev: string[]) => [...prev, v];
+/** Appends each use of a repeatable option (`--set`, `--vary`) to the list so far. */
+export const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** Refuses an empty `--patches` (which would silently mean none); the list itself is parsed by core's `parsePatchList`. */
+function nonEmptyPatchList(names: string): (v: string) => string {
+  return (v) => {
+    if (v.split(',').some((x) => x.trim() === ''))
+      throw new InvalidArgumentError(`an empty patch name; allowed: none, all, or a comma list of ${names}`);
+    return v;
+  };
+}
 
 /** `--patches`, written once for every command that runs one combination (ids and P1..P3 from core's vocabulary). */
 export function patchesOption(): Option {
   const names = PATCHES.map((p) => `${p.id} (${p.short})`).join(', ');
-  return new Option('--patches <list>', `none, all, or a comma list of ${names}`).default('none');
+  return new Option('--patches <list>', `none, all, or a comma list of ${names}`).argParser(nonEmptyPatchList(names)).default('none');
 }
 
 /** `--variant`: one variant, or with `both` (sweep) each of them. */
@@ -92,8 +109,10 @@ export interface WorkloadOptions {
 export function workloadOptions(c: Command): Command {
   return c
     .addOption(new Option('--page-size <size>', "host page size: 4k, 16k or 64k (default: the platform's)").argParser(parsePageSize))
-    .addOption(new Option('--ops <n>', "workload operations (default: the scenario's)").argParser(parsePositiveInt))
-    .addOption(new Option('--seed <n>', 'seed recorded with the run').argParser(parsePositiveInt).default(1))
+    .addOption(
+      new Option('--ops <n>', `workload operations, at most ${MAX_OPS} (default: the scenario's)`).argParser(positiveIntUpTo(MAX_OPS)),
+    )
+    .addOption(new Option('--seed <n>', 'seed recorded with the run').argParser(positiveIntUpTo(MAX_SEED)).default(1))
     .option('--set <cost.FIELD=VALUE>', 'override a cost-model parameter (repeatable; see vhw list)', collect, []);
 }
 
@@ -103,7 +122,7 @@ export function pointOptions(c: Command): Command {
     .addOption(patchesOption())
     .addOption(variantOption(false))
     .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
-    .addOption(new Option('--seed <n>').argParser(parsePositiveInt).default(1).hideHelp());
+    .addOption(new Option('--seed <n>').argParser(positiveIntUpTo(MAX_SEED)).default(1).hideHelp());
 }
 
 /** The experiment point the point options name. */

@@ -4,6 +4,7 @@ import type { RunResult } from './result.js';
 import { type RunOptions, runExperiment } from './run.js';
 import type { Scenario } from './scenario.js';
 import type { GridPoint } from './sweep.js';
+import { type WorkerReply, type WorkerTask, deserializeError } from './worker.js';
 
 export interface ExecuteOptions {
   scenarioRef: string;
@@ -31,6 +32,13 @@ function taskOf(p: GridPoint, o: ExecuteOptions): { config: Parameters<typeof ru
 /**
  * Runs grid points serially, or over `jobs` worker threads. Each point is an
  * independent, deterministic machine, so both give identical results in grid order.
+ *
+ * Errors too come out as they would serially: a worker sends its error's code and message
+ * (`WorkerReply`) and it is rethrown here as the same VhwError. A failing point stops the
+ * run: no further point starts, the points already running are awaited (their results
+ * dropped) and only then is the pool destroyed, so no worker answers a destroyed pool.
+ * Of the points that failed, the one first in grid order is reported, as a serial run would.
+ * @throws the error of the first failing point in grid order
  */
 export async function executeGrid(scenario: Scenario, points: readonly GridPoint[], o: ExecuteOptions): Promise<RunResult[]> {
   const results: RunResult[] = new Array(points.length);
@@ -43,20 +51,40 @@ export async function executeGrid(scenario: Scenario, points: readonly GridPoint
     }
     return results;
   }
-  const pool = new Piscina({
+  const pool = new Piscina<WorkerTask, WorkerReply>({
     filename: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)),
     maxThreads: o.jobs,
     minThreads: Math.min(o.jobs, points.length),
   });
-  try {
-    await Promise.all(
-      points.map(async (p, i) => {
-        results[i] = await pool.run({ scenario: o.scenarioRef, ...taskOf(p, o) });
+  // Failures by grid index; the lowest is the one a serial run would have met first.
+  const failures = new Map<number, unknown>();
+  // The pool's own errors (a worker that dies) are failures too, never an uncaught 'error' event.
+  pool.on('error', (e: unknown) => failures.set(-1, e));
+  let next = 0;
+  // One lane per thread takes the next point until the points run out or one has failed:
+  // every point below a failing one was started before it, so none is missed.
+  const lane = async (): Promise<void> => {
+    while (failures.size === 0 && next < points.length) {
+      const i = next++;
+      try {
+        const reply = await pool.run({ scenario: o.scenarioRef, ...taskOf(points[i]!, o) });
+        if (!reply.ok) {
+          failures.set(i, deserializeError(reply.error));
+          return;
+        }
+        results[i] = reply.result;
         o.onProgress?.(++done, points.length);
-      }),
-    );
+      } catch (e) {
+        failures.set(i, e);
+        return;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(o.jobs, points.length) }, lane));
   } finally {
     await pool.destroy();
   }
+  if (failures.size > 0) throw failures.get(Math.min(...failures.keys()));
   return results;
 }

@@ -28,3 +28,4 @@ export * from './sweep.js';
 export * from './result-set.js';
 export * from './scenarios.js';
 export { type ExecuteOptions, executeGrid } from './execute.js';
+export { parseResultRows, runResultSchema } from './result-schema.js';

@@ -1,11 +1,11 @@
-import { GUEST_IO_STACK, GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
+import { type CostModel, GUEST_IO_STACK, GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
 import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
 import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
 import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';
 import { pluginRecords } from './result-set.js';
-import type { ExperimentConfig, Scenario } from './scenario.js';
+import { type ExperimentConfig, MAX_OPS, type Scenario } from './scenario.js';
 
 export interface RunOptions {
   ops?: number;
@@ -29,9 +29,33 @@ export interface PreparedRun {
   os: GuestOs;
 }
 
-/** Builds the scenario's machine for `config` and probes every guest driver. */
+/**
+ * What a passthrough run takes from the machine, with the plugin that provides each: a
+ * scenario whose machine() leaves one out is told which, not shown the container's dump.
+ */
+const PASSTHROUGH_SERVICES = [
+  {
+    token: PciHostToken,
+    plugin: 'a PCI platform (ppc64Platform() from @vhw/platform-ppc64 or genericPlatform() from @vhw/platform-generic)',
+  },
+  { token: VfioToken, plugin: 'the vfio-pci plugin (vfioPci() from @vhw/vfio-pci)' },
+  { token: VmmToken, plugin: 'the VMM plugin (vmm() from @vhw/vmm)' },
+] as const;
+
+/**
+ * Builds the scenario's machine for `config` and probes every guest driver.
+ * @throws VhwError E_CONFIG when the machine lacks a plugin a passthrough run needs (named)
+ */
 export function prepare(scenario: Scenario, config: ExperimentConfig, options: RunOptions = {}): PreparedRun {
   const machine = Machine.create({ plugins: scenario.machine(config), costs: options.costs, name: scenario.name });
+  const missing = PASSTHROUGH_SERVICES.filter((s) => !machine.container.isBound(s.token)).map((s) => s.plugin);
+  if (missing.length > 0) {
+    machine.dispose();
+    throw new VhwError(
+      'E_CONFIG',
+      `scenario ${scenario.name}: its machine() lacks ${missing.join(' and ')}; add ${missing.length > 1 ? 'them' : 'it'} to the plugins machine() returns, or build the machine with passthroughMachine({ platform, devices }, config)`,
+    );
+  }
   const vmm = machine.get(VmmToken);
   const bridge = machine.get(PciHostToken);
   const drivers = machine.getAll(GuestDriverToken);
@@ -75,8 +99,7 @@ const CHUNK = 16;
 
 function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun, options: RunOptions): RunResult {
   const { machine, vmm, drivers } = run;
-  const ops = options.ops ?? scenario.ops;
-  if (!Number.isInteger(ops) || ops < 1) throw new VhwError('E_CONFIG', `--ops ${String(ops)}; allowed: a positive integer`);
+  const ops = workloadOps(scenario, options.ops);
   machine.stats.reset();
   machine.clock.meter.resetAttribution(); // like the statistics, the per-charge breakdown covers the workload
   vmm.space.resetCounts(); // per-area trap counts cover the workload only, not the probe
@@ -102,6 +125,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   }
   machine.cpu.deliverPending();
   const simulatedNs = machine.clock.now - t0;
+  if (!Number.isFinite(simulatedNs)) throw nonFiniteTime(machine.costs, simulatedNs);
   const s = machine.stats;
   const direct = s.count(Path.Direct);
   const trapped = s.count(Path.Trap);
@@ -133,6 +157,39 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     ...(options.pageMap ? { pageMap: buildPageMap(run) } : {}),
     plugins: pluginRecords(machine.plugins),
   };
+}
+
+/**
+ * The operations a run takes: `ops` (`--ops`) when given, else the scenario's own.
+ * @param source - how the user named the scenario (its file), for the message
+ * @throws VhwError E_CONFIG when `ops` is not an integer 1..MAX_OPS, or when it is not given
+ *   and the scenario has no valid `ops` (a scenario file not made with defineScenario)
+ */
+export function workloadOps(scenario: Scenario, ops?: number, source = `scenario ${scenario.name}`): number {
+  const allowed = `an integer 1..${MAX_OPS}`;
+  if (ops !== undefined) {
+    if (!Number.isSafeInteger(ops) || ops < 1 || ops > MAX_OPS) throw new VhwError('E_CONFIG', `--ops ${String(ops)}; allowed: ${allowed}`);
+    return ops;
+  }
+  const own: unknown = scenario.ops;
+  if (typeof own === 'number' && Number.isSafeInteger(own) && own >= 1 && own <= MAX_OPS) return own;
+  throw new VhwError(
+    'E_CONFIG',
+    own === undefined
+      ? `${source} lacks ops and --ops was not given; allowed: ops: ${allowed} in the scenario (defineScenario checks it), or --ops N`
+      : `${source}: ops ${JSON.stringify(own)} and --ops was not given; allowed: ops: ${allowed} in the scenario, or --ops N`,
+  );
+}
+
+/** The error of a run whose simulated time overflowed: it names the costs that were set, largest first. */
+function nonFiniteTime(costs: CostModel, simulatedNs: number): VhwError {
+  const rows = costs.rows();
+  const set = rows.filter((r) => r.overridden);
+  const named = (set.length > 0 ? set : rows).sort((a, b) => b.value - a.value).map((r) => `cost.${r.name}=${r.value}`);
+  return new VhwError(
+    'E_CONFIG',
+    `the simulated time is not a finite number (${simulatedNs}) with ${named.slice(0, 3).join(', ')}; allowed: costs small enough that the run's time stays below ${Number.MAX_VALUE} ns (lower the largest, or --ops)`,
+  );
 }
 
 /** Bytes of host MMIO each isolation group's BARs span (first to last byte), summed: patch 1 makes it grow. */

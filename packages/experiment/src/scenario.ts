@@ -3,6 +3,17 @@ import { vfioPci } from '@vhw/vfio-pci';
 import { type GuestBarPlacement, vmm, type vmmOptions } from '@vhw/vmm';
 import { type PlatformName, type ScenarioPlatformOptions, platforms } from './platforms.js';
 
+/**
+ * The most workload operations one run takes (scenario `ops` or `--ops`): 10^9. A run does
+ * about half a million operations a second, so the largest run ends within the hour, and
+ * every count it keeps (operations, accesses, nanoseconds) stays an exact integer, far below
+ * 2^53 where adding one to a number no longer changes it (a run of 1e20 never ended).
+ */
+export const MAX_OPS = 1_000_000_000;
+
+/** The largest seed: 2^53 - 1, the last integer a JSON number holds exactly. */
+export const MAX_SEED = Number.MAX_SAFE_INTEGER;
+
 /** One point of an experiment: which patches, which variant, and optional overrides. */
 export interface ExperimentConfig {
   patches: PatchSet;
@@ -33,7 +44,7 @@ export function defineScenario(s: Scenario): Scenario {
   if (typeof s.name !== 'string' || !/^[a-z0-9][a-z0-9._-]*$/i.test(s.name))
     throw bad(`name ${JSON.stringify(s.name)}`, 'letters, digits, dot, dash, underscore');
   if (typeof s.description !== 'string') throw bad('description is missing', 'a string');
-  if (!Number.isInteger(s.ops) || s.ops < 1) throw bad(`ops ${String(s.ops)}`, 'a positive integer');
+  if (!Number.isInteger(s.ops) || s.ops < 1 || s.ops > MAX_OPS) throw bad(`ops ${String(s.ops)}`, `a positive integer up to ${MAX_OPS}`);
   if (typeof s.machine !== 'function') throw bad('machine is not a function', 'machine(config) => plugins');
   return Object.freeze({ ...s });
 }

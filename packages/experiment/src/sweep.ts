@@ -38,9 +38,11 @@ export function parseVary(text: string, steps = 5, log = false): VarySpec {
     if (log && a <= 0) throw new VhwError('E_CONFIG', `--vary ${text}: a log scale needs A > 0`);
     values = Array.from({ length: steps }, (_, i) => (log ? a * (b / a) ** (i / (steps - 1)) : a + ((b - a) * i) / (steps - 1)));
   } else {
-    values = spec.split(',').map((x) => Number(x.trim()));
-    if (values.length === 0 || values.some((v) => !Number.isFinite(v))) {
-      throw new VhwError('E_CONFIG', `--vary ${text}: values ${spec}; allowed: finite numbers separated by commas`);
+    const items = spec.split(',').map((x) => x.trim());
+    // Number('') is 0: an empty item ('x=1,') would add a point nobody asked for.
+    values = items.map((x) => (x === '' ? NaN : Number(x)));
+    if (values.some((v) => !Number.isFinite(v))) {
+      throw new VhwError('E_CONFIG', `--vary ${text}: values ${spec}; allowed: finite numbers separated by commas, none empty`);
     }
   }
   return { field, values };

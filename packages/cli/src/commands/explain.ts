@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { VhwError, hex, parsePatchList, patchListOf } from '@vhw/core';
-import { loadScenario, prepare, vfioOf } from '@vhw/experiment';
+import { prepare, vfioOf } from '@vhw/experiment';
 import { REASON_REMEDY } from '@vhw/vfio-pci';
 import { VMM_REASON_REMEDY } from '@vhw/vmm';
+import { loadScenarioOf } from '../scenario-file.js';
 import type { Io } from '../output.js';
 import { type PointOptions, configOf, pointOptions } from '../options.js';
 
@@ -30,7 +31,7 @@ function parseAddress(text: string): { gpa?: number; device?: string; bar?: numb
  * vfio region, direct or trap) and, for a trap, its reason and what would change it.
  */
 export async function explainAction(io: Io, scenarioRef: string, o: ExplainCommandOptions): Promise<void> {
-  const scenario = await loadScenario(scenarioRef);
+  const scenario = await loadScenarioOf(io, scenarioRef);
   const run = prepare(scenario, configOf(o));
   try {
     const a = parseAddress(o.address);
@@ -43,7 +44,15 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
           `--address ${o.address}: no passed-through ${a.device}:BAR${a.bar}; BARs: ${run.vmm.bars.map((b) => `${b.device}:BAR${b.index}`).join(', ')}`,
         );
       }
-      gpa = bar.guestAddress + (a.offset ?? 0);
+      const offset = a.offset ?? 0;
+      // Past its end the address belongs to whatever follows the BAR: refuse, not explain that.
+      if (offset >= bar.size) {
+        throw new VhwError(
+          'E_RANGE',
+          `--address ${o.address}: offset ${hex(offset)} is past the end of ${bar.device}:BAR${bar.index} (${bar.size} bytes); allowed: an offset 0..${hex(bar.size - 1)}`,
+        );
+      }
+      gpa = bar.guestAddress + offset;
     }
     const e = run.vmm.explain(gpa);
     const t = run.machine.mmu.translate(gpa);

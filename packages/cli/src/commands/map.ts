@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parsePatchList, patchListOf } from '@vhw/core';
-import { buildPageMap, loadScenario, prepare } from '@vhw/experiment';
+import { buildPageMap, prepare } from '@vhw/experiment';
+import { loadScenarioOf } from '../scenario-file.js';
 import { type Io, writeFileAtomic } from '../output.js';
 import { type PointOptions, configOf, formatOption, pointOptions } from '../options.js';
 import { pageMapSvg, pageMapText } from '../render/index.js';
@@ -13,7 +14,7 @@ export interface MapCommandOptions extends PointOptions {
 
 /** `vhw map`: the host MMIO pages of one experiment point, as text or (with `--out`) SVG. */
 export async function mapAction(io: Io, scenarioRef: string, o: MapCommandOptions): Promise<void> {
-  const scenario = await loadScenario(scenarioRef);
+  const scenario = await loadScenarioOf(io, scenarioRef);
   const run = prepare(scenario, configOf(o));
   try {
     const map = buildPageMap(run);

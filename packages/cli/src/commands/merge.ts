@@ -5,10 +5,10 @@ import { VhwError } from '@vhw/core';
 import {
   type MergedSet,
   type ResultSource,
-  type RunResult,
   type Scenario,
   loadScenario,
   mergeResultSets,
+  parseResultRows,
   scenarioFileOf,
   scenarioSha256,
 } from '@vhw/experiment';
@@ -43,21 +43,7 @@ function readSource(input: string): ResultSource {
     throw new VhwError('E_CONFIG', `merge: ${input} is not a JSON results file: ${(e as Error).message}`);
   }
   if (!Array.isArray(parsed)) throw new VhwError('E_CONFIG', `merge: ${input} holds no array of results (write shards with --format json)`);
-  parsed.forEach((row: unknown, i) => {
-    const r = row as Partial<RunResult> | null;
-    if (
-      r === null ||
-      typeof r !== 'object' ||
-      typeof r.scenario !== 'string' ||
-      typeof r.variant !== 'string' ||
-      typeof r.patches !== 'object'
-    )
-      throw new VhwError(
-        'E_CONFIG',
-        `merge: ${input}: item ${i} is not a run result (no scenario, variant and patches); write shards with vhw sweep --format json`,
-      );
-  });
-  return { name: input, rows: parsed as RunResult[] };
+  return { name: input, rows: parseResultRows(input, parsed) };
 }
 
 /**

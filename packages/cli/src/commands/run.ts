@@ -2,7 +2,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { VhwError } from '@vhw/core';
-import { loadScenario, parseSets, runExperiment } from '@vhw/experiment';
+import { parseSets, runExperiment, workloadOps } from '@vhw/experiment';
+import { loadScenarioOf } from '../scenario-file.js';
 import type { Io } from '../output.js';
 import {
   type PointOptions,
@@ -24,7 +25,8 @@ export interface RunCommandOptions extends PointOptions, WorkloadOptions {
 
 /** `vhw run`: one scenario at one patch combination, printed as a table, JSON or CSV. */
 export async function runAction(io: Io, scenarioRef: string, o: RunCommandOptions): Promise<void> {
-  const scenario = await loadScenario(scenarioRef);
+  const scenario = await loadScenarioOf(io, scenarioRef);
+  workloadOps(scenario, o.ops, `scenario file ${scenarioRef}`);
   const trace = o.trace ? await openTrace(o.trace) : undefined;
   try {
     const r = runExperiment(scenario, configOf(o), {

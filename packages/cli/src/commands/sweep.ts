@@ -1,24 +1,29 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
+import { VhwError } from '@vhw/core';
 import {
   DEFAULT_SCENARIO,
   type RunResult,
+  type VarySpec,
   executeGrid,
-  loadScenario,
   parseSets,
   parseShard,
   parseVariants,
   parseVary,
   shardOf,
   sweepGrid,
+  workloadOps,
 } from '@vhw/experiment';
 import { emitSweep } from '../emit-sweep.js';
 import { type OutDir, openOutDir } from '../out-dir.js';
 import type { Io } from '../output.js';
+import { loadScenarioOf } from '../scenario-file.js';
 import {
   type ResultFormat,
   type WorkloadOptions,
+  collect,
+  parsePositiveInt,
   positiveIntOption,
   resultFormatOption,
   variantOption,
@@ -31,8 +36,10 @@ export interface SweepCommandOptions extends WorkloadOptions {
   variant: string;
   format: ResultFormat;
   out?: string;
-  vary?: string;
-  steps: number;
+  /** Each `--vary` given (one at most until grids exist). */
+  vary: string[];
+  /** `--steps`; undefined when not given (5 then). */
+  steps?: number;
   log?: boolean;
   jobs: number;
   shard?: string;
@@ -58,9 +65,10 @@ async function sweepInto(
   o: SweepCommandOptions,
   out: OutDir | undefined,
 ): Promise<void> {
-  const scenario = await loadScenario(ref);
+  const scenario = await loadScenarioOf(io, ref);
+  workloadOps(scenario, o.ops, `scenario file ${ref}`);
   const variants = parseVariants(o.variant);
-  const vary = o.vary ? parseVary(o.vary, o.steps, o.log === true) : undefined;
+  const vary = varyOf(o);
   const costs = parseSets(o.set);
   const grid = sweepGrid(scenario.name, variants, vary);
   const shard = o.shard ? parseShard(o.shard) : undefined;
@@ -91,6 +99,23 @@ async function sweepInto(
   await emitSweep(io, results, { format: o.format, costs, sweep }, out, scenario);
 }
 
+/** The `--vary` of the sweep, refusing what would be silently ignored: a second `--vary`, or `--steps`/`--log` without one. */
+function varyOf(o: SweepCommandOptions): VarySpec | undefined {
+  if (o.vary.length > 1) {
+    throw new VhwError('E_CONFIG', `--vary given ${o.vary.length} times; grids are not supported yet: give one --vary`);
+  }
+  const text = o.vary[0];
+  if (text === undefined) {
+    const lone = [o.steps !== undefined ? '--steps' : '', o.log ? '--log' : ''].filter(Boolean).join(' and ');
+    if (lone) throw new VhwError('E_CONFIG', `${lone} without --vary would be ignored; allowed: with --vary cost.FIELD=A..B only`);
+    return undefined;
+  }
+  return parseVary(text, o.steps ?? DEFAULT_STEPS, o.log === true);
+}
+
+/** Points of a `--vary` range when `--steps` is not given. */
+const DEFAULT_STEPS = 5;
+
 /** Adds `vhw sweep` to `program`. */
 export function addSweepCommand(program: Command, io: Io): void {
   workloadOptions(
@@ -101,8 +126,8 @@ export function addSweepCommand(program: Command, io: Io): void {
       .addOption(variantOption(true))
       .addOption(resultFormatOption())
       .option('--out <dir>', 'write results.json, results.csv, chart.svg, report.html (and vary.svg) to DIR')
-      .option('--vary <cost.FIELD=A..B>', 'repeat the sweep over a cost parameter range (or a comma list)')
-      .addOption(positiveIntOption('--steps <n>', 'points of a --vary range', 5))
+      .option('--vary <cost.FIELD=A..B>', 'repeat the sweep over a cost parameter range (or a comma list)', collect, [])
+      .addOption(new Option('--steps <n>', `points of a --vary range (default: ${DEFAULT_STEPS})`).argParser(parsePositiveInt))
       .option('--log', 'space --vary points geometrically')
       .addOption(positiveIntOption('--jobs <n>', 'worker threads', 1))
       .option('--shard <I/N>', 'run only shard I of N of the grid (merge the JSON with vhw merge)')
