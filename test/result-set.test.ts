@@ -149,7 +149,7 @@ describe('vhw merge', { timeout: 180_000 }, () => {
     refused(vhw('merge', s0, s1, copy), /point 1 \(rfc-2015 P1\) is in both .*s1\.json and .*copy\.json/);
     const junk = join(tmp, 'junk.json');
     writeFileSync(junk, '[1,2]');
-    refused(vhw('merge', junk), /junk\.json: item 0 is not a run result/);
+    refused(vhw('merge', junk), /junk\.json: row 0: \(the row\): .*allowed: run results/);
   });
 
   it('refuses an incomplete set naming the missing shard, and merges it with --allow-partial saying what is missing', () => {
