@@ -66,6 +66,20 @@ module.exports = {
       to: { path: pkg('cli') },
     },
     {
+      name: 'scenarios-use-the-experiment-api',
+      comment: 'the built-in scenarios are scenario files as a user writes them: the experiment API, core and device plugins',
+      severity: 'error',
+      from: { path: pkg('scenarios') },
+      to: { path: '^(packages|plugins)/', pathNot: ['^packages/(core|experiment|scenarios)/', '^plugins/device-[^/]+/'] },
+    },
+    {
+      name: 'nothing-imports-scenarios',
+      comment: "@vhw/experiment's loadScenario finds the built-in scenarios by their package's location; an import would be a cycle",
+      severity: 'error',
+      from: { pathNot: pkg('scenarios') },
+      to: { path: pkg('scenarios') },
+    },
+    {
       name: 'no-src-deep-imports',
       comment: 'packages import each other only through their exports',
       severity: 'error',

@@ -1,46 +1,68 @@
-import { defineConfig } from 'tsup';
+import { copyFileSync, readdirSync } from 'node:fs';
+import { defineConfig, type Options } from 'tsup';
 
-// One ESM build per workspace package, from its src/index.ts. Types come from `tsc -b`.
-// vhw packages and the DI libraries stay external so there is one copy of the DI metadata.
+// One ESM build per workspace package into its dist/, from its src/index.ts and the other
+// entry points listed below. Types come from `tsc -b tsconfig.build.json`. vhw packages and
+// every third-party dependency stay external, so there is one copy of the DI metadata and
+// an installed package loads its dependencies from node_modules like any other.
 const packages = [
   'packages/core',
   'packages/pci',
   'packages/guest',
   'packages/vmm',
   'packages/experiment',
+  'packages/scenarios',
   'packages/cli',
   'plugins/platform-ppc64',
   'plugins/platform-generic',
   'plugins/vfio-pci',
   'plugins/device-nvme-lite',
   'plugins/device-nic-lite',
+  'examples/custom-device',
 ];
 
+/** Entry points beyond src/index.ts, by package. */
+const entries: Record<string, () => Record<string, string>> = {
+  // The command's entry (bin/vhw.mjs imports dist/main.js when installed).
+  'packages/cli': () => ({ index: 'packages/cli/src/index.ts', main: 'packages/cli/src/main.ts' }),
+  // The task module sweep worker threads import (through dist/worker-entry.mjs).
+  'packages/experiment': () => ({ index: 'packages/experiment/src/index.ts', worker: 'packages/experiment/src/worker.ts' }),
+  // One module per built-in scenario, found by name in dist/ (no index).
+  'packages/scenarios': () =>
+    Object.fromEntries(
+      readdirSync('packages/scenarios/src')
+        .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+        .map((f) => [f.slice(0, -3), `packages/scenarios/src/${f}`]),
+    ),
+};
+
+/** Files copied as they are into dist/ after a package's build. */
+const copied: Record<string, string[]> = {
+  // Plain JavaScript that works beside the sources and beside the built worker.js.
+  'packages/experiment': ['worker-entry.mjs'],
+};
+
 export default defineConfig(
-  packages.map((dir) => ({
-    entry: { index: `${dir}/src/index.ts` },
-    outDir: `${dir}/dist`,
-    format: ['esm'],
-    target: 'node20',
-    platform: 'node',
-    tsconfig: `${dir}/tsconfig.json`,
-    dts: false,
-    sourcemap: true,
-    clean: false,
-    splitting: false,
-    external: [
-      /^@vhw\//,
-      'inversify',
-      'reflect-metadata',
-      'eventemitter3',
-      'zod',
-      'commander',
-      'cli-table3',
-      'cli-progress',
-      'piscina',
-      'vega',
-      'vega-lite',
-      'tsx',
-    ],
-  })),
+  packages.map(
+    (dir): Options => ({
+      entry: entries[dir]?.() ?? { index: `${dir}/src/index.ts` },
+      outDir: `${dir}/dist`,
+      format: ['esm'],
+      target: 'node20',
+      platform: 'node',
+      tsconfig: `${dir}/tsconfig.json`,
+      dts: false,
+      sourcemap: true,
+      clean: false,
+      // Shared code of several entries goes to one chunk: one copy of each module per process.
+      splitting: true,
+      // Every bare import (vhw packages, third-party libraries, node builtins) stays external.
+      external: [/^[^./]/],
+      onSuccess: copied[dir]
+        ? async () => {
+            for (const f of copied[dir] ?? []) copyFileSync(`${dir}/src/${f}`, `${dir}/dist/${f}`);
+          }
+        : undefined,
+    }),
+  ),
 );
