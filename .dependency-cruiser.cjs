@@ -80,6 +80,14 @@ module.exports = {
       to: { path: pkg('scenarios') },
     },
     {
+      name: 'only-core-loads-zod-and-inversify',
+      comment:
+        "the built @vhw/core carries zod and inversify inside it (start-up time); everyone else uses core's re-exports, so a process holds one copy and one set of DI metadata",
+      severity: 'error',
+      from: { pathNot: pkg('core') },
+      to: { path: 'node_modules/(zod|inversify|@inversifyjs)/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-src-deep-imports',
       comment: 'packages import each other only through their exports',
       severity: 'error',
@@ -89,7 +97,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '(node_modules|dist)' },
+    exclude: { path: '(^|/)dist/' },
     tsPreCompilationDeps: true,
     combinedDependencies: true,
     preserveSymlinks: false,

@@ -36,6 +36,17 @@ const entries: Record<string, () => Record<string, string>> = {
     ),
 };
 
+/**
+ * Libraries bundled into a package's dist/ instead of loaded from node_modules. zod and
+ * inversify are hundreds of small ES modules (about 340 files), and loading them was most
+ * of the command's start-up; bundled into @vhw/core, they load as one file. There is still
+ * one copy of each per process, core's: no other package imports them at run time (they
+ * use core's re-exports; `npm run lint:deps` enforces it), so the DI metadata stays shared.
+ */
+const bundled: Record<string, (string | RegExp)[]> = {
+  'packages/core': ['zod', /^zod\//, 'inversify', /^@inversifyjs\//],
+};
+
 /** Files copied as they are into dist/ after a package's build. */
 const copied: Record<string, string[]> = {
   // Plain JavaScript that works beside the sources and beside the built worker.js.
@@ -58,6 +69,7 @@ export default defineConfig(
       splitting: true,
       // Every bare import (vhw packages, third-party libraries, node builtins) stays external.
       external: [/^[^./]/],
+      noExternal: bundled[dir],
       onSuccess: copied[dir]
         ? async () => {
             for (const f of copied[dir] ?? []) copyFileSync(`${dir}/src/${f}`, `${dir}/dist/${f}`);

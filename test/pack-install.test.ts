@@ -95,7 +95,7 @@ describe.skipIf(SKIP)('vhw packed and installed in an empty project', () => {
 
   afterAll(() => {
     if (work) rmSync(work, { recursive: true, force: true });
-  });
+  }, SLOW);
 
   it('every tarball ships its LICENSE, metadata and the built files its exports name', () => {
     expect(tarballs.length).toBeGreaterThanOrEqual(13);

@@ -9,9 +9,11 @@ import { existsSync } from 'node:fs';
 const fromSources = existsSync(new URL('./worker.ts', import.meta.url));
 if (fromSources) {
   const { register } = await import('node:module');
+  const { fileURLToPath } = await import('node:url');
   const { register: registerTsx } = await import('tsx/esm/api');
   register('./source-condition.mjs', import.meta.url);
-  registerTsx();
+  // The workspace's tsconfig.json (decorators), wherever the command was started from.
+  registerTsx({ tsconfig: fileURLToPath(new URL('../../../tsconfig.json', import.meta.url)) });
 }
 const mod = await import(fromSources ? './worker.ts' : './worker.js');
 export default mod.default;
