@@ -4,14 +4,9 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { VhwError } from '@vhw/core';
 import type { ExperimentConfig, Scenario } from './scenario.js';
-import { displayPath, errorMessage, importUserModule } from './user-module.js';
+import { FROM_SOURCES, displayPath, errorMessage, importUserModule } from './user-module.js';
 
-/**
- * True when this module runs from its TypeScript sources (the workspace, `vhw-source`
- * condition), false when it runs from the built `dist/`: the built-in scenarios are then
- * taken in the same form, `src/*.ts` or `dist/*.js` of `@vhw/scenarios`.
- */
-const FROM_SOURCES = import.meta.url.endsWith('.ts');
+/** The built-in scenarios are taken in this package's own form: `src/*.ts` or `dist/*.js` of `@vhw/scenarios`. */
 const SCENARIO_EXT = FROM_SOURCES ? '.ts' : '.js';
 
 /**

@@ -11,7 +11,7 @@ import type { BuildFailure, Message, Plugin } from 'esbuild';
  * the `vhw-source` export condition is on), false when it runs from the built `dist/`.
  * A user's file then resolves vhw's packages in the same form, so both share one copy.
  */
-const FROM_SOURCES = import.meta.url.endsWith('.ts');
+export const FROM_SOURCES = import.meta.url.endsWith('.ts');
 
 /** A user's module, imported, with what is needed to point at its own source lines. */
 export interface UserModule {
