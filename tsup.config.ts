@@ -1,4 +1,4 @@
-import { copyFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { defineConfig, type Options } from 'tsup';
 
 // One ESM build per workspace package into its dist/, from its src/index.ts and the other
@@ -45,6 +45,18 @@ const entries: Record<string, () => Record<string, string>> = {
  */
 const bundled: Record<string, (string | RegExp)[]> = {
   'packages/core': ['zod', /^zod\//, 'inversify', /^@inversifyjs\//],
+  // The command's own libraries (commander, cli-table3, cli-progress and theirs): CommonJS
+  // that Node would otherwise load and scan file by file. Only the CLI uses them. The chart
+  // libraries stay outside: they are imported only when a chart is drawn.
+  'packages/cli': [/^(?!@vhw\/|vega)[^./]/],
+};
+
+/**
+ * Bundled CommonJS calls `require` for Node's own modules; an ES module has none, so the
+ * packages that bundle CommonJS get one made for the module.
+ */
+const requireShim: Record<string, string> = {
+  'packages/cli': "import { createRequire as vhwCreateRequire } from 'node:module';\nconst require = vhwCreateRequire(import.meta.url);",
 };
 
 /** Files copied as they are into dist/ after a package's build. */
@@ -52,6 +64,20 @@ const copied: Record<string, string[]> = {
   // Plain JavaScript that works beside the sources and beside the built worker.js.
   'packages/experiment': ['worker-entry.mjs'],
 };
+
+/**
+ * Removes the JavaScript of earlier builds from each dist/ (entry points and chunks, whose
+ * names change with their content), so a tarball ships only what this build wrote; the
+ * type declarations of `tsc -b` stay.
+ */
+function removeOldJs(): void {
+  for (const dir of packages) {
+    const dist = `${dir}/dist`;
+    if (!existsSync(dist)) continue;
+    for (const f of readdirSync(dist)) if (/\.(js|js\.map|mjs)$/.test(f)) rmSync(`${dist}/${f}`);
+  }
+}
+removeOldJs();
 
 export default defineConfig(
   packages.map(
@@ -64,12 +90,14 @@ export default defineConfig(
       tsconfig: `${dir}/tsconfig.json`,
       dts: false,
       sourcemap: true,
+      // Not tsup's clean: it would delete the type declarations tsc -b wrote; see removeOldJs.
       clean: false,
       // Shared code of several entries goes to one chunk: one copy of each module per process.
       splitting: true,
       // Every bare import (vhw packages, third-party libraries, node builtins) stays external.
       external: [/^[^./]/],
       noExternal: bundled[dir],
+      banner: requireShim[dir] ? { js: requireShim[dir] } : undefined,
       onSuccess: copied[dir]
         ? async () => {
             for (const f of copied[dir] ?? []) copyFileSync(`${dir}/src/${f}`, `${dir}/dist/${f}`);
