@@ -66,6 +66,28 @@ module.exports = {
       to: { path: pkg('cli') },
     },
     {
+      name: 'scenarios-use-the-experiment-api',
+      comment: 'the built-in scenarios are scenario files as a user writes them: the experiment API, core and device plugins',
+      severity: 'error',
+      from: { path: pkg('scenarios') },
+      to: { path: '^(packages|plugins)/', pathNot: ['^packages/(core|experiment|scenarios)/', '^plugins/device-[^/]+/'] },
+    },
+    {
+      name: 'nothing-imports-scenarios',
+      comment: "@vhw/experiment's loadScenario finds the built-in scenarios by their package's location; an import would be a cycle",
+      severity: 'error',
+      from: { pathNot: pkg('scenarios') },
+      to: { path: pkg('scenarios') },
+    },
+    {
+      name: 'only-core-loads-zod-and-inversify',
+      comment:
+        "the built @vhw/core carries zod and inversify inside it (start-up time); everyone else uses core's re-exports, so a process holds one copy and one set of DI metadata",
+      severity: 'error',
+      from: { pathNot: pkg('core') },
+      to: { path: 'node_modules/(zod|inversify|@inversifyjs)/', dependencyTypesNot: ['type-only'] },
+    },
+    {
       name: 'no-src-deep-imports',
       comment: 'packages import each other only through their exports',
       severity: 'error',
@@ -75,7 +97,7 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '(node_modules|dist)' },
+    exclude: { path: '(^|/)dist/' },
     tsPreCompilationDeps: true,
     combinedDependencies: true,
     preserveSymlinks: false,

@@ -18,7 +18,8 @@
  * Besides the hot paths the run measures the system (bench/system.ts): Machine.create of
  * ppc64 passthrough machines with 1, 16 and 128 devices (time and heap), the default
  * sweep serial and with 2 worker threads (results must be identical, else exit 1), and
- * heap growth over 1,000,000 mixed guest accesses on a prepared default-scenario machine.
+ * heap growth over 1,000,000 mixed guest accesses on a prepared default-scenario machine,
+ * and the start-up of the built command (bench/startup.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { Bench } from 'tinybench';
 import { passthroughPath } from './passthrough.js';
+import { measureStartup, printStartup } from './startup.js';
 import { type CreateResult, measureCreate, measureHeap, measureLargeSweep, measureSweep } from './system.js';
 import {
   AddressSpace,
@@ -675,6 +677,9 @@ async function main(): Promise<void> {
   check.push(['sweep jobs = serial', sweep.identical ? 'identical' : 'DIFFERENT', 'identical', sweep.identical ? 'yes' : 'NO']);
   console.log(check.toString());
 
+  const startup = measureStartup();
+  printStartup(startup);
+
   const totalSeconds = (performance.now() - started) / 1000;
   const out = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
   const nsPerOp = Object.fromEntries(rows.map((r) => [r.name, round(r.nsPerOp)]));
@@ -706,6 +711,7 @@ async function main(): Promise<void> {
     heapGrowthRatio: Math.round(heap.ratio * 1e4) / 1e4,
     heapBytesAfterWarmup: heap.heapBytesAfterWarmup,
     heapBytesAfter1M: heap.heapBytesAfter1M,
+    startup,
     benchSeconds: {
       hotPaths: round(hotSeconds),
       createMachine: round(createSeconds),

@@ -1,6 +1,6 @@
 // Runs every example script (examples/*.ts) as a smoke test, so examples cannot rot. New
-// scripts are picked up automatically. Subdirectories are not scripts: examples/scenarios
-// holds scenario modules for the CLI and examples/custom-device is a package with its own tests.
+// scripts are picked up automatically. Subdirectories are not scripts:
+// examples/custom-device is a package with its own tests.
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';

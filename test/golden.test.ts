@@ -18,7 +18,7 @@ const UPDATE = process.env.VHW_UPDATE_GOLDEN === '1';
 /** Simulated time is a sum of many charges: equal up to this relative difference. */
 const REL = 1e-9;
 
-const scenarios = readdirSync(join(ROOT, 'examples/scenarios'))
+const scenarios = readdirSync(join(ROOT, 'packages/scenarios/src'))
   .filter((f) => f.endsWith('.ts'))
   .map((f) => f.replace(/\.ts$/, ''))
   .sort();

@@ -8,7 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { VARIANTS, type Variant, type VhwPlugin, VhwError, allPatchCombinations, patchShortLabel } from '@vhw/core';
 import type { ExperimentRecord, GridIdentity, PluginRecord, RunResult } from './result.js';
 import type { Scenario } from './scenario.js';
-import { BUILTIN_SCENARIO_DIR, builtinScenarioNames } from './scenarios.js';
+import { builtinScenarioFile } from './scenarios.js';
 import { type GridPoint, type VarySpec, orderResults } from './sweep.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
@@ -35,9 +35,7 @@ export function scenarioFileOf(ref: string): string | undefined {
     const file = isAbsolute(ref) ? ref : resolve(process.cwd(), ref);
     return existsSync(file) ? file : undefined;
   }
-  if (!builtinScenarioNames().includes(ref)) return undefined;
-  const ts = join(BUILTIN_SCENARIO_DIR, `${ref}.ts`);
-  return existsSync(ts) ? ts : join(BUILTIN_SCENARIO_DIR, `${ref}.js`);
+  return builtinScenarioFile(ref);
 }
 
 /** SHA-256 of a scenario's file (the scenario's code as it ran), or of its name when it has no file. */
@@ -100,7 +98,7 @@ export function stampExperiment(
 ): RunResult[] {
   const { id, identity } = gridIdentity(d);
   const scenarioRef =
-    scenarioFileOf(d.scenarioRef) && !builtinScenarioNames().includes(d.scenarioRef) ? resolve(d.scenarioRef) : d.scenarioRef;
+    scenarioFileOf(d.scenarioRef) && builtinScenarioFile(d.scenarioRef) === undefined ? resolve(d.scenarioRef) : d.scenarioRef;
   return rows.map((r, i) => {
     const experiment: ExperimentRecord = {
       id,

@@ -30,7 +30,7 @@ export async function listAction(io: Io, o: ListCommandOptions): Promise<void> {
     io.out(JSON.stringify({ scenarios, plugins, costs }, null, 2));
     return;
   }
-  const lines = ['Scenarios (built-in, examples/scenarios):'];
+  const lines = ['Scenarios (built-in, @vhw/scenarios):'];
   for (const s of scenarios) lines.push(`  ${s.name}${s.default ? ' (default)' : ''}: ${s.description} [${s.ops} ops]`);
   lines.push('', 'Plugins:');
   for (const p of plugins) {

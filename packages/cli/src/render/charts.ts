@@ -2,8 +2,7 @@
  * SVG charts of sweeps and `--vary` runs: vega-lite specs compiled and rendered headless by vega.
  */
 import { patchShortLabel } from '@vhw/core';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import type { RunResult } from '@vhw/experiment';
 import { COMBO_ORDER, escapeXml, formatSpeedup, speedupsVsNone, varyFieldLabel } from './format.js';
 
@@ -47,6 +46,8 @@ export interface VaryChartOptions {
  * const svg = await renderVegaLiteSvg({ data: { values: [] }, mark: 'bar' });
  */
 export async function renderVegaLiteSvg(spec: TopLevelSpec): Promise<string> {
+  // The chart libraries take most of the CLI's start-up when imported; only a drawn chart loads them.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const quiet = vega.logger(vega.None);
   const compiled = compile(spec, { logger: quiet }).spec;
   const reset = (vega as unknown as { resetSVGDefIds?: () => void }).resetSVGDefIds;
