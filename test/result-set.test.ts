@@ -165,7 +165,7 @@ describe('vhw merge', { timeout: 180_000 }, () => {
 
   it("never takes a built-in scenario for a user's scenario of the same name", () => {
     mkdirSync(SCRATCH, { recursive: true });
-    const builtin = readFileSync(join(ROOT, 'examples/scenarios/ppc64-nvme.ts'), 'utf8');
+    const builtin = readFileSync(join(ROOT, 'packages/scenarios/src/ppc64-nvme.ts'), 'utf8');
     writeFileSync(USER_SCENARIO, builtin.replace("layout: 'bar0-16k'", "layout: 'bar0-64k'"));
     const u0 = join(tmp, 'u0.json');
     writeFileSync(u0, ok('sweep', USER_SCENARIO, '--ops', '16', '--shard', '0/2', '--format', 'json', '--no-progress'));
