@@ -80,6 +80,11 @@ export class PassthroughBar {
     }
   }
 
+  /** Whether anything of the BAR is mapped into the guest (false while the guest keeps it where nothing decodes it). */
+  get mapped(): boolean {
+    return this.installed.regions.length + this.installed.directs.length > 0;
+  }
+
   /** Removes the BAR's mappings and regions (before a move, or after a failed install). */
   uninstall(): void {
     const { mmu } = this.vmm.deps;

@@ -1,4 +1,4 @@
-import { type GuestCpu, VhwError } from '@vhw/core';
+import { type GuestCpu, type UnassignedReason, VhwError, allOnes } from '@vhw/core';
 import type { GuestBar, GuestEeh, GuestPciFunction } from '@vhw/guest';
 import { Cfg, ConfigSpace, type HostBridge, MSIX_CAP_OFFSET } from '@vhw/pci';
 import { VFIO_PCI_CONFIG_REGION_INDEX, type VfioDeviceInfo, type VfioPciDevice, type VfioPciDriver, readMsixLayout } from '@vhw/vfio-pci';
@@ -24,6 +24,23 @@ export interface FunctionHost {
   allocParavirtVector(): number;
   /** The guest wrote a new address into one of this function's BARs. */
   moveBar(bar: FunctionBar, guestAddress: number): void;
+  /** Counts a guest config access the function does not decode (and reports it while tracing). */
+  configUnassigned(space: string, offset: number, size: number, isWrite: boolean, reason: UnassignedReason): void;
+}
+
+/**
+ * Why a guest config access of `size` bytes at `offset` is not passed to the function, or
+ * undefined when it is: past the end of its config space (`no-region`; a conventional
+ * function has 256 bytes, so the PCIe extended space at 0x100 is not there), crossing that
+ * end (`straddle`), or not 1, 2 or 4 bytes naturally aligned (`invalid-size`). A pSeries
+ * guest's RTAS config calls refuse the last two, and the PCI host layer answers a read past
+ * the end with all-ones; Linux itself never issues them.
+ */
+export function configAccessFault(offset: number, size: number, configSize: number): UnassignedReason | undefined {
+  if (!Number.isInteger(offset) || offset < 0 || offset >= configSize) return 'no-region';
+  if (!Number.isInteger(size) || size < 1 || offset + size > configSize) return 'straddle';
+  if ((size !== 1 && size !== 2 && size !== 4) || offset % size !== 0) return 'invalid-size';
+  return undefined;
 }
 
 /**
@@ -53,6 +70,16 @@ export class PassthroughFunction implements GuestPciFunction {
    * mask. They hold the BAR's guest address otherwise.
    */
   private readonly barRegs = new ConfigSpace(256);
+  /**
+   * Each BAR's address exactly as the guest last programmed it, low and high dword (a
+   * number loses bits above 2^53, where a guest may still put a BAR it does not use).
+   */
+  private readonly addrLo = new Uint32Array(6);
+  private readonly addrHi = new Uint32Array(6);
+  /** The size of the config space vfio reports (QEMU's config_size): 256 bytes for a conventional function. */
+  private readonly configSize: number;
+  /** The name unassigned config accesses are reported under. */
+  private readonly configSpaceName: string;
 
   constructor(
     private readonly vmm: FunctionHost,
@@ -63,6 +90,8 @@ export class PassthroughFunction implements GuestPciFunction {
     this.vendorId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.VendorId, 2);
     this.deviceId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.DeviceId, 2);
     this.msix = readMsixLayout(dev);
+    this.configSize = dev.getRegionInfo(VFIO_PCI_CONFIG_REGION_INDEX).size;
+    this.configSpaceName = `${dev.name}:config`;
     for (let i = 0; i < 6; i++) this.barFlags[i] = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.Bar0 + i * 4, 4) & 0xf;
     const { cpu } = vmm.deps;
     this.emulator = this.msix ? new MsixEmulator(this.msix.vectors, vmm.options.guestMsiAddress, (v) => cpu.raiseInterrupt(v)) : undefined;
@@ -94,6 +123,8 @@ export class PassthroughFunction implements GuestPciFunction {
   /** Takes in a BAR the guest's firmware placed: the guest sees it on the bus and in its registers. */
   attachBar(bar: FunctionBar): void {
     this.barAt[bar.index] = bar;
+    this.addrLo[bar.index] = bar.guestAddress % 2 ** 32;
+    this.addrHi[bar.index] = Math.floor(bar.guestAddress / 2 ** 32);
     this.bars.push({ index: bar.index, gpa: bar.guestAddress, size: bar.size });
     this.barRegs.initMemoryBar(Cfg.Bar0 + bar.index * 4, bar.size, this.barFlags[bar.index]!, this.barIs64(bar.index));
     this.loadBarRegisters(bar);
@@ -109,6 +140,12 @@ export class PassthroughFunction implements GuestPciFunction {
   configRead(offset: number, size: 1 | 2 | 4): number {
     this.vmm.counters.configAccesses++;
     this.vmm.chargeExit();
+    const fault = configAccessFault(offset, size, this.configSize);
+    if (fault !== undefined) {
+      // A master abort: the guest reads all-ones (QEMU's ~0 for a read past config space).
+      this.vmm.configUnassigned(this.configSpaceName, offset, size, false, fault);
+      return size === 1 || size === 2 ? allOnes(size) : 0xffffffff;
+    }
     if (offset >= Cfg.Bar0 && offset < Cfg.Bar0 + 24) return this.barRegs.read(offset, size);
     const m = this.msix;
     if (m && offset < MSIX_CAP_OFFSET + 4 && MSIX_CAP_OFFSET + 2 < offset + size) {
@@ -125,6 +162,11 @@ export class PassthroughFunction implements GuestPciFunction {
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
     this.vmm.counters.configAccesses++;
     this.vmm.chargeExit();
+    const fault = configAccessFault(offset, size, this.configSize);
+    if (fault !== undefined) {
+      this.vmm.configUnassigned(this.configSpaceName, offset, size, true, fault);
+      return;
+    }
     if (offset >= Cfg.Bar0 && offset < Cfg.Bar0 + 24 && size === 4) {
       this.writeBar((offset - Cfg.Bar0) >> 2, value >>> 0);
       return;
@@ -162,18 +204,26 @@ export class PassthroughFunction implements GuestPciFunction {
     this.barRegs.write(reg, 4, value);
     const written = this.barRegs.read(reg, 4);
     // The written half as the register keeps it (only implemented address bits), the other
-    // half from the BAR's guest address.
-    const cur = b.guestAddress;
-    const next = isUpper ? (cur % 2 ** 32) + written * 2 ** 32 : Math.floor(cur / 2 ** 32) * 2 ** 32 + ((written & 0xfffffff0) >>> 0);
-    if (next !== cur) this.vmm.moveBar(b, next);
-    else this.loadBarRegisters(b);
+    // half as the guest last programmed it.
+    const k = b.index;
+    const lo = isUpper ? this.addrLo[k]! : (written & 0xfffffff0) >>> 0;
+    const hi = isUpper ? written : this.addrHi[k]!;
+    if (lo === this.addrLo[k] && hi === this.addrHi[k]) {
+      this.loadBarRegisters(b);
+      return;
+    }
+    this.addrLo[k] = lo;
+    this.addrHi[k] = hi;
+    // Above 2^53 the number is not exact, but no guest window reaches there: the VMM leaves
+    // the BAR unmapped, and the registers keep the exact halves.
+    this.vmm.moveBar(b, hi * 2 ** 32 + lo);
   }
 
-  /** Shows `bar`'s guest address in its registers. */
+  /** Shows `bar`'s guest address, as the guest programmed it, in its registers. */
   private loadBarRegisters(bar: FunctionBar): void {
     const low = Cfg.Bar0 + bar.index * 4;
-    this.barRegs.setRaw(low, 4, ((bar.guestAddress % 2 ** 32) | this.barFlags[bar.index]!) >>> 0);
-    if (this.barIs64(bar.index)) this.barRegs.setRaw(low + 4, 4, Math.floor(bar.guestAddress / 2 ** 32) >>> 0);
+    this.barRegs.setRaw(low, 4, (this.addrLo[bar.index]! | this.barFlags[bar.index]!) >>> 0);
+    if (this.barIs64(bar.index)) this.barRegs.setRaw(low + 4, 4, this.addrHi[bar.index]!);
   }
 
   private setMsixControl(ctl: number): void {

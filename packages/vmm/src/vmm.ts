@@ -13,6 +13,7 @@ import {
   type SimClock,
   type Stats,
   type TrapHandler,
+  type UnassignedReason,
   USERSPACE_EXIT,
   VhwError,
   hex,
@@ -47,6 +48,11 @@ export interface VmmCounters {
   barMoves: number;
   /** Guest BAR moves onto something else (another BAR, RAM): the BAR stays unmapped until moved away. */
   barConflicts: number;
+  /**
+   * Guest BAR moves outside the guest's MMIO windows (above them, or across an edge): the
+   * windows do not decode the BAR there, so it stays unmapped until moved back in.
+   */
+  barsOutsideWindows: number;
   isolationChecks: number;
 }
 
@@ -92,7 +98,14 @@ export class Vmm implements TrapHandler, GuestPciBus {
   readonly space: AddressSpace;
   readonly functions: PassthroughFunction[] = [];
   readonly bars: PassthroughBar[] = [];
-  readonly counters: VmmCounters = { configAccesses: 0, rtasCalls: 0, barMoves: 0, barConflicts: 0, isolationChecks: 0 };
+  readonly counters: VmmCounters = {
+    configAccesses: 0,
+    rtasCalls: 0,
+    barMoves: 0,
+    barConflicts: 0,
+    barsOutsideWindows: 0,
+    isolationChecks: 0,
+  };
   readonly pageSize: number;
   readonly noMsixEmulation: boolean;
   readonly paravirtMsi: boolean;
@@ -188,22 +201,53 @@ export class Vmm implements TrapHandler, GuestPciBus {
     const oldPages = pagesOf(bar, bar.guestAddress);
     const newPages = pagesOf(bar, guestAddress);
     const touches = (b: PassthroughBar, r: { lo: number; hi: number }) => b.guestAddress < r.hi && r.lo < b.guestAddress + b.size;
-    const neighbours = this.bars.filter(
-      (b) => b !== bar && b.installed.regions.length + b.installed.directs.length > 0 && (touches(b, oldPages) || touches(b, newPages)),
-    );
+    const neighbours = this.bars.filter((b) => b !== bar && b.mapped && (touches(b, oldPages) || touches(b, newPages)));
     for (const b of [bar, ...neighbours]) b.uninstall();
     bar.guestAddress = guestAddress;
     bar.fn.barMoved(bar);
     for (const b of neighbours) b.install();
+    if (!this.windowsDecode(bar.guestAddress, bar.size)) {
+      // The guest's host bridge windows do not reach the BAR there (QEMU: the BAR's region
+      // lies outside the window aliases into system memory): nothing to map. Accesses to
+      // where it was go to the unassigned policy like any other unmapped address.
+      this.counters.barsOutsideWindows++;
+    } else this.installOrYield(bar);
+    // A BAR left unmapped on top of another one may be free now that something moved.
+    for (const b of this.bars) if (b !== bar && !b.mapped && this.windowsDecode(b.guestAddress, b.size)) this.installOrYield(b, false);
+  }
+
+  /** Whether `[at, at + size)` lies wholly inside one of the guest's MMIO windows (and below 2^53). */
+  private windowsDecode(at: number, size: number): boolean {
+    const o = this.options;
+    const end = at + size;
+    if (!Number.isSafeInteger(end)) return false;
+    return (
+      (at >= o.guestMmioBase && end <= o.guestMmioBase + o.guestMmioSize) ||
+      (at >= o.guestMmio32Base && end <= o.guestMmio32Base + o.guestMmio32Size)
+    );
+  }
+
+  /**
+   * Installs `bar` where the guest put it, unless it lies over another BAR or RAM: then
+   * (QEMU lets the other win by priority) it stays unmapped until one of them moves.
+   * @param count whether a refusal counts as a new conflict (not when retrying an old one).
+   */
+  private installOrYield(bar: PassthroughBar, count = true): void {
     try {
       bar.install();
     } catch (e) {
       if (!VhwError.is(e, 'E_OVERLAP')) throw e;
-      // The guest placed the BAR over another BAR or RAM (QEMU lets the other win by
-      // priority). Leave this BAR unmapped until the guest moves it somewhere free.
+      if (!count) return;
       this.counters.barConflicts++;
       this.deps.events.emit('error', { source: `vmm ${bar.device} BAR${bar.index}`, error: e });
     }
+  }
+
+  /** Counts a guest config access no function decodes, as any unassigned access (reported while tracing). */
+  configUnassigned(space: string, offset: number, size: number, isWrite: boolean, reason: UnassignedReason): void {
+    const { stats, events } = this.deps;
+    stats.unassigned++;
+    if (events.tracing) events.emit('unassigned', { space, addr: offset, size, isWrite, reason });
   }
 
   /**
