@@ -28,7 +28,15 @@ import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
 import { type PassthroughBar, type Vmm, VmmToken, vmm } from '@vhw/vmm';
-import { BarTableOracle, ToyDevice, directMappingViolations, readBarTable, toyDevice } from '@vhw/test-support';
+import {
+  BarTableOracle,
+  ToyDevice,
+  directMappingViolations,
+  guestBarSources,
+  hostBarSources,
+  readBarTable,
+  toyDevice,
+} from '@vhw/test-support';
 
 const LONG = process.env.VHW_LONG !== undefined && process.env.VHW_LONG !== '' && process.env.VHW_LONG !== '0';
 const RUNS = LONG ? 10_000 : 150;
@@ -346,17 +354,8 @@ function ownersCheck(m: MmuMapping, bridge: HostBridge): string[] {
 function oracles(vmmI: Vmm, bridge: HostBridge): { host: BarTableOracle; guest: BarTableOracle } {
   const segments =
     bridge instanceof Ppc64Phb ? { base: bridge.segments[0]!.base, size: bridge.segmentSize, count: bridge.segments.length } : undefined;
-  const host = readBarTable(
-    bridge.functions.map((fn) => ({
-      device: fn.name,
-      group: fn.group.id,
-      bars: fn.device.spec.bars.filter((b) => b.kind !== 'io'),
-      configRead: (off: number) => fn.device.config.read(off, 4),
-    })),
-  );
-  const guest = readBarTable(
-    vmmI.functions.map((f) => ({ device: f.name, group: '', bars: f.bars, configRead: (off: number) => f.configRead(off, 4) })),
-  );
+  const host = readBarTable(hostBarSources(bridge));
+  const guest = readBarTable(guestBarSources(vmmI.functions));
   return { host: new BarTableOracle(host, segments), guest: new BarTableOracle(guest) };
 }
 

@@ -1,4 +1,4 @@
-import { Cfg } from '@vhw/pci';
+import { Cfg, type HostBridge } from '@vhw/pci';
 
 /** One memory BAR as a BAR table lists it: who owns it, where it is decoded and how big it is. */
 export interface BarTableEntry {
@@ -46,6 +46,27 @@ export function readBarTable(sources: readonly BarSource[]): BarTableEntry[] {
     }
   }
   return out;
+}
+
+/** The host's BAR sources: every function on `bridge`, its memory BARs as declared, its own config space (no freeze gate). */
+export function hostBarSources(bridge: HostBridge): BarSource[] {
+  return bridge.functions.map((fn) => ({
+    device: fn.name,
+    group: fn.group.id,
+    bars: fn.device.spec.bars.filter((b) => b.kind !== 'io'),
+    configRead: (off: number) => fn.device.config.read(off, 4),
+  }));
+}
+
+/** The guest's BAR sources: each function of the guest's PCI bus, read through the guest's config accesses (no groups). */
+export function guestBarSources(
+  functions: ReadonlyArray<{
+    name: string;
+    bars: ReadonlyArray<{ index: number; size: number }>;
+    configRead(offset: number, size: 4): number;
+  }>,
+): BarSource[] {
+  return functions.map((f) => ({ device: f.name, group: '', bars: f.bars, configRead: (off: number) => f.configRead(off, 4) }));
 }
 
 function overlaps(a: number, aLen: number, b: number, bLen: number): boolean {
