@@ -1,16 +1,23 @@
 /**
  * Random guest accesses against every built-in scenario: anywhere (BARs, the remainder of
  * grown sub-page pages, guest RAM, the gaps, random 40-bit addresses), any width, aligned
- * or not, reads and writes. Nothing may throw, every access is counted exactly once,
- * nothing-decodes answers all-ones, an access into a PE's segment that no BAR decodes
- * freezes exactly that PE, and the machine stays usable.
+ * or not, reads and writes, mixed with config-space reads and writes of every passed-through
+ * function (BAR registers with new addresses, sizing probes, the command register, MSI-X
+ * control, extended config space, odd sizes and offsets). Nothing may throw, every MMIO
+ * access is counted exactly once, nothing-decodes answers all-ones, an access into a PE's
+ * segment that no BAR decodes freezes exactly that PE, isolation holds afterwards, and the
+ * machine stays usable.
+ *
+ * What an access should meet is decided by an oracle that shares no code with the machine's
+ * maps: the host and guest BAR tables read from config space (`@vhw/test-support`'s
+ * `BarTableOracle`), and which path (RAM, direct, trap) the access took.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type GuestInterruptHandler, type IsolationEvent, Path, allOnes } from '@vhw/core';
+import { GuestMemoryToken, type GuestInterruptHandler, type IsolationEvent, PageKind, Path, allOnes } from '@vhw/core';
 import type { GuestDriver } from '@vhw/guest';
-import type { HostBridge, IsolationGroup } from '@vhw/pci';
+import { Cfg, type HostBridge, type IsolationGroup, MSIX_CAP_OFFSET } from '@vhw/pci';
 import { Ppc64Phb } from '@vhw/platform-ppc64';
-import type { PassthroughBar } from '@vhw/vmm';
+import { BarTableOracle, directMappingViolations, guestBarSources, hostBarSources, readBarTable } from '@vhw/test-support';
 import {
   ALL_PATCHES,
   type ExperimentConfig,
@@ -35,12 +42,24 @@ const SIZES = [1, 2, 4, 8] as const;
 type Size = (typeof SIZES)[number];
 
 interface Access {
+  kind: 'mmio';
   gpa: number;
   size: Size;
   write: boolean;
   value: number;
   high: number;
 }
+/** A guest config access to function `fn` (index into the guest bus), any size and offset. */
+interface ConfigAccess {
+  kind: 'config';
+  fn: number;
+  offset: number;
+  size: 1 | 2 | 4;
+  write: boolean;
+  value: number;
+}
+/** Share of the stream that goes to config space. */
+const CONFIG_SHARE = 0.08;
 
 /** mulberry32: a small seeded PRNG, so a failing stream can be replayed from its seed. */
 function prng(seed: number): () => number {
@@ -58,8 +77,40 @@ function overlaps(a: number, aLen: number, b: number, bLen: number): boolean {
   return a < b + bLen && b < a + aLen;
 }
 
+/** A config access biased toward the BAR registers (with addresses worth moving a BAR to) and the emulated fields. */
+function configAccess(run: PreparedRun, rnd: () => number): ConfigAccess {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const fns = run.vmm.functions;
+  const fn = Math.floor(rnd() * fns.length);
+  const P = run.vmm.pageSize;
+  const r = rnd();
+  let offset: number;
+  let size: 1 | 2 | 4 = pick([1, 2, 4, 4] as const);
+  if (r < 0.5) {
+    offset = Cfg.Bar0 + 4 * Math.floor(rnd() * 6);
+    size = rnd() < 0.85 ? 4 : size;
+  } else if (r < 0.6) offset = Cfg.Command;
+  else if (r < 0.7) offset = MSIX_CAP_OFFSET + Math.floor(rnd() * 12);
+  else if (r < 0.8) offset = pick([0xfc, 0xfd, 0xfe, 0xff, 0x100, 0x104, 0xffc, 0x1000]);
+  else offset = Math.floor(rnd() * 0x110);
+  if (rnd() < 0.7) offset -= offset % size;
+  // Values for a BAR register: another BAR's guest address (either half), a page boundary a
+  // little off it, all-ones (sizing), a high dword above the window, or noise.
+  const other = pick(run.vmm.bars);
+  const value = pick([
+    other.guestAddress % 2 ** 32,
+    Math.floor(other.guestAddress / 2 ** 32),
+    (other.guestAddress % 2 ** 32) + P,
+    ((other.guestAddress % 2 ** 32) + Math.floor(rnd() * 16) * 0x100) >>> 0,
+    0xffffffff,
+    pick([0x1, 0x1f_ffff, 0x20_0000, 0x8000_0000]),
+    Math.floor(rnd() * 2 ** 32),
+  ]);
+  return { kind: 'config', fn, offset, size, write: rnd() < 0.6, value: value >>> 0 };
+}
+
 /** A stream of accesses biased toward the interesting places of this machine. */
-function* accesses(run: PreparedRun, seed: number, count: number): Generator<Access> {
+function* accesses(run: PreparedRun, seed: number, count: number): Generator<Access | ConfigAccess> {
   const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const P = run.vmm.pageSize;
@@ -67,6 +118,10 @@ function* accesses(run: PreparedRun, seed: number, count: number): Generator<Acc
   const grown = run.vmm.bars.filter((b) => b.plan.grown);
   const bars = run.vmm.bars;
   for (let i = 0; i < count; i++) {
+    if (rnd() < CONFIG_SHARE) {
+      yield configAccess(run, rnd);
+      continue;
+    }
     const size = pick(SIZES);
     let gpa: number;
     const r = rnd();
@@ -89,39 +144,94 @@ function* accesses(run: PreparedRun, seed: number, count: number): Generator<Acc
       gpa = Math.floor(rnd() * 2 ** 40);
     }
     if (rnd() < 0.5) gpa -= gpa % size; // half of them naturally aligned
-    yield { gpa, size, write: rnd() < 0.5, value: Math.floor(rnd() * 2 ** 32), high: Math.floor(rnd() * 2 ** 32) };
+    yield { kind: 'mmio', gpa, size, write: rnd() < 0.5, value: Math.floor(rnd() * 2 ** 32), high: Math.floor(rnd() * 2 ** 32) };
   }
 }
 
-/** What an access touches, decided from the machine's maps before it runs. */
+/** What an access touches, decided by the oracle from the BAR tables and the path it took. */
 interface Target {
   /** Nothing decodes it: no RAM, no guest BAR, and on a direct page no host BAR. */
   unassigned: boolean;
   /** The PE whose segment it reaches with no BAR there (aligned accesses to direct pages only). */
   segmentPe: IsolationGroup | undefined;
-  /** The device whose BAR (or direct page) the access starts in: the only PE it may freeze. */
-  device: string | undefined;
+  /** The devices whose guest BAR (or direct page) the access starts in: the only PEs it may freeze. */
+  devices: string[];
+  /** What the access reached that the oracle says it must not (a direct page with no guest BAR of its own, a foreign host BAR). */
+  violations: string[];
 }
 
-function classify(run: PreparedRun, a: Access): Target {
-  const { machine, vmm, bridge } = run;
-  const ram = machine.mmu.entries.filter((m) => m.kindName === 'ram');
-  const inRam = ram.some((m) => overlaps(m.base, m.size, a.gpa, a.size));
-  const inBar = vmm.bars.some((b) => overlaps(b.guestAddress, b.size, a.gpa, a.size));
-  const m = machine.mmu.lookup(a.gpa);
-  const direct = m !== undefined && m.kind === 1 && a.gpa + a.size <= m.end;
+/** The oracle's view of a run: host BAR table with segments, guest BAR table from the guest's config reads, guest RAM. */
+interface Oracles {
+  host: BarTableOracle;
+  guest: BarTableOracle;
+  ram: ReadonlyArray<{ base: number; size: number }>;
+}
+
+/**
+ * Whether a guest BAR register pair reads back a sizing mask (the guest wrote all-ones and
+ * no address since): the BAR's place is then the one before the probe.
+ */
+function sizing(f: PreparedRun['vmm']['functions'][number], index: number, size: number): boolean {
+  const low = f.configRead(Cfg.Bar0 + index * 4, 4) >>> 0;
+  const mask = (~(size - 1) & 0xfffffff0) >>> 0;
+  if ((low & 0xfffffff0) >>> 0 !== mask) return false;
+  return !f.barIs64(index) || f.configRead(Cfg.Bar0 + index * 4 + 4, 4) >>> 0 === 0xffffffff;
+}
+
+function oraclesOf(run: PreparedRun, previous?: Oracles): Oracles {
+  const { bridge, vmm } = run;
+  const segments =
+    bridge instanceof Ppc64Phb ? { base: bridge.segments[0]!.base, size: bridge.segmentSize, count: bridge.segments.length } : undefined;
+  const host = readBarTable(hostBarSources(bridge));
+  const guest = readBarTable(guestBarSources(vmm.functions)).map((b) => {
+    if (!previous || !sizing(vmm.functions.find((f) => f.name === b.device)!, b.index, b.size)) return b;
+    return previous.guest.table.find((p) => p.device === b.device && p.index === b.index) ?? b;
+  });
+  const ram = run.machine.get(GuestMemoryToken).entries.map((b) => ({ base: b.base, size: b.size }));
+  return { host: new BarTableOracle(host, segments), guest: new BarTableOracle(guest), ram };
+}
+
+function classify(run: PreparedRun, o: Oracles, a: Access, path: number): Target {
+  const P = run.vmm.pageSize;
+  const violations: string[] = [];
+  const inRam = o.ram.some((r) => overlaps(r.base, r.size, a.gpa, a.size));
+  const inBar = o.guest.barsIn(a.gpa, a.size).length > 0;
+  const devices = o.guest.barsIn(a.gpa, 1).map((b) => b.device);
+  // The guest BAR whose pages hold the access: the only thing a direct page there may map.
+  const pageBar = o.guest.table.find((b) => a.gpa >= b.address - (b.address % P) && a.gpa < Math.ceil((b.address + b.size) / P) * P);
   let hostBar = false;
   let segmentPe: IsolationGroup | undefined;
-  if (direct) {
-    const hpa = m.hostPa + (a.gpa - m.base);
-    hostBar = bridge.ownersOf(hpa, a.size).some((o) => o.kind === 'bar');
-    // Only a naturally aligned access leaves the CPU for a direct page; the core answers
-    // any other with all-ones without a bus cycle, so it cannot reach the PHB.
-    if (!hostBar && a.gpa % a.size === 0 && bridge instanceof Ppc64Phb) segmentPe = bridge.segmentAt(hpa)?.pe;
+  if (path === Path.Direct) {
+    const hb = pageBar && o.host.table.find((b) => b.device === pageBar.device && b.index === pageBar.index);
+    if (!pageBar || !hb) violations.push(`went direct in a guest page that holds no guest BAR`);
+    else if (a.gpa + a.size <= Math.ceil((pageBar.address + pageBar.size) / P) * P) {
+      const hpa = hb.address + (a.gpa - pageBar.address);
+      const bars = o.host.barsIn(hpa, a.size);
+      hostBar = bars.length > 0;
+      for (const b of bars)
+        if (b.device !== pageBar.device) violations.push(`went direct to host 0x${hpa.toString(16)}: ${b.device} BAR${b.index}`);
+      devices.push(pageBar.device);
+      // Only a naturally aligned access leaves the CPU for a direct page; the core answers
+      // any other with all-ones without a bus cycle, so it cannot reach the PHB.
+      const seg = o.host.segmentOf(hpa);
+      if (!hostBar && a.gpa % a.size === 0 && seg !== undefined) {
+        const groups = [...o.host.segmentGroups(seg)];
+        if (groups.length !== 1) violations.push(`went direct into segment ${seg} holding BARs of [${groups.join(', ')}]`);
+        else segmentPe = run.bridge.groups.find((g) => g.id === groups[0]);
+      }
+    }
   }
-  const bar: PassthroughBar | undefined = vmm.bars.find((b) => a.gpa >= b.guestAddress && a.gpa < b.guestAddress + b.size);
-  const device = bar?.device ?? (direct ? m.owner : undefined);
-  return { unassigned: !inRam && !inBar && !hostBar, segmentPe, device };
+  return { unassigned: !inRam && !inBar && !hostBar, segmentPe, devices, violations };
+}
+
+/** Every direct mapping of the run checked against the oracle. */
+function isolationViolations(run: PreparedRun, previous?: Oracles): string[] {
+  const { host, guest } = oraclesOf(run, previous);
+  return run.machine.mmu.entries
+    .filter((m) => m.kind === PageKind.Direct)
+    .flatMap((m) =>
+      directMappingViolations({ name: m.name, gpa: m.base, hostPa: m.hostPa, size: m.size, owner: m.owner }, host, guest, run.vmm.pageSize),
+    );
 }
 
 function frozenSet(bridge: HostBridge): Set<IsolationGroup> {
@@ -161,9 +271,37 @@ describe('random guest accesses against the built-in scenarios', () => {
         let unassignedReads = 0;
         let segmentHits = 0;
         let freezes = 0;
+        let configIssued = 0;
         const seed = config.seed * 1000 + names.indexOf(name);
+        // Where firmware put the BARs and what the command registers held, for the guest to put back.
+        const homes = run.vmm.bars.map((b) => ({ bar: b, home: b.guestAddress }));
+        const commands = run.vmm.functions.map((f) => f.configRead(Cfg.Command, 2));
+        let oracle = oraclesOf(run);
+        let accessNo = -1;
         for (const a of accesses(run, seed, ACCESSES)) {
-          const t = classify(run, a);
+          accessNo++;
+          if (a.kind === 'config') {
+            // The guest must never make the VMM throw, nor freeze another function's PE.
+            const f = run.vmm.functions[a.fn]!;
+            const before = frozenSet(bridge);
+            const paths0 = [...machine.stats.byPath];
+            const where = `seed ${seed}, access #${accessNo} config ${a.write ? 'W' : 'R'}${a.size} ${f.name}+0x${a.offset.toString(16)}`;
+            try {
+              if (a.write) f.configWrite(a.offset, a.size, a.value);
+              else f.configRead(a.offset, a.size);
+            } catch (e) {
+              throw new Error(`${where} ${JSON.stringify(a)} threw: ${String(e)}`, { cause: e });
+            }
+            configIssued++;
+            expect([...machine.stats.byPath], `${where}: a config access is no MMIO access`).toEqual(paths0);
+            const own = bridge.findFunction(f.name).group.id;
+            expect(
+              [...frozenSet(bridge)].filter((g) => !before.has(g) && g.id !== own).map((g) => g.id),
+              where,
+            ).toEqual([]);
+            if (a.write) oracle = oraclesOf(run, oracle);
+            continue;
+          }
           const before = frozenSet(bridge);
           const events = isolation.length;
           const paths0 = [...machine.stats.byPath];
@@ -173,12 +311,14 @@ describe('random guest accesses against the built-in scenarios', () => {
             if (a.write) machine.cpu.store(a.gpa, a.size, a.value, a.high);
             else v = machine.cpu.load(a.gpa, a.size);
           } catch (e) {
-            throw new Error(`seed ${seed}, access #${issued} ${JSON.stringify(a)} threw: ${String(e)}`, { cause: e });
+            throw new Error(`seed ${seed}, access #${accessNo} ${JSON.stringify(a)} threw: ${String(e)}`, { cause: e });
           }
           issued++;
-          const where = `seed ${seed}, access #${issued - 1} ${a.write ? 'W' : 'R'}${a.size} @0x${a.gpa.toString(16)}`;
+          const where = `seed ${seed}, access #${accessNo} ${a.write ? 'W' : 'R'}${a.size} @0x${a.gpa.toString(16)}`;
           // Exactly one path counter moved, by one, on the read or write side as issued.
           const moved = [...machine.stats.byPath].map((n, i) => n - paths0[i]!);
+          const t = classify(run, oracle, a, Math.floor(moved.indexOf(1) / 2));
+          expect(t.violations, where).toEqual([]);
           expect(
             moved.reduce((x, y) => x + y, 0),
             where,
@@ -214,7 +354,7 @@ describe('random guest accesses against the built-in scenarios', () => {
             }
           } else {
             // An access may only ever freeze the PE of the device it lands in (its DMA or MSI went wrong).
-            const own = t.device === undefined ? [] : [bridge.findFunction(t.device).group.id];
+            const own = t.devices.map((d) => bridge.findFunction(d).group.id);
             expect(
               newly.filter((g) => !own.includes(g)),
               where,
@@ -237,6 +377,21 @@ describe('random guest accesses against the built-in scenarios', () => {
         const grown = run.vmm.bars.some((b) => b.plan.grown);
         if (ppc && grown) expect(segmentHits).toBeGreaterThan(0);
         if (ppc) expect(freezes).toBeGreaterThan(0);
+        expect(configIssued).toBeGreaterThan(ACCESSES * CONFIG_SHARE * 0.5);
+        expect(run.vmm.counters.barMoves).toBeGreaterThan(0);
+        // Isolation holds after the stream, against the oracle.
+        expect(isolationViolations(run, oracle)).toEqual([]);
+
+        // The guest puts its BARs back where firmware placed them and restores the command registers.
+        for (const { bar, home } of homes) {
+          if (bar.guestAddress === home) continue;
+          const f = run.vmm.functions.find((x) => x.name === bar.device)!;
+          const reg = Cfg.Bar0 + bar.index * 4;
+          f.configWrite(reg, 4, (home % 2 ** 32) >>> 0);
+          if (f.barIs64(bar.index)) f.configWrite(reg + 4, 4, Math.floor(home / 2 ** 32) >>> 0);
+        }
+        for (const [k, f] of run.vmm.functions.entries()) f.configWrite(Cfg.Command, 2, commands[k]!);
+        expect(isolationViolations(run)).toEqual([]);
 
         // The machine stays usable: recover every frozen PE the way the guest's EEH core
         // does, re-initialise the drivers (the stream scribbled over their rings and
@@ -251,6 +406,7 @@ describe('random guest accesses against the built-in scenarios', () => {
         for (const d of run.drivers) d.probe({ cpu: machine.cpu, bus: run.bus, os: run.os });
         for (const d of run.drivers) expect(d.run(64), d.device).toEqual({ completed: 64, failed: 0 });
         expect(run.vmm.audit()).toEqual([]);
+        expect(isolationViolations(run)).toEqual([]);
         machine.dispose();
       });
     }

@@ -6,3 +6,4 @@ export { expectVhwError } from './expect-vhw-error.js';
 export { ToyDevice, toyDevice } from './toy-device.js';
 export * from './host-msi.js';
 export * from './toy-layouts.js';
+export * from './bar-table-oracle.js';

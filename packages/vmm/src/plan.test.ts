@@ -71,6 +71,21 @@ describe('planBar', () => {
     expect(plan.areas[0]).toMatchObject({ path: 'trap', via: 'qemu-mmap', reason: VmmReason.GuestPageShared });
   });
 
+  it('traps only the pages of a multi-page BAR that another guest BAR shares, and maps the rest direct', () => {
+    const G = 0x2_0000_0000;
+    // A BAR of four pages; another guest BAR lies in its third page (a guest BAR move onto it).
+    const plan = planBar(input({ region: region(4 * P, true), guestAddress: G, guestPageShared: (page) => page === G + 2 * P }));
+    expect(plan.directs).toEqual([
+      { offset: 0, size: 2 * P },
+      { offset: 3 * P, size: P },
+    ]);
+    expect(plan.areas).toEqual([
+      { offset: 0, size: 2 * P, path: 'direct', via: 'kvm', reason: Reason.Mmap },
+      { offset: 2 * P, size: P, path: 'trap', via: 'qemu-mmap', reason: VmmReason.GuestPageShared },
+      { offset: 3 * P, size: P, path: 'direct', via: 'kvm', reason: Reason.Mmap },
+    ]);
+  });
+
   it('follows the sparse areas of a pre-patch 64 KiB BAR with the table inside: everything traps', () => {
     const plan = planBar(
       input({

@@ -1,5 +1,7 @@
 import {
+  ClockToken,
   ContainerModule,
+  CostModelToken,
   type InterruptEvent,
   type IsolationEvent,
   Machine,
@@ -15,10 +17,16 @@ import { type Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectVhwError, ToyDevice, toyDevice } from '@vhw/test-support';
-import { readMsixLayout } from './device.js';
+import { VfioPciDevice, readMsixLayout } from './device.js';
+import { SubPageMmapPolicy } from './policy.js';
 import { VFIO_COST_PARAMETERS, VfioToken, vfioPci, vfioPciOptions } from './index.js';
 import type { Variant } from '@vhw/core';
-import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE } from './uapi.js';
+import {
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_REGION_INFO_FLAG_MMAP,
+  VFIO_REGION_INFO_FLAG_READ,
+  VFIO_REGION_INFO_FLAG_WRITE,
+} from './uapi.js';
 
 const PAGE = 0x10000;
 const CFG = VFIO_PCI_CONFIG_REGION_INDEX;
@@ -158,6 +166,35 @@ describe('VfioPciDevice mmap', () => {
       m.handler.write(m.handlerOffset + 0x2000 + 8, 4, 0x4242);
       expect(toy('n').msix!.entry(0).data).toBe(0x4242);
     }
+  });
+
+  it('refuses a sub-page BAR that does not start its page even when the policy lets it be mmapped', () => {
+    // The policy is told BARs are page aligned (rfc-2015, patch 2) on a host that packs them:
+    // the mmap's own check is all that stands between the guest and BAR0's bytes.
+    const { machine, bridge } = build(genericPlatform({ pageSize: PAGE, alignBars: false }), [
+      toyDevice({
+        name: 't',
+        bars: [
+          { index: 0, size: 0x4000 },
+          { index: 1, size: 0x4000 },
+        ],
+      }),
+    ]);
+    const fn = bridge.findFunction('t');
+    const lying = new SubPageMmapPolicy(
+      { variant: 'rfc-2015', subPageMmap: true, msixMmap: false },
+      { pageSize: PAGE, allMmioBarsPageAligned: true, eeh: false },
+    );
+    const d = new VfioPciDevice(fn, bridge, lying, machine.get(ClockToken), machine.get(CostModelToken));
+    const packed = [0, 1].find((i) => fn.bar(i)!.address % PAGE !== 0)!;
+    expect(packed).toBeDefined();
+    expect(d.getRegionInfo(packed).flags & VFIO_REGION_INFO_FLAG_MMAP).not.toBe(0);
+    const e = expectVhwError(() => d.mmap(packed, 0, PAGE), 'E_MMAP_DENIED', 'not on a page boundary');
+    expect(e.message).toContain(`the BAR starts at 0x${fn.bar(packed)!.address.toString(16)}`);
+    expect(d.counters).toMatchObject({ mmaps: 0, mmapRefused: 1 });
+    // The BAR that starts the page maps: the refusal is about the start, not the size.
+    expect(d.mmap(1 - packed, 0, PAGE).hostPa).toBe(fn.bar(1 - packed)!.address);
+    machine.dispose();
   });
 
   it('fails every call on a closed fd with E_STATE', () => {
