@@ -143,9 +143,25 @@ function typeOf(p: Record<string, unknown>): string {
   if (p.const !== undefined) return JSON.stringify(p.const);
   if (Array.isArray(p.anyOf)) return (p.anyOf as Record<string, unknown>[]).map(typeOf).join(' | ');
   if (p.type === 'array') return `${typeOf((p.items ?? {}) as Record<string, unknown>)}[]`;
-  if (typeof p.type === 'string') {
-    const range = p.minimum !== undefined || p.maximum !== undefined ? ` [${p.minimum ?? ''}..${p.maximum ?? ''}]` : '';
-    return `${p.type}${range}`;
-  }
+  if (typeof p.type === 'string') return `${p.type}${rangeOf(p)}`;
   return 'object';
+}
+
+/**
+ * A number's bounds as a person reads them: " 2..4096", " >= 0", " <= 64", or nothing.
+ * zod's `int()` alone bounds an integer by the safe-integer range, which says nothing to
+ * the reader, so those bounds are left out.
+ */
+function rangeOf(p: Record<string, unknown>): string {
+  const bound = (v: unknown, unbounded: number) => (typeof v === 'number' && v !== unbounded ? v : undefined);
+  const lo = bound(p.minimum, Number.MIN_SAFE_INTEGER);
+  const hi = bound(p.maximum, Number.MAX_SAFE_INTEGER);
+  const xlo = bound(p.exclusiveMinimum, Number.MIN_SAFE_INTEGER);
+  const xhi = bound(p.exclusiveMaximum, Number.MAX_SAFE_INTEGER);
+  if (lo !== undefined && hi !== undefined) return ` ${lo}..${hi}`;
+  const parts = [
+    lo !== undefined ? `>= ${lo}` : xlo !== undefined ? `> ${xlo}` : undefined,
+    hi !== undefined ? `<= ${hi}` : xhi !== undefined ? `< ${xhi}` : undefined,
+  ].filter((x) => x !== undefined);
+  return parts.length ? ` ${parts.join(', ')}` : '';
 }

@@ -1,0 +1,54 @@
+/**
+ * `vhw list` finds plugins by their package manifest (the "vhw" field), first-party or not,
+ * and `vhw list PLUGIN` prints one plugin's options as a person reads them.
+ */
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(__dirname, '..');
+const BIN = join(ROOT, 'packages/cli/bin/vhw.mjs');
+
+function vhw(...args: string[]): { code: number; out: string; err: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+}
+
+describe('vhw list by manifest', () => {
+  it('lists every package that declares plugins, the example third-party device too', () => {
+    const r = vhw('list', '--format', 'json');
+    expect(r.code).toBe(0);
+    const { plugins } = JSON.parse(r.out) as { plugins: Array<{ name: string; package: string }> };
+    const byName = Object.fromEntries(plugins.map((p) => [p.name, p.package]));
+    expect(byName).toMatchObject({
+      'platform-ppc64': '@vhw/platform-ppc64',
+      'platform-generic': '@vhw/platform-generic',
+      'nvme-lite': '@vhw/device-nvme-lite',
+      'nic-lite': '@vhw/device-nic-lite',
+      'vfio-pci': '@vhw/vfio-pci',
+      vmm: '@vhw/vmm',
+      ram: '@vhw/core',
+      'rng-lite': 'vhw-example-custom-device',
+    });
+    // A package without the manifest is not listed, even in the @vhw scope.
+    expect(byName['toy-device']).toBeUndefined();
+  });
+
+  it('prints one plugin with types, readable ranges, defaults and descriptions', () => {
+    const r = vhw('list', 'platform-ppc64');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/peCount=<integer 2\.\.4096> +PEs of the PHB .*\(default: 256\)/);
+    expect(r.out).toMatch(/peGranularity=<"device" \| "bus">.*\(default: "device"\)/);
+    expect(r.out).toMatch(/m32Base=<integer >= 0>/);
+    expect(r.out).toMatch(/pageSize=<integer> /);
+    expect(r.out).toContain('--set platform-ppc64.FIELD=VALUE or platform.FIELD=VALUE');
+    expect(r.out).not.toMatch(/9007199254740991/);
+    expect(vhw('list', 'rng-lite').out).toMatch(/poolWords=<integer 1\.\.1024> +random words per refill \(default: 16\)/);
+  });
+
+  it('refuses an unknown plugin with the installed ones', () => {
+    const r = vhw('list', 'warp-drive');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/unknown plugin "warp-drive"; installed: .*nvme-lite/);
+  });
+});
