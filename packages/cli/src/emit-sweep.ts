@@ -1,5 +1,5 @@
 import { parsePatchList } from '@vhw/core';
-import { type RunResult, type Scenario, buildPageMap, prepare } from '@vhw/experiment';
+import { type PluginSet, type RunResult, type Scenario, buildPageMap, prepare } from '@vhw/experiment';
 import { type Io, writeFileAtomic } from './output.js';
 import type { ResultFormat } from './options.js';
 import { htmlReport, pageMapSvg, sweepChartSvg, sweepTable, toCsv, varyChartSvg } from './render/index.js';
@@ -8,6 +8,8 @@ import { htmlReport, pageMapSvg, sweepChartSvg, sweepTable, toCsv, varyChartSvg 
 export interface EmitOptions {
   format: ResultFormat;
   costs?: Record<string, number>;
+  /** Plugin options set on the command line, so the page maps show the machine that ran. */
+  pluginSets?: readonly PluginSet[];
 }
 
 /**
@@ -40,7 +42,7 @@ export async function emitSweep(
         const run = prepare(
           scenario,
           { patches: parsePatchList(patches), variant, seed: first?.seed ?? 1, ...(pageSize ? { pageSize } : {}) },
-          { costs: o.costs },
+          { costs: o.costs, pluginSets: o.pluginSets },
         );
         pageMaps.push({
           label: `${scenario.name} ${variant} patches=${patches}`,

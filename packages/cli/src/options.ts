@@ -84,7 +84,7 @@ export interface WorkloadOptions {
   pageSize?: number;
   ops?: number;
   seed: number;
-  /** `--set cost.FIELD=VALUE`, repeated. */
+  /** `--set cost.FIELD=VALUE` or `--set TARGET.FIELD=VALUE` (a plugin option), repeated. */
   set: string[];
 }
 
@@ -94,7 +94,12 @@ export function workloadOptions(c: Command): Command {
     .addOption(new Option('--page-size <size>', "host page size: 4k, 16k or 64k (default: the platform's)").argParser(parsePageSize))
     .addOption(new Option('--ops <n>', "workload operations (default: the scenario's)").argParser(parsePositiveInt))
     .addOption(new Option('--seed <n>', 'seed recorded with the run').argParser(parsePositiveInt).default(1))
-    .option('--set <cost.FIELD=VALUE>', 'override a cost-model parameter (repeatable; see vhw list)', collect, []);
+    .option(
+      '--set <NAME.FIELD=VALUE>',
+      'set a cost parameter (cost.FIELD) or a plugin option (INSTANCE, PLUGIN or platform .FIELD); repeatable; see vhw list',
+      collect,
+      [],
+    );
 }
 
 /** Adds the options of a command that builds one experiment point and runs no workload (`PointOptions`): `map` and `explain`. */

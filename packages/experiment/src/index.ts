@@ -25,5 +25,6 @@ export * from './scenario.js';
 export * from './run.js';
 export { preparePassthrough } from './prepare-passthrough.js';
 export * from './sweep.js';
+export * from './plugin-sets.js';
 export * from './scenarios.js';
 export { type ExecuteOptions, executeGrid } from './execute.js';

@@ -61,6 +61,8 @@ export interface RunResult {
   topTrappedPages?: TrappedPage[];
   /** Cost parameters in effect (extension). */
   costs?: Record<string, number>;
+  /** Plugin options set with `--set TARGET.FIELD=VALUE`, as applied: target → field → value (extension; only when set). */
+  pluginOverrides?: Record<string, Record<string, unknown>>;
   /** The value of a `--vary` parameter for this run (extension). */
   vary?: { field: string; value: number };
   /** Host MMIO page map (extension; used by `vhw map` and the HTML report). */

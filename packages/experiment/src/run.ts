@@ -3,6 +3,7 @@ import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPci
 import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
+import { type PluginOverrides, type PluginSet, applyPluginSets } from './plugin-sets.js';
 import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';
 import type { ExperimentConfig, Scenario } from './scenario.js';
 
@@ -16,6 +17,8 @@ export interface RunOptions {
   trace?: (line: string) => void;
   /** Include the host page map in the result. */
   pageMap?: boolean;
+  /** Plugin options set on the command line (`--set nvme0.layout=bar0-64k`), from `parseSetOptions`. */
+  pluginSets?: readonly PluginSet[];
 }
 
 /** A machine built for one experiment point, probed and ready to run its workload. */
@@ -26,11 +29,14 @@ export interface PreparedRun {
   bridge: HostBridge;
   drivers: GuestDriver[];
   os: GuestOs;
+  /** The plugin options `pluginSets` changed (empty without them). */
+  pluginOverrides: PluginOverrides;
 }
 
 /** Builds the scenario's machine for `config` and probes every guest driver. */
 export function prepare(scenario: Scenario, config: ExperimentConfig, options: RunOptions = {}): PreparedRun {
-  const machine = Machine.create({ plugins: scenario.machine(config), costs: options.costs, name: scenario.name });
+  const { plugins, overrides } = applyPluginSets(scenario.machine(config), options.pluginSets ?? [], scenario.name);
+  const machine = Machine.create({ plugins, costs: options.costs, name: scenario.name });
   const vmm = machine.get(VmmToken);
   const bridge = machine.get(PciHostToken);
   const drivers = machine.getAll(GuestDriverToken);
@@ -53,7 +59,7 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
     machine.events.on('trap', (e) => t(`${e.timeNs.toFixed(1)} trap ${hex(e.gpa)} reason=${e.reason}`));
     machine.events.on('isolation', (e) => t(`${e.timeNs.toFixed(1)} eeh ${e.group} ${e.state} (${e.cause})`));
   }
-  return { machine, vmm, bridge, drivers, os, bus };
+  return { machine, vmm, bridge, drivers, os, bus, pluginOverrides: overrides };
 }
 
 /**
@@ -124,6 +130,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     isolation: { violations: vmm.audit().length },
     topTrappedPages: topTrappedPages(run),
     costs: machine.costs.toJSON(),
+    ...(Object.keys(run.pluginOverrides).length > 0 ? { pluginOverrides: run.pluginOverrides } : {}),
     ...(options.vary ? { vary: options.vary } : {}),
     ...(options.pageMap ? { pageMap: buildPageMap(run) } : {}),
   };

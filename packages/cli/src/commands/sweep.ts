@@ -6,7 +6,7 @@ import {
   type RunResult,
   executeGrid,
   loadScenario,
-  parseSets,
+  parseSetOptions,
   parseShard,
   parseVariants,
   parseVary,
@@ -46,7 +46,7 @@ export async function sweepAction(io: Io, scenarioRef: string | undefined, o: Sw
   const scenario = await loadScenario(ref);
   const variants = parseVariants(o.variant);
   const vary = o.vary ? parseVary(o.vary, o.steps, o.log === true) : undefined;
-  const costs = parseSets(o.set);
+  const { costs, pluginSets } = parseSetOptions(o.set);
   let points = sweepGrid(scenario.name, variants, vary);
   if (o.shard) points = shardOf(points, parseShard(o.shard));
   const bar =
@@ -62,6 +62,7 @@ export async function sweepAction(io: Io, scenarioRef: string | undefined, o: Sw
       scenarioRef: refForWorkers,
       ops: o.ops,
       costs,
+      pluginSets,
       pageSize: o.pageSize,
       seed: o.seed,
       jobs: o.jobs,
@@ -70,7 +71,7 @@ export async function sweepAction(io: Io, scenarioRef: string | undefined, o: Sw
   } finally {
     bar?.stop();
   }
-  await emitSweep(io, results, { format: o.format, costs }, outDir, scenario);
+  await emitSweep(io, results, { format: o.format, costs, pluginSets }, outDir, scenario);
 }
 
 /** Adds `vhw sweep` to `program`. */

@@ -1,6 +1,8 @@
 /**
- * `vhw list` finds plugins by their package manifest (the "vhw" field), first-party or not,
- * and `vhw list PLUGIN` prints one plugin's options as a person reads them.
+ * Plugins from the command line: `vhw list` finds them by their package manifest (the "vhw"
+ * field), first-party or not, `vhw list PLUGIN` prints one plugin's options as a person
+ * reads them, and `--set INSTANCE.FIELD=VALUE`, `PLUGIN.FIELD=VALUE` and
+ * `platform.FIELD=VALUE` set them, validated by the plugin's own schema and recorded in results.
  */
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
@@ -50,5 +52,35 @@ describe('vhw list by manifest', () => {
     const r = vhw('list', 'warp-drive');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/unknown plugin "warp-drive"; installed: .*nvme-lite/);
+  });
+});
+
+describe('vhw --set for plugin options', () => {
+  it('changes the machine and records what it set beside the costs', () => {
+    const r = vhw(
+      'run',
+      'ppc64-mixed',
+      '--ops',
+      '64',
+      '--format',
+      'json',
+      '--set',
+      'platform.peGranularity=bus',
+      '--set',
+      'nvme0.layout=bar0-64k',
+    );
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.out) as { pluginOverrides: unknown; bars: Array<{ device: string; size: number }> };
+    expect(result.pluginOverrides).toEqual({ platform: { peGranularity: 'bus' }, nvme0: { layout: 'bar0-64k' } });
+    expect(result.bars.find((b) => b.device === 'nvme0')?.size).toBe(65536);
+  });
+
+  it('refuses a bad value with exit 2, naming the field and the allowed values, before any worker starts', () => {
+    const r = vhw('sweep', 'ppc64-nvme', '--jobs', '2', '--ops', '16', '--set', 'nvme-lite.layout=bar0-99k');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--set "nvme-lite\.layout=bar0-99k": nvme-lite: option "layout" is "bar0-99k": .*"bar0-16k"\|"bar0-64k"/);
+    const u = vhw('run', 'ppc64-nvme', '--ops', '16', '--set', 'gpu0.x=1');
+    expect(u.code).toBe(2);
+    expect(u.err).toMatch(/no plugin "gpu0" in scenario ppc64-nvme; allowed: cost, platform-ppc64, .*nvme0/);
   });
 });
