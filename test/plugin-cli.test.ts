@@ -34,7 +34,7 @@ describe('vhw list by manifest', () => {
     });
     // A package without the manifest is not listed, even in the @vhw scope.
     expect(byName['toy-device']).toBeUndefined();
-  });
+  }, 180_000);
 
   it('prints one plugin with types, readable ranges, defaults and descriptions', () => {
     const r = vhw('list', 'platform-ppc64');
@@ -46,13 +46,13 @@ describe('vhw list by manifest', () => {
     expect(r.out).toContain('--set platform-ppc64.FIELD=VALUE or platform.FIELD=VALUE');
     expect(r.out).not.toMatch(/9007199254740991/);
     expect(vhw('list', 'rng-lite').out).toMatch(/poolWords=<integer 1\.\.1024> +random words per refill \(default: 16\)/);
-  });
+  }, 180_000);
 
   it('refuses an unknown plugin with the installed ones', () => {
     const r = vhw('list', 'warp-drive');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/unknown plugin "warp-drive"; installed: .*nvme-lite/);
-  });
+  }, 180_000);
 });
 
 describe('vhw --set for plugin options', () => {
@@ -73,7 +73,7 @@ describe('vhw --set for plugin options', () => {
     const result = JSON.parse(r.out) as { pluginOverrides: unknown; bars: Array<{ device: string; size: number }> };
     expect(result.pluginOverrides).toEqual({ platform: { peGranularity: 'bus' }, nvme0: { layout: 'bar0-64k' } });
     expect(result.bars.find((b) => b.device === 'nvme0')?.size).toBe(65536);
-  });
+  }, 180_000);
 
   it('refuses a bad value with exit 2, naming the field and the allowed values, before any worker starts', () => {
     const r = vhw('sweep', 'ppc64-nvme', '--jobs', '2', '--ops', '16', '--set', 'nvme-lite.layout=bar0-99k');
@@ -82,5 +82,5 @@ describe('vhw --set for plugin options', () => {
     const u = vhw('run', 'ppc64-nvme', '--ops', '16', '--set', 'gpu0.x=1');
     expect(u.code).toBe(2);
     expect(u.err).toMatch(/no plugin "gpu0" in scenario ppc64-nvme; allowed: cost, platform-ppc64, .*nvme0/);
-  });
+  }, 180_000);
 });
