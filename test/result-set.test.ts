@@ -140,6 +140,8 @@ describe('vhw merge', { timeout: 180_000 }, () => {
     refused(vhw('merge', s0, set), /set\.json was made with --set cost\.vfio\.fdRwCycles=3000, .*s0\.json with no --set/);
     const seed = shard(join(tmp, 'seed.json'), '--shard', '1/2', '--seed', '7');
     refused(vhw('merge', s0, seed), /--seed 7, .* with --seed 1/);
+    const plugin = shard(join(tmp, 'plugin.json'), '--shard', '1/2', '--set', 'platform.peGranularity=bus');
+    refused(vhw('merge', s0, plugin), /plugin\.json was made with --set platform\.peGranularity=bus, .*s0\.json with no plugin --set/);
   }, 120_000);
 
   it('refuses a shard given twice, and rows that are not run results', () => {

@@ -2,6 +2,7 @@ import { CORE_COST_PARAMETERS, VhwError, parsePatchList } from '@vhw/core';
 import {
   type GridPoint,
   type MergedSet,
+  type PluginSet,
   type RunResult,
   type Scenario,
   type SweepDescription,
@@ -39,6 +40,8 @@ export interface EmitOptions {
   noMapsBecause?: string;
   /** Test seams of the set writer. */
   seams?: ResultSetSeams;
+  /** Plugin options set on the command line, so the page maps show the machine that ran. */
+  pluginSets?: readonly PluginSet[];
 }
 
 /**
@@ -71,7 +74,7 @@ export async function emitSweep(io: Io, rows: RunResult[], o: EmitOptions, out: 
         const run = prepare(
           scenario,
           { patches: parsePatchList(patches), variant, seed: first?.seed ?? 1, ...(pageSize ? { pageSize } : {}) },
-          { costs: o.costs },
+          { costs: o.costs, pluginSets: o.pluginSets },
         );
         pageMaps.push({
           label: `${scenario.name} ${variant} patches=${patches}`,

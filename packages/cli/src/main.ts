@@ -4,6 +4,7 @@ import { addExplainCommand } from './commands/explain.js';
 import { addListCommand } from './commands/list.js';
 import { addMapCommand } from './commands/map.js';
 import { addMergeCommand } from './commands/merge.js';
+import { addNewCommand } from './commands/new.js';
 import { addRunCommand } from './commands/run.js';
 import { addSweepCommand } from './commands/sweep.js';
 import type { Io } from './output.js';
@@ -24,6 +25,7 @@ export function buildProgram(io: Io): Command {
   addMergeCommand(program, io);
   addMapCommand(program, io);
   addExplainCommand(program, io);
+  addNewCommand(program, io);
   return program;
 }
 

@@ -101,7 +101,7 @@ export interface WorkloadOptions {
   pageSize?: number;
   ops?: number;
   seed: number;
-  /** `--set cost.FIELD=VALUE`, repeated. */
+  /** `--set cost.FIELD=VALUE` or `--set TARGET.FIELD=VALUE` (a plugin option), repeated. */
   set: string[];
 }
 
@@ -113,7 +113,12 @@ export function workloadOptions(c: Command): Command {
       new Option('--ops <n>', `workload operations, at most ${MAX_OPS} (default: the scenario's)`).argParser(positiveIntUpTo(MAX_OPS)),
     )
     .addOption(new Option('--seed <n>', 'seed recorded with the run').argParser(positiveIntUpTo(MAX_SEED)).default(1))
-    .option('--set <cost.FIELD=VALUE>', 'override a cost-model parameter (repeatable; see vhw list)', collect, []);
+    .option(
+      '--set <NAME.FIELD=VALUE>',
+      'set a cost parameter (cost.FIELD) or a plugin option (INSTANCE, PLUGIN or platform .FIELD); repeatable; see vhw list',
+      collect,
+      [],
+    );
 }
 
 /** Adds the options of a command that builds one experiment point and runs no workload (`PointOptions`): `map` and `explain`. */

@@ -113,10 +113,21 @@ describe('definePlugin', () => {
     expect(long.message).toMatch(/option "s" is "x{56}\.\.\.: /);
   });
 
+  it('makes the same plugin with options changed, validated again, as data only', () => {
+    const p = uart({ base: 0x1000, baud: 300 });
+    const q = p.withOptions({ parity: 'odd' });
+    expect(q.options).toMatchObject({ base: 0x1000, baud: 300, parity: 'odd' });
+    expect(p.options.parity).toBe('none');
+    expect(Object.keys(q)).not.toContain('withOptions');
+    expectVhwError(() => p.withOptions({ baud: 1 }), 'E_CONFIG', /toy-uart: option "baud" is 1: /);
+  });
+
   it('describes its options for listings', () => {
     const rows = Object.fromEntries(uart.describeOptions().map((r) => [r.field, r]));
     expect(Object.keys(rows)).toEqual(['name', 'base', 'baud', 'parity', 'fifo']);
-    expect(rows.baud).toMatchObject({ type: 'integer [300..115200]', default: 9600 });
+    expect(rows.baud).toMatchObject({ type: 'integer 300..115200', default: 9600 });
+    // int() alone bounds by the safe-integer range: not shown, as it says nothing to a reader.
+    expect(rows.base!.type).toBe('integer >= 0');
     expect(rows.parity!.type).toBe('"none" | "even" | "odd"');
     expect(rows.base!.description).toBe('guest-physical base address');
   });

@@ -13,6 +13,16 @@ export interface VhwPlugin<O = unknown> {
   readonly instance: string;
   readonly options: O;
   readonly module: ContainerModule;
+  /**
+   * The same plugin with some options changed: the options it was created with, with
+   * `changes` over their top-level fields, validated again by the plugin's schema (how
+   * `--set INSTANCE.FIELD=VALUE` reaches a plugin a scenario created). Not enumerable, so
+   * a plugin still compares and serializes as its data.
+   * @param changes - top-level option fields and their new values
+   * @returns a new plugin; this one is unchanged
+   * @throws VhwError E_CONFIG naming the plugin, the field, the value and what is allowed
+   */
+  withOptions(changes: Readonly<Record<string, unknown>>): VhwPlugin<O>;
 }
 
 export interface OptionDoc {
@@ -57,13 +67,18 @@ export function definePlugin<S extends z.ZodType>(def: PluginDefinition<S>): Plu
     const parsed = def.schema.safeParse(input === undefined ? {} : input);
     if (!parsed.success) throw optionsError(def.name, parsed.error, input, def.schema);
     const options = parsed.data as z.output<S>;
-    return Object.freeze({
+    const plugin = {
       name: def.name,
       kind: def.kind,
       instance: def.instance ? def.instance(options) : def.name,
       options,
       module: def.module(options),
+    };
+    const inputFields = input !== null && typeof input === 'object' ? input : {};
+    Object.defineProperty(plugin, 'withOptions', {
+      value: (changes: Readonly<Record<string, unknown>>) => factory({ ...inputFields, ...changes } as z.input<S>),
     });
+    return Object.freeze(plugin) as VhwPlugin<z.output<S>>;
   }) as PluginFactory<S>;
   Object.defineProperties(factory, {
     pluginName: { value: def.name },
@@ -143,9 +158,25 @@ function typeOf(p: Record<string, unknown>): string {
   if (p.const !== undefined) return JSON.stringify(p.const);
   if (Array.isArray(p.anyOf)) return (p.anyOf as Record<string, unknown>[]).map(typeOf).join(' | ');
   if (p.type === 'array') return `${typeOf((p.items ?? {}) as Record<string, unknown>)}[]`;
-  if (typeof p.type === 'string') {
-    const range = p.minimum !== undefined || p.maximum !== undefined ? ` [${p.minimum ?? ''}..${p.maximum ?? ''}]` : '';
-    return `${p.type}${range}`;
-  }
+  if (typeof p.type === 'string') return `${p.type}${rangeOf(p)}`;
   return 'object';
+}
+
+/**
+ * A number's bounds as a person reads them: " 2..4096", " >= 0", " <= 64", or nothing.
+ * zod's `int()` alone bounds an integer by the safe-integer range, which says nothing to
+ * the reader, so those bounds are left out.
+ */
+function rangeOf(p: Record<string, unknown>): string {
+  const bound = (v: unknown, unbounded: number) => (typeof v === 'number' && v !== unbounded ? v : undefined);
+  const lo = bound(p.minimum, Number.MIN_SAFE_INTEGER);
+  const hi = bound(p.maximum, Number.MAX_SAFE_INTEGER);
+  const xlo = bound(p.exclusiveMinimum, Number.MIN_SAFE_INTEGER);
+  const xhi = bound(p.exclusiveMaximum, Number.MAX_SAFE_INTEGER);
+  if (lo !== undefined && hi !== undefined) return ` ${lo}..${hi}`;
+  const parts = [
+    lo !== undefined ? `>= ${lo}` : xlo !== undefined ? `> ${xlo}` : undefined,
+    hi !== undefined ? `<= ${hi}` : xhi !== undefined ? `< ${xhi}` : undefined,
+  ].filter((x) => x !== undefined);
+  return parts.length ? ` ${parts.join(', ')}` : '';
 }

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { type PluginSet, applyPluginSets } from './plugin-sets.js';
 import type { RunResult } from './result.js';
 import { type RunOptions, runExperiment } from './run.js';
 import type { Scenario } from './scenario.js';
@@ -9,6 +10,8 @@ export interface ExecuteOptions {
   scenarioRef: string;
   ops?: number;
   costs: Record<string, number>;
+  /** Plugin options set on the command line, applied in every run. */
+  pluginSets?: readonly PluginSet[];
   pageSize?: number;
   seed: number;
   jobs: number;
@@ -24,6 +27,7 @@ function taskOf(p: GridPoint, o: ExecuteOptions): { config: Parameters<typeof ru
       costs: p.vary ? { ...o.costs, [p.vary.field]: p.vary.value } : o.costs,
       ...(p.vary ? { vary: p.vary } : {}),
       pageMap: o.pageMaps,
+      ...(o.pluginSets?.length ? { pluginSets: o.pluginSets } : {}),
     },
   };
 }
@@ -40,6 +44,9 @@ function taskOf(p: GridPoint, o: ExecuteOptions): { config: Parameters<typeof ru
  * @throws the error of the first failing point in grid order
  */
 export async function executeGrid(scenario: Scenario, points: readonly GridPoint[], o: ExecuteOptions): Promise<RunResult[]> {
+  // A bad plugin option is refused here, with the plugin's own message, before any worker starts.
+  const first = points[0];
+  if (o.pluginSets?.length && first) applyPluginSets(scenario.machine(taskOf(first, o).config), o.pluginSets, scenario.name);
   const results: RunResult[] = new Array(points.length);
   let done = 0;
   if (o.jobs <= 1 || points.length <= 1) {

@@ -26,6 +26,7 @@ export * from './run.js';
 export { preparePassthrough } from './prepare-passthrough.js';
 export * from './sweep.js';
 export * from './result-set.js';
+export * from './plugin-sets.js';
 export * from './scenarios.js';
 export { type ExecuteOptions, executeGrid } from './execute.js';
 export { parseResultRows, runResultSchema } from './result-schema.js';

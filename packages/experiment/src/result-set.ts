@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { VARIANTS, type Variant, type VhwPlugin, VhwError, allPatchCombinations, patchShortLabel } from '@vhw/core';
 import type { ExperimentRecord, GridIdentity, PluginRecord, RunResult } from './result.js';
+import type { PluginSet } from './plugin-sets.js';
 import type { Scenario } from './scenario.js';
 import { builtinScenarioFile } from './scenarios.js';
 import { type GridPoint, type VarySpec, orderResults } from './sweep.js';
@@ -55,8 +56,10 @@ export interface SweepDescription {
   ops?: number;
   seed: number;
   pageSize?: number;
-  /** `--set` overrides. */
+  /** `--set` overrides of cost parameters. */
   costs: Record<string, number>;
+  /** `--set` overrides of plugin options, in the order given. */
+  pluginSets?: readonly PluginSet[];
 }
 
 /** The identity of a sweep's grid (see {@link GridIdentity}) and its id. */
@@ -80,6 +83,7 @@ export function gridIdentity(d: SweepDescription): { id: string; identity: GridI
     seed: d.seed,
     ...(d.pageSize !== undefined ? { pageSize: d.pageSize } : {}),
     costs: { ...d.costs },
+    ...(d.pluginSets && d.pluginSets.length > 0 ? { plugins: d.pluginSets.map((p) => `${p.target}.${p.field}=${p.value}`) } : {}),
   };
   return { id: sha256(canonical(identity)).slice(0, 16), identity };
 }
@@ -145,6 +149,8 @@ function spell(key: keyof GridIdentity, id: GridIdentity): string {
       const sets = Object.entries(id.costs).map(([k, v]) => `--set cost.${k}=${v}`);
       return sets.length > 0 ? sets.join(' ') : 'no --set';
     }
+    case 'plugins':
+      return id.plugins ? id.plugins.map((p) => `--set ${p}`).join(' ') : 'no plugin --set';
   }
 }
 
@@ -157,6 +163,7 @@ const IDENTITY_FIELDS: ReadonlyArray<keyof GridIdentity> = [
   'seed',
   'pageSize',
   'costs',
+  'plugins',
 ];
 
 /**

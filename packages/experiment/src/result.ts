@@ -70,6 +70,8 @@ export interface RunResult {
   topTrappedPages?: TrappedPage[];
   /** Cost parameters in effect (extension). */
   costs?: Record<string, number>;
+  /** Plugin options set with `--set TARGET.FIELD=VALUE`, as applied: target → field → value (extension; only when set). */
+  pluginOverrides?: Record<string, Record<string, unknown>>;
   /** The value of a `--vary` parameter for this run (extension). */
   vary?: { field: string; value: number };
   /** Host MMIO page map (extension; used by `vhw map` and the HTML report). */
@@ -108,6 +110,8 @@ export interface GridIdentity {
   pageSize?: number;
   /** `--set` cost overrides (not the `--vary` field, which each row records in `vary`). */
   costs: Record<string, number>;
+  /** `--set` overrides of plugin options (`TARGET.FIELD=VALUE`, in order), when any were given. */
+  plugins?: string[];
 }
 
 /** A row's place in its sweep grid. */

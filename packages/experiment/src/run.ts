@@ -3,6 +3,7 @@ import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPci
 import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
+import { type PluginOverrides, type PluginSet, applyPluginSets } from './plugin-sets.js';
 import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';
 import { pluginRecords } from './result-set.js';
 import { type ExperimentConfig, MAX_OPS, type Scenario } from './scenario.js';
@@ -17,6 +18,8 @@ export interface RunOptions {
   trace?: (line: string) => void;
   /** Include the host page map in the result. */
   pageMap?: boolean;
+  /** Plugin options set on the command line (`--set nvme0.layout=bar0-64k`), from `parseSetOptions`. */
+  pluginSets?: readonly PluginSet[];
 }
 
 /** A machine built for one experiment point, probed and ready to run its workload. */
@@ -27,6 +30,8 @@ export interface PreparedRun {
   bridge: HostBridge;
   drivers: GuestDriver[];
   os: GuestOs;
+  /** The plugin options `pluginSets` changed (empty without them). */
+  pluginOverrides: PluginOverrides;
 }
 
 /**
@@ -47,7 +52,8 @@ const PASSTHROUGH_SERVICES = [
  * @throws VhwError E_CONFIG when the machine lacks a plugin a passthrough run needs (named)
  */
 export function prepare(scenario: Scenario, config: ExperimentConfig, options: RunOptions = {}): PreparedRun {
-  const machine = Machine.create({ plugins: scenario.machine(config), costs: options.costs, name: scenario.name });
+  const { plugins, overrides } = applyPluginSets(scenario.machine(config), options.pluginSets ?? [], scenario.name);
+  const machine = Machine.create({ plugins, costs: options.costs, name: scenario.name });
   const missing = PASSTHROUGH_SERVICES.filter((s) => !machine.container.isBound(s.token)).map((s) => s.plugin);
   if (missing.length > 0) {
     machine.dispose();
@@ -78,7 +84,7 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
     machine.events.on('trap', (e) => t(`${e.timeNs.toFixed(1)} trap ${hex(e.gpa)} reason=${e.reason}`));
     machine.events.on('isolation', (e) => t(`${e.timeNs.toFixed(1)} eeh ${e.group} ${e.state} (${e.cause})`));
   }
-  return { machine, vmm, bridge, drivers, os, bus };
+  return { machine, vmm, bridge, drivers, os, bus, pluginOverrides: overrides };
 }
 
 /**
@@ -153,6 +159,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     isolation: { violations: vmm.audit().length },
     topTrappedPages: topTrappedPages(run),
     costs: machine.costs.toJSON(),
+    ...(Object.keys(run.pluginOverrides).length > 0 ? { pluginOverrides: run.pluginOverrides } : {}),
     ...(options.vary ? { vary: options.vary } : {}),
     ...(options.pageMap ? { pageMap: buildPageMap(run) } : {}),
     plugins: pluginRecords(machine.plugins),

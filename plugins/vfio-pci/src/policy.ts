@@ -9,6 +9,11 @@ import type { SparseMmapArea } from './uapi.js';
  * (`alignBars`) lives in the platform.
  */
 export interface VfioPatches extends Pick<PatchSet, 'subPageMmap' | 'msixMmap'> {
+  /** Patch 2 (`subpage-mmap`): mmap sub-page BARs, under the variant's condition. */
+  subPageMmap: boolean;
+  /** Patch 3 (`msix-mmap`): mmap the page that holds the MSI-X table, under the variant's condition. */
+  msixMmap: boolean;
+  /** The series as posted (`rfc-2015`) or as merged (`upstream`). */
   variant: Variant;
 }
 

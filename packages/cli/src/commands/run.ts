@@ -2,7 +2,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { VhwError } from '@vhw/core';
-import { parseSets, runExperiment, workloadOps } from '@vhw/experiment';
+import { parseSetOptions, runExperiment, workloadOps } from '@vhw/experiment';
 import { loadScenarioOf } from '../scenario-file.js';
 import type { Io } from '../output.js';
 import {
@@ -31,7 +31,7 @@ export async function runAction(io: Io, scenarioRef: string, o: RunCommandOption
   try {
     const r = runExperiment(scenario, configOf(o), {
       ops: o.ops,
-      costs: parseSets(o.set),
+      ...parseSetOptions(o.set),
       trace: trace ? (line) => trace.write(`${line}\n`) : undefined,
     });
     if (o.format === 'json') io.out(JSON.stringify(r, null, 2));

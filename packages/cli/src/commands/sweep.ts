@@ -7,7 +7,7 @@ import {
   type RunResult,
   type VarySpec,
   executeGrid,
-  parseSets,
+  parseSetOptions,
   parseShard,
   parseVariants,
   parseVary,
@@ -69,7 +69,7 @@ async function sweepInto(
   workloadOps(scenario, o.ops, `scenario file ${ref}`);
   const variants = parseVariants(o.variant);
   const vary = varyOf(o);
-  const costs = parseSets(o.set);
+  const { costs, pluginSets } = parseSetOptions(o.set);
   const grid = sweepGrid(scenario.name, variants, vary);
   const shard = o.shard ? parseShard(o.shard) : undefined;
   const points = shard ? shardOf(grid, shard) : grid;
@@ -86,6 +86,7 @@ async function sweepInto(
       scenarioRef: refForWorkers,
       ops: o.ops,
       costs,
+      pluginSets,
       pageSize: o.pageSize,
       seed: o.seed,
       jobs: o.jobs,
@@ -94,9 +95,9 @@ async function sweepInto(
   } finally {
     bar?.stop();
   }
-  const description = { scenario, scenarioRef: ref, variants, vary, ops: o.ops, seed: o.seed, pageSize: o.pageSize, costs };
+  const description = { scenario, scenarioRef: ref, variants, vary, ops: o.ops, seed: o.seed, pageSize: o.pageSize, costs, pluginSets };
   const sweep = { description, points, gridSize: grid.length, shard };
-  await emitSweep(io, results, { format: o.format, costs, sweep }, out, scenario);
+  await emitSweep(io, results, { format: o.format, costs, pluginSets, sweep }, out, scenario);
 }
 
 /** The `--vary` of the sweep, refusing what would be silently ignored: a second `--vary`, or `--steps`/`--log` without one. */
