@@ -4,11 +4,20 @@
 
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
-/** The public packages: every workspace package under packages/ and plugins/ not marked private (test-support is). */
+/**
+ * The public packages: every workspace package under packages/ and plugins/ not marked
+ * private (test-support is) that has an API entry point (@vhw/scenarios has none: its
+ * modules are scenario files, loaded by name).
+ */
 const packages = ['packages', 'plugins'].flatMap((root) =>
   readdirSync(root)
     .map((name) => `${root}/${name}`)
-    .filter((dir) => existsSync(`${dir}/package.json`) && !JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')).private)
+    .filter(
+      (dir) =>
+        existsSync(`${dir}/src/index.ts`) &&
+        existsSync(`${dir}/package.json`) &&
+        !JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')).private,
+    )
     .sort(),
 );
 
@@ -42,11 +51,14 @@ export default {
     // The workspace's tsconfig resolves @vhw/* to their sources (vhw-source): no build needed.
     tsconfig: '../../tsconfig.json',
     excludeInternal: true,
+    // The repository has no public remote to link source lines to.
+    disableSources: true,
     validation: { ...validation, notDocumented: false },
   },
   readme: 'examples/custom-device/README.md',
   out: 'docs/api',
   excludePrivate: true,
+  disableSources: true,
   validation,
   treatValidationWarningsAsErrors: true,
   intentionallyNotDocumented: Object.entries(zodEnumValues).flatMap(([owner, fields]) =>

@@ -29,4 +29,4 @@ export * from './result-set.js';
 export * from './plugin-sets.js';
 export * from './scenarios.js';
 export { type ExecuteOptions, executeGrid } from './execute.js';
-export { parseResultRows, runResultSchema } from './result-schema.js';
+export { parseResultRows } from './result-schema.js';
