@@ -173,7 +173,11 @@ describe('bad input', () => {
     ['bad page size', ['run', 'ppc64-nvme', '--page-size', '8k'], /allowed: 4k, 16k, 64k/],
     ['bad variant', ['run', 'ppc64-nvme', '--variant', '2016'], /allowed: rfc-2015, upstream/],
     ['bad format', ['sweep', 'ppc64-nvme', '--format', 'xml'], /allowed: table, json, csv/],
-    ['--out missing dir', ['sweep', 'ppc64-nvme', '--out', '/nonexistent/dir'], /--out \/nonexistent\/dir: no such directory \/nonexistent to create it in/],
+    [
+      '--out missing dir',
+      ['sweep', 'ppc64-nvme', '--out', '/nonexistent/dir'],
+      /--out \/nonexistent\/dir: no such directory \/nonexistent to create it in/,
+    ],
     ['bad shard', ['sweep', 'ppc64-nvme', '--shard', '3/3'], /allowed: I\/N with 0 <= I < N/],
     ['bad vary', ['sweep', 'ppc64-nvme', '--vary', 'exit=1..2'], /allowed: cost\.FIELD=A\.\.B/],
     ['scenario file that throws', ['run', 'test/fixtures/scenario-throws.ts'], /failed to load: boom while loading/],

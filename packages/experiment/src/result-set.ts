@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { VARIANTS, type Variant, type VhwPlugin, VhwError, allPatchCombinations, patchShortLabel } from '@vhw/core';
 import type { ExperimentRecord, GridIdentity, PluginRecord, RunResult } from './result.js';
 import type { PluginSet } from './plugin-sets.js';
