@@ -98,6 +98,11 @@ export class PassthroughFunction implements GuestPciFunction {
     this.paravirtMsi = vmm.paravirtMsi && this.msix ? (count) => this.rtasChangeMsi(count) : undefined;
     const bridge = vmm.deps.bridge;
     const group = dev.fn.group;
+    // The EEH calls (ibm,read-slot-reset-state2, ibm,set-slot-reset, ibm,configure-pe) are
+    // reached through the function itself, so the arguments QEMU refuses with -3 in
+    // hw/ppc/spapr_pci.c (an unknown PHB BUID, a wrong nargs/nret, an unknown reset option)
+    // cannot be passed here: nothing a guest gives them can be out of range. A reset of a PE
+    // that is not frozen is allowed, as on PAPR.
     this.eeh = bridge.eeh
       ? {
           pe: group.id,
