@@ -114,7 +114,11 @@ const guestAction: fc.Arbitrary<GuestAction> = fc.oneof(
       // Anywhere in the BAR (as a fraction of its size) and a little past its end, any alignment.
       offset: fc.oneof(fc.double({ min: 0, max: 1.1, noNaN: true }), fc.constantFrom(0, 1, 0.5, 0.999999)),
       size: fc.constantFrom(1 as const, 2 as const, 4 as const, 8 as const),
-      value: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 0xffffffff, 1, 0x8000_0000)),
+      // Register values, and numbers no register holds (the VMM must not trust the caller's width).
+      value: fc.oneof(
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.constantFrom(0, 0xffffffff, 1, 0x8000_0000, -1, 2 ** 40, -(2 ** 40), 1.5, Number.NaN),
+      ),
     }),
     weight: 6,
   },
