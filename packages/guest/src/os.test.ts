@@ -36,7 +36,7 @@ function guest(ramSize = RAM_SIZE) {
 }
 
 /** The guest's view of `dev` with BAR0 mapped direct at BAR_GPA, as a VMM would present it. */
-function present(mmu: Mmu, dev: TableDevice, paravirtMsi?: (count: number) => number[]): GuestPciFunction {
+function present(mmu: Mmu, dev: TableDevice, paravirtMsi?: GuestPciFunction['paravirtMsi']): GuestPciFunction {
   mmu.mapDirect({ name: 'bar0', gpa: BAR_GPA, size: PAGE, hostPa: 0x8000_0000, handler: dev.barHandler(0), handlerOffset: 0 });
   return {
     name: dev.name,
@@ -131,7 +131,11 @@ describe('GuestOs.enableMsix', () => {
   it('leaves the table alone where the machine sets MSIs up for the guest (RTAS ibm,change-msi)', () => {
     const { mmu, os } = guest();
     const dev = tableDevice();
-    const fn = present(mmu, dev, (count) => Array.from({ length: count }, (_, i) => 0x1000 + i));
+    const fn = present(mmu, dev, (count) => ({
+      status: 0,
+      count,
+      vectors: Array.from({ length: count }, (_, i) => 0x1000 + i),
+    }));
     expect(os!.enableMsix(busOf(fn), fn, 3)).toEqual([0x1000, 0x1001, 0x1002]);
     expect(dev.writes).toEqual([]);
     expect(fn.configRead(Cfg.Command, 2) & Command.BusMaster).toBe(Command.BusMaster);

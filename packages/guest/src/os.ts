@@ -5,7 +5,7 @@
 import { type GuestCpu, type GuestMemory, VhwError, hex } from '@vhw/core';
 import { CapId } from '@vhw/pci';
 import type { EehErrorHandler } from './eeh.js';
-import { type GuestPciBus, type GuestPciFunction, enableDeviceMem, findCapability } from './pci-bus.js';
+import { type GuestPciBus, type GuestPciFunction, RtasStatus, enableDeviceMem, findCapability } from './pci-bus.js';
 
 /**
  * The guest operating system's small services: a DMA-able RAM allocator, the interrupt
@@ -108,7 +108,8 @@ export class GuestOs {
    * @param count - vectors wanted.
    * @returns the guest vectors, in entry order.
    * @throws VhwError `E_NOT_FOUND` when `fn` has no MSI-X capability or its table BAR is
-   *   not mapped; `E_RANGE` when it has fewer than `count` vectors.
+   *   not mapped; `E_RANGE` when it has fewer than `count` vectors, or the firmware's
+   *   `ibm,change-msi` refuses the call.
    */
   enableMsix(bus: GuestPciBus, fn: GuestPciFunction, count: number): number[] {
     const cap = findCapability(fn, CapId.MsiX);
@@ -117,7 +118,16 @@ export class GuestOs {
     const size = (ctl & 0x7ff) + 1;
     if (count > size) throw new VhwError('E_RANGE', `guest: ${fn.name} has ${size} MSI-X vectors, asked for ${count}`);
     enableDeviceMem(fn);
-    if (fn.paravirtMsi) return fn.paravirtMsi(count);
+    if (fn.paravirtMsi) {
+      const r = fn.paravirtMsi(count);
+      if (r.status !== RtasStatus.Success || r.vectors.length !== count) {
+        throw new VhwError(
+          'E_RANGE',
+          `guest: RTAS ibm,change-msi for ${fn.name} answered status ${r.status}, ${r.count} of ${count} vectors`,
+        );
+      }
+      return [...r.vectors];
+    }
     const tableReg = fn.configRead(cap + 4, 4);
     const bar = fn.bars.find((b) => b.index === (tableReg & 7));
     if (!bar) throw new VhwError('E_NOT_FOUND', `guest: ${fn.name} MSI-X table BAR${tableReg & 7} is not mapped`);

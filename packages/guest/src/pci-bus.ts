@@ -6,6 +6,27 @@ import { VhwError } from '@vhw/core';
 import { Cfg, Command } from '@vhw/pci';
 import type { GuestEeh } from './eeh.js';
 
+/**
+ * The status word an RTAS call returns in its first return cell (PAPR; QEMU's
+ * `RTAS_OUT_*` in include/hw/ppc/spapr.h): 0 success, -1 hardware error, -3 parameter error.
+ */
+export const RtasStatus = { Success: 0, HardwareError: -1, ParameterError: -3 } as const;
+/** One of the `RtasStatus` words. */
+export type RtasStatus = (typeof RtasStatus)[keyof typeof RtasStatus];
+
+/** What RTAS `ibm,change-msi` answers a guest. */
+export interface RtasChangeMsiResult {
+  /** The call's status: an argument the firmware refuses is an error status, never a fault. */
+  readonly status: RtasStatus;
+  /**
+   * The vectors the function now has (rets[1]); when the guest asked for more than the
+   * function has, the number it has, with nothing set up, for the guest to ask again.
+   */
+  readonly count: number;
+  /** The guest vector numbers set up, in entry order (empty unless `count` were set up). */
+  readonly vectors: readonly number[];
+}
+
 /** A guest BAR: where the guest's firmware placed it. */
 export interface GuestBar {
   /** The BAR number (0-5). */
@@ -33,10 +54,11 @@ export interface GuestPciFunction {
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void;
   /**
    * The machine's paravirtual MSI set-up (pSeries RTAS `ibm,change-msi`): enables `count`
-   * MSI-X vectors and returns the guest vector numbers. Undefined where the machine has
-   * none and the guest must program the MSI-X table itself.
+   * MSI-X vectors (0 releases them) and answers with the call's status and the guest
+   * vector numbers. Undefined where the machine has none and the guest must program the
+   * MSI-X table itself.
    */
-  readonly paravirtMsi: ((count: number) => number[]) | undefined;
+  readonly paravirtMsi: ((count: number) => RtasChangeMsiResult) | undefined;
   /**
    * The machine's EEH interface for this function (pSeries RTAS slot-state and reset
    * calls, forwarded to the host PE), where the platform has EEH.

@@ -1,5 +1,5 @@
-import { type GuestCpu, type UnassignedReason, VhwError, allOnes } from '@vhw/core';
-import type { GuestBar, GuestEeh, GuestPciFunction } from '@vhw/guest';
+import { type GuestCpu, type UnassignedReason, allOnes } from '@vhw/core';
+import { type GuestBar, type GuestEeh, type GuestPciFunction, type RtasChangeMsiResult, RtasStatus } from '@vhw/guest';
 import { Cfg, ConfigSpace, type HostBridge, MSIX_CAP_OFFSET } from '@vhw/pci';
 import { VFIO_PCI_CONFIG_REGION_INDEX, type VfioDeviceInfo, type VfioPciDevice, type VfioPciDriver, readMsixLayout } from '@vhw/vfio-pci';
 import { MsixEmulator } from './msix-emulation.js';
@@ -17,7 +17,7 @@ export interface FunctionHost {
   readonly options: { readonly guestMsiAddress: number };
   readonly paravirtMsi: boolean;
   readonly noMsixEmulation: boolean;
-  readonly counters: { configAccesses: number; rtasCalls: number };
+  readonly counters: { configAccesses: number; rtasCalls: number; rtasErrors: number };
   /** Charges a guest exit that is not MMIO (config access, RTAS call). */
   chargeExit(): void;
   /** A fresh guest vector for a paravirtual MSI. */
@@ -57,7 +57,7 @@ export class PassthroughFunction implements GuestPciFunction {
   readonly info: VfioDeviceInfo;
   readonly msix: ReturnType<typeof readMsixLayout>;
   readonly emulator: MsixEmulator | undefined;
-  readonly paravirtMsi: ((count: number) => number[]) | undefined;
+  readonly paravirtMsi: ((count: number) => RtasChangeMsiResult) | undefined;
   readonly eeh: GuestEeh | undefined;
   private msixControl = 0;
   /** The low flag bits of each host BAR register, read from config space (type, prefetch); one per BAR index 0-5. */
@@ -98,6 +98,11 @@ export class PassthroughFunction implements GuestPciFunction {
     this.paravirtMsi = vmm.paravirtMsi && this.msix ? (count) => this.rtasChangeMsi(count) : undefined;
     const bridge = vmm.deps.bridge;
     const group = dev.fn.group;
+    // The EEH calls (ibm,read-slot-reset-state2, ibm,set-slot-reset, ibm,configure-pe) are
+    // reached through the function itself, so the arguments QEMU refuses with -3 in
+    // hw/ppc/spapr_pci.c (an unknown PHB BUID, a wrong nargs/nret, an unknown reset option)
+    // cannot be passed here: nothing a guest gives them can be out of range. A reset of a PE
+    // that is not frozen is allowed, as on PAPR.
     this.eeh = bridge.eeh
       ? {
           pe: group.id,
@@ -239,19 +244,38 @@ export class PassthroughFunction implements GuestPciFunction {
     }
   }
 
-  /** RTAS ibm,change-msi: the hypervisor sets up `count` MSI-X vectors and returns the guest's numbers. */
-  private rtasChangeMsi(count: number): number[] {
-    this.vmm.counters.rtasCalls++;
+  /**
+   * RTAS ibm,change-msi: the hypervisor sets up `count` MSI-X vectors (0 releases them) and
+   * returns the guest's numbers. Every argument the guest passes is answered, never thrown
+   * back at the VMM, as QEMU's `rtas_ibm_change_msi` (hw/ppc/spapr_pci.c) answers it:
+   * - a count the 32-bit argument cell cannot hold (negative, fractional, not finite, or
+   *   above 2^32 - 1) is a parameter error (-3, `RTAS_OUT_PARAM_ERROR`, as QEMU answers a
+   *   function code it does not know);
+   * - more vectors than the function has: success, nothing set up, and the number it has in
+   *   rets[1] ("Correct the number if the guest asked for too many"), for the guest to ask again;
+   * - releasing (0) when nothing is set up: a hardware error (-1, `RTAS_OUT_HW_ERROR`,
+   *   QEMU's "Releasing wrong config").
+   * Each error status is counted in `rtasErrors`.
+   */
+  private rtasChangeMsi(count: number): RtasChangeMsiResult {
+    const counters = this.vmm.counters;
+    counters.rtasCalls++;
     this.vmm.chargeExit();
     const m = this.msix!;
-    if (!Number.isInteger(count) || count < 0 || count > m.vectors) {
-      throw new VhwError('E_RANGE', `RTAS ibm,change-msi for ${this.name}: ${String(count)} vectors; allowed: 0..${m.vectors}`);
+    if (!Number.isInteger(count) || count < 0 || count > 0xffffffff) {
+      counters.rtasErrors++;
+      return { status: RtasStatus.ParameterError, count: 0, vectors: [] };
+    }
+    if (count > m.vectors) return { status: RtasStatus.Success, count: m.vectors, vectors: [] };
+    if (count === 0 && this.dev.msixIrqs.length === 0) {
+      counters.rtasErrors++;
+      return { status: RtasStatus.HardwareError, count: 0, vectors: [] };
     }
     const vectors = Array.from({ length: count }, () => this.vmm.allocParavirtVector());
     const { cpu } = this.vmm.deps;
     this.dev.setMsixIrqs(vectors.map((v) => () => cpu.raiseInterrupt(v)));
     this.msixControl = count > 0 ? 0x8000 : 0;
-    return vectors;
+    return { status: RtasStatus.Success, count, vectors };
   }
 
   /** The guest starts over: its MSI-X set-up is gone (the host vectors are given back) and no BAR is being sized. */

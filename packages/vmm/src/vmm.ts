@@ -45,6 +45,8 @@ export const VmmOptionsToken = token<VmmOptions>('vhw.VmmOptions');
 export interface VmmCounters {
   configAccesses: number;
   rtasCalls: number;
+  /** RTAS calls answered with an error status (an argument the firmware refuses). */
+  rtasErrors: number;
   barMoves: number;
   /** Guest BAR moves onto something else (another BAR, RAM): the BAR stays unmapped until moved away. */
   barConflicts: number;
@@ -101,6 +103,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
   readonly counters: VmmCounters = {
     configAccesses: 0,
     rtasCalls: 0,
+    rtasErrors: 0,
     barMoves: 0,
     barConflicts: 0,
     barsOutsideWindows: 0,
