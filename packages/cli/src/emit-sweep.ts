@@ -15,7 +15,17 @@ import type { OutDir, ResultSetSeams } from './out-dir.js';
 import type { Io } from './output.js';
 import type { ResultFormat } from './options.js';
 import { provenance } from './provenance.js';
-import { type CostRow, type MachineRow, htmlReport, pageMapSvg, sweepChartSvg, sweepTable, toCsv, varyChartSvg } from './render/index.js';
+import {
+  type CostRow,
+  type MachineRow,
+  htmlReport,
+  pageMapSvg,
+  sweepChartSvg,
+  sweepTable,
+  csvAsPrintedLine,
+  toCsv,
+  varyChartSvg,
+} from './render/index.js';
 
 /** The sweep a set of rows comes from, recorded in each row (`experiment`) so shards can be merged safely. */
 export interface SweepRecord {
@@ -56,7 +66,7 @@ export async function emitSweep(io: Io, rows: RunResult[], o: EmitOptions, out: 
     throw new VhwError('E_CONFIG', `no runs to write (an empty shard?); ${out.dir} holds results, which an empty set would replace`);
   const results = o.sweep ? stampExperiment(rows, o.sweep.points, o.sweep.description, o.sweep.gridSize, o.sweep.shard) : rows;
   if (o.format === 'json') io.out(JSON.stringify(results, null, 2));
-  else if (o.format === 'csv') io.out(toCsv(results));
+  else if (o.format === 'csv') io.out(csvAsPrintedLine(toCsv(results)));
   else io.out(sweepTable(results));
   if (o.merge?.set.missingText) io.err(`vhw: merged a partial set: ${o.merge.set.missingText}`);
   if (!out) return;

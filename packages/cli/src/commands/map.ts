@@ -1,5 +1,6 @@
+import { extname } from 'node:path';
 import type { Command } from 'commander';
-import { parsePatchList, patchListOf } from '@vhw/core';
+import { VhwError, parsePatchList, patchListOf } from '@vhw/core';
 import { buildPageMap, prepare } from '@vhw/experiment';
 import { loadScenarioOf } from '../scenario-file.js';
 import { type Io, writeFileAtomic } from '../output.js';
@@ -9,11 +10,30 @@ import { pageMapSvg, pageMapText } from '../render/index.js';
 /** `vhw map`. */
 export interface MapCommandOptions extends PointOptions {
   out?: string;
-  format: 'text' | 'svg';
+  format: 'text' | 'svg' | 'json';
 }
 
-/** `vhw map`: the host MMIO pages of one experiment point, as text or (with `--out`) SVG. */
+/**
+ * Checks that a chart output path names an SVG file: vhw draws only SVG, and writing SVG
+ * into `map.png` would give a file no image viewer opens.
+ *
+ * @param flag - the option that named the path, for the message.
+ * @param file - the path given.
+ * @throws VhwError E_CONFIG when the extension is not `.svg` (any case)
+ */
+export function requireSvgPath(flag: string, file: string): void {
+  const ext = extname(file);
+  if (ext.toLowerCase() !== '.svg') {
+    throw new VhwError('E_CONFIG', `${flag} ${file}: ${ext ? `${ext} files are not written` : 'no extension'}; allowed: only .svg`);
+  }
+}
+
+/**
+ * `vhw map`: the host MMIO pages of one experiment point, as text, as JSON (the result
+ * contract's `PageMap`, for tools) or (with `--out`) SVG.
+ */
 export async function mapAction(io: Io, scenarioRef: string, o: MapCommandOptions): Promise<void> {
+  if (o.out) requireSvgPath('--out', o.out);
   const scenario = await loadScenarioOf(io, scenarioRef);
   const run = prepare(scenario, configOf(o));
   try {
@@ -23,7 +43,8 @@ export async function mapAction(io: Io, scenarioRef: string, o: MapCommandOption
       writeFileAtomic(o.out, pageMapSvg(map, { title }));
       io.err(`wrote ${o.out}`);
     }
-    if (!o.out || o.format === 'text') io.out(pageMapText(map));
+    if (o.format === 'json') io.out(JSON.stringify(map, null, 2));
+    else if (!o.out || o.format === 'text') io.out(pageMapText(map));
   } finally {
     run.machine.dispose();
   }
@@ -37,6 +58,6 @@ export function addMapCommand(program: Command, io: Io): void {
     .argument('<scenario>', 'a built-in scenario name or a scenario file');
   pointOptions(map)
     .option('--out <file.svg>', 'write the map as SVG')
-    .addOption(formatOption('text (also printed when --out is not given)', ['text', 'svg'], 'svg'))
+    .addOption(formatOption('text (also printed when --out is not given) or json (the page map for tools)', ['text', 'svg', 'json'], 'svg'))
     .action((scenario: string, o: MapCommandOptions) => mapAction(io, scenario, o));
 }

@@ -15,7 +15,7 @@ import {
   variantOption,
   workloadOptions,
 } from '../options.js';
-import { runTable, toCsv } from '../render/index.js';
+import { runTable, csvAsPrintedLine, toCsv } from '../render/index.js';
 
 /** `vhw run`. */
 export interface RunCommandOptions extends PointOptions, WorkloadOptions {
@@ -35,7 +35,7 @@ export async function runAction(io: Io, scenarioRef: string, o: RunCommandOption
       trace: trace ? (line) => trace.write(`${line}\n`) : undefined,
     });
     if (o.format === 'json') io.out(JSON.stringify(r, null, 2));
-    else if (o.format === 'csv') io.out(toCsv([r]));
+    else if (o.format === 'csv') io.out(csvAsPrintedLine(toCsv([r])));
     else io.out(runTable(r));
   } finally {
     if (trace) await new Promise((res) => trace.end(res));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { csvField, toCsv } from './csv.js';
+import { TRAP_REASONS, csvField, toCsv } from './csv.js';
+import { displayOrder } from './format.js';
 import { makeRun, makeSweep } from './fixtures.js';
 
 /** A strict RFC 4180 parser (CRLF records, quoted fields with doubled quotes). */
@@ -112,18 +113,32 @@ describe('toCsv', () => {
     expect(recs[0]!.speedup).toBe('');
   });
 
-  it('has one column per trap reason found in any run, zero where absent', () => {
+  it('has one column per known trap reason whichever occurred, zero where absent, then other reasons', () => {
     const recs = records(
-      toCsv([makeRun({ trapsByReason: { 'sub-page-bar': 7 } }), makeRun({ trapsByReason: { 'msix-table-page': 2, pba: 1 } })]),
+      toCsv([makeRun({ trapsByReason: { 'sub-page-bar': 7 } }), makeRun({ trapsByReason: { 'msix-table-page': 2, 'plugin-own': 1 } })]),
     );
     expect(Object.keys(recs[0]!).filter((k) => k.startsWith('traps:'))).toEqual([
-      'traps:msix-table-page',
-      'traps:pba',
-      'traps:sub-page-bar',
+      ...TRAP_REASONS.map((r) => `traps:${r}`),
+      'traps:plugin-own',
     ]);
+    expect(TRAP_REASONS).toContain('unmapped');
+    expect(TRAP_REASONS).not.toContain('mmap');
     expect(recs[0]!['traps:sub-page-bar']).toBe('7');
-    expect(recs[0]!['traps:pba']).toBe('0');
+    expect(recs[0]!['traps:plugin-own']).toBe('0');
+    expect(recs[0]!['traps:io-bar']).toBe('0');
     expect(recs[1]!['traps:msix-table-page']).toBe('2');
+  });
+
+  it('orders rows as the terminal table does', () => {
+    const results = makeSweep(['s1']).reverse();
+    const recs = records(toCsv(results));
+    expect(recs.map((r) => [r.scenario, r.variant, r.alignBars, r.subPageMmap, r.msixMmap].join(' '))).toEqual(
+      displayOrder(results).map((i) => {
+        const r = results[i]!;
+        return [r.scenario, r.variant, r.patches.alignBars, r.patches.subPageMmap, r.patches.msixMmap].join(' ');
+      }),
+    );
+    expect(recs[0]).toMatchObject({ alignBars: 'false', subPageMmap: 'false', msixMmap: 'false' });
   });
 
   it('writes just the header for no results', () => {

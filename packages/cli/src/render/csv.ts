@@ -3,10 +3,25 @@
  */
 import { PATCHES } from '@vhw/core';
 import type { RunResult } from '@vhw/experiment';
-import { speedupsVsNone } from './format.js';
+import { Reason } from '@vhw/vfio-pci';
+import { VmmReason } from '@vhw/vmm';
+import { displayOrder, speedupsVsNone } from './format.js';
 
 /** Prefix of the per-reason trap count columns, e.g. `traps:sub-page-bar`. */
 export const TRAP_COLUMN_PREFIX = 'traps:';
+
+/** The reasons that name a direct area, never a trap: they get no `traps:` column. */
+const DIRECT_REASONS: ReadonlySet<string> = new Set([Reason.Mmap, VmmReason.MmapSubPage]);
+
+/**
+ * Every reason a trap can be counted under, sorted by name: the kernel's (vfio-pci `Reason`),
+ * the VMM's (`VmmReason`) and core's `unmapped` (a guest access no BAR piece covers), less the
+ * two that only name direct areas. The CSV has one `traps:` column for each, whichever occurred,
+ * so that files of different sweeps have the same columns.
+ */
+export const TRAP_REASONS: readonly string[] = [...Object.values(Reason), ...Object.values(VmmReason), 'unmapped']
+  .filter((r) => !DIRECT_REASONS.has(r))
+  .sort();
 
 /**
  * Quotes one CSV field as RFC 4180 requires: a field containing a comma, a double quote, CR or
@@ -29,11 +44,13 @@ function num(n: number | undefined): string {
 }
 
 /**
- * Serialises run results as CSV: a header line, then one line per run in input order, lines
- * ended by CRLF (RFC 4180). Columns: `scenario, platform, pageSize, eeh, variant, alignBars,
- * subPageMmap, msixMmap, ops, simulatedNs, opsPerSecond, speedup, direct, trapped, violations`,
- * then `varyField, varyValue` when any run has a vary point, then one `traps:<reason>` column
- * per trap reason found in any run (sorted by name; 0 where a run has none of it).
+ * Serialises run results as CSV: a header line, then one line per run in the order of the
+ * terminal table ({@link displayOrder}), every line ended by CRLF (RFC 4180). Columns:
+ * `scenario, platform, pageSize, eeh, variant, alignBars, subPageMmap, msixMmap, ops,
+ * simulatedNs, opsPerSecond, speedup, direct, trapped, violations`, then `varyField, varyValue`
+ * when any run has a vary point, then one `traps:<reason>` column per reason of
+ * {@link TRAP_REASONS} (0 where a run has none of it), then, sorted, a column for any other
+ * reason a run reports (a plugin's own words; none of the built-in code makes one).
  *
  * `speedup` is `opsPerSecond` over that of the `none` run of the same scenario, platform, variant
  * and vary point, rounded to 4 decimals; empty when the group has no `none` run.
@@ -46,7 +63,9 @@ function num(n: number | undefined): string {
 export function toCsv(results: RunResult[]): string {
   const speedups = speedupsVsNone(results);
   const hasVary = results.some((r) => r.vary);
-  const reasons = [...new Set(results.flatMap((r) => Object.keys(r.mmio.trapsByReason)))].sort();
+  const known = new Set(TRAP_REASONS);
+  const others = [...new Set(results.flatMap((r) => Object.keys(r.mmio.trapsByReason)))].filter((k) => !known.has(k)).sort();
+  const reasons = [...TRAP_REASONS, ...others];
   const header = [
     'scenario',
     'platform',
@@ -65,7 +84,8 @@ export function toCsv(results: RunResult[]): string {
     ...reasons.map((k) => TRAP_COLUMN_PREFIX + k),
   ];
   const lines = [header.map(csvField).join(',')];
-  results.forEach((r, i) => {
+  for (const i of displayOrder(results)) {
+    const r = results[i]!;
     const s = speedups[i];
     const row: Array<string | number | boolean> = [
       r.scenario,
@@ -85,6 +105,20 @@ export function toCsv(results: RunResult[]): string {
     if (hasVary) row.push(r.vary ? r.vary.field : '', r.vary ? num(r.vary.value) : '');
     for (const k of reasons) row.push(num(r.mmio.trapsByReason[k] ?? 0));
     lines.push(row.map(csvField).join(','));
-  });
+  }
   return `${lines.join('\r\n')}\r\n`;
+}
+
+/**
+ * The CSV text as a line for a printer that ends each line with `\n` (`console.log`, `Io.out`):
+ * without its last `\n`, so that stdout gets exactly the bytes of {@link toCsv}, CRLF after
+ * the last record and no blank line after it.
+ *
+ * @param csv - the text of {@link toCsv}.
+ * @returns `csv` less its final line feed.
+ * @example
+ * io.out(csvAsPrintedLine(toCsv(results)));
+ */
+export function csvAsPrintedLine(csv: string): string {
+  return csv.endsWith('\n') ? csv.slice(0, -1) : csv;
 }

@@ -3,7 +3,7 @@
  * HTML report, all pure functions of the result contract in `../result.ts`.
  */
 export { runTable, sweepTable, type TableOptions } from './table.js';
-export { toCsv, csvField, TRAP_COLUMN_PREFIX } from './csv.js';
+export { toCsv, csvField, csvAsPrintedLine, TRAP_COLUMN_PREFIX, TRAP_REASONS } from './csv.js';
 export { sweepChartSvg, varyChartSvg, renderVegaLiteSvg, type SweepChartOptions, type VaryChartOptions } from './charts.js';
 export { pageMapSvg, pageMapText, type PageMapSvgOptions } from './page-map.js';
 export { htmlReport, inlineSvg, type HtmlReportInput, type CostRow, type MachineRow } from './html-report.js';

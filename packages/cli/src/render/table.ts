@@ -77,7 +77,7 @@ function mmapCell(o: Resolved, m: 'full' | 'partial' | 'none'): string {
 }
 
 /**
- * Renders the summary of one run as plain text: workload, simulated time, ops/s, direct vs
+ * Renders the summary of one run as plain text: workload, simulated time, simulated ops/s, direct vs
  * trapped MMIO, traps by reason, one row per BAR (mmap full/partial/none, its reason and its
  * areas) and the most trapped guest pages.
  *
@@ -108,7 +108,8 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
   rows.push(
     ['workload ops', ops],
     ['simulated time', `${formatNs(r.workload.simulatedNs)}  (${formatInt(r.workload.simulatedNs)} ns)`],
-    ['ops/s', formatInt(r.workload.opsPerSecond)],
+    // ops/s is per simulated second (the workload's simulated time), never wall-clock.
+    ['simulated ops/s', formatInt(r.workload.opsPerSecond)],
     ['MMIO direct', `${formatInt(r.mmio.direct)}  (${pct(r.mmio.direct, total)})`],
     ['MMIO trapped', `${formatInt(r.mmio.trapped)}  (${pct(r.mmio.trapped, total)})`],
     [
@@ -153,7 +154,7 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
 
 /**
  * Renders a sweep as one table row per (scenario, variant, patch combination[, vary point]):
- * the three patches as columns (`✓`/`·`, or `on`/`off` with `ascii`), ops/s, speed-up vs the
+ * the three patches as columns (`✓`/`·`, or `on`/`off` with `ascii`), simulated ops/s, speed-up vs the
  * `none` run of the same scenario, platform, variant and vary point (e.g. `1.97x`), direct and
  * trapped MMIO counts and the dominant trap reason.
  *
@@ -182,7 +183,8 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   cols.push(['variant', 'left']);
   if (showVary) cols.push([varyFields.length === 1 ? varyFields[0]! : 'vary', 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
-  cols.push(['ops/s', 'right'], ['speed-up', 'right'], ['direct', 'right'], ['trapped', 'right'], ['dominant trap', 'left']);
+  // Per simulated second, not wall-clock: the header says so, as every output of vhw does.
+  cols.push(['simulated ops/s', 'right'], ['speed-up', 'right'], ['direct', 'right'], ['trapped', 'right'], ['dominant trap', 'left']);
   const head = cols.map((c) => c[0]);
   const align = cols.map((c) => c[1]);
 
