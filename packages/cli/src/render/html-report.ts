@@ -130,7 +130,7 @@ function sweepHtml(results: RunResult[]): string {
   head.push('variant');
   if (varyFields.length > 0) head.push(varyFields.length === 1 ? varyFields[0]! : 'vary');
   for (const p of PATCHES) head.push(`${p.short} ${p.id}`);
-  head.push('ops/s', 'speed-up vs none', 'direct MMIO', 'trapped MMIO', 'dominant trap', 'violations');
+  head.push('simulated ops/s', 'speed-up vs none', 'direct MMIO', 'trapped MMIO', 'dominant trap', 'violations');
 
   const rows: string[] = [];
   let prevGroup = '';
