@@ -21,7 +21,13 @@ export interface ExecuteOptions {
 
 function taskOf(p: GridPoint, o: ExecuteOptions): { config: Parameters<typeof runExperiment>[1]; options: RunOptions } {
   return {
-    config: { patches: p.patches, variant: p.variant, seed: o.seed, ...(o.pageSize ? { pageSize: o.pageSize } : {}) },
+    config: {
+      patches: p.patches,
+      variant: p.variant,
+      seed: o.seed,
+      ...(o.pageSize ? { pageSize: o.pageSize } : {}),
+      ...(p.relocation ? { relocation: p.relocation } : {}),
+    },
     options: {
       ops: o.ops,
       costs: p.vary ? { ...o.costs, [p.vary.field]: p.vary.value } : o.costs,

@@ -3,6 +3,7 @@
  * json` (an array). Tests and users' scripts depend on these names: extend, never rename.
  */
 import type { PatchSet, Variant } from '@vhw/core';
+import type { BarMsixRelocation, PageMapMsixRelocation } from './msix-relocation-report.js';
 
 /** The patch toggles and variant of a run: the one vocabulary of core (`PATCHES`, `VARIANTS`). */
 export type { PatchSet, Variant };
@@ -31,6 +32,8 @@ export interface BarResult {
   reason: string;
   /** Cover the BAR exactly, in order, without gaps or overlaps. */
   areas: BarArea[];
+  /** Present on the BAR that holds a relocated MSI-X table (x-msix-relocation), and only there. */
+  msixRelocated?: BarMsixRelocation;
 }
 
 export interface TrappedPage {
@@ -50,6 +53,8 @@ export interface RunResult {
     barSpanBytes?: number;
   };
   variant: Variant;
+  /** The VMM's MSI-X relocation (QEMU's x-msix-relocation): off, auto or bar0..bar5. Written by every run; optional for older files. */
+  relocation?: string;
   patches: PatchSet;
   /** The --seed the run was made with (workloads are deterministic; kept for reproduction). */
   seed?: number;
@@ -143,4 +148,6 @@ export interface PageMapPage {
 export interface PageMap {
   pageSize: number;
   pages: PageMapPage[];
+  /** The relocated MSI-X tables (x-msix-relocation), when any: they live in guest BARs, not in host pages. */
+  msixRelocations?: PageMapMsixRelocation[];
 }

@@ -4,6 +4,7 @@ import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type Vmm, VmmToken } from '@vhw/vmm';
 import { type PluginOverrides, type PluginSet, applyPluginSets } from './plugin-sets.js';
+import { barMsixRelocation, pageMapMsixRelocations, relocationOf } from './msix-relocation-report.js';
 import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';
 import { pluginRecords } from './result-set.js';
 import { type ExperimentConfig, MAX_OPS, type Scenario } from './scenario.js';
@@ -142,6 +143,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     scenario: scenario.name,
     platform: { name: platform.name, pageSize: platform.pageSize, eeh: platform.eeh, barSpanBytes: barSpanBytes(run.bridge) },
     variant: config.variant,
+    relocation: relocationOf(vmm),
     patches: { ...config.patches },
     seed: config.seed,
     workload: {
@@ -224,8 +226,15 @@ export function barResults(vmm: Vmm): BarResult[] {
       mmap: directBytes === b.size ? 'full' : directBytes === 0 ? 'none' : 'partial',
       reason: traps.length === 0 ? (areas[0]?.reason ?? 'mmap') : dominant(traps),
       areas: areas.map((a) => ({ offset: a.offset, size: a.size, path: a.path, reason: a.reason, traps: a.traps })),
+      ...msixRelocatedOf(vmm, b),
     };
   });
+}
+
+/** The `msixRelocated` field of a BAR entry, only on the BAR holding a relocated MSI-X table. */
+function msixRelocatedOf(vmm: Vmm, b: Parameters<typeof barMsixRelocation>[1]): Pick<BarResult, 'msixRelocated'> {
+  const r = barMsixRelocation(vmm, b);
+  return r ? { msixRelocated: r } : {};
 }
 
 function dominant(areas: ReadonlyArray<{ size: number; reason: string }>): string {
@@ -271,10 +280,13 @@ export function buildPageMap(run: Pick<PreparedRun, 'vmm' | 'bridge'>): PageMap 
       const vb = run.vmm.bars.find((b) => b.device === fn.name && b.index === bar.index);
       const areas = vb?.plan.areas ?? [{ offset: 0, size: bar.size, path: 'trap' as const, reason: 'not-passed-through' }];
       for (const a of areas) {
-        for (let off = a.offset; off < a.offset + a.size; ) {
+        // Only the bytes the device backs are in host pages (a BAR doubled for a relocated
+        // MSI-X table is larger in the guest).
+        const areaEnd = Math.min(a.offset + a.size, bar.size);
+        for (let off = a.offset; off < areaEnd; ) {
           const hpa = bar.address + off;
           const page = Math.floor(hpa / P) * P;
-          const end = Math.min(a.offset + a.size, page + P - bar.address);
+          const end = Math.min(areaEnd, page + P - bar.address);
           pageAt(page).pieces.push({
             device: fn.name,
             bar: bar.index,
@@ -292,7 +304,12 @@ export function buildPageMap(run: Pick<PreparedRun, 'vmm' | 'bridge'>): PageMap 
     const paths = new Set(p.pieces.map((x) => x.path));
     p.path = paths.size === 0 ? 'unused' : paths.size > 1 ? 'mixed' : paths.has('direct') ? 'direct' : 'trap';
   }
-  return { pageSize: P, pages: [...pages.values()].sort((a, b) => a.hostPa - b.hostPa) };
+  const relocations = pageMapMsixRelocations(run.vmm);
+  return {
+    pageSize: P,
+    pages: [...pages.values()].sort((a, b) => a.hostPa - b.hostPa),
+    ...(relocations.length > 0 ? { msixRelocations: relocations } : {}),
+  };
 }
 
 /** The vfio-pci driver of a prepared run (for explanations). */

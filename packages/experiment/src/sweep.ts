@@ -1,4 +1,5 @@
 import { type PatchSet, VARIANTS, type Variant, VhwError, allPatchCombinations, parseVariant } from '@vhw/core';
+import { MSIX_RELOCATION_MODES, type MsixRelocationMode } from '@vhw/vmm';
 import type { RunResult } from './result.js';
 
 /** One point of a sweep grid. */
@@ -8,6 +9,8 @@ export interface GridPoint {
   variant: Variant;
   patches: PatchSet;
   vary?: { field: string; value: number };
+  /** The point's MSI-X relocation, when the sweep names one (`--msix-relocation`). */
+  relocation?: MsixRelocationMode;
 }
 
 export interface VarySpec {
@@ -66,14 +69,33 @@ export function parseVariants(text: string): Variant[] {
   throw new VhwError('E_CONFIG', `--variant "${text}"; allowed: ${VARIANTS.join(', ')}, both`);
 }
 
-/** The full grid, in a fixed order: variant, vary value, then the 8 combinations (none first). */
-export function sweepGrid(scenario: string, variants: readonly Variant[], vary?: VarySpec): GridPoint[] {
+/**
+ * Parses `--msix-relocation` of a sweep: one mode, or `both` for off and auto (a sweep
+ * dimension, like `--variant both`). Not given: the scenario's own (one point per combination).
+ */
+export function parseRelocations(text: string | undefined): Array<MsixRelocationMode | undefined> {
+  if (text === undefined) return [undefined];
+  if (text === 'both') return ['off', 'auto'];
+  const mode = MSIX_RELOCATION_MODES.find((m) => m === text);
+  if (mode === undefined) throw new VhwError('E_CONFIG', `--msix-relocation "${text}"; allowed: ${MSIX_RELOCATION_MODES.join(', ')}, both`);
+  return [mode];
+}
+
+/** The full grid, in a fixed order: variant, relocation, vary value, then the 8 combinations (none first). */
+export function sweepGrid(
+  scenario: string,
+  variants: readonly Variant[],
+  vary?: VarySpec,
+  relocations: ReadonlyArray<MsixRelocationMode | undefined> = [undefined],
+): GridPoint[] {
   const out: GridPoint[] = [];
   const varyPoints = vary ? vary.values.map((value) => ({ field: vary.field, value })) : [undefined];
   for (const variant of variants) {
-    for (const v of varyPoints) {
-      for (const patches of allPatchCombinations()) {
-        out.push({ index: out.length, scenario, variant, patches, ...(v ? { vary: v } : {}) });
+    for (const relocation of relocations) {
+      for (const v of varyPoints) {
+        for (const patches of allPatchCombinations()) {
+          out.push({ index: out.length, scenario, variant, patches, ...(v ? { vary: v } : {}), ...(relocation ? { relocation } : {}) });
+        }
       }
     }
   }
@@ -99,7 +121,7 @@ const comboIndex = (p: PatchSet) => (p.alignBars ? 1 : 0) + (p.subPageMmap ? 2 :
 /** Puts results (e.g. merged from shards) into grid order and refuses duplicates. */
 export function orderResults(results: readonly RunResult[]): RunResult[] {
   const key = (r: RunResult) =>
-    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.vary ? `${r.vary.field}=${r.vary.value}` : ''}|${comboIndex(r.patches)}`;
+    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.relocation ?? ''}|${r.vary ? `${r.vary.field}=${r.vary.value}` : ''}|${comboIndex(r.patches)}`;
   const seen = new Set<string>();
   for (const r of results) {
     const k = key(r);
@@ -107,10 +129,12 @@ export function orderResults(results: readonly RunResult[]): RunResult[] {
     seen.add(k);
   }
   const vOrder = (v: string) => (VARIANTS as readonly string[]).indexOf(v);
+  const rOrder = (m: string | undefined) => (MSIX_RELOCATION_MODES as readonly string[]).indexOf(m ?? 'off');
   return [...results].sort(
     (a, b) =>
       a.scenario.localeCompare(b.scenario) ||
       vOrder(a.variant) - vOrder(b.variant) ||
+      rOrder(a.relocation) - rOrder(b.relocation) ||
       (a.vary?.value ?? 0) - (b.vary?.value ?? 0) ||
       comboIndex(a.patches) - comboIndex(b.patches),
   );

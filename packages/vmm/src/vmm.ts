@@ -25,6 +25,7 @@ import type { GuestPciBus, GuestPciFunction } from '@vhw/guest';
 import type { HostBridge } from '@vhw/pci';
 import { Reason, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type GuestMmioWindows, placeGuestBars } from './guest-bar-placement.js';
+import type { MsixRelocationOptions } from './msix-relocation.js';
 import { type AreaReport, PassthroughBar } from './passthrough-bar.js';
 import { PassthroughFunction } from './passthrough-function.js';
 import type { PlannedArea } from './plan.js';
@@ -32,7 +33,7 @@ import { TrapPages } from './trap-pages.js';
 import type { TrapRegionCharges } from './trap-regions.js';
 
 /** Options of the VMM: the guest's MMIO windows and BAR placement, and its MSI set-up. */
-export interface VmmOptions extends GuestMmioWindows {
+export interface VmmOptions extends GuestMmioWindows, MsixRelocationOptions {
   /** vfio-no-msix-emulation: 'machine' reads the machine property, or force it. */
   noMsixEmulation: 'machine' | boolean;
   /** Where guest MSI writes go (the virtual interrupt controller). */
@@ -176,7 +177,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
     const groups = new Set(vfio.devices.map((d) => d.fn.group));
     for (const g of groups) for (const block of memory.entries) g.iommu.map(block.base, block.size, block.base);
     for (const p of placeGuestBars(this.functions, this.options, this.pageSize)) {
-      const bar = new PassthroughBar(this, p.fn, p.region, p.fn.dev.fn.bar(p.region.index)!.address, p.guestAddress);
+      const bar = new PassthroughBar(this, p.fn, p.region, p.hostAddress, p.guestAddress, p.size);
       this.bars.push(bar);
       p.fn.attachBar(bar);
     }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { VhwError, hex, parsePatchList, patchListOf } from '@vhw/core';
-import { prepare, vfioOf } from '@vhw/experiment';
+import { type PageMapMsixRelocation, pageMapMsixRelocations, prepare, relocationOf, vfioOf } from '@vhw/experiment';
 import { REASON_REMEDY } from '@vhw/vfio-pci';
 import { VMM_REASON_REMEDY } from '@vhw/vmm';
 import { loadScenarioOf } from '../scenario-file.js';
@@ -69,10 +69,17 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
       return;
     }
     const dev = vfioOf(run).device(e.bar.device);
-    lines.push(`  guest page ${hex(e.guestPage)} → host page ${hex(e.hostPage)}`);
+    // Past the bytes the device backs lies the space the VMM added for a relocated MSI-X table: no host page.
+    const emulatedOnly = e.offset >= e.bar.region.size && e.offset < e.bar.size;
     lines.push(
-      `  BAR: ${e.bar.device} BAR${e.bar.index} (${e.bar.size} bytes) guest ${hex(e.bar.guestAddress)} host ${hex(e.bar.hostAddress)}, offset ${hex(e.offset)}`,
+      `  guest page ${hex(e.guestPage)} → ${emulatedOnly ? 'no host page (space the VMM added for the relocated MSI-X table)' : `host page ${hex(e.hostPage)}`}`,
     );
+    const relocated = e.bar.fn.relocation?.bar === e.bar.index;
+    lines.push(
+      `  BAR: ${e.bar.device} BAR${e.bar.index} (${e.bar.size} bytes${relocated && e.bar.region.size !== e.bar.size ? `, of which the device backs ${e.bar.region.size}` : ''}) guest ${hex(e.bar.guestAddress)} ${relocated && e.bar.fn.relocation?.added ? 'host: none (added by the VMM)' : `host ${hex(e.bar.hostAddress)}`}, offset ${hex(e.offset)}`,
+    );
+    const reloc = pageMapMsixRelocations(run.vmm).find((r) => r.device === e.bar.device);
+    if (reloc) lines.push(...relocationLines(reloc, relocationOf(run.vmm)));
     const region = dev.getRegionInfo(e.bar.index);
     lines.push(
       `  vfio region info: flags=${hex(region.flags)} caps=[${region.caps.map((c) => ('areas' in c ? `sparse-mmap ${c.areas.map((x) => `${hex(x.offset)}+${hex(x.size)}`).join(' ')}` : 'msix-mappable')).join(', ')}], device flags=${hex(dev.getDeviceInfo().flags)}`,
@@ -96,6 +103,18 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
   } finally {
     run.machine.dispose();
   }
+}
+
+/** What `explain` says of a function whose MSI-X table the VMM relocated: where it went, and what became of the device's own table page. */
+function relocationLines(r: PageMapMsixRelocation, mode: string): string[] {
+  const kind = r.added
+    ? `added in an unused slot, ${r.guestSize} bytes`
+    : `doubled to ${r.guestSize} bytes, the device backs the lower ${r.deviceSize}`;
+  const t = r.deviceTable;
+  return [
+    `  MSI-X relocation (x-msix-relocation=${mode}${r.auto ? ", vhw's auto rule" : ''}): table at BAR${r.bar}+${hex(r.table.offset)} and PBA at BAR${r.bar}+${hex(r.pba.offset)} (${kind}), ${r.emulated ? 'emulated by the VMM' : 'not emulated: the machine sets vfio-no-msix-emulation'}`,
+    `  the device's own table at BAR${t.bar}+${hex(t.offset)} (host page ${hex(t.hostPage)}) is ${t.why}`,
+  ];
 }
 
 /** Adds `vhw explain` to `program`. */

@@ -10,6 +10,7 @@ import {
   type ResultFormat,
   type WorkloadOptions,
   configOf,
+  msixRelocationOption,
   patchesOption,
   resultFormatOption,
   variantOption,
@@ -61,6 +62,7 @@ export function addRunCommand(program: Command, io: Io): void {
       .argument('<scenario>', 'a built-in scenario name or the path of a .ts/.js scenario file')
       .addOption(patchesOption())
       .addOption(variantOption(false))
+      .addOption(msixRelocationOption(false))
       .addOption(resultFormatOption())
       .option('--trace <file>', 'write every guest access and trap to FILE'),
   ).action((scenario: string, o: RunCommandOptions) => runAction(io, scenario, o));

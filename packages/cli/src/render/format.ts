@@ -49,6 +49,8 @@ export function groupKey(r: RunResult): string {
     r.platform.pageSize,
     r.platform.eeh,
     r.variant,
+    // Each MSI-X relocation is compared with its own none run (absent in older files: off).
+    r.relocation ?? 'off',
     r.vary ? r.vary.field : null,
     r.vary ? r.vary.value : null,
   ]);

@@ -177,10 +177,13 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   const showPlatform = platforms.size > 1;
   const varyFields = [...new Set(results.filter((r) => r.vary).map((r) => r.vary!.field))];
   const showVary = varyFields.length > 0;
+  // A relocation column only when some run relocated MSI-X (x-msix-relocation), so other sweeps print as before.
+  const showRelocation = results.some((r) => (r.relocation ?? 'off') !== 'off');
 
   const cols: Array<[string, 'left' | 'right' | 'center']> = [['scenario', 'left']];
   if (showPlatform) cols.push(['platform', 'left']);
   cols.push(['variant', 'left']);
+  if (showRelocation) cols.push(['msix reloc', 'left']);
   if (showVary) cols.push([varyFields.length === 1 ? varyFields[0]! : 'vary', 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
   // Per simulated second, not wall-clock: the header says so, as every output of vhw does.
@@ -194,6 +197,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
     const row: string[] = [r.scenario];
     if (showPlatform) row.push(`${r.platform.name} ${formatBytes(r.platform.pageSize)}${r.platform.eeh ? ' EEH' : ''}`);
     row.push(r.variant);
+    if (showRelocation) row.push(r.relocation ?? 'off');
     if (showVary) row.push(r.vary ? (varyFields.length === 1 ? String(r.vary.value) : `${r.vary.field}=${r.vary.value}`) : '');
     for (const p of PATCHES) row.push(flag(o, r.patches[p.key]));
     const s = speedups[i];
