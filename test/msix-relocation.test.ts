@@ -3,14 +3,15 @@
  * relocated table, how the BARs are planned, that the guest's MSI-X still works, and that
  * the device's own table page goes direct wherever the kernel lets it be mmapped.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GuestMemoryToken, Machine, type VhwPlugin, guestRam } from '@vhw/core';
 import { GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { type ToyDevice, toyIgbvf, toyNvme16k } from '@vhw/test-support';
-import { vfioPci } from '@vhw/vfio-pci';
-import { type MsixRelocationMode, type PassthroughBar, VmmToken, vmm } from '@vhw/vmm';
+import { Reason, vfioPci } from '@vhw/vfio-pci';
+import { type MsixRelocationMode, MsixRelocationReason, type PassthroughBar, VmmReason, VmmToken, vmm } from '@vhw/vmm';
 
 const K = 1024;
 
@@ -135,5 +136,18 @@ describe('MSI-X relocation on a machine', () => {
     expect(() => build(toyNvme16k('dev0', 4), 'bar1')).toThrow(
       /invalid MSI-X relocation BAR1: BAR1 is consumed by 64-bit BAR0; allowed: off, auto, bar0, bar2/,
     );
+  });
+});
+
+describe('the reasons MSI-X relocation adds', () => {
+  it('are documented in the README and distinct from the kernel and VMM reasons', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const at = readme.indexOf('MSI-X relocation adds two reasons of its own:');
+    expect(at).toBeGreaterThan(0);
+    const paragraph = readme.slice(at, readme.indexOf('\n\n', at));
+    const documented = [...paragraph.matchAll(/`([a-z0-9-]+)`/g)].map((m) => m[1]).sort();
+    expect(documented).toEqual(Object.values(MsixRelocationReason).sort());
+    const others = new Set<string>([...Object.values(Reason), ...Object.values(VmmReason)]);
+    for (const r of Object.values(MsixRelocationReason)) expect(others.has(r)).toBe(false);
   });
 });
