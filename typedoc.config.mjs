@@ -29,6 +29,8 @@ const zodEnumValues = {
   '@vhw/vmm.vmmOptions': { guestBarPlacement: ['natural', 'page-aligned'] },
   '@vhw/platform-ppc64.ppc64Platform': { peGranularity: ['bus', 'device'] },
   '@vhw/platform-ppc64.ppc64PlatformOptions': { peGranularity: ['bus', 'device'] },
+  '@vhw/platform-arm64.arm64Platform': { smmuGrouping: ['acs', 'bus'] },
+  '@vhw/platform-arm64.arm64PlatformOptions': { smmuGrouping: ['acs', 'bus'] },
   '@vhw/vfio-pci.vfioPci': { variant: ['rfc-2015', 'upstream'] },
   '@vhw/vfio-pci.vfioPciOptions': { variant: ['rfc-2015', 'upstream'] },
   '@vhw/device-nvme-lite.nvmeLite': { layout: ['bar0-16k', 'bar0-64k'] },
