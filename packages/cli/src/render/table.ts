@@ -109,7 +109,15 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     ['workload ops', ops],
     ['simulated time', `${formatNs(r.workload.simulatedNs)}  (${formatInt(r.workload.simulatedNs)} ns)`],
     // ops/s is per simulated second (the workload's simulated time), never wall-clock.
-    ['simulated ops/s', formatInt(r.workload.opsPerSecond)],
+    [`simulated ${r.workload.unit ?? 'ops'}/s`, formatInt(r.workload.opsPerSecond)],
+    ...(r.allVsNone
+      ? [
+          [
+            'all vs none',
+            `${formatSpeedup(r.allVsNone.ratio)}  (none ${formatInt(r.allVsNone.none)}/s, all ${formatInt(r.allVsNone.all)}/s)`,
+          ] as [string, string],
+        ]
+      : []),
     ['MMIO direct', `${formatInt(r.mmio.direct)}  (${pct(r.mmio.direct, total)})`],
     ['MMIO trapped', `${formatInt(r.mmio.trapped)}  (${pct(r.mmio.trapped, total)})`],
     [
@@ -184,7 +192,14 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   if (showVary) cols.push([varyFields.length === 1 ? varyFields[0]! : 'vary', 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
   // Per simulated second, not wall-clock: the header says so, as every output of vhw does.
-  cols.push(['simulated ops/s', 'right'], ['speed-up', 'right'], ['direct', 'right'], ['trapped', 'right'], ['dominant trap', 'left']);
+  const units = new Set(results.map((r) => r.workload.unit ?? 'ops'));
+  cols.push(
+    [`simulated ${units.size === 1 ? [...units][0] : 'ops'}/s`, 'right'],
+    ['speed-up', 'right'],
+    ['direct', 'right'],
+    ['trapped', 'right'],
+    ['dominant trap', 'left'],
+  );
   const head = cols.map((c) => c[0]);
   const align = cols.map((c) => c[1]);
 
