@@ -151,6 +151,15 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     out.push(t.toString());
   }
 
+  if (r.topRegisters && r.topRegisters.length > 0) {
+    const t = newTable(o, ['register', 'reads', 'writes', 'path'], { colAligns: ['left', 'right', 'right', 'left'] });
+    for (const g of r.topRegisters.slice(0, 5)) {
+      const where = `${g.device} BAR${g.bar}+0x${g.offset.toString(16)}${g.name ? ` ${g.name}` : ''}`;
+      t.push([where, formatInt(g.reads), formatInt(g.writes), `${g.path} (${g.reason}${g.via ? `, via ${g.via}` : ''})`]);
+    }
+    out.push(t.toString());
+  }
+
   if (r.topTrappedPages && r.topTrappedPages.length > 0) {
     const t = newTable(o, ['trapped guest page', 'traps', 'reasons'], { colAligns: ['left', 'right', 'left'] });
     for (const p of r.topTrappedPages) t.push([p.page, formatInt(p.traps), p.reasons.join(', ')]);
