@@ -18,6 +18,8 @@ import {
 } from '@vhw/experiment';
 import { PciDeviceToken } from '@vhw/pci';
 import { ToyDevice } from '@vhw/test-support';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const point = (patches = NO_PATCHES, variant: ExperimentConfig['variant'] = 'rfc-2015'): ExperimentConfig => ({
@@ -157,5 +159,30 @@ describe('the MMIO workload (ppc64-mmio)', () => {
     expect(r.mmio.trapped).toBe(100);
     expect(() => nvmeLite({ workload: 'mmio', mmioAccessSize: 2 as 4 })).toThrow(/mmioAccessSize/);
     expect(() => nicLite({ workload: 'mmio', mmioReadPercent: 101 })).toThrow(/mmioReadPercent/);
+  });
+});
+
+describe('vhw explain and vhw run by register', () => {
+  const bin = join(resolve(__dirname, '..'), 'packages/cli/bin/vhw.mjs');
+  const vhw = (...args: string[]) =>
+    spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+
+  it('explains an access given as DEVICE:REGISTER, as the same BAR offset', () => {
+    const byName = vhw('explain', 'ppc64-mixed', '--address', 'nvme0:SQ0TDBL');
+    expect(byName.status).toBe(0);
+    expect(byName.stdout).toContain('register: SQ0TDBL');
+    expect(byName.stdout).toMatch(/reason: sub-page-bar/);
+    const byOffset = vhw('explain', 'ppc64-mixed', '--address', 'nvme0:BAR0+0x1000');
+    expect(byOffset.stdout).toBe(byName.stdout);
+    const bad = vhw('explain', 'ppc64-mixed', '--address', 'nvme0:SQ9TDBL');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/device nvme0 names no register "SQ9TDBL"; its registers: CAP/);
+  });
+
+  it('vhw run ppc64-mmio prints MMIO accesses per second and the all-vs-none ratio', () => {
+    const r = vhw('run', 'ppc64-mmio', '--ops', '300');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/simulated MMIO accesses\/s +│ [\d,]+/);
+    expect(r.stdout).toMatch(/all vs none +│ \d+\.\d+x/);
   });
 });
