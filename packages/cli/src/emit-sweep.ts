@@ -1,6 +1,7 @@
 import { CORE_COST_PARAMETERS, VhwError, parsePatchList } from '@vhw/core';
 import {
   type GridPoint,
+  MMIO_ACCESS_UNIT,
   type MergedSet,
   type PluginSet,
   type RunResult,
@@ -15,6 +16,7 @@ import type { OutDir, ResultSetSeams } from './out-dir.js';
 import type { Io } from './output.js';
 import type { ResultFormat } from './options.js';
 import { provenance } from './provenance.js';
+import { ratioChartSvg } from './render/ratio-chart.js';
 import {
   type CostRow,
   type MachineRow,
@@ -73,6 +75,8 @@ export async function emitSweep(io: Io, rows: RunResult[], o: EmitOptions, out: 
   const hasVary = results.some((r) => r.vary);
   const sweepSvg = await sweepChartSvg(results, { measure: 'speedup' });
   const varySvg = hasVary ? await varyChartSvg(results) : undefined;
+  // A register-loop workload's curve against the cover letter's figure (issue 15).
+  const ratioSvg = hasVary && results.some((r) => r.workload.unit === MMIO_ACCESS_UNIT) ? await ratioChartSvg(results) : undefined;
   const pageMaps: Array<{ label: string; svg: string }> = [];
   let costMeta: ReadonlyArray<Omit<CostRow, 'value'>> | undefined;
   if (scenario) {
@@ -103,6 +107,7 @@ export async function emitSweep(io: Io, rows: RunResult[], o: EmitOptions, out: 
     ['chart.svg', sweepSvg],
   ];
   if (varySvg) files.push(['vary.svg', varySvg]);
+  if (ratioSvg) files.push(['ratio.svg', ratioSvg]);
   files.push([
     'report.html',
     htmlReport({
@@ -110,6 +115,7 @@ export async function emitSweep(io: Io, rows: RunResult[], o: EmitOptions, out: 
       results,
       sweepSvg,
       varySvg,
+      ratioSvg,
       pageMaps,
       costs: costRowsOf(results, costMeta),
       machines: machineRowsOf(results),

@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import { VhwError, hex, parsePatchList, patchListOf } from '@vhw/core';
-import { type PageMapMsixRelocation, pageMapMsixRelocations, prepare, relocationOf, vfioOf } from '@vhw/experiment';
+import {
+  type PageMapMsixRelocation,
+  findRegister,
+  pageMapMsixRelocations,
+  prepare,
+  registerNamer,
+  relocationOf,
+  vfioOf,
+} from '@vhw/experiment';
 import { REASON_REMEDY } from '@vhw/vfio-pci';
 import { VMM_REASON_REMEDY } from '@vhw/vmm';
 import { loadScenarioOf } from '../scenario-file.js';
@@ -12,15 +20,17 @@ export interface ExplainCommandOptions extends PointOptions {
   address: string;
 }
 
-/** Parses an address: hex/decimal guest address, or DEVICE:BARn[+OFFSET]. */
-function parseAddress(text: string): { gpa?: number; device?: string; bar?: number; offset?: number } {
+/** Parses an address: hex/decimal guest address, DEVICE:BARn[+OFFSET], or DEVICE:REGISTER (a name its plugin gives). */
+function parseAddress(text: string): { gpa?: number; device?: string; bar?: number; offset?: number; register?: string } {
   const m = /^([A-Za-z0-9_.-]+):BAR([0-5])(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(text);
   if (m) return { device: m[1], bar: Number(m[2]), offset: m[3] ? Number(m[3]) : 0 };
+  const r = /^([A-Za-z0-9_.-]+):([A-Za-z][A-Za-z0-9_.]*)$/.exec(text);
+  if (r) return { device: r[1], register: r[2] };
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new VhwError(
       'E_CONFIG',
-      `--address ${text}; allowed: a guest address (e.g. 0x200001000) or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)`,
+      `--address ${text}; allowed: a guest address (e.g. 0x200001000), DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000) or DEVICE:REGISTER (e.g. nvme0:SQ0TDBL)`,
     );
   }
   return { gpa: n };
@@ -35,6 +45,7 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
   const run = prepare(scenario, configOf(o));
   try {
     const a = parseAddress(o.address);
+    if (a.register !== undefined) Object.assign(a, findRegister(run, a.device!, a.register));
     let gpa = a.gpa;
     if (gpa === undefined) {
       const bar = run.vmm.bars.find((b) => b.device === a.device && b.index === a.bar);
@@ -80,6 +91,8 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
     );
     const reloc = pageMapMsixRelocations(run.vmm).find((r) => r.device === e.bar.device);
     if (reloc) lines.push(...relocationLines(reloc, relocationOf(run.vmm)));
+    const register = registerNamer(run)(e.bar.device, e.bar.index, e.offset);
+    if (register) lines.push(`  register: ${register}`);
     const region = dev.getRegionInfo(e.bar.index);
     lines.push(
       `  vfio region info: flags=${hex(region.flags)} caps=[${region.caps.map((c) => ('areas' in c ? `sparse-mmap ${c.areas.map((x) => `${hex(x.offset)}+${hex(x.size)}`).join(' ')}` : 'msix-mappable')).join(', ')}], device flags=${hex(dev.getDeviceInfo().flags)}`,
@@ -123,6 +136,9 @@ export function addExplainCommand(program: Command, io: Io): void {
     .command('explain')
     .description('for one guest address: the whole path an access takes, and for a trap the reason and the patch that would change it')
     .argument('<scenario>', 'a built-in scenario name or a scenario file')
-    .requiredOption('--address <addr>', 'a guest address, or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)');
+    .requiredOption(
+      '--address <addr>',
+      'a guest address, DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000) or DEVICE:REGISTER (e.g. nvme0:SQ0TDBL)',
+    );
   pointOptions(explain).action((scenario: string, o: ExplainCommandOptions) => explainAction(io, scenario, o));
 }

@@ -33,6 +33,7 @@ export async function runAction(io: Io, scenarioRef: string, o: RunCommandOption
     const r = runExperiment(scenario, configOf(o), {
       ops: o.ops,
       ...parseSetOptions(o.set),
+      allVsNone: true,
       trace: trace ? (line) => trace.write(`${line}\n`) : undefined,
     });
     if (o.format === 'json') io.out(JSON.stringify(r, null, 2));

@@ -28,6 +28,8 @@ export interface HtmlReportInput {
   sweepSvg?: string;
   /** SVG of {@link varyChartSvg}, inlined as is (after sanitising). */
   varySvg?: string;
+  /** SVG of `ratioChartSvg` (all/none of an MMIO workload against the varied cost, with the cover letter's reference). */
+  ratioSvg?: string;
   /** Page maps ({@link pageMapSvg}) with a caption each. */
   pageMaps?: Array<{ label: string; svg: string }>;
   /** Cost parameters in effect, with sources and confidence. */
@@ -246,6 +248,7 @@ export function htmlReport(input: HtmlReportInput): string {
     parts.push(`<h2>Charts</h2>`);
     if (input.sweepSvg) parts.push(`<figure class="chart sweep">${inlineSvg(input.sweepSvg, 'sweep')}</figure>`);
     if (input.varySvg) parts.push(`<figure class="chart vary">${inlineSvg(input.varySvg, 'vary')}</figure>`);
+    if (input.ratioSvg) parts.push(`<figure class="chart ratio">${inlineSvg(input.ratioSvg, 'ratio')}</figure>`);
   }
   if (input.pageMaps && input.pageMaps.length > 0) {
     parts.push(`<h2>Page maps</h2>`);

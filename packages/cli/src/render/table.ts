@@ -109,7 +109,15 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     ['workload ops', ops],
     ['simulated time', `${formatNs(r.workload.simulatedNs)}  (${formatInt(r.workload.simulatedNs)} ns)`],
     // ops/s is per simulated second (the workload's simulated time), never wall-clock.
-    ['simulated ops/s', formatInt(r.workload.opsPerSecond)],
+    [`simulated ${r.workload.unit ?? 'ops'}/s`, formatInt(r.workload.opsPerSecond)],
+    ...(r.allVsNone
+      ? [
+          [
+            'all vs none',
+            `${formatSpeedup(r.allVsNone.ratio)}  (none ${formatInt(r.allVsNone.none)}/s, all ${formatInt(r.allVsNone.all)}/s)`,
+          ] as [string, string],
+        ]
+      : []),
     ['MMIO direct', `${formatInt(r.mmio.direct)}  (${pct(r.mmio.direct, total)})`],
     ['MMIO trapped', `${formatInt(r.mmio.trapped)}  (${pct(r.mmio.trapped, total)})`],
     [
@@ -139,6 +147,15 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     for (const b of r.bars) {
       const areas = b.areas.map((a) => `+0x${a.offset.toString(16)} ${formatBytes(a.size)} ${a.path} (${a.reason})`).join('\n');
       t.push([b.device, String(b.bar), b.address, b.guestAddress, formatBytes(b.size), mmapCell(o, b.mmap), b.reason, areas]);
+    }
+    out.push(t.toString());
+  }
+
+  if (r.topRegisters && r.topRegisters.length > 0) {
+    const t = newTable(o, ['register', 'reads', 'writes', 'path'], { colAligns: ['left', 'right', 'right', 'left'] });
+    for (const g of r.topRegisters.slice(0, 5)) {
+      const where = `${g.device} BAR${g.bar}+0x${g.offset.toString(16)}${g.name ? ` ${g.name}` : ''}`;
+      t.push([where, formatInt(g.reads), formatInt(g.writes), `${g.path} (${g.reason}${g.via ? `, via ${g.via}` : ''})`]);
     }
     out.push(t.toString());
   }
@@ -187,7 +204,14 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   if (showVary) cols.push([varyFields.length === 1 ? varyFields[0]! : 'vary', 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
   // Per simulated second, not wall-clock: the header says so, as every output of vhw does.
-  cols.push(['simulated ops/s', 'right'], ['speed-up', 'right'], ['direct', 'right'], ['trapped', 'right'], ['dominant trap', 'left']);
+  const units = new Set(results.map((r) => r.workload.unit ?? 'ops'));
+  cols.push(
+    [`simulated ${units.size === 1 ? [...units][0] : 'ops'}/s`, 'right'],
+    ['speed-up', 'right'],
+    ['direct', 'right'],
+    ['trapped', 'right'],
+    ['dominant trap', 'left'],
+  );
   const head = cols.map((c) => c[0]);
   const align = cols.map((c) => c[1]);
 
