@@ -20,6 +20,7 @@ import {
   prepare,
   runExperiment,
 } from '@vhw/experiment';
+import { goldenRow } from './golden-row';
 
 const PPC64 = builtinScenarioNames().filter((n) => n.startsWith('ppc64-'));
 
@@ -64,8 +65,7 @@ describe('PPC64 scenarios with MSI-X relocation off', () => {
       for (const patches of allPatchCombinations()) {
         const r = runExperiment(scenario, { patches, variant, seed: 1, relocation: 'off' });
         expect(r.relocation).toBe('off');
-        const { scenario: s, platform, patches: p, seed, workload, mmio, bars, isolation, topTrappedPages } = r;
-        const row = { scenario: s, platform, variant: r.variant, patches: p, seed, workload, mmio, bars, isolation, topTrappedPages };
+        const row = goldenRow(r as unknown as Record<string, unknown>);
         expect(rounded(row)).toEqual(rounded(golden[i++]));
       }
     }
