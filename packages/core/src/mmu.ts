@@ -9,6 +9,7 @@ import {
 import { VhwError, hex } from './errors.js';
 import type { MachineEvents } from './events.js';
 import { FlatView, overlapError } from './flat-view.js';
+import { isRoutedMmio } from './mmio-route.js';
 import type { Stats } from './stats.js';
 
 /** What a guest page resolves to. Every access resolves to exactly one of these. */
@@ -28,10 +29,19 @@ export class MmuMapping {
   /** Direct: the device register handler and the offset of `base` within it. */
   declare readonly handler: MmioHandler | undefined;
   declare readonly handlerOffset: number;
+  /**
+   * Direct: what a plain access (aligned, of a size in `passSizes`, below `routeEnd`) calls.
+   * The handler itself, unless it offers a route (a `RoutedMmioHandler`): then the
+   * handler's current route, re-pointed by the MMU whenever the state behind it changes
+   * (a PE freezes, a BAR stops decoding), so no access tests that state.
+   */
+  route: MmioHandler | undefined;
+  /** Direct: where plain accesses stop going to `route` (the end of the BAR behind a sub-page mapping); `end` otherwise. */
+  declare readonly routeEnd: number;
   declare readonly constraints: CompiledConstraints | undefined;
   /**
-   * Direct: bit `size` is set for each access size the handler takes as it is (valid and
-   * within impl); an aligned access of such a size skips the constraint checks. 0 otherwise.
+   * Direct: bit `size` is set for each access size the handler (and its route) takes as it is
+   * (valid and within impl); an aligned access of such a size skips the constraint checks. 0 otherwise.
    */
   declare readonly passSizes: number;
   /** Direct: the host physical address behind `base` (for maps and isolation reports). */
@@ -50,6 +60,11 @@ export class MmuMapping {
     view?: DataView;
     handler?: MmioHandler;
     handlerOffset?: number;
+    /** Direct: the route of plain accesses and where it ends (default: the handler, to the mapping's end). */
+    route?: MmioHandler;
+    routeEnd?: number;
+    /** Direct: the sizes the route takes as they are, on top of the constraints (default: all). */
+    routeSizes?: number;
     constraints?: CompiledConstraints;
     hostPa?: number;
     reasonId?: number;
@@ -64,8 +79,10 @@ export class MmuMapping {
     this.view = init.view;
     this.handler = init.handler;
     this.handlerOffset = init.handlerOffset ?? 0;
+    this.route = init.route ?? init.handler;
+    this.routeEnd = init.routeEnd ?? this.end;
     this.constraints = init.constraints;
-    this.passSizes = init.constraints === undefined ? 0 : passThroughSizes(init.constraints);
+    this.passSizes = init.constraints === undefined ? 0 : passThroughSizes(init.constraints) & (init.routeSizes ?? 7);
     this.hostPa = init.hostPa ?? -1;
     this.reasonId = init.reasonId ?? -1;
     this.owner = init.owner;
@@ -108,6 +125,8 @@ export class Mmu {
   /** 1 / pageSize, exact because pageSize is a power of two. */
   declare readonly invPageSize: number;
   private mappings: MmuMapping[] = [];
+  /** The direct mappings that follow a route, each with the function that stops following it. */
+  private readonly routeWatches = new Map<MmuMapping, () => void>();
   private view: FlatView<MmuMapping> = new FlatView([]);
   private generationCounter = 0;
   private readonly caches: TranslationCache[] = [];
@@ -162,20 +181,41 @@ export class Mmu {
       );
     }
     const constraints = compileConstraints(spec.constraints ?? DEFAULT_CONSTRAINTS, `direct mapping "${spec.name}"`);
-    return this.add(
+    const h = spec.handler;
+    const routed = isRoutedMmio(h) ? h : undefined;
+    const m = this.add(
       new MmuMapping({
         name: spec.name,
         kind: PageKind.Direct,
         base: spec.gpa,
         size: spec.size,
-        handler: spec.handler,
+        handler: h,
         handlerOffset: spec.handlerOffset,
+        ...(routed
+          ? {
+              route: routed.route,
+              routeSizes: routed.routeSizes,
+              // The route's end in guest addresses, within the mapping.
+              routeEnd: Math.min(spec.gpa + spec.size, Math.max(spec.gpa, spec.gpa + routed.routeEnd - spec.handlerOffset)),
+            }
+          : {}),
         constraints,
         hostPa: spec.hostPa,
         owner: spec.owner,
         pageSlots: NO_SLOTS,
       }),
     );
+    if (routed) {
+      // A state change behind the mapping re-points it (the guest CPU reads `route` on every
+      // access, so nothing cached needs dropping).
+      this.routeWatches.set(
+        m,
+        routed.watchRoute(() => {
+          m.route = routed.route;
+        }),
+      );
+    }
+    return m;
   }
 
   /** Marks whole pages as trapping with a reason (the access still exits; this names why and counts it per page). */
@@ -202,6 +242,8 @@ export class Mmu {
         `MMU: no mapping named "${name}"; mapped: ${this.mappings.map((m) => m.name).join(', ') || 'none'}`,
       );
     const m = this.mappings.splice(i, 1)[0]!;
+    this.routeWatches.get(m)?.();
+    this.routeWatches.delete(m);
     this.rebuild();
     this.events.emit('map', { action: 'unmap', kind: m.kindName, name: m.name, gpa: m.base, size: m.size });
   }
