@@ -289,7 +289,8 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
       // (the exit is charged by the clock from the count, see CountedAccesses)
       const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
       let v = value;
-      const h = this.trapHandler;
+      // The handler resolved for the page, when its VMM gave one; otherwise the VMM's own.
+      const h = m.trapHandler ?? this.trapHandler;
       if (h === undefined) {
         // No VMM: nothing decodes the access; answer as a master abort.
         stats.countTrap(reason);

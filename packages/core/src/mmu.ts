@@ -11,6 +11,7 @@ import type { MachineEvents } from './events.js';
 import { FlatView, overlapError } from './flat-view.js';
 import { isRoutedMmio } from './mmio-route.js';
 import type { Stats } from './stats.js';
+import type { TrapHandler } from './trap-handler.js';
 
 /** What a guest page resolves to. Every access resolves to exactly one of these. */
 export const PageKind = { Ram: 0, Direct: 1, Trap: 2 } as const;
@@ -48,6 +49,12 @@ export class MmuMapping {
   declare readonly hostPa: number;
   /** Trap: the counter id of the reason this range traps. */
   declare readonly reasonId: number;
+  /**
+   * Trap: the handler the VMM resolved ahead of time for this range (bound to what lies
+   * behind it, as QEMU's softmmu TLB points at a MemoryRegion's ops), called instead of the
+   * guest CPU's trap handler; undefined while it has none. Set with `Mmu.resolveTrap`.
+   */
+  trapHandler: TrapHandler | undefined = undefined;
   declare readonly owner: string | undefined;
   /** Trap: the stats counter slot of each page of the mapping (trapped accesses are counted per page). */
   declare readonly pageSlots: Int32Array;
@@ -246,6 +253,18 @@ export class Mmu {
     this.routeWatches.delete(m);
     this.rebuild();
     this.events.emit('map', { action: 'unmap', kind: m.kindName, name: m.name, gpa: m.base, size: m.size });
+  }
+
+  /**
+   * Gives the trap mapping `name` a handler resolved ahead of time (or takes it away with
+   * undefined): its accesses exit to it rather than to the guest CPU's trap handler. The
+   * guest CPU reads it on every trap, so nothing cached needs dropping.
+   * @throws VhwError E_NOT_FOUND when no trap mapping has that name.
+   */
+  resolveTrap(name: string, handler: TrapHandler | undefined): void {
+    const m = this.mappings.find((x) => x.name === name && x.kind === PageKind.Trap);
+    if (m === undefined) throw new VhwError('E_NOT_FOUND', `MMU: no trap mapping named "${name}"`);
+    m.trapHandler = handler;
   }
 
   /** The mapping containing `gpa`, or undefined (unmapped: the access traps). */
