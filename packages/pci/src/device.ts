@@ -1,4 +1,4 @@
-import { type AccessConstraints, type MmioHandler, VhwError, hex } from '@vhw/core';
+import { type AccessConstraints, type MmioHandler, VhwError, WatchedFlag, hex } from '@vhw/core';
 import { CapId, Cfg, Command, ConfigSpace, Status } from './config-space.js';
 import { MsixTable } from './msix.js';
 import { BarRegisterCounters, type RegisterCount, RegisterMap, type RegisterNames } from './registers.js';
@@ -286,8 +286,16 @@ export abstract class PciDevice {
     if (this.msix) this.config.setRaw(MSIX_CAP_OFFSET + 2, 2, this.spec.msix!.vectors - 1);
   }
 
-  /** Memory decode (command bit 1), kept in step with config space so the MMIO gate reads a field. */
-  memoryEnabled = false;
+  /** Memory decode (command bit 1), kept in step with config space, with the watchers told when it changes (the BARs' gates re-route their mappings). */
+  readonly memoryEnabledFlag = new WatchedFlag(false);
+
+  /** Memory decode (command bit 1). */
+  get memoryEnabled(): boolean {
+    return this.memoryEnabledFlag.on;
+  }
+  set memoryEnabled(on: boolean) {
+    this.memoryEnabledFlag.set(on);
+  }
 
   get busMasterEnabled(): boolean {
     return (this.config.command & Command.BusMaster) !== 0;

@@ -30,7 +30,7 @@ import { type AreaReport, PassthroughBar } from './passthrough-bar.js';
 import { PassthroughFunction } from './passthrough-function.js';
 import type { PlannedArea } from './plan.js';
 import { TrapPages } from './trap-pages.js';
-import type { TrapRegionCharges } from './trap-regions.js';
+import { FdTrapPage, type TrapRegionCharges, VfioFdRegion } from './trap-regions.js';
 
 /** Options of the VMM: the guest's MMIO windows and BAR placement, and its MSI set-up. */
 export interface VmmOptions extends GuestMmioWindows, MsixRelocationOptions {
@@ -153,6 +153,22 @@ export class Vmm implements TrapHandler, GuestPciBus {
     };
     this.unassignedReason = deps.stats.reasonId(Reason.Unassigned);
     this.unmappedReason = deps.stats.reasonId('unmapped');
+    // Each trapped page's handler is resolved ahead of time from the region behind it, and
+    // again whenever the regions change.
+    this.trapPages.resolveWith((page) => this.trapPageHandler(page));
+    this.space.onChange(() => this.trapPages.resolveAll());
+  }
+
+  /**
+   * The handler a trapped guest page's accesses exit to, resolved ahead of time: the page's
+   * vfio fd region when it is the only region in the page (see `FdTrapPage`); none (the
+   * VMM's dispatch through its flat view) otherwise.
+   */
+  private trapPageHandler(page: number): TrapHandler | undefined {
+    const regions = this.space.intersecting(page, this.pageSize);
+    const r = regions[0];
+    if (regions.length !== 1 || r === undefined || !(r.handler instanceof VfioFdRegion)) return undefined;
+    return new FdTrapPage(r, r.handler, this.dispatch, this.deps.stats, this);
   }
 
   get msiAddress(): number {
