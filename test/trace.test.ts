@@ -12,7 +12,7 @@ import {
   type TraceEvent,
   type TraceRecord,
   preparePassthrough,
-  registerNamer,
+  pciRegisterNamer,
   traceLine,
   traceMachine,
 } from '@vhw/experiment';
@@ -170,11 +170,10 @@ describe('traceMachine', () => {
     const run = preparePassthrough({ platform: 'ppc64', devices: [nvmeLite({ name: 'nvme0' })] });
     try {
       const records: TraceRecord[] = [];
-      const namer = registerNamer(run.bridge);
+      const namer = pciRegisterNamer(run.bridge);
       expect(namer('nvme0', 0, 0x2000, 4)).toBe('MSIX[0]');
       expect(namer('nvme0', 0, 0x2010 + 12, 4)).toBe('MSIX[1]');
       expect(namer('nvme0', 0, 0x3000, 8)).toBe('PBA');
-      expect(namer('nvme0', 0, 0x1008, 4)).toBeUndefined();
       traceMachine(run, { record: (r) => records.push(r) }, (d, bar, offset) =>
         d === 'nvme0' && bar === 0 && offset === 0x1008 ? 'SQ1TDBL' : undefined,
       );
@@ -188,6 +187,12 @@ describe('traceMachine', () => {
       writer.end();
       const events = (JSON.parse(chunks.join('')) as TraceFile).traceEvents;
       expect(events.some((e) => e.name === 'nvme0 BAR0 SQ1TDBL (sub-page-bar)')).toBe(true);
+      // A device model that names its registers (a `registers` map) is asked before PCI.
+      Object.assign(run.bridge.functions[0]!.device, {
+        registers: { nameAt: (bar: number, offset: number) => (bar === 0 && offset === 0x1008 ? 'SQ1TDBL' : undefined) },
+      });
+      expect(pciRegisterNamer(run.bridge)('nvme0', 0, 0x1008, 4)).toBe('SQ1TDBL');
+      expect(pciRegisterNamer(run.bridge)('nvme0', 0, 0x2000, 4)).toBe('MSIX[0]');
     } finally {
       run.machine.dispose();
     }

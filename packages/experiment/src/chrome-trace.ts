@@ -10,18 +10,23 @@ import { type TraceInfo, type TraceRecord, type TraceRecorder, targetPlace } fro
 
 /** One event of the Trace Event Format, as far as vhw writes them. */
 export interface TraceEvent {
+  /** What the viewer shows: the slice's, counter's or metadata's name. */
   name: string;
   /** Complete slice, counter, instant or metadata. */
   ph: 'X' | 'C' | 'i' | 'M';
+  /** The process (the machine). */
   pid: number;
+  /** The track (thread): the vCPU or a device; absent on counters and process metadata. */
   tid?: number;
   /** Microseconds. */
   ts?: number;
   /** Microseconds (complete events). */
   dur?: number;
+  /** The category: `trap`, `access`, `isolation`. */
   cat?: string;
   /** Instant events: their scope (`t`: the thread's track). */
   s?: 't' | 'p';
+  /** What the viewer lists under the event (a counter's values). */
   args?: Record<string, string | number>;
 }
 
@@ -57,6 +62,7 @@ export class ChromeTraceWriter implements TraceRecorder {
     private readonly otherData: Record<string, string | number | boolean> = {},
   ) {}
 
+  /** Writes the process and its tracks: the vCPUs' and one per device. */
   begin(info: TraceInfo): void {
     this.start();
     this.emit({ name: 'process_name', ph: 'M', pid: PID, args: { name: `vhw ${info.machine}` } });
@@ -64,6 +70,7 @@ export class ChromeTraceWriter implements TraceRecorder {
     for (const d of info.devices) this.deviceTid(d);
   }
 
+  /** Writes one record: a trap as slices, an access into its counter, an EEH change as instants. */
   record(r: TraceRecord): void {
     this.start();
     if (r.kind === 'ram') {

@@ -10,8 +10,11 @@ import type { Vmm } from '@vhw/vmm';
 
 /** Where a device access landed: the device, its BAR, the offset in it and, where known, the register's name. */
 export interface TraceTarget {
+  /** The device's name (`nvme0`). */
   device: string;
+  /** The BAR's index. */
   bar: number;
+  /** Bytes from the start of the BAR. */
   offset: number;
   /** The register's name where the device plugin names it (or the MSI-X table and PBA); absent otherwise. */
   register?: string;
@@ -19,21 +22,33 @@ export interface TraceTarget {
 
 /** One guest access to RAM (emitted while tracing, after the access completed). */
 export interface RamAccessRecord {
+  /** Which record this is. */
   kind: 'ram';
+  /** When the access completed (simulated ns). */
   timeNs: number;
+  /** The guest-physical address. */
   gpa: number;
+  /** Bytes: 1, 2, 4 or 8. */
   size: number;
+  /** A store (else a load). */
   isWrite: boolean;
+  /** The value stored or loaded (the low 32 bits of an 8-byte access). */
   value: number;
 }
 
 /** One guest access that went to a device without an exit (a page mapped direct). */
 export interface DirectAccessRecord {
+  /** Which record this is. */
   kind: 'direct';
+  /** When the access completed (simulated ns). */
   timeNs: number;
+  /** The guest-physical address. */
   gpa: number;
+  /** Bytes: 1, 2, 4 or 8. */
   size: number;
+  /** A store (else a load). */
   isWrite: boolean;
+  /** The value stored or loaded (the low 32 bits of an 8-byte access). */
   value: number;
   /** Undefined when the page maps no passed-through BAR. */
   target: TraceTarget | undefined;
@@ -41,14 +56,20 @@ export interface DirectAccessRecord {
 
 /** One trapped access: the exit to the VMM, its dispatch and the region's work, from start to end. */
 export interface TrapRecord {
+  /** Which record this is. */
   kind: 'trap';
   /** When the exit began (the end minus the exit and the handler's time). */
   startNs: number;
   /** When the guest resumed. */
+  /** When the access completed (simulated ns). */
   timeNs: number;
+  /** The guest-physical address. */
   gpa: number;
+  /** Bytes: 1, 2, 4 or 8. */
   size: number;
+  /** A store (else a load). */
   isWrite: boolean;
+  /** The value stored or loaded (the low 32 bits of an 8-byte access). */
   value: number;
   /** Why the page traps (the MMU page's reason, e.g. `sub-page-bar`). */
   reason: string;
@@ -58,10 +79,15 @@ export interface TrapRecord {
 
 /** An isolation group (on PPC64 a PE) changed state: frozen, recovering, reset, configured. */
 export interface IsolationRecord {
+  /** Which record this is. */
   kind: 'eeh';
+  /** When the state changed (simulated ns). */
   timeNs: number;
+  /** The group (`phb0:pe3`). */
   group: string;
+  /** Its new state. */
   state: string;
+  /** What made it change. */
   cause: string;
   /** The devices of the group. */
   devices: string[];
@@ -84,6 +110,7 @@ export interface TraceInfo {
 export interface TraceRecorder {
   /** Called once, before the first record. */
   begin?(info: TraceInfo): void;
+  /** Called once per record, in the order they happened. */
   record(r: TraceRecord): void;
 }
 
@@ -91,37 +118,41 @@ export interface TraceRecorder {
 export type TraceLineListener = (line: string) => void;
 
 /**
- * Names a register of a device: the hook device plugins fill. Returns undefined where it has
- * no name (the trace then says `BAR0+0x1000`).
+ * Names a register of a device: the hook traces take. Returns undefined where it has no name
+ * (the trace then says `BAR0+0x1000`).
  */
 export type RegisterNamer = (device: string, bar: number, offset: number, size: number) => string | undefined;
 
 /**
- * A device model that names its registers. A device plugin's model implements it to have
- * traces (and anything else that asks `registerNamer`) show `SQ1TDBL` rather than an offset.
+ * The register names a device model gives, where it has them: a `registers` map answering
+ * `nameAt(bar, offset)`, as a device whose plugin names its registers has. Looked up by
+ * shape, so a trace names registers from any device model that offers them.
  */
-export interface NamesRegisters {
-  /** The name of the register at `offset` of BAR `bar` for an access of `size` bytes, or undefined. */
-  registerName(bar: number, offset: number, size: number): string | undefined;
+interface RegisterNames {
+  nameAt(bar: number, offset: number): string | undefined;
 }
 
-function namesRegisters(d: PciDevice): d is PciDevice & NamesRegisters {
-  return typeof (d as Partial<NamesRegisters>).registerName === 'function';
+function ownNames(d: PciDevice): RegisterNames | undefined {
+  const r: unknown = (d as { registers?: unknown }).registers;
+  return typeof r === 'object' && r !== null && typeof (r as Partial<RegisterNames>).nameAt === 'function'
+    ? (r as RegisterNames)
+    : undefined;
 }
 
 const MSIX_ENTRY_BYTES = 16;
 
 /**
- * The register names a machine's devices give: a device model's own (`NamesRegisters`) first,
- * then what PCI itself says of every device, the MSI-X table entries (`MSIX[3]`) and the PBA.
+ * The register names a machine's devices give: a device model's own first (where its plugin
+ * names its registers), then what PCI itself says of every device: the MSI-X table entries
+ * (`MSIX[3]`) and the PBA.
  * @param bridge - the host bridge whose functions' devices are asked
  */
-export function registerNamer(bridge: HostBridge): RegisterNamer {
+export function pciRegisterNamer(bridge: HostBridge): RegisterNamer {
   const devices = new Map<string, PciDevice>(bridge.functions.map((f) => [f.device.name, f.device]));
-  return (name, bar, offset, size) => {
+  return (name, bar, offset) => {
     const d = devices.get(name);
     if (d === undefined) return undefined;
-    const own = namesRegisters(d) ? d.registerName(bar, offset, size) : undefined;
+    const own = ownNames(d)?.nameAt(bar, offset);
     if (own !== undefined) return own;
     const m = d.spec.msix;
     if (m === undefined) return undefined;
@@ -135,20 +166,23 @@ export function registerNamer(bridge: HostBridge): RegisterNamer {
 
 /** What `traceMachine` takes: the parts of a prepared run a trace reads. */
 export interface TracedMachine {
+  /** The machine: its events, clock and guest CPU. */
   machine: Machine;
+  /** The VMM: where an address lands, and the trap handler timed. */
   vmm: Vmm;
+  /** The host bridge: the devices and their isolation groups. */
   bridge: HostBridge;
 }
 
 /**
  * Switches tracing on for `run` and sends its records to `to` from now on: a recorder gets
  * the records, a line listener their lines (`traceLine`).
- * @param registerName - names registers (default: `registerNamer(run.bridge)`)
+ * @param registerName - names registers (default: `pciRegisterNamer(run.bridge)`)
  */
 export function traceMachine(
   run: TracedMachine,
   to: TraceRecorder | TraceLineListener,
-  registerName: RegisterNamer = registerNamer(run.bridge),
+  registerName: RegisterNamer = pciRegisterNamer(run.bridge),
 ): void {
   const { machine, vmm, bridge } = run;
   const recorder: TraceRecorder = typeof to === 'function' ? { record: (r) => to(traceLine(r)) } : to;
