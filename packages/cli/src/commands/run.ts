@@ -1,9 +1,17 @@
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { VhwError } from '@vhw/core';
-import { ChromeTraceWriter, parseSetOptions, patchListOf, runExperiment, workloadOps } from '@vhw/experiment';
+import {
+  ChromeTraceWriter,
+  type RunResult,
+  type TraceLineListener,
+  type TraceRecorder,
+  parseSetOptions,
+  patchListOf,
+  runExperiment,
+  workloadOps,
+} from '@vhw/experiment';
 import { loadScenarioOf } from '../scenario-file.js';
 import type { Io } from '../output.js';
 import {
@@ -29,29 +37,20 @@ export async function runAction(io: Io, scenarioRef: string, o: RunCommandOption
   const scenario = await loadScenarioOf(io, scenarioRef);
   workloadOps(scenario, o.ops, `scenario file ${scenarioRef}`);
   const config = configOf(o);
-  const trace = o.trace ? await openTrace(o.trace) : undefined;
-  let done = false;
+  const trace = o.trace
+    ? openTrace(o.trace, { scenario: scenario.name, variant: config.variant, patches: patchListOf(config.patches) })
+    : undefined;
+  let r: RunResult;
   try {
-    const writer =
-      trace === undefined
-        ? undefined
-        : o.trace?.format === 'json'
-          ? new ChromeTraceWriter(trace.write, { scenario: scenario.name, variant: config.variant, patches: patchListOf(config.patches) })
-          : undefined;
-    const r = runExperiment(scenario, config, {
-      ops: o.ops,
-      ...parseSetOptions(o.set),
-      trace: writer ?? (trace ? (line) => trace.write(`${line}\n`) : undefined),
-    });
-    writer?.end();
-    if (trace) await trace.commit();
-    done = true;
-    if (o.format === 'json') io.out(JSON.stringify(r, null, 2));
-    else if (o.format === 'csv') io.out(csvAsPrintedLine(toCsv([r])));
-    else io.out(runTable(r));
-  } finally {
-    if (trace && !done) await trace.discard();
+    r = runExperiment(scenario, config, { ops: o.ops, ...parseSetOptions(o.set), trace: trace?.recorder });
+    trace?.commit();
+  } catch (e) {
+    trace?.discard();
+    throw e;
   }
+  if (o.format === 'json') io.out(JSON.stringify(r, null, 2));
+  else if (o.format === 'csv') io.out(csvAsPrintedLine(toCsv([r])));
+  else io.out(runTable(r));
 }
 
 /** A `--trace` file and the format its extension chose. */
@@ -80,34 +79,59 @@ export function parseTraceFile(file: string): TraceFile {
 
 /** A trace being written: to a temporary file beside the target, renamed over it once complete. */
 interface OpenTrace {
-  write: (chunk: string) => void;
-  /** Closes the file and moves it into place. */
-  commit: () => Promise<void>;
+  /** What the run sends its records to: the JSON writer, or the line format's lines. */
+  recorder: TraceRecorder | TraceLineListener;
+  /** Finishes the file and moves it into place. */
+  commit: () => void;
   /** Closes and removes the temporary file (a failed run leaves no partial trace). */
-  discard: () => Promise<void>;
+  discard: () => void;
 }
 
-/** Opens the `--trace` file's temporary twin, refusing before the run when it cannot be written. */
-async function openTrace(t: TraceFile): Promise<OpenTrace> {
+/** Bytes of trace text gathered before each write: the run is synchronous, so nothing else would drain a stream. */
+const TRACE_WRITE_BYTES = 1 << 16;
+
+/**
+ * Opens the `--trace` file's temporary twin, refusing before the run when it cannot be written.
+ * @param otherData - what a JSON trace says of the run besides its events
+ */
+function openTrace(t: TraceFile, otherData: Record<string, string>): OpenTrace {
   const path = resolve(t.path);
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const s = createWriteStream(tmp);
-  await new Promise<void>((res, rej) => {
-    s.once('open', () => res());
-    s.once('error', (e: NodeJS.ErrnoException) =>
-      rej(new VhwError('E_NOT_FOUND', `--trace ${t.path}: cannot write: ${e.code ?? e.message} in ${dirname(path)}`)),
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (e) {
+    throw new VhwError(
+      'E_NOT_FOUND',
+      `--trace ${t.path}: cannot write: ${(e as NodeJS.ErrnoException).code ?? String(e)} in ${dirname(path)}`,
     );
-  });
-  const close = () => new Promise<void>((res, rej) => s.end((e?: Error | null) => (e ? rej(e) : res())));
+  }
+  let closed = false;
+  let pending: string[] = [];
+  let bytes = 0;
+  const flush = () => {
+    if (pending.length > 0) writeSync(fd, pending.join(''));
+    pending = [];
+    bytes = 0;
+  };
+  const write = (chunk: string) => {
+    pending.push(chunk);
+    bytes += chunk.length;
+    if (bytes >= TRACE_WRITE_BYTES) flush();
+  };
+  const writer = t.format === 'json' ? new ChromeTraceWriter(write, otherData) : undefined;
   return {
-    write: (chunk) => s.write(chunk),
-    commit: async () => {
-      await close();
-      await rename(tmp, path);
+    recorder: writer ?? ((line) => write(`${line}\n`)),
+    commit: () => {
+      writer?.end();
+      flush();
+      closeSync(fd);
+      closed = true;
+      renameSync(tmp, path);
     },
-    discard: async () => {
-      await close().catch(() => undefined);
-      await rm(tmp, { force: true });
+    discard: () => {
+      if (!closed) closeSync(fd);
+      rmSync(tmp, { force: true });
     },
   };
 }
