@@ -13,7 +13,7 @@ import {
   loadScenario,
   passthroughMachine,
   prepare,
-  registerNamer,
+  pciRegisterNamer,
   runExperiment,
 } from '@vhw/experiment';
 import { PciDeviceToken } from '@vhw/pci';
@@ -109,10 +109,12 @@ describe('per-register attribution', () => {
       expect(findRegister(run, 'nic0', 'TDT')).toEqual({ bar: 0, offset: 0x3818 });
       expect(() => findRegister(run, 'nvme0', 'NOPE')).toThrow(/names no register "NOPE"; its registers: CAP, VS/);
       expect(() => findRegister(run, 'nvme9', 'CSTS')).toThrow(/no passed-through device "nvme9"; devices: nvme0, nic0, nvme1/);
-      const name = registerNamer(run);
+      const name = pciRegisterNamer(run.bridge);
       expect(name('nvme0', 0, 0x1008)).toBe('SQ1TDBL');
       expect(name('nvme0', 0, 0x04)).toBe('CAP'); // the high dword of an 8-byte register
-      expect(name('nvme0', 0, 0x2000)).toBeUndefined();
+      expect(name('nvme0', 0, 0x2000)).toBe('MSIX[0]'); // named from PCI's MSI-X capability
+      expect(name('nvme0', 0, 0x2010)).toBe('MSIX[1]');
+      expect(name('nvme0', 0, 0x0ff0)).toBeUndefined();
       expect(name('nic0', 0, 0x1580)).toBe('EICR');
     } finally {
       run.machine.dispose();

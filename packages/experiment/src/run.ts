@@ -20,6 +20,7 @@ import { barMsixRelocation, pageMapMsixRelocations, relocationOf } from './msix-
 import type { BarResult, PageMap, PageMapPage, RegisterResult, RunResult, TrapServedVia } from './result.js';
 import { pluginRecords } from './result-set.js';
 import { type ExperimentConfig, MAX_OPS, type Scenario } from './scenario.js';
+import { type TraceLineListener, type TraceRecorder, traceMachine } from './trace.js';
 
 export interface RunOptions {
   ops?: number;
@@ -27,8 +28,12 @@ export interface RunOptions {
   costs?: Record<string, number>;
   /** The varied parameter of a `--vary` sweep, recorded in the result. */
   vary?: { field: string; value: number };
-  /** Receives per-access trace events when set. */
-  trace?: (line: string) => void;
+  /**
+   * Traces the run (the workload, after the probe): a recorder gets each access, trap and
+   * isolation change as a record (`ChromeTraceWriter` writes them as trace-event JSON), a
+   * function gets them as lines of the trace line format (`traceLine`).
+   */
+  trace?: TraceRecorder | TraceLineListener;
   /** Include the host page map in the result. */
   pageMap?: boolean;
   /** Plugin options set on the command line (`--set nvme0.layout=bar0-64k`), from `parseSetOptions`. */
@@ -93,15 +98,7 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
   const bus = machine.get(GuestPciBusToken);
   for (const d of drivers) d.probe({ cpu: machine.cpu, bus, os });
   machine.cpu.deliverPending();
-  if (options.trace) {
-    const t = options.trace;
-    machine.trace(true);
-    machine.events.on('access', (e) =>
-      t(`${e.timeNs.toFixed(1)} ${e.path} ${e.isWrite ? 'W' : 'R'}${e.size} ${hex(e.gpa)} = ${hex(e.value >>> 0)}`),
-    );
-    machine.events.on('trap', (e) => t(`${e.timeNs.toFixed(1)} trap ${hex(e.gpa)} reason=${e.reason}`));
-    machine.events.on('isolation', (e) => t(`${e.timeNs.toFixed(1)} eeh ${e.group} ${e.state} (${e.cause})`));
-  }
+  if (options.trace) traceMachine({ machine, vmm, bridge }, options.trace);
   return { machine, vmm, bridge, drivers, os, bus, pluginOverrides: overrides };
 }
 
@@ -424,19 +421,6 @@ export function buildPageMap(run: Pick<PreparedRun, 'vmm' | 'bridge'>): PageMap 
 /** The vfio-pci driver of a prepared run (for explanations). */
 export function vfioOf(run: PreparedRun): VfioPciDriver {
   return run.machine.get(VfioToken);
-}
-
-/**
- * A lookup (device, BAR, offset) → register name over the passed-through devices of a
- * machine, from the names each device plugin gives its registers (`PciDeviceSpec.registers`);
- * undefined where none is named. For trace viewers and reports; built once, no allocation per call.
- * @example
- * const name = registerNamer(run);
- * name('nvme0', 0, 0x1008); // 'SQ1TDBL'
- */
-export function registerNamer(run: Pick<PreparedRun, 'vmm'>): (device: string, bar: number, offset: number) => string | undefined {
-  const maps = new Map(run.vmm.functions.map((f) => [f.name, f.dev.fn.device.registers]));
-  return (device, bar, offset) => maps.get(device)?.nameAt(bar, offset);
 }
 
 /**

@@ -5,7 +5,7 @@ import {
   findRegister,
   pageMapMsixRelocations,
   prepare,
-  registerNamer,
+  pciRegisterNamer,
   relocationOf,
   vfioOf,
 } from '@vhw/experiment';
@@ -91,7 +91,7 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
     );
     const reloc = pageMapMsixRelocations(run.vmm).find((r) => r.device === e.bar.device);
     if (reloc) lines.push(...relocationLines(reloc, relocationOf(run.vmm)));
-    const register = registerNamer(run)(e.bar.device, e.bar.index, e.offset);
+    const register = pciRegisterNamer(run.bridge)(e.bar.device, e.bar.index, e.offset);
     if (register) lines.push(`  register: ${register}`);
     const region = dev.getRegionInfo(e.bar.index);
     lines.push(
