@@ -4,6 +4,7 @@
  */
 import type { PageMap, PatchSet, RunResult, Variant } from '@vhw/experiment';
 import type { VaryEntry } from './format.js';
+import type { PageMapMark } from './page-map.js';
 
 /** The eight patch combinations in display order (none first, all three last). */
 export const ALL_COMBOS: PatchSet[] = (
@@ -179,4 +180,37 @@ export function makeGrid(): RunResult[] {
       }),
     ),
   );
+}
+
+/**
+ * A 64 KiB page crowded with small BARs (three of 4 KiB and two of 1 KiB) of a device with its
+ * MSI-X table and PBA in the third, for the labelling of narrow pieces.
+ *
+ * @returns the page map, with the MSI-X marks of the device.
+ * @example
+ * const { map, marks } = crowdedPageFixture();
+ */
+export function crowdedPageFixture(): { map: PageMap; marks: PageMapMark[] } {
+  const hostPa = 0x80000000;
+  const sizes = [4096, 4096, 4096, 1024, 1024];
+  let offset = 0;
+  const pieces = sizes.map((size, bar) => {
+    const p = {
+      device: 'echo0',
+      bar,
+      offset,
+      size,
+      path: bar === 2 ? ('trap' as const) : ('direct' as const),
+      reason: bar === 2 ? 'msix-table-page' : 'mmap-sub-page',
+    };
+    offset += size;
+    return p;
+  });
+  return {
+    map: { pageSize: 65536, pages: [{ hostPa, group: 'PE#0', path: 'mixed', pieces }] },
+    marks: [
+      { device: 'echo0', bar: 2, kind: 'msix-table', hostPa: hostPa + 8192, offset: 0, size: 256 },
+      { device: 'echo0', bar: 2, kind: 'msix-pba', hostPa: hostPa + 8192 + 2048, offset: 2048, size: 8 },
+    ],
+  };
 }
