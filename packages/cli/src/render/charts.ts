@@ -318,7 +318,7 @@ export async function varyChartSvg(results: RunResult[], opts: VaryChartOptions 
     legend: { orient: 'right', labelLimit: 420, titleLimit: 420, symbolStrokeWidth: 2.5, symbolSize: 120 },
   });
   const x = numeric
-    ? { field: 'x', type: 'quantitative', title: field, scale: { zero: false, ...(logX ? { type: 'log' } : {}) } }
+    ? { field: 'x', type: 'quantitative', title: field, scale: { zero: false, ...(logX ? { type: 'log', nice: false } : {}) } }
     : { field: 'x', type: 'ordinal', title: field, sort: uniqueInOrder(values.map((v) => v.x)) };
   const line = {
     mark: { type: 'line', point: { filled: true, size: 70 }, strokeWidth: 2.5 },
@@ -400,6 +400,7 @@ export async function heatMapSvg(results: RunResult[], opts: HeatMapOptions = {}
       };
     });
   if (values.length === 0) return emptySvg(title, 'no grid results to plot');
+  joinEqualPanels(values);
   const xs = gridDomain(values.map((v) => v.xv));
   const ys = gridDomain(values.map((v) => v.yv)).reverse();
   const lo = Math.min(...values.map((v) => v.speedup));
@@ -435,10 +436,41 @@ export async function heatMapSvg(results: RunResult[], opts: HeatMapOptions = {}
       panels,
       layer,
       panel: { width: xs.length * cellW, height: ys.length * 30 },
-      single: { width: xs.length * cellW, height: ys.length * 32 },
+      single: { width: xs.length * (cellW + 24), height: ys.length * 44 },
       sharedY: true,
     }),
   );
+}
+
+/**
+ * Renames panels whose cells are all equal (e.g. both variants of a scenario) to one joined
+ * name (`s, rfc-2015 = s, upstream`), so that the grid is drawn once rather than twice.
+ */
+function joinEqualPanels(values: Array<{ x: string; y: string; label: string; panel: string }>): void {
+  const cellsOf = new Map<string, string>();
+  for (const p of uniqueInOrder(values.map((v) => v.panel))) {
+    const cells = values.filter((v) => v.panel === p).map((v) => `${v.x}|${v.y}|${v.label}`);
+    cellsOf.set(p, JSON.stringify(cells));
+  }
+  const nameOf = new Map<string, string>();
+  for (const [p, cells] of cellsOf) {
+    const same = [...cellsOf].filter(([, c]) => c === cells).map(([q]) => q);
+    nameOf.set(p, same[0]!);
+    if (same[0] !== p) continue;
+    // `s, rfc-2015` and `s, upstream` join as `s, rfc-2015 = upstream`.
+    const cut = (q: string) => q.lastIndexOf(', ');
+    const prefix = p.slice(0, cut(p));
+    const joined = same.every((q) => q.slice(0, cut(q)) === prefix)
+      ? `${prefix}, ${same.map((q) => q.slice(cut(q) + 2)).join(' = ')}`
+      : same.join(' = ');
+    nameOf.set(`=${p}`, joined);
+  }
+  for (let i = values.length - 1; i >= 0; i--) {
+    const v = values[i]!;
+    const first = nameOf.get(v.panel)!;
+    if (v.panel !== first) values.splice(i, 1);
+    else v.panel = nameOf.get(`=${first}`)!;
+  }
 }
 
 /** How many panels of `width` px fit side by side within {@link MAX_CHART_WIDTH}. */
