@@ -166,6 +166,26 @@ describe('vhw run --trace refusals', () => {
 });
 
 describe('traceMachine', () => {
+  it('times every trap while tracing, and gives the trapped pages their own handlers back when it stops', () => {
+    const run = preparePassthrough({ platform: 'ppc64', devices: [nvmeLite({ name: 'nvme0' })] });
+    try {
+      const resolved = () => run.machine.mmu.entries.filter((m) => m.trapHandler !== undefined).length;
+      const ahead = resolved();
+      // The oracle: the VMM resolves the sub-page BAR's trapped page to its vfio fd ahead of time.
+      expect(ahead).toBeGreaterThan(0);
+      const traps: TraceRecord[] = [];
+      traceMachine(run, { record: (r) => (r.kind === 'trap' ? traps.push(r) : undefined) });
+      expect(resolved()).toBe(0);
+      run.drivers[0]!.run(4);
+      expect(traps.length).toBeGreaterThan(0);
+      for (const t of traps) if (t.kind === 'trap') expect(t.timeNs - t.startNs).toBeGreaterThan(0);
+      run.machine.trace(false);
+      expect(resolved()).toBe(ahead);
+    } finally {
+      run.machine.dispose();
+    }
+  });
+
   it('names a register through the namer it is given, and the MSI-X table through PCI', () => {
     const run = preparePassthrough({ platform: 'ppc64', devices: [nvmeLite({ name: 'nvme0' })] });
     try {

@@ -182,7 +182,7 @@ export function traceMachine(
   const exitNs = machine.clock.meter.resolve(USERSPACE_EXIT, machine.costs).ns;
   const timing = new TrapTiming(vmm, machine);
   // Timed only while tracing: switched off, the guest CPU calls the VMM directly again.
-  machine.events.watchTracing((on) => machine.cpu.setTrapHandler(on ? timing : vmm));
+  machine.events.watchTracing((on) => vmm.interpose(on ? timing : undefined));
   let trapValue = 0;
   machine.trace(true);
   machine.events.on('access', (e) => {
