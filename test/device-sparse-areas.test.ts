@@ -6,32 +6,19 @@
  * pages go direct is checked against an oracle written here from the layout alone.
  */
 import { describe, expect, it } from 'vitest';
-import { ContainerModule, Machine, type VhwPlugin, definePlugin, guestRam, z } from '@vhw/core';
+import { Machine, type VhwPlugin, guestRam } from '@vhw/core';
 import { nvmeLite } from '@vhw/device-nvme-lite';
-import { type BarDecl, type MsixDecl, PciDeviceToken } from '@vhw/pci';
+import type { BarDecl, MsixDecl } from '@vhw/pci';
 import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { Reason, VFIO_REGION_INFO_CAP_SPARSE_MMAP, VfioToken, vfioPci } from '@vhw/vfio-pci';
 import { VmmToken, vmm } from '@vhw/vmm';
-import { ToyDevice, expectVhwError } from '@vhw/test-support';
+import { ToyDevice, expectVhwError, toyDevice } from '@vhw/test-support';
 import { allPatchCombinations, defineScenario, passthroughMachine, runExperiment } from '@vhw/experiment';
 
 const K = 1024;
 type Area = { offset: number; size: number };
 type Patches = { p1: boolean; p2: boolean; p3: boolean };
-
-/** A register-file device whose BARs may carry their own sparse lists (the toy plugin's schema has no such field). */
-const ownAreasDevice = definePlugin({
-  name: 'own-areas-device',
-  kind: 'device',
-  description: 'test device with its own sparse-mmap areas',
-  schema: z.strictObject({ name: z.string(), bars: z.array(z.custom<BarDecl>()), msix: z.custom<MsixDecl>().optional() }),
-  instance: (o) => o.name,
-  module: (o) =>
-    new ContainerModule(({ bind }) => {
-      bind(PciDeviceToken).toDynamicValue(() => new ToyDevice(o.name, o.bars, o.msix));
-    }),
-});
 
 /**
  * The oracle: which pages of a BAR (offsets, page aligned guest BAR of a page or more) map
@@ -173,7 +160,7 @@ describe('a device that describes its own sparse areas (nvme-lite sparseAreas, 4
 });
 
 describe('a device that describes its own sparse areas (64 KiB PPC64 host)', () => {
-  const bars: BarDecl[] = [
+  const bars: Array<BarDecl & { kind?: 'mem32' | 'mem64' }> = [
     {
       index: 0,
       size: 1 << 20,
@@ -186,7 +173,7 @@ describe('a device that describes its own sparse areas (64 KiB PPC64 host)', () 
     },
   ];
   const msix: MsixDecl = { vectors: 16, tableBar: 0, tableOffset: 0x50000, pbaBar: 0, pbaOffset: 0x58000 };
-  const dev = () => ownAreasDevice({ name: 'gpu0', bars, msix });
+  const dev = () => toyDevice({ name: 'gpu0', bars, msix });
 
   for (const noMsixEmulation of [false, true]) {
     for (const c of [NONE, ALL]) {
@@ -222,7 +209,7 @@ describe('a device that describes its own sparse areas (64 KiB PPC64 host)', () 
   }
 
   it('refuses areas that are not whole host pages, naming the device, the BAR, the area and what is allowed', () => {
-    const fine = ownAreasDevice({ name: 'gpu0', bars: [{ index: 0, size: 1 << 20, sparseAreas: [{ offset: 0x1000, size: 0x1000 }] }] });
+    const fine = toyDevice({ name: 'gpu0', bars: [{ index: 0, size: 1 << 20, sparseAreas: [{ offset: 0x1000, size: 0x1000 }] }] });
     // Whole pages on a 4 KiB host...
     machine(genericPlatform(), fine, NONE).dispose();
     // ...but not on a 64 KiB one.
@@ -259,9 +246,9 @@ describe('a device that describes its own sparse areas (64 KiB PPC64 host)', () 
 
 describe('a sub-page BAR with its own one area', () => {
   it('maps its whole page only where patch 2 lets the kernel mmap it', () => {
-    const bars: BarDecl[] = [{ index: 0, size: 0x4000, sparseAreas: [{ offset: 0, size: 0x4000 }] }];
+    const bars: Array<BarDecl & { kind?: 'mem32' | 'mem64' }> = [{ index: 0, size: 0x4000, sparseAreas: [{ offset: 0, size: 0x4000 }] }];
     for (const c of [NONE, ALL]) {
-      const m = machine(ppc64Platform({ alignBars: c.p1 }), ownAreasDevice({ name: 'small0', bars }), c);
+      const m = machine(ppc64Platform({ alignBars: c.p1 }), toyDevice({ name: 'small0', bars }), c);
       try {
         const got = observe(m, 'small0', 0);
         expect(got.direct).toEqual(c.p2 ? [0] : []);
