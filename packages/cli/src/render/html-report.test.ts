@@ -137,6 +137,10 @@ describe('htmlReport provenance', () => {
     expect(html).toMatch(/<h2>Machines<\/h2>[\s\S]*nvme0[\s\S]*\{&quot;layout&quot;:&quot;&lt;bar0&gt;&quot;\}/);
     expect(html).toMatch(/<h2>Provenance<\/h2>[\s\S]*9\.9\.9[\s\S]*v20\.0\.0[\s\S]*vhw sweep x --set cost\.a=&lt;1&gt;/);
     expect(html).toContain('<p class="note">Partial set: 4 of 8 points missing.</p>');
+    // The cost sources come last, after the machines and the provenance.
+    const at = ['<h2>Machines</h2>', '<h2>Provenance</h2>', '<h2>Cost parameters</h2>'].map((h) => html.indexOf(h));
+    expect(at.every((i) => i > 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
   });
 });
 
