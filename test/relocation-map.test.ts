@@ -38,6 +38,16 @@ describe('vhw map with MSI-X relocation', () => {
   });
 });
 
+describe('vhw explain of the relocated BAR', () => {
+  it('says the space has no host page and that nothing maps it', () => {
+    const r = vhw('explain', 'arm64-mixed', ...POINT, '--address', 'nvme0:BAR2+0x0');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('no host page (space the VMM added for the relocated MSI-X table)');
+    expect(r.out).toContain("path: trap → VMM exit → the VMM's MSI-X table emulation");
+    expect(r.out).toMatch(/would change with: nothing: this is the VMM's own space/);
+  });
+});
+
 describe("the report's page maps with MSI-X relocation", () => {
   it('draw the relocated BARs on the maps of relocation auto only, all 8 combinations of each', () => {
     const out = join(dir, 'set');
