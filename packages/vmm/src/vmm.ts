@@ -165,26 +165,10 @@ export class Vmm implements TrapHandler, GuestPciBus {
    * VMM's dispatch through its flat view) otherwise.
    */
   private trapPageHandler(page: number): TrapHandler | undefined {
-    if (this.interposed !== undefined) return undefined;
     const regions = this.space.intersecting(page, this.pageSize);
     const r = regions[0];
     if (regions.length !== 1 || r === undefined || !(r.handler instanceof VfioFdRegion)) return undefined;
     return new FdTrapPage(r, r.handler, this.dispatch, this.deps.stats, this);
-  }
-
-  /** The handler every trap goes through while set (see `interpose`). */
-  private interposed: TrapHandler | undefined;
-
-  /**
-   * Puts `handler` in front of every trap (a tracer timing each one wraps the VMM), or with
-   * undefined takes it away. While it is there the trapped pages' handlers resolved ahead are
-   * dropped, so every exit reaches the guest CPU's handler; taken away, they are resolved
-   * again and an untraced machine pays nothing for having been traced.
-   */
-  interpose(handler: TrapHandler | undefined): void {
-    this.interposed = handler;
-    this.deps.cpu.setTrapHandler(handler ?? this);
-    this.trapPages.resolveAll();
   }
 
   get msiAddress(): number {

@@ -110,7 +110,11 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
             : "the VMM's MSI-X table emulation";
       lines.push(`  path: trap → VMM exit → ${via}`);
       lines.push(`  reason: ${e.area.reason}`);
-      lines.push(`  would change with: ${REASON_REMEDY[e.area.reason] ?? VMM_REASON_REMEDY[e.area.reason] ?? 'nothing known'}`);
+      // The relocated table's space has no host page: no patch or machine setting maps it.
+      const remedy = emulatedOnly
+        ? "nothing: this is the VMM's own space for the relocated table, with no host page to map (relocation frees the device's own table page instead)"
+        : (REASON_REMEDY[e.area.reason] ?? VMM_REASON_REMEDY[e.area.reason] ?? 'nothing known');
+      lines.push(`  would change with: ${remedy}`);
     }
     io.out(lines.join('\n'));
   } finally {
