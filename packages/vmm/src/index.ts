@@ -49,6 +49,9 @@ export * from './trap-regions.js';
 export * from './trap-pages.js';
 export * from './vmm.js';
 export * from './tokens.js';
+export * from './policy.js';
+export * from './policies.js';
+export * from './qemu-policy.js';
 
 /** Cost parameters the VMM charges, with their sources. */
 export const VMM_COST_PARAMETERS: readonly CostParameter[] = [
@@ -103,6 +106,10 @@ export const vmmOptions = z.strictObject({
     .enum(MSIX_RELOCATION_MODES, { message: `allowed: ${MSIX_RELOCATION_MODES.join(', ')}` })
     .default('off')
     .describe("QEMU's x-msix-relocation: move the emulated MSI-X table and PBA to a new BAR or the upper half of a doubled one"),
+  policy: z
+    .string()
+    .default('qemu')
+    .describe('which VMM the guest view follows: qemu, cloud-hypervisor, crosvm, kvmtool, firecracker (or a registered policy)'),
 });
 
 /**
