@@ -52,6 +52,11 @@ export * from './tokens.js';
 export * from './policy.js';
 export * from './policies.js';
 export * from './qemu-policy.js';
+export * from './cloud-hypervisor-policy.js';
+export * from './crosvm-policy.js';
+export * from './kvmtool-policy.js';
+export * from './firecracker-policy.js';
+export * from './policy-plan.js';
 
 /** Cost parameters the VMM charges, with their sources. */
 export const VMM_COST_PARAMETERS: readonly CostParameter[] = [

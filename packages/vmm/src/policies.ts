@@ -1,9 +1,15 @@
 import { VhwError } from '@vhw/core';
 import type { VmmPolicy } from './policy.js';
+import { cloudHypervisorPolicy } from './cloud-hypervisor-policy.js';
+import { crosvmPolicy } from './crosvm-policy.js';
+import { firecrackerPolicy } from './firecracker-policy.js';
+import { kvmtoolPolicy } from './kvmtool-policy.js';
 import { qemuPolicy } from './qemu-policy.js';
 
-/** The policies `--vmm` can name: the built-in five and any an outside author registered. */
-const registry = new Map<string, VmmPolicy>([[qemuPolicy.id, qemuPolicy]]);
+/** The policies `--vmm` can name: the built-in five (in `VMM_IDS` order) and any an outside author registered. */
+const registry = new Map<string, VmmPolicy>(
+  [qemuPolicy, cloudHypervisorPolicy, crosvmPolicy, kvmtoolPolicy, firecrackerPolicy].map((p) => [p.id, p]),
+);
 
 /**
  * Adds a VMM policy (an outside author's, e.g. from a scenario file) under its `id`; it can

@@ -2,6 +2,7 @@ import { hex } from '@vhw/core';
 import { relocateMsix } from './msix-relocation.js';
 import { planBar } from './plan.js';
 import type { PolicyFunction, VmmPolicy, VmmRefusal } from './policy.js';
+import { vmmTraits } from './policy-traits.js';
 
 /** QEMU's answer for a PBA outside its BAR: Chelsio T5 VFs report one; QEMU moves it. */
 const CHELSIO = 0x1425;
@@ -25,16 +26,7 @@ export const qemuPolicy: VmmPolicy = {
     { repo: 'qemu/qemu', commit: '41192db338588051f21501abc13743e62b0a5605', file: 'hw/vfio/pci.c', symbol: 'vfio_msix_early_setup' },
     { repo: 'qemu/qemu', commit: '41192db338588051f21501abc13743e62b0a5605', file: 'hw/pci/msix.c', symbol: 'msix_init' },
   ],
-  traits: {
-    sparse: 'used as given',
-    msixMappable: 'whole BAR mmapped, table still emulated on top (its pages exit)',
-    holes: 'table only, [down(to), up(to+16n)), in a single whole-BAR mmap',
-    pba: 'hardware (mapped or fd)',
-    relocation: 'x-msix-relocation (off by default)',
-    subPage: 'grown to one page when the guest BAR is page aligned and its page free',
-    unalignedGuestBar: 'partial pages exit, served from QEMU mmap',
-    rejects: 'PBA outside its BAR; table and PBA overlapping or past their BARs',
-  },
+  traits: vmmTraits('qemu'),
   relocationKnob: true,
   admit(fn: PolicyFunction): VmmRefusal | undefined {
     const m = fn.msix;
