@@ -20,7 +20,7 @@ interface FcHole extends BarRange {
  * (the larger length), as its unit tests `..._overlapping_msix_holes` and
  * `..._same_gpa_different_size_msix_holes` show.
  */
-export function firecrackerHoles(m: MsixLayout, pageSize: number): FcHole[] {
+export function firecrackerHoles(m: MsixLayout, pageSize: number, merge = true): FcHole[] {
   const table = { bar: m.tableBar, ...roundOut({ offset: m.tableOffset, size: m.vectors * 16 }, pageSize), table: true, pba: false };
   const pba = {
     bar: m.pbaBar,
@@ -28,7 +28,7 @@ export function firecrackerHoles(m: MsixLayout, pageSize: number): FcHole[] {
     table: false,
     pba: true,
   };
-  if (table.bar === pba.bar && table.offset === pba.offset) return [{ ...table, size: Math.max(table.size, pba.size), pba: true }];
+  if (merge && table.bar === pba.bar && table.offset === pba.offset) return [{ ...table, size: Math.max(table.size, pba.size), pba: true }];
   return [table, pba];
 }
 
@@ -55,8 +55,8 @@ export const firecrackerPolicy: VmmPolicy = {
   admit(fn: PolicyFunction, pageSize: number): VmmRefusal | undefined {
     const m = fn.msix;
     if (!m) return { code: 'no-msix-irq', why: 'Device does not provide MSIx irq' };
-    const holes = firecrackerHoles(m, pageSize);
-    for (const h of holes) {
+    // Each hole is checked against its BAR before the two merge (table first, then PBA).
+    for (const h of firecrackerHoles(m, pageSize, false)) {
       const size = fn.barSizes[h.bar] ?? 0;
       if (h.offset + h.size > size) {
         const kind = h.table ? 'table' : 'PBA';
@@ -67,7 +67,7 @@ export const firecrackerPolicy: VmmPolicy = {
         };
       }
     }
-    const [a, b] = holes;
+    const [a, b] = firecrackerHoles(m, pageSize);
     if (a && b && a.bar === b.bar && a.offset < b.offset + b.size && b.offset < a.offset + a.size) {
       return {
         code: 'msix-holes-overlap',
