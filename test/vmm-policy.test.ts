@@ -3,6 +3,7 @@
  * bug reports describe (cited in the test names; layouts from packages/vmm/VMM-POLICIES.md
  * section 7), on 4 KiB and 64 KiB hosts; `--vmm qemu` equals today's results.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -381,6 +382,20 @@ describe('--vmm on whole machines', () => {
     expect(fc.rejected).toMatchObject({ vmm: 'firecracker', code: 'msix-table-out-of-range' });
     expect(fc.workload.ops).toBe(0);
     for (const r of rows) if (!r.rejected) expect(r.isolation.violations).toBe(0);
+  });
+
+  it('the CLI refuses a bad --vmm and a relocation another VMM has no use for, with status 2', () => {
+    const vhw = (...args: string[]) =>
+      spawnSync(process.execPath, [resolve(__dirname, '../packages/cli/bin/vhw.mjs'), ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+    const bad = vhw('sweep', 'ppc64-nic', '--vmm', 'bochs', '--no-progress');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/allowed: qemu, cloud-hypervisor, crosvm, kvmtool, firecracker, all/);
+    const reloc = vhw('run', 'ppc64-nic', '--vmm', 'firecracker', '--msix-relocation', 'auto');
+    expect(reloc.status).toBe(2);
+    expect(reloc.stderr).toMatch(/Firecracker never relocates/);
   });
 
   it('--vmm qemu gives the recorded golden results of ppc64-nvme', async () => {
