@@ -1,5 +1,5 @@
 import { type PatchSet, VARIANTS, type Variant, VhwError, allPatchCombinations, parseVariant } from '@vhw/core';
-import { MSIX_RELOCATION_MODES, type MsixRelocationMode } from '@vhw/vmm';
+import { MSIX_RELOCATION_MODES, type MsixRelocationMode, VMM_IDS, vmmPolicy, vmmPolicyIds } from '@vhw/vmm';
 import type { RunResult } from './result.js';
 
 /** One point of a sweep grid. */
@@ -11,6 +11,8 @@ export interface GridPoint {
   vary?: { field: string; value: number };
   /** The point's MSI-X relocation, when the sweep names one (`--msix-relocation`). */
   relocation?: MsixRelocationMode;
+  /** The point's VMM policy, when the sweep names one (`--vmm`). */
+  vmm?: string;
 }
 
 export interface VarySpec {
@@ -81,20 +83,63 @@ export function parseRelocations(text: string | undefined): Array<MsixRelocation
   return [mode];
 }
 
-/** The full grid, in a fixed order: variant, relocation, vary value, then the 8 combinations (none first). */
+/**
+ * Parses `--vmm`: one policy id, or `all` for the five built-in VMMs (a sweep dimension,
+ * like `--variant both`). Not given: the scenario's own (QEMU's unless it sets one).
+ * @throws VhwError E_CONFIG naming the allowed values
+ */
+export function parseVmms(text: string | undefined): Array<string | undefined> {
+  if (text === undefined) return [undefined];
+  if (text === 'all') return [...VMM_IDS];
+  if (!vmmPolicyIds().includes(text)) throw new VhwError('E_CONFIG', `--vmm "${text}"; allowed: ${vmmPolicyIds().join(', ')}, all`);
+  return [text];
+}
+
+/**
+ * Whether a VMM and a relocation mode combine: `--msix-relocation` is QEMU's option; another
+ * VMM takes only `off` (it relocates by its own rule or never).
+ */
+function combines(vmm: string | undefined, relocation: MsixRelocationMode | undefined): boolean {
+  return vmm === undefined || relocation === undefined || relocation === 'off' || vmmPolicy(vmm).relocationKnob === true;
+}
+
+/**
+ * The full grid, in a fixed order: variant, VMM, relocation, vary value, then the 8
+ * combinations (none first). A VMM other than QEMU runs only without `--msix-relocation`
+ * (or with `off`): with `--vmm all --msix-relocation both` the other VMMs run once each.
+ * @throws VhwError E_CONFIG when no point is left (one VMM that refuses the relocation asked for)
+ */
 export function sweepGrid(
   scenario: string,
   variants: readonly Variant[],
   vary?: VarySpec,
   relocations: ReadonlyArray<MsixRelocationMode | undefined> = [undefined],
+  vmms: ReadonlyArray<string | undefined> = [undefined],
 ): GridPoint[] {
   const out: GridPoint[] = [];
   const varyPoints = vary ? vary.values.map((value) => ({ field: vary.field, value })) : [undefined];
   for (const variant of variants) {
-    for (const relocation of relocations) {
-      for (const v of varyPoints) {
-        for (const patches of allPatchCombinations()) {
-          out.push({ index: out.length, scenario, variant, patches, ...(v ? { vary: v } : {}), ...(relocation ? { relocation } : {}) });
+    for (const vmm of vmms) {
+      const ok = relocations.filter((r) => combines(vmm, r));
+      // `both` with another VMM: its one point is without QEMU's relocation.
+      const own = ok.length > 0 ? ok : relocations.length > 1 ? [undefined] : [];
+      if (own.length === 0) {
+        const knob = vmmPolicy(vmm!).relocationKnob;
+        throw new VhwError('E_CONFIG', `--vmm ${vmm} with --msix-relocation ${relocations[0]}: ${knob}; allowed with this VMM: off`);
+      }
+      for (const relocation of own) {
+        for (const v of varyPoints) {
+          for (const patches of allPatchCombinations()) {
+            out.push({
+              index: out.length,
+              scenario,
+              variant,
+              patches,
+              ...(v ? { vary: v } : {}),
+              ...(relocation ? { relocation } : {}),
+              ...(vmm ? { vmm } : {}),
+            });
+          }
         }
       }
     }
@@ -121,7 +166,7 @@ const comboIndex = (p: PatchSet) => (p.alignBars ? 1 : 0) + (p.subPageMmap ? 2 :
 /** Puts results (e.g. merged from shards) into grid order and refuses duplicates. */
 export function orderResults(results: readonly RunResult[]): RunResult[] {
   const key = (r: RunResult) =>
-    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.relocation ?? ''}|${r.vary ? `${r.vary.field}=${r.vary.value}` : ''}|${comboIndex(r.patches)}`;
+    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.vmm ?? ''}|${r.relocation ?? ''}|${r.vary ? `${r.vary.field}=${r.vary.value}` : ''}|${comboIndex(r.patches)}`;
   const seen = new Set<string>();
   for (const r of results) {
     const k = key(r);
@@ -130,10 +175,12 @@ export function orderResults(results: readonly RunResult[]): RunResult[] {
   }
   const vOrder = (v: string) => (VARIANTS as readonly string[]).indexOf(v);
   const rOrder = (m: string | undefined) => (MSIX_RELOCATION_MODES as readonly string[]).indexOf(m ?? 'off');
+  const mOrder = (m: string | undefined) => vmmPolicyIds().indexOf(m ?? 'qemu');
   return [...results].sort(
     (a, b) =>
       a.scenario.localeCompare(b.scenario) ||
       vOrder(a.variant) - vOrder(b.variant) ||
+      mOrder(a.vmm) - mOrder(b.vmm) ||
       rOrder(a.relocation) - rOrder(b.relocation) ||
       (a.vary?.value ?? 0) - (b.vary?.value ?? 0) ||
       comboIndex(a.patches) - comboIndex(b.patches),

@@ -9,6 +9,7 @@ import {
   executeGrid,
   parseSetOptions,
   parseRelocations,
+  parseVmms,
   parseShard,
   parseVariants,
   parseVary,
@@ -25,6 +26,7 @@ import {
   type WorkloadOptions,
   collect,
   msixRelocationOption,
+  vmmOption,
   parsePositiveInt,
   positiveIntOption,
   resultFormatOption,
@@ -38,6 +40,8 @@ export interface SweepCommandOptions extends WorkloadOptions {
   variant: string;
   /** One relocation mode or `both`, parsed by `parseRelocations`. */
   msixRelocation?: string;
+  /** One VMM or `all`, parsed by `parseVmms`. */
+  vmm?: string;
   format: ResultFormat;
   out?: string;
   /** Each `--vary` given (one at most until grids exist). */
@@ -74,7 +78,7 @@ async function sweepInto(
   const variants = parseVariants(o.variant);
   const vary = varyOf(o);
   const { costs, pluginSets } = parseSetOptions(o.set);
-  const grid = sweepGrid(scenario.name, variants, vary, parseRelocations(o.msixRelocation));
+  const grid = sweepGrid(scenario.name, variants, vary, parseRelocations(o.msixRelocation), parseVmms(o.vmm));
   const shard = o.shard ? parseShard(o.shard) : undefined;
   const points = shard ? shardOf(grid, shard) : grid;
   const bar =
@@ -130,6 +134,7 @@ export function addSweepCommand(program: Command, io: Io): void {
       .argument('[scenario]', 'a built-in scenario name or the path of a .ts/.js scenario file')
       .addOption(variantOption(true))
       .addOption(msixRelocationOption(true))
+      .addOption(vmmOption(true))
       .addOption(resultFormatOption())
       .option('--out <dir>', 'write results.json, results.csv, chart.svg, report.html (and vary.svg) to DIR')
       .option('--vary <cost.FIELD=A..B>', 'repeat the sweep over a cost parameter range (or a comma list)', collect, [])
