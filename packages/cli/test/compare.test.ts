@@ -2,6 +2,8 @@
  * `vhw compare`: its exit codes, and its table and JSON against an oracle, the rows that
  * `vhw run --vmm X --format json` prints for each VMM on its own.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { vhw } from './in-process.js';
 
@@ -131,5 +133,31 @@ describe('vhw compare: options', () => {
     const r = await vhw('compare', 'no-such-scenario');
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/no-such-scenario/);
+  });
+});
+
+describe('vhw compare in the README', () => {
+  const readme = readFileSync(join(__dirname, '../../../README.md'), 'utf8');
+
+  it("the example's lines are what compare prints", async () => {
+    const example = /\$ vhw compare (ppc64-nvme --variant upstream)\n([\s\S]*?)```/.exec(readme);
+    expect(example).not.toBeNull();
+    const r = await vhw('compare', ...example![1]!.split(' '));
+    const printed = r.raw.split('\n');
+    // Lines shortened with an ellipsis are compared up to it.
+    for (const line of example![2]!.split('\n').filter((l) => l !== '' && l !== '…')) {
+      const [head] = line.split('…');
+      expect(
+        printed.some((p) => p.startsWith(head!)),
+        line,
+      ).toBe(true);
+    }
+  });
+
+  it('documents the JSON keys', () => {
+    for (const key of ['"scenario"', '"variant"', '"patches"', '"pageSize"', '"vmms"', '"rejected"', '"bars"', '"pageMap"']) {
+      expect(readme).toContain(key);
+    }
+    expect(readme).toMatch(/`vhw compare … --format json` prints/);
   });
 });

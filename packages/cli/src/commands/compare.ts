@@ -158,7 +158,7 @@ export function compareTable(c: CompareResult): string {
       lines.push(`  ${vmm.padEnd(w)}  ${trapped === '' ? mapped : `${mapped.padEnd(wm)}  ${trapped}`}`);
   }
   lines.push('', 'host pages');
-  for (const v of c.vmms) lines.push(`  ${v.vmm.padEnd(w)}  ${pagesText(v.pageMap)}`);
+  for (const v of c.vmms) lines.push(`  ${v.vmm.padEnd(w)}  ${v.rejected ? 'rejected: the VM does not run' : pagesText(v.pageMap)}`);
   return lines.join('\n');
 }
 
