@@ -40,7 +40,14 @@ interface Compared {
   variant: string;
   patches: string;
   pageSize: number;
-  vmms: Array<{ vmm: string; title: string; rejected?: Rejected; bars: Bar[]; pageMap: { pageSize: number; pages: unknown[] } }>;
+  vmms: Array<{
+    vmm: string;
+    title: string;
+    relocation?: string;
+    rejected?: Rejected;
+    bars: Bar[];
+    pageMap: { pageSize: number; pages: unknown[] };
+  }>;
 }
 
 const VMMS = ['qemu', 'cloud-hypervisor', 'crosvm', 'kvmtool', 'firecracker'];
@@ -127,6 +134,14 @@ describe('vhw compare: options', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
     expect(r.err).not.toMatch(/internal error/);
+  });
+
+  it('applies --msix-relocation to QEMU only, and refuses it for VMMs that lack the knob', async () => {
+    const c = await json<Compared>('compare', 'ppc64-nvme', '--msix-relocation', 'auto', '--format', 'json');
+    expect(c.vmms.filter((v) => v.relocation).map((v) => [v.vmm, v.relocation])).toEqual([['qemu', 'auto']]);
+    const r = await vhw('compare', 'ppc64-nvme', '--vmm', 'crosvm', '--msix-relocation', 'auto');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--vmm crosvm with --msix-relocation auto: .*allowed with this VMM: off/);
   });
 
   it('exits 2 on an unknown scenario', async () => {

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { parsePatchList, patchListOf } from '@vhw/core';
+import { VhwError, parsePatchList, patchListOf } from '@vhw/core';
 import {
   type BarArea,
   type BarResult,
@@ -11,6 +11,7 @@ import {
   parseVmms,
   prepare,
 } from '@vhw/experiment';
+import { vmmPolicy } from '@vhw/vmm';
 import { loadScenarioOf } from '../scenario-file.js';
 import type { Io } from '../output.js';
 import {
@@ -44,6 +45,8 @@ export interface CompareVmm {
   vmm: string;
   /** The VMM's name. */
   title: string;
+  /** `--msix-relocation`, when given and the VMM has that knob (QEMU's). */
+  relocation?: string;
   /** Present when the policy refuses the layout: the result row's `rejected`. */
   rejected?: RunResult['rejected'];
   /** The BARs as the VMM installed them (`barResults`); empty when it refused before mapping. */
@@ -78,18 +81,30 @@ function vmmList(text: string | undefined): string[] {
  */
 export async function compareVmms(io: Io, scenarioRef: string, o: CompareCommandOptions): Promise<CompareResult> {
   const vmms = vmmList(o.vmm);
+  const knobless = vmms.map(vmmPolicy).filter((p) => p.relocationKnob !== true);
+  // Asked of no VMM that has it: refused, as a sweep of those VMMs refuses it.
+  if (o.msixRelocation && o.msixRelocation !== 'off' && knobless.length === vmms.length) {
+    throw new VhwError(
+      'E_CONFIG',
+      `--vmm ${o.vmm} with --msix-relocation ${o.msixRelocation}: ${knobless[0]!.relocationKnob}; allowed with this VMM: off`,
+    );
+  }
   const sets = parseSetOptions(o.set);
   const scenario = await loadScenarioOf(io, scenarioRef);
   const out: CompareVmm[] = [];
   let pageSize = 0;
   for (const vmm of vmms) {
-    const run = prepare(scenario, { ...configOf({ ...o, seed: 1 }), vmm }, { costs: sets.costs, pluginSets: sets.pluginSets });
+    // --msix-relocation is QEMU's knob: a VMM without it runs with its own rule, as in a `--vmm all` sweep.
+    const knob = vmmPolicy(vmm).relocationKnob === true;
+    const config = { ...configOf({ ...o, seed: 1, ...(knob ? {} : { msixRelocation: undefined }) }), vmm };
+    const run = prepare(scenario, config, { costs: sets.costs, pluginSets: sets.pluginSets });
     try {
       const r = run.vmm.rejection;
       pageSize = run.vmm.pageSize;
       out.push({
         vmm,
         title: run.vmm.policy.title,
+        ...(config.relocation ? { relocation: config.relocation } : {}),
         ...(r
           ? { rejected: { vmm: r.vmm, why: r.why, device: r.device, code: r.code, ...(r.bar !== undefined ? { bar: r.bar } : {}) } }
           : {}),
@@ -139,7 +154,14 @@ function pagesText(m: PageMap): string {
  * areas side by side, then each VMM's host pages.
  */
 export function compareTable(c: CompareResult): string {
-  const lines = [`${c.scenario}, ${c.variant}, patches: ${c.patches}, host page ${formatBytes(c.pageSize)}`];
+  const reloc = c.vmms.find((v) => v.relocation)?.relocation;
+  const relocText = reloc
+    ? `, msix-relocation ${reloc} (${c.vmms
+        .filter((v) => v.relocation)
+        .map((v) => v.vmm)
+        .join(', ')} only)`
+    : '';
+  const lines = [`${c.scenario}, ${c.variant}, patches: ${c.patches}${relocText}, host page ${formatBytes(c.pageSize)}`];
   const bars: Array<{ device: string; bar: number; size: number }> = [];
   for (const v of c.vmms) {
     for (const b of v.bars)
