@@ -153,7 +153,7 @@ figcaption .file { color: #777; font-family: ui-monospace, Menlo, Consolas, mono
 /* Charts are drawn at their reading size: scroll sideways rather than shrink the labels. */
 figure svg { display: block; max-width: none; height: auto; }
 .side-by-side { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-.side-by-side figure { flex: 1 1 14em; margin: 0.4em 0; overflow: visible; }
+.side-by-side figure { flex: 1 1 14em; min-width: 0; margin: 0.4em 0; overflow: visible; }
 .side-by-side figure svg { max-width: 100%; }
 .empty { color: #777; font-style: italic; }
 footer { margin-top: 3em; color: #888; font-size: 0.8em; }
