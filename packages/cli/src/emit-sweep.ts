@@ -74,11 +74,7 @@ export async function emitSweep(io: Io, rows: RunResult[], o: EmitOptions, out: 
       title: `vhw sweep: ${[...new Set(results.map((r) => r.scenario))].join(', ')}`,
       results,
       charts,
-      pageMaps: pageMaps?.map((m) => ({
-        label: m.label,
-        svg: m.svg,
-        group: m.relocation === 'off' ? `variant ${m.variant}` : `variant ${m.variant}, msix-relocation ${m.relocation}`,
-      })),
+      pageMaps,
       costs: costRowsOf(results, costMeta),
       machines: machineRowsOf(results),
       provenance: prov,

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VhwError } from '@vhw/core';
+import { addCompareCommand } from './commands/compare.js';
 import { addExplainCommand } from './commands/explain.js';
 import { addListCommand } from './commands/list.js';
 import { addMapCommand } from './commands/map.js';
@@ -25,6 +26,7 @@ export function buildProgram(io: Io): Command {
   addMergeCommand(program, io);
   addMapCommand(program, io);
   addExplainCommand(program, io);
+  addCompareCommand(program, io);
   addNewCommand(program, io);
   return program;
 }

@@ -3,7 +3,7 @@
  * ran, drawn with the MSI-X tables and PBAs marked inside their BARs. Combinations that give
  * the same map share one picture, captioned with all of them.
  */
-import { allPatchCombinations, patchShortLabel } from '@vhw/core';
+import { ALL_PATCHES, allPatchCombinations, patchShortLabel } from '@vhw/core';
 import {
   type ExperimentConfig,
   type PageMap,
@@ -26,7 +26,14 @@ export interface ReportPageMap {
   relocation: string;
   /** The patch combinations that give this map (`none`, `P1`, …), in display order. */
   combos: string[];
+  /** The heading the report shows it under: its variant (and relocation), or a side-by-side comparison. */
+  group: string;
+  /** Drawn next to the other maps of its group, small (one per VMM, for one combination). */
+  sideBySide?: boolean;
 }
+
+/** The combination whose maps of every VMM a `--vmm all` report draws side by side. */
+const SIDE_BY_SIDE_COMBO = patchShortLabel(ALL_PATCHES);
 
 /**
  * The MSI-X tables and PBAs of a prepared run's passed-through functions, in host addresses,
@@ -81,6 +88,8 @@ export function reportPageMaps(
   const points = new Map(results.map((r) => [`${r.variant} ${r.relocation ?? 'off'} ${r.vmm ?? 'qemu'}`, r]));
   const relocations = new Set(results.map((r) => r.relocation ?? 'off'));
   const vmms = new Set(results.map((r) => r.vmm ?? 'qemu'));
+  // With several VMMs: each one's map of every patch, per variant, drawn again side by side (first in the report).
+  const sideBySide: ReportPageMap[] = [];
   for (const first of points.values()) {
     const variant = first.variant;
     const relocation = (first.relocation ?? 'off') as NonNullable<ExperimentConfig['relocation']>;
@@ -120,8 +129,21 @@ export function reportPageMaps(
       const reloc = relocations.size > 1 || relocation !== 'off' ? `, msix-relocation ${relocation}` : '';
       const vmm = vmms.size > 1 || (first.vmm ?? 'qemu') !== 'qemu' ? `, vmm ${first.vmm ?? 'qemu'}` : '';
       const label = `${scenario.name}, ${variant}${vmm}${reloc}, ${which}`;
-      pageMaps.push({ label, svg: pageMapSvg(map, { title: label, ...extra }), variant, relocation, combos: same });
+      const group = relocation === 'off' ? `variant ${variant}` : `variant ${variant}, msix-relocation ${relocation}`;
+      const picture = { label, svg: pageMapSvg(map, { title: label, ...extra }), variant, relocation, combos: same };
+      pageMaps.push({ ...picture, group });
+      if (vmms.size > 1 && same.includes(SIDE_BY_SIDE_COMBO)) {
+        const title = `vmm ${first.vmm ?? 'qemu'}${reloc}`;
+        const svg = pageMapSvg(map, { title, ...extra });
+        sideBySide.push({
+          ...picture,
+          label: title,
+          svg,
+          group: `variant ${variant}: every VMM, patches ${SIDE_BY_SIDE_COMBO}`,
+          sideBySide: true,
+        });
+      }
     }
   }
-  return { pageMaps, ...(costMeta ? { costMeta } : {}) };
+  return { pageMaps: [...sideBySide, ...pageMaps], ...(costMeta ? { costMeta } : {}) };
 }

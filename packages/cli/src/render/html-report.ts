@@ -48,7 +48,7 @@ export interface HtmlReportInput {
    * Page maps ({@link pageMapSvg}) with a caption each; maps with the same `group` (e.g. a
    * variant) are shown together under it.
    */
-  pageMaps?: Array<{ label: string; svg: string; group?: string }>;
+  pageMaps?: Array<{ label: string; svg: string; group?: string; sideBySide?: boolean }>;
   /** Cost parameters in effect, with sources and confidence. */
   costs?: CostRow[];
   /** The plugins the runs were built from, with their resolved options. */
@@ -152,6 +152,9 @@ figcaption { margin-bottom: 0.4em; color: #333; }
 figcaption .file { color: #777; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; }
 /* Charts are drawn at their reading size: scroll sideways rather than shrink the labels. */
 figure svg { display: block; max-width: none; height: auto; }
+.side-by-side { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.side-by-side figure { flex: 1 1 14em; min-width: 0; margin: 0.4em 0; overflow: visible; }
+.side-by-side figure svg { max-width: 100%; }
 .empty { color: #777; font-style: italic; }
 footer { margin-top: 3em; color: #888; font-size: 0.8em; }
 @media print {
@@ -489,9 +492,9 @@ export function htmlReport(input: HtmlReportInput): string {
       const figures = maps.map(
         (m) => `<figure class="page-map"><figcaption>${escapeXml(m.label)}</figcaption>${inlineSvg(m.svg, `map${n++}`)}</figure>`,
       );
-      parts.push(
-        g ? `<details class="maps" open><summary>${escapeXml(g)}</summary>\n${figures.join('\n')}\n</details>` : figures.join('\n'),
-      );
+      // Small multiples (one map per VMM for one combination): in a row, each scaled to its share.
+      const body = maps.every((m) => m.sideBySide) ? `<div class="side-by-side">\n${figures.join('\n')}\n</div>` : figures.join('\n');
+      parts.push(g ? `<details class="maps" open><summary>${escapeXml(g)}</summary>\n${body}\n</details>` : body);
     }
   }
   parts.push(`<h2>Tables</h2>`);
