@@ -12,8 +12,8 @@ export interface RunOptions {
   ops?: number;
   /** Cost-model overrides by parameter name. */
   costs?: Record<string, number>;
-  /** The varied parameter of a `--vary` sweep, recorded in the result. */
-  vary?: { field: string; value: number };
+  /** The `--vary` values of a sweep point, recorded in the result (the settings themselves come in `costs` and `pluginSets`). */
+  vary?: Array<{ field: string; value: number | string }>;
   /** Receives per-access trace events when set. */
   trace?: (line: string) => void;
   /** Include the host page map in the result. */

@@ -84,7 +84,7 @@ function panelNamer(results: readonly RunResult[], withVary: boolean): (r: RunRe
   return (r) => {
     let s = r.scenario;
     if (platformsOf.get(r.scenario)!.size > 1) s += ` (${plat(r)})`;
-    if (withVary && r.vary) s += ` ${r.vary.field}=${r.vary.value}`;
+    if (withVary && r.vary) s += r.vary.map((v) => ` ${v.field}=${v.value}`).join('');
     return s;
   };
 }
@@ -188,10 +188,19 @@ export async function varyChartSvg(results: RunResult[], opts: VaryChartOptions 
   const values = results
     .map((r, i) => ({ r, s: speedups[i] }))
     .filter(
-      ({ r, s }) => r.vary && s !== undefined && (all ? patchShortLabel(r.patches) !== 'none' : patchShortLabel(r.patches) === 'P1+P2+P3'),
+      ({ r, s }) =>
+        typeof r.vary?.[0]?.value === 'number' &&
+        s !== undefined &&
+        (all ? patchShortLabel(r.patches) !== 'none' : patchShortLabel(r.patches) === 'P1+P2+P3'),
     )
-    .filter(({ r }) => !opts.logX || r.vary!.value > 0)
-    .map(({ r, s }) => ({ x: r.vary!.value, speedup: s!, combo: patchShortLabel(r.patches), variant: r.variant, panel: panelOf(r) }))
+    .filter(({ r }) => !opts.logX || Number(r.vary![0]!.value) > 0)
+    .map(({ r, s }) => ({
+      x: Number(r.vary![0]!.value),
+      speedup: s!,
+      combo: patchShortLabel(r.patches),
+      variant: r.variant,
+      panel: panelOf(r),
+    }))
     .sort((a, b) => a.x - b.x);
   if (values.length === 0) return emptySvg(title, 'no vary results to plot');
 

@@ -86,7 +86,7 @@ export function makeRun(f: RunFixture = {}): RunResult {
       { page: '0x200080010000', traps: 100, reasons: ['msix-table-page'] },
     ],
   };
-  if (f.vary) r.vary = f.vary;
+  if (f.vary) r.vary = [f.vary];
   return r;
 }
 

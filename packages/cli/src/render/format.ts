@@ -49,8 +49,8 @@ export function groupKey(r: RunResult): string {
     r.platform.pageSize,
     r.platform.eeh,
     r.variant,
-    r.vary ? r.vary.field : null,
-    r.vary ? r.vary.value : null,
+    r.vary ? r.vary.map((v) => v.field) : null,
+    r.vary ? r.vary.map((v) => v.value) : null,
   ]);
 }
 
@@ -238,6 +238,6 @@ export function escapeXml(s: string): string {
  * varyFieldLabel(results); // 'exit.directCycles'
  */
 export function varyFieldLabel(results: readonly RunResult[]): string | undefined {
-  const fields = [...new Set(results.filter((r) => r.vary).map((r) => r.vary!.field))];
+  const fields = [...new Set(results.flatMap((r) => (r.vary ?? []).map((v) => v.field)))];
   return fields.length === 0 ? undefined : fields.join(' / ');
 }

@@ -124,7 +124,7 @@ function sweepHtml(results: RunResult[]): string {
   if (results.length === 0) return `<p class="empty">No results.</p>`;
   const speedups = speedupsVsNone(results);
   const showPlatform = new Set(results.map((r) => `${r.platform.name}/${r.platform.pageSize}/${r.platform.eeh}`)).size > 1;
-  const varyFields = [...new Set(results.filter((r) => r.vary).map((r) => r.vary!.field))];
+  const varyFields = [...new Set(results.flatMap((r) => (r.vary ?? []).map((v) => v.field)))];
   const head = ['scenario'];
   if (showPlatform) head.push('platform');
   head.push('variant');
@@ -141,7 +141,7 @@ function sweepHtml(results: RunResult[]): string {
     if (showPlatform) cells.push(td(`${r.platform.name} ${formatBytes(r.platform.pageSize)}${r.platform.eeh ? ' EEH' : ''}`));
     cells.push(td(r.variant));
     if (varyFields.length > 0) {
-      cells.push(td(r.vary ? (varyFields.length === 1 ? String(r.vary.value) : `${r.vary.field}=${r.vary.value}`) : '', 'num'));
+      cells.push(td((r.vary ?? []).map((v) => (varyFields.length === 1 ? String(v.value) : `${v.field}=${v.value}`)).join(' '), 'num'));
     }
     for (const p of PATCHES) cells.push(r.patches[p.key] ? td('✓', 'flag on') : td('·', 'flag off'));
     const s = speedups[i];
@@ -170,7 +170,7 @@ function trapsHtml(results: RunResult[]): string {
       PATCHES.filter((p) => r.patches[p.key])
         .map((p) => p.short)
         .join('+') || 'none';
-    const vary = r.vary ? ` ${r.vary.field}=${r.vary.value}` : '';
+    const vary = (r.vary ?? []).map((v) => ` ${v.field}=${v.value}`).join('');
     return `<tr>${td(`${r.scenario}${vary}`)}${td(r.variant)}${td(patches)}${reasons.map((k) => td(formatInt(r.mmio.trapsByReason[k] ?? 0), 'num')).join('')}</tr>`;
   });
   return (

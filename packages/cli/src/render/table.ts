@@ -3,7 +3,7 @@
  */
 import { PATCHES, patchShortLabel } from '@vhw/core';
 import Table from 'cli-table3';
-import type { RunResult } from '@vhw/experiment';
+import { type RunResult, varyFieldsOf, varyValueOf } from '@vhw/experiment';
 import { displayOrder, dominantReason, formatBytes, formatInt, formatNs, formatSpeedup, speedupsVsNone } from './format.js';
 
 /** Options shared by the table renderers. */
@@ -104,7 +104,7 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     ['variant', r.variant],
     ['patches', `${patches}  (${patchShortLabel(r.patches)})`],
   ];
-  if (r.vary) rows.push(['vary', `${r.vary.field} = ${r.vary.value}`]);
+  for (const v of r.vary ?? []) rows.push(['vary', `${v.field} = ${v.value}`]);
   rows.push(
     ['workload ops', ops],
     ['simulated time', `${formatNs(r.workload.simulatedNs)}  (${formatInt(r.workload.simulatedNs)} ns)`],
@@ -160,8 +160,8 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
  *
  * Rows are grouped in order of first appearance; within a group, combinations are ordered
  * none, P1, P2, P3, P1+P2, P1+P3, P2+P3, P1+P2+P3. A `platform` column appears when the
- * results use more than one platform, a vary column (titled with the field) when any result has
- * a vary point.
+ * results use more than one platform, and one column per `--vary` dimension (titled with its
+ * field, in the order given) when results have vary points.
  *
  * @param results - run results, e.g. the array of `vhw sweep --format json`.
  * @param opts - colour and ASCII options ({@link TableOptions}).
@@ -175,13 +175,12 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   const speedups = speedupsVsNone(results);
   const platforms = new Set(results.map((r) => `${r.platform.name}/${r.platform.pageSize}/${r.platform.eeh}`));
   const showPlatform = platforms.size > 1;
-  const varyFields = [...new Set(results.filter((r) => r.vary).map((r) => r.vary!.field))];
-  const showVary = varyFields.length > 0;
+  const varyFields = varyFieldsOf(results);
 
   const cols: Array<[string, 'left' | 'right' | 'center']> = [['scenario', 'left']];
   if (showPlatform) cols.push(['platform', 'left']);
   cols.push(['variant', 'left']);
-  if (showVary) cols.push([varyFields.length === 1 ? varyFields[0]! : 'vary', 'right']);
+  for (const f of varyFields) cols.push([f, 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
   // Per simulated second, not wall-clock: the header says so, as every output of vhw does.
   cols.push(['simulated ops/s', 'right'], ['speed-up', 'right'], ['direct', 'right'], ['trapped', 'right'], ['dominant trap', 'left']);
@@ -194,7 +193,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
     const row: string[] = [r.scenario];
     if (showPlatform) row.push(`${r.platform.name} ${formatBytes(r.platform.pageSize)}${r.platform.eeh ? ' EEH' : ''}`);
     row.push(r.variant);
-    if (showVary) row.push(r.vary ? (varyFields.length === 1 ? String(r.vary.value) : `${r.vary.field}=${r.vary.value}`) : '');
+    for (const f of varyFields) row.push(String(varyValueOf(r, f) ?? ''));
     for (const p of PATCHES) row.push(flag(o, r.patches[p.key]));
     const s = speedups[i];
     const sText = formatSpeedup(s);
