@@ -15,6 +15,7 @@ const packages = [
   'packages/cli',
   'plugins/platform-ppc64',
   'plugins/platform-generic',
+  'plugins/platform-arm64',
   'plugins/vfio-pci',
   'plugins/device-nvme-lite',
   'plugins/device-nic-lite',

@@ -25,14 +25,25 @@ const packages = ['packages', 'plugins'].flatMap((root) =>
 // typedoc lists it as properties of the option's type. The values are the documentation.
 const zodEnumValues = {
   '@vhw/core.simplePlatform': { unassignedPolicy: ['fault', 'ignore', 'zero'] },
-  '@vhw/vmm.vmm': { guestBarPlacement: ['natural', 'page-aligned'] },
-  '@vhw/vmm.vmmOptions': { guestBarPlacement: ['natural', 'page-aligned'] },
+  '@vhw/vmm.vmm': {
+    guestBarPlacement: ['natural', 'page-aligned'],
+    msixRelocation: ['off', 'auto', 'bar0', 'bar1', 'bar2', 'bar3', 'bar4', 'bar5'],
+  },
+  '@vhw/vmm.vmmOptions': {
+    guestBarPlacement: ['natural', 'page-aligned'],
+    msixRelocation: ['off', 'auto', 'bar0', 'bar1', 'bar2', 'bar3', 'bar4', 'bar5'],
+  },
   '@vhw/platform-ppc64.ppc64Platform': { peGranularity: ['bus', 'device'] },
   '@vhw/platform-ppc64.ppc64PlatformOptions': { peGranularity: ['bus', 'device'] },
+  '@vhw/platform-arm64.arm64Platform': { smmuGrouping: ['acs', 'bus'] },
+  '@vhw/platform-arm64.arm64PlatformOptions': { smmuGrouping: ['acs', 'bus'] },
   '@vhw/vfio-pci.vfioPci': { variant: ['rfc-2015', 'upstream'] },
   '@vhw/vfio-pci.vfioPciOptions': { variant: ['rfc-2015', 'upstream'] },
-  '@vhw/device-nvme-lite.nvmeLite': { layout: ['bar0-16k', 'bar0-64k'] },
-  '@vhw/device-nvme-lite.nvmeLiteSchema': { layout: ['bar0-16k', 'bar0-64k'] },
+  '@vhw/device-nvme-lite.nvmeLite': { layout: ['bar0-16k', 'bar0-64k'], workload: ['io', 'mmio'] },
+  '@vhw/device-nvme-lite.nvmeLiteSchema': { layout: ['bar0-16k', 'bar0-64k'], workload: ['io', 'mmio'] },
+  '@vhw/device-nic-lite.nicLite': { workload: ['io', 'mmio'] },
+  '@vhw/guest.mmioWorkloadFields': { workload: ['io', 'mmio'] },
+  '@vhw/device-nic-lite.nicLiteSchema': { workload: ['io', 'mmio'] },
 };
 
 // notExported stays off: a package may name an internal type in a public one (nvme-lite's

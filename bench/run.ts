@@ -10,8 +10,12 @@
  * Each path is measured twice, in child processes: with every path in one process
  * ("mixed": GuestCpu's accessors have seen all the paths they serve and V8 compiles them
  * with the code of all, as in a guest mixing accesses; the `ratios` of results.json, best
- * of three processes, `mixedSpread` the worst over the best), and in a process of its own
- * ("alone", `aloneRatios`, best of two: a guest making only that kind of access). Flags:
+ * of five processes, `mixedSpread` the worst over the best), and in a process of its own
+ * ("alone", `aloneRatios`, best of two: a guest making only that kind of access).
+ * `hotPathFigures` are issue 16's figures, each computed inside one mixed process (median
+ * process, with `hotPathFigureBest` and `hotPathFigureSpread`): a passed-through BAR mapped
+ * direct against core direct measured beside it, the full trap path against raw, and what
+ * 16,384 regions add to a dispatch over what they add to a raw flat-array lookup. Flags:
  * `--hot-only` measures the hot paths and prints them (results.json is left alone);
  * `--mixed` and `--alone PATH` are the child processes.
  *
@@ -22,7 +26,7 @@
  * and the start-up of the built command (bench/startup.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -289,14 +293,11 @@ function rawLoop(): () => void {
 }
 
 const REGION_SIZE = 0x1000;
+/** Region counts of the raw lookup (the two ends of the dispatch benchmark). */
+const RAW_LOOKUP_SIZES = [16, 16384] as const;
 
-/** An AddressSpace with `n` trivial MMIO regions (gaps between them) and OPS random addresses across all of them. */
-function dispatchLoop(n: number): () => void {
-  const as = new AddressSpace(`dispatch-${n}`, 'ignore');
-  const handler = trivialRegs();
-  as.transaction(() => {
-    for (let i = 0; i < n; i++) as.mapMmio({ name: `r${i}`, base: 0x1_0000_0000 + i * 2 * REGION_SIZE, size: REGION_SIZE, handler });
-  });
+/** OPS random register addresses across `n` regions of REGION_SIZE, one gap of REGION_SIZE after each (the same for every loop over `n`). */
+function dispatchAddresses(n: number): Float64Array {
   const addrs = new Float64Array(OPS);
   let x = 12345;
   for (let i = 0; i < OPS; i++) {
@@ -305,6 +306,17 @@ function dispatchLoop(n: number): () => void {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     addrs[i] = 0x1_0000_0000 + region * 2 * REGION_SIZE + (((x % REGION_SIZE) >>> 2) << 2);
   }
+  return addrs;
+}
+
+/** An AddressSpace with `n` trivial MMIO regions (gaps between them) and OPS random addresses across all of them. */
+function dispatchLoop(n: number): () => void {
+  const as = new AddressSpace(`dispatch-${n}`, 'ignore');
+  const handler = trivialRegs();
+  as.transaction(() => {
+    for (let i = 0; i < n; i++) as.mapMmio({ name: `r${i}`, base: 0x1_0000_0000 + i * 2 * REGION_SIZE, size: REGION_SIZE, handler });
+  });
+  const addrs = dispatchAddresses(n);
   return () => {
     let acc = 0;
     for (let i = 0; i < OPS; i++) {
@@ -318,6 +330,46 @@ function dispatchLoop(n: number): () => void {
   };
 }
 
+/**
+ * The memory hierarchy's share of a dispatch over `n` regions: the same random addresses as
+ * `dispatchLoop(n)`, each found in a flat Float64Array of `n` (start, end) pairs indexed
+ * straight from the address (the least a lookup can touch: one entry), then the same
+ * trivial register read and write. What `n` = 16,384 costs over `n` = 16 here is the cost
+ * of the cache misses no lookup can avoid; `dispatchExtraVsRawExtra` holds the VMM's
+ * flat view to 1.5x that.
+ */
+function rawLookupLoop(n: number): () => void {
+  const base = 0x1_0000_0000;
+  const stride = 2 * REGION_SIZE;
+  const table = new Float64Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    table[2 * i] = base + i * stride;
+    table[2 * i + 1] = base + i * stride + REGION_SIZE;
+  }
+  const regs = new Uint32Array(REGS);
+  const addrs = dispatchAddresses(n);
+  const inv = 1 / stride;
+  return () => {
+    let acc = 0;
+    let misses = 0;
+    for (let i = 0; i < OPS; i++) {
+      const a = addrs[i]!;
+      const e = 2 * Math.floor((a - base) * inv);
+      const start = table[e]!;
+      if (!(a >= start && a < table[e + 1]!)) {
+        misses++;
+        continue;
+      }
+      const r = ((a - start) >>> 2) & (REGS - 1);
+      const v = regs[r]!;
+      regs[r] = v + 1;
+      acc += v;
+    }
+    if (misses !== 0) throw new Error('raw lookup benchmark hit a hole');
+    sink += acc;
+  };
+}
+
 interface Row {
   name: string;
   what: string;
@@ -326,11 +378,17 @@ interface Row {
 
 const CREATE_DEVICES = [1, 16, 32, 128] as const;
 /** Child processes of the mixed measurement (see measureAllMixed). */
-const MIXED_PROCESSES = 3;
+const MIXED_PROCESSES = 5;
 /** `--mixed` (used by the main run): this process measures every hot path and prints one JSON line. */
 const MIXED = process.argv.includes('--mixed');
 /** The baseline's second run, at the end (see where `rows` is made). */
 const RAW_AGAIN = 'raw (again)';
+/**
+ * Core direct measured again in the passthrough bench, beside the passed-through BAR: by then
+ * the CPU's direct hit has called both kinds of register handler, and V8 compiles it for
+ * both, so this, not the first bench's `direct`, is what the passed-through BAR is held to.
+ */
+const DIRECT_BESIDE = 'directBeside';
 /** `npm run bench -- --hot-only`: measure the hot paths only and print them (no results.json). */
 const HOT_ONLY = process.argv.includes('--hot-only');
 const ALONE_PATHS: readonly PathName[] = ['ram', 'direct', 'trapCore', 'trap', 'directPassthrough'];
@@ -401,8 +459,32 @@ interface MixedResult {
   nsPerOp: Record<string, number>;
   /** Each figure over the raw baseline of the same process. */
   ratioToRaw: Record<string, number>;
+  /** The issue's figures, each from the times of one process (see FIGURES); over processes, the median. */
+  figures: Record<string, number>;
   what: Record<string, string>;
 }
+
+/**
+ * Figures made of several times of one process, with their targets: each is computed in the
+ * process that measured its times (a baseline measured in the same run); over the
+ * processes the median is reported, with the best and the spread.
+ */
+const FIGURES: Record<string, { limit: number; what: string; of: (ns: Record<string, number>) => number }> = {
+  /** A passed-through BAR mapped direct against a core direct mapping measured beside it: what passthrough adds. */
+  directPassthroughVsCoreDirect: {
+    limit: 1.3,
+    what: `directPassthrough / ${DIRECT_BESIDE}`,
+    of: (ns) => ns.directPassthrough! / ns[DIRECT_BESIDE]!,
+  },
+  /** The full trap path (exit, VMM, vfio fd, host bridge, device) against raw. */
+  trapVsRaw: { limit: 25, what: 'trap / raw', of: (ns) => ns.trap! / ns.raw! },
+  /** What 16,384 regions add to a dispatch over what they add to a raw flat-array lookup. */
+  dispatchExtraVsRawExtra: {
+    limit: 1.5,
+    what: '(dispatch16384 - dispatch16) / (rawLookup16384 - rawLookup16)',
+    of: (ns) => (ns.dispatch16384! - ns.dispatch16!) / (ns.rawLookup16384! - ns.rawLookup16!),
+  },
+};
 
 /**
  * Every hot path in one process (the `--mixed` child): two tinybench benches. Bench.run
@@ -410,9 +492,9 @@ interface MixedResult {
  * shared by all machines, so each task is measured with the type feedback of every path
  * in its bench (each task's own loop is a function literal of its own, see PATH_LOOPS).
  * The first bench is the historical set (raw, ram, direct, the core-only trap, dispatch);
- * the passthrough paths come second, then the baseline again; the baseline is the faster
- * of its two runs, so a slow phase of the machine during one of them cannot make the
- * ratios look better than they are.
+ * the passthrough paths come second, then the baseline and core direct again (`directBeside`,
+ * see DIRECT_BESIDE); the baseline is the faster of its two runs, so a slow phase of the
+ * machine during one of them cannot make the ratios look better than they are.
  */
 async function measureMixed(options: object): Promise<MixedResult> {
   const ram = ramPath();
@@ -437,15 +519,20 @@ async function measureMixed(options: object): Promise<MixedResult> {
       nsPerOp[t.name] = (r.latency.p50 * 1e6) / OPS; // median task latency (ms) over OPS operations
     }
   };
+  const directLoop = cpuLoop(direct, 'direct');
   const coreTasks: Array<[string, () => void]> = [
     ['raw', raw],
     ['ram', cpuLoop(ram, 'ram')],
-    ['direct', cpuLoop(direct, 'direct')],
+    ['direct', directLoop],
     ['trapCore', cpuLoop(trapCore, 'trapCore')],
   ];
   for (const n of [16, 256, 4096, 16384]) {
     coreTasks.push([`dispatch${n}`, dispatchLoop(n)]);
     what[`dispatch${n}`] = `AddressSpace.read + write, ${n} regions, random addresses`;
+  }
+  for (const n of RAW_LOOKUP_SIZES) {
+    coreTasks.push([`rawLookup${n}`, rawLookupLoop(n)]);
+    what[`rawLookup${n}`] = `Float64Array lookup of ${n} (start, end) pairs + trivial register read + write (dispatch's memory floor)`;
   }
   await runBench('vhw core hot paths', coreTasks);
   // Built only now, so that nothing of the VMM stack exists while the first bench runs.
@@ -457,14 +544,25 @@ async function measureMixed(options: object): Promise<MixedResult> {
     ['trap', cpuLoop(trap, 'trap')],
     ['directPassthrough', cpuLoop(directPassthrough, 'directPassthrough')],
     [RAW_AGAIN, raw],
+    // Core direct again, beside the passed-through BAR it is compared with.
+    [DIRECT_BESIDE, directLoop],
   ]);
   trap.verify?.();
   directPassthrough.verify?.();
   const rawNsPerOp = Math.min(recorded(nsPerOp, 'raw', 'the mixed run'), recorded(nsPerOp, RAW_AGAIN, 'the mixed run'));
   nsPerOp.raw = rawNsPerOp;
   delete nsPerOp[RAW_AGAIN];
+  what[DIRECT_BESIDE] = `${direct.label}, measured again beside the passthrough paths`;
   const ratioToRaw = Object.fromEntries(Object.entries(nsPerOp).map(([k, v]) => [k, v / rawNsPerOp]));
-  return { nsPerOp, ratioToRaw, what };
+  const figures = Object.fromEntries(Object.entries(FIGURES).map(([k, f]) => [k, f.of(nsPerOp)]));
+  return { nsPerOp, ratioToRaw, figures, what };
+}
+
+/** Over the mixed processes: each ratio's spread, and each figure's best value and spread (`figures` holds the median). */
+interface MixedFigures {
+  spread: Record<string, number>;
+  figureBest: Record<string, number>;
+  figureSpread: Record<string, number>;
 }
 
 /**
@@ -474,11 +572,32 @@ async function measureMixed(options: object): Promise<MixedResult> {
  * a process that drew a poor compile, or shared the machine with a busy neighbour, says
  * nothing about the code. The spread (worst / best ratio) is kept too.
  */
-function measureAllMixed(): MixedResult & { spread: Record<string, number> } {
+function measureAllMixed(): MixedResult & MixedFigures {
   const runs: MixedResult[] = [];
   for (let i = 0; i < MIXED_PROCESSES; i++) runs.push(JSON.parse(runChild(['--mixed'])) as MixedResult);
   const first = runs[0]!; // MIXED_PROCESSES > 0
-  const out: MixedResult & { spread: Record<string, number> } = { nsPerOp: {}, ratioToRaw: {}, what: first.what, spread: {} };
+  const out: MixedResult & MixedFigures = {
+    nsPerOp: {},
+    ratioToRaw: {},
+    figures: {},
+    what: first.what,
+    spread: {},
+    figureBest: {},
+    figureSpread: {},
+  };
+  for (const name of Object.keys(FIGURES)) {
+    // A difference of two times can come out at or below 0 in a process the machine slowed
+    // down while it measured the smaller one: such a process says nothing about the figure.
+    // The median process, not the best: a figure is a ratio of two measured paths (or of two
+    // differences), so a slow phase can make it look better as easily as worse.
+    const values = runs
+      .map((r) => recorded(r.figures, name, 'a mixed process'))
+      .filter((v) => v > 0)
+      .sort((a, b) => a - b);
+    out.figures[name] = values.length > 0 ? values[(values.length - 1) >> 1]! : Number.NaN;
+    out.figureBest[name] = values.length > 0 ? values[0]! : Number.NaN;
+    out.figureSpread[name] = values.length > 0 ? values[values.length - 1]! / values[0]! : Number.NaN;
+  }
   for (const name of Object.keys(first.nsPerOp)) {
     const ratios = runs.map((r) => recorded(r.ratioToRaw, name, 'a mixed process'));
     const bestRun = runs[ratios.indexOf(Math.min(...ratios))];
@@ -488,6 +607,24 @@ function measureAllMixed(): MixedResult & { spread: Record<string, number> } {
     out.spread[name] = Math.max(...ratios) / Math.min(...ratios);
   }
   return out;
+}
+
+/** The issue's figures (median process, and the best), their targets and the spread over the processes. */
+function figureTable(mixed: { figures: Record<string, number> } & MixedFigures): Table.Table {
+  const t = new Table({ head: ['figure', 'what', 'median process', 'best', 'target', 'met', 'worst / best process'] });
+  for (const [name, f] of Object.entries(FIGURES)) {
+    const v = recorded(mixed.figures, name, 'the mixed run');
+    t.push([
+      name,
+      f.what,
+      v.toFixed(2),
+      recorded(mixed.figureBest, name, 'the mixed run').toFixed(2),
+      `<= ${f.limit}`,
+      v <= f.limit ? 'yes' : 'NO',
+      recorded(mixed.figureSpread, name, 'the mixed run').toFixed(2),
+    ]);
+  }
+  return t;
 }
 
 /** This script in a child process with the same node flags; returns its last stdout line. */
@@ -519,7 +656,7 @@ async function main(): Promise<void> {
     nsPerOp,
   }));
   const hotSeconds = (performance.now() - started) / 1000;
-  const order = ['raw', 'ram', 'direct', 'trap', 'trapCore', 'directPassthrough'];
+  const order = ['raw', 'ram', 'direct', 'trap', 'trapCore', 'directPassthrough', DIRECT_BESIDE];
   const rank = (n: string) => (order.includes(n) ? order.indexOf(n) : order.length);
   rows.sort((a, b) => rank(a.name) - rank(b.name));
   // Ratios come from the child process they were measured in, over its own baseline (see
@@ -542,6 +679,7 @@ async function main(): Promise<void> {
       ]);
     }
     console.log(quick.toString());
+    console.log(figureTable(mixed).toString());
     return;
   }
 
@@ -676,6 +814,7 @@ async function main(): Promise<void> {
   check.push(['heapGrowthRatio', heap.ratio.toFixed(4), '≈ 1.0', heapMet ? 'yes' : 'NO']);
   check.push(['sweep jobs = serial', sweep.identical ? 'identical' : 'DIFFERENT', 'identical', sweep.identical ? 'yes' : 'NO']);
   console.log(check.toString());
+  console.log(figureTable(mixed).toString());
 
   const startup = measureStartup();
   printStartup(startup);
@@ -708,6 +847,9 @@ async function main(): Promise<void> {
       identical: large.identical,
     },
     sweepJobsIdentical: sweep.identical,
+    hotPathFigures: Object.fromEntries(Object.entries(mixed.figures).map(([k, v]) => [k, round(v)])),
+    hotPathFigureBest: Object.fromEntries(Object.entries(mixed.figureBest).map(([k, v]) => [k, round(v)])),
+    hotPathFigureSpread: Object.fromEntries(Object.entries(mixed.figureSpread).map(([k, v]) => [k, round(v)])),
     heapGrowthRatio: Math.round(heap.ratio * 1e4) / 1e4,
     heapBytesAfterWarmup: heap.heapBytesAfterWarmup,
     heapBytesAfter1M: heap.heapBytesAfter1M,
@@ -720,7 +862,9 @@ async function main(): Promise<void> {
       total: round(totalSeconds),
     },
   };
-  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  // Other benchmarks (bench/sweep.ts, bench/trace.ts) add their own keys: keep them.
+  const previous: Record<string, unknown> = existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};
+  writeFileSync(out, `${JSON.stringify({ ...previous, ...results }, null, 2)}\n`);
   // `sink` keeps the loops' results alive; checking it keeps the JIT from dropping them.
   if (!Number.isFinite(sink)) throw new Error('benchmark loops produced a non-finite checksum');
   console.log(`wrote ${out} (${totalSeconds.toFixed(1)} s)`);

@@ -1,26 +1,14 @@
 /**
  * End-to-end tests of the vhw CLI, spawned as a user runs it.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ROOT, vhw } from './support/vhw-cli.js';
 
-const ROOT = resolve(__dirname, '..');
-const BIN = join(ROOT, 'packages/cli/bin/vhw.mjs');
 const tmp = mkdtempSync(join(tmpdir(), 'vhw-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function vhw(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
-}
 
 function json<T>(args: string[]): T {
   const r = vhw(...args);
@@ -90,10 +78,10 @@ describe('vhw run', () => {
   });
 
   it('writes a trace file when asked', () => {
-    const file = join(tmp, 'trace.txt');
+    const file = join(tmp, 'trace.log');
     expect(vhw('run', 'ppc64-nvme', '--ops', '4', '--trace', file).code).toBe(0);
     const trace = readFileSync(file, 'utf8');
-    expect(trace).toMatch(/trap 0x[0-9a-f]+ reason=sub-page-bar/);
+    expect(trace).toMatch(/trap W4 0x[0-9a-f]+ = 0x[0-9a-f]+ nvme0 BAR0\+0x[0-9a-f]+ reason=sub-page-bar/);
   });
 });
 
@@ -183,7 +171,7 @@ describe('bad input', () => {
     ['scenario file that throws', ['run', 'test/fixtures/scenario-throws.ts'], /failed to load: boom while loading/],
     ['scenario file exporting nothing', ['run', 'test/fixtures/scenario-empty.ts'], /exports no scenario/],
     ['missing scenario file', ['run', 'test/fixtures/missing.ts'], /does not exist/],
-    ['unwritable trace', ['run', 'ppc64-nvme', '--trace', '/nonexistent/t.txt'], /--trace \/nonexistent\/t\.txt: cannot write/],
+    ['unwritable trace', ['run', 'ppc64-nvme', '--trace', '/nonexistent/t.log'], /--trace \/nonexistent\/t\.log: cannot write/],
   ];
   for (const [name, args, message] of cases) {
     it(`${name}: a clear message, no stack trace, exit 2`, () => {

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { goldenRow } from './golden-row';
 
 const ROOT = resolve(__dirname, '..');
 const BIN = join(ROOT, 'packages/cli/bin/vhw.mjs');
@@ -23,12 +24,6 @@ const scenarios = readdirSync(join(ROOT, 'packages/scenarios/src'))
   .map((f) => f.replace(/\.ts$/, ''))
   .sort();
 
-/** The parts of one result row a refactor must not change (costs and timing fields aside). */
-function project(row: Record<string, unknown>): Record<string, unknown> {
-  const { scenario, platform, variant, patches, seed, workload, mmio, bars, isolation, topTrappedPages } = row;
-  return { scenario, platform, variant, patches, seed, workload, mmio, bars, isolation, topTrappedPages };
-}
-
 function sweep(name: string): Record<string, unknown>[] {
   const r = spawnSync(process.execPath, [BIN, 'sweep', name, '--variant', 'both', '--format', 'json'], {
     cwd: ROOT,
@@ -37,7 +32,7 @@ function sweep(name: string): Record<string, unknown>[] {
     env: { ...process.env, NO_COLOR: '1' },
   });
   if (r.status !== 0) throw new Error(`vhw sweep ${name} exited ${r.status}: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as Record<string, unknown>[]).map(project);
+  return (JSON.parse(r.stdout) as Record<string, unknown>[]).map(goldenRow);
 }
 
 /** Deep equality with numbers compared to a relative tolerance; the path names the first difference. */

@@ -1,5 +1,5 @@
 /**
- * Isolation as a property: on random machines (random device layouts, both
+ * Isolation as a property: on random machines (random device layouts, all three
  * platforms, every patch combination and variant, both guest BAR placements) no direct
  * mapping exposes anything but its owner. Checked four ways for every direct mapping:
  * the VMM's own audit(); the rule re-applied here to bridge.ownersOf(); an independent
@@ -25,6 +25,7 @@ import { nicLite } from '@vhw/device-nic-lite';
 import { nvmeLite } from '@vhw/device-nvme-lite';
 import { type BarDecl, Cfg, type HostBridge, type MsixDecl, type PciFunction } from '@vhw/pci';
 import { PciHostToken } from '@vhw/pci';
+import { arm64Platform } from '@vhw/platform-arm64';
 import { genericPlatform } from '@vhw/platform-generic';
 import { Ppc64Phb, ppc64Platform } from '@vhw/platform-ppc64';
 import { vfioPci } from '@vhw/vfio-pci';
@@ -82,7 +83,8 @@ type PlatformChoice =
       m32Log: number;
       noMsixEmulation: 'machine' | false;
     }
-  | { type: 'generic'; pageSize: number; interruptRemapping: boolean; mmioSize: number };
+  | { type: 'generic'; pageSize: number; interruptRemapping: boolean; mmioSize: number }
+  | { type: 'arm64'; pageSize: number; smmuGrouping: 'acs' | 'bus'; isolatedMsi: boolean };
 /**
  * A guest BAR move: the guest writes BAR `bar` (of all passed-through BARs, modulo their
  * count) with a new address, low dword then high, optionally after a sizing probe.
@@ -150,6 +152,12 @@ const platformArb: fc.Arbitrary<PlatformChoice> = fc.oneof(
     pageSize: pageSizeArb,
     interruptRemapping: fc.boolean(),
     mmioSize: fc.constantFrom(0x4000_0000, 0x4000_0000, 0x4000_0000, 0x40_0000),
+  }),
+  fc.record({
+    type: fc.constant('arm64' as const),
+    pageSize: pageSizeArb,
+    smmuGrouping: fc.constantFrom('acs' as const, 'bus' as const),
+    isolatedMsi: fc.boolean(),
   }),
 );
 const moveArb: fc.Arbitrary<MoveChoice> = fc.record({
@@ -251,7 +259,9 @@ function plugins(c: MachineChoice): VhwPlugin[] {
           peCount: p.peCount,
           m32Size: 2 ** p.m32Log,
         })
-      : genericPlatform({ pageSize: p.pageSize, alignBars: c.p1, interruptRemapping: p.interruptRemapping, mmioSize: p.mmioSize });
+      : p.type === 'arm64'
+        ? arm64Platform({ pageSize: p.pageSize, alignBars: c.p1, smmuGrouping: p.smmuGrouping, isolatedMsi: p.isolatedMsi })
+        : genericPlatform({ pageSize: p.pageSize, alignBars: c.p1, interruptRemapping: p.interruptRemapping, mmioSize: p.mmioSize });
   const devices = c.devices.map((d, i) => {
     const name = `d${i}`;
     if (d.type === 'nvme') return nvmeLite({ name, layout: d.layout });
@@ -561,6 +571,7 @@ const totals = { machines: 0, mappings: 0, violations: 0, skipped: 0 };
 const seen = {
   ppc64: 0,
   generic: 0,
+  arm64: 0,
   grownSubPage: 0,
   tablePageDirect: 0,
   reservedRemainder: 0,

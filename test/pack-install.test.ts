@@ -146,7 +146,8 @@ describe.skipIf(SKIP)('vhw packed and installed in an empty project', () => {
       const r = vhw('list');
       expect(r.code, r.err).toBe(0);
       for (const s of ['ppc64-mixed', 'ppc64-nvme', 'generic-nvme']) expect(r.out).toContain(s);
-      for (const p of ['platform-ppc64', 'platform-generic', 'vfio-pci', 'nvme-lite', 'nic-lite']) expect(r.out).toContain(p);
+      for (const p of ['platform-ppc64', 'platform-generic', 'platform-arm64', 'vfio-pci', 'nvme-lite', 'nic-lite'])
+        expect(r.out).toContain(p);
       // The packed third-party plugin is found by its package manifest, not by its scope.
       expect(r.out).toContain('rng-lite');
       const one = vhw('list', 'rng-lite');

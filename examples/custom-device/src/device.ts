@@ -1,5 +1,5 @@
 import { type AccessConstraints, optionsError, z } from '@vhw/core';
-import { PciDevice } from '@vhw/pci';
+import { PciDevice, type RegisterNames } from '@vhw/pci';
 
 /** Step 1: the options, as a zod schema. Unknown keys are refused; every field has a default. */
 export const rngLiteSchema = z.strictObject({
@@ -38,6 +38,20 @@ export const RngReg = {
   ID: 0x0c,
 } as const;
 export const RNG_ID = 0x524e474c;
+
+/**
+ * Step 1b (optional): the registers' names, per BAR, so reports, `vhw explain rng0:DATA`
+ * and trace viewers can name them. `hot` marks what the driver touches on every
+ * operation (here DATA and STATUS).
+ */
+export const RNG_REGISTER_NAMES: RegisterNames = {
+  0: [
+    { name: 'DATA', offset: RngReg.DATA, size: 4, hot: true },
+    { name: 'STATUS', offset: RngReg.STATUS, size: 4, hot: true },
+    { name: 'CTRL', offset: RngReg.CTRL, size: 4 },
+    { name: 'ID', offset: RngReg.ID, size: 4 },
+  ],
+};
 export const Ctrl = { ENABLE: 1 << 0, INT_EN: 1 << 1, REFILL: 1 << 2 } as const;
 export const Status = { READY: 1 << 0, UNDERRUN: 1 << 1 } as const;
 
@@ -78,6 +92,7 @@ export class RngLiteDevice extends PciDevice {
         { index: 1, size: 0x1000, kind: 'mem32', label: 'msix' },
       ],
       msix: { vectors: 1, tableBar: 1, tableOffset: 0, pbaBar: 1, pbaOffset: 0x800 },
+      registers: RNG_REGISTER_NAMES,
     });
     this.options = options;
     this.state = options.seed;

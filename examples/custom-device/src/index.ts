@@ -3,6 +3,7 @@ export { rngLite } from './plugin.js';
 export {
   Ctrl,
   RNG_ID,
+  RNG_REGISTER_NAMES,
   RngLiteDevice,
   RngReg,
   Status,

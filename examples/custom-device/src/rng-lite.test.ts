@@ -5,6 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { Ctrl, RngLiteDevice, RngLiteDriver, RngReg, Status, rngLite, xorshift32 } from './index.js';
 
 describe('rng-lite, an example third-party device plugin', () => {
+  it('names its registers for reports and explain', () => {
+    const dev = new RngLiteDevice();
+    expect(dev.registers.nameAt(0, RngReg.DATA)).toBe('DATA');
+    expect(dev.registers.find('CTRL')).toMatchObject({ bar: 0, offset: RngReg.CTRL });
+    expect(dev.registers.hot().map((r) => r.name)).toEqual(['DATA', 'STATUS']);
+  });
+
   it('validates its options with messages naming the plugin and the field', () => {
     expect(() => rngLite({ poolWords: 0 })).toThrow(/rng-lite: option "poolWords" is 0/);
     expect(() => rngLite({ seed: 0 })).toThrow(/rng-lite: option "seed" is 0/);

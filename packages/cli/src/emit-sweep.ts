@@ -1,4 +1,4 @@
-import { CORE_COST_PARAMETERS, VhwError, parsePatchList } from '@vhw/core';
+import { CORE_COST_PARAMETERS, VhwError } from '@vhw/core';
 import {
   type GridPoint,
   type MergedSet,
@@ -6,26 +6,15 @@ import {
   type RunResult,
   type Scenario,
   type SweepDescription,
-  buildPageMap,
   gridIdentity,
-  prepare,
   stampExperiment,
 } from '@vhw/experiment';
 import type { OutDir, ResultSetSeams } from './out-dir.js';
 import type { Io } from './output.js';
 import type { ResultFormat } from './options.js';
 import { provenance } from './provenance.js';
-import {
-  type CostRow,
-  type MachineRow,
-  htmlReport,
-  pageMapSvg,
-  sweepChartSvg,
-  sweepTable,
-  csvAsPrintedLine,
-  toCsv,
-  varyChartSvg,
-} from './render/index.js';
+import { type CostRow, type MachineRow, htmlReport, reportCharts, sweepTable, csvAsPrintedLine, toCsv } from './render/index.js';
+import { reportPageMaps } from './report-maps.js';
 
 /** The sweep a set of rows comes from, recorded in each row (`experiment`) so shards can be merged safely. */
 export interface SweepRecord {
@@ -100,47 +89,26 @@ export async function emitSweep(io: Io, rows: RunResult[], o: EmitOptions, out: 
   else io.out(sweepTable(results));
   if (o.merge?.set.missingText) io.err(`vhw: merged a partial set: ${o.merge.set.missingText}`);
   if (!out) return;
-  const hasVary = results.some((r) => r.vary);
-  const sweepSvg = await sweepChartSvg(results, { measure: 'speedup' });
-  const varySvg = hasVary ? await varyChartSvg(results) : undefined;
-  const pageMaps: Array<{ label: string; svg: string }> = [];
-  let costMeta: ReadonlyArray<Omit<CostRow, 'value'>> | undefined;
-  if (scenario) {
-    // Page maps of the two ends of the experiment, for each variant present.
-    for (const variant of [...new Set(results.map((r) => r.variant))]) {
-      for (const patches of ['none', 'all']) {
-        const first = results.find((r) => r.variant === variant) ?? results[0];
-        const pageSize = first?.platform.pageSize;
-        const run = prepare(
-          scenario,
-          { patches: parsePatchList(patches), variant, seed: first?.seed ?? 1, ...(pageSize ? { pageSize } : {}) },
-          { costs: o.costs, pluginSets: o.pluginSets },
-        );
-        pageMaps.push({
-          label: `${scenario.name} ${variant} patches=${patches}`,
-          svg: pageMapSvg(buildPageMap(run), { title: `${scenario.name}, ${variant}, patches: ${patches}` }),
-        });
-        costMeta ??= run.machine.costs.rows().map((c) => ({ name: c.name, unit: c.unit, source: c.source, confidence: c.confidence }));
-        run.machine.dispose();
-      }
-    }
-  }
+  const charts = await reportCharts(results);
+  const { pageMaps, costMeta } = scenario ? reportPageMaps(scenario, results, { costs: o.costs, pluginSets: o.pluginSets }) : {};
   const prov = provenance();
   const experiment = o.merge?.set.experiment ?? (o.sweep ? { ...gridIdentity(o.sweep.description), points: o.sweep.gridSize } : undefined);
   const files: Array<[string, string]> = [
     ['results.json', `${JSON.stringify(results, null, 2)}\n`],
     ['results.csv', toCsv(results)],
-    ['chart.svg', sweepSvg],
+    ...charts.map((c): [string, string] => [c.file, c.svg]),
   ];
-  if (varySvg) files.push(['vary.svg', varySvg]);
   files.push([
     'report.html',
     htmlReport({
       title: `vhw sweep: ${[...new Set(results.map((r) => r.scenario))].join(', ')}`,
       results,
-      sweepSvg,
-      varySvg,
-      pageMaps,
+      charts,
+      pageMaps: pageMaps?.map((m) => ({
+        label: m.label,
+        svg: m.svg,
+        group: m.relocation === 'off' ? `variant ${m.variant}` : `variant ${m.variant}, msix-relocation ${m.relocation}`,
+      })),
       costs: costRowsOf(results, costMeta),
       machines: machineRowsOf(results),
       provenance: prov,

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PATCHES, VARIANTS, type Variant, parsePatchList } from '@vhw/core';
 import { type ExperimentConfig, MAX_OPS, MAX_SEED } from '@vhw/experiment';
+import { MSIX_RELOCATION_MODES, type MsixRelocationMode } from '@vhw/vmm';
 
 /**
  * The option builders the commands share, so that an option spelled in two commands is
@@ -69,6 +70,24 @@ export function variantOption(both: boolean): Option {
   return both ? o : o.argParser(parseVariant);
 }
 
+function parseMsixRelocation(v: string): MsixRelocationMode {
+  const mode = MSIX_RELOCATION_MODES.find((x) => x === v);
+  if (mode === undefined) throw new InvalidArgumentError(`allowed: ${MSIX_RELOCATION_MODES.join(', ')}`);
+  return mode;
+}
+
+/**
+ * `--msix-relocation`: QEMU's x-msix-relocation for the VMM (default: the scenario's, off
+ * unless it sets one); with `both` (sweep) off and auto, as a sweep dimension.
+ */
+export function msixRelocationOption(both: boolean): Option {
+  const o = new Option(
+    '--msix-relocation <mode>',
+    `QEMU's x-msix-relocation: ${[...MSIX_RELOCATION_MODES, ...(both ? ['both (off and auto)'] : [])].join(', ')} (default: the scenario's, off)`,
+  );
+  return both ? o : o.argParser(parseMsixRelocation);
+}
+
 /** `--format`: one of `allowed`, `fallback` when not given. */
 export function formatOption<F extends string>(description: string, allowed: readonly F[], fallback: F): Option {
   return new Option('--format <fmt>', description).argParser(parseFormat(allowed)).default(fallback);
@@ -94,6 +113,8 @@ export interface PointOptions {
   variant: Variant;
   pageSize?: number;
   seed: number;
+  /** `--msix-relocation`, when given. */
+  msixRelocation?: MsixRelocationMode;
 }
 
 /** The options `workloadOptions` adds: workload size, seed and cost overrides. */
@@ -126,6 +147,7 @@ export function pointOptions(c: Command): Command {
   return c
     .addOption(patchesOption())
     .addOption(variantOption(false))
+    .addOption(msixRelocationOption(false))
     .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
     .addOption(new Option('--seed <n>').argParser(positiveIntUpTo(MAX_SEED)).default(1).hideHelp());
 }
@@ -137,5 +159,6 @@ export function configOf(opts: PointOptions): ExperimentConfig {
     variant: opts.variant,
     seed: opts.seed,
     ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
+    ...(opts.msixRelocation ? { relocation: opts.msixRelocation } : {}),
   };
 }

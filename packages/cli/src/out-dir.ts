@@ -47,7 +47,15 @@ import { VhwError } from '@vhw/core';
 import { provenance } from './provenance.js';
 
 /** The files vhw writes into a result set; a DIR holding anything else is not vhw's to replace. */
-export const RESULT_SET_FILES: readonly string[] = ['results.json', 'results.csv', 'chart.svg', 'vary.svg', 'report.html', 'manifest.json'];
+export const RESULT_SET_FILES: readonly string[] = [
+  'results.json',
+  'results.csv',
+  'chart.svg',
+  'vary.svg',
+  'heatmap.svg',
+  'report.html',
+  'manifest.json',
+];
 
 /** Who holds a result directory's lock, as written in the lock file. */
 export interface LockHolder {

@@ -98,7 +98,7 @@ describe('bounds on inputs (exit 2, the field and what is allowed)', () => {
     expectVhwError(
       () => passthroughMachine({ platform: 'ppc', devices: [] }, config),
       'E_CONFIG',
-      /unknown platform "ppc"; known: generic, ppc64/,
+      /unknown platform "ppc"; known: arm64, generic, ppc64/,
     );
   });
 });

@@ -9,6 +9,7 @@ import { GuestCpu } from './cpu.js';
 import type { TrapHandler } from './trap-handler.js';
 import { MachineEvents } from './events.js';
 import { Mmu } from './mmu.js';
+import { type RoutedMmioHandler, WatchedFlag } from './mmio-route.js';
 import { Path, Stats } from './stats.js';
 
 const K = 1024;
@@ -334,6 +335,80 @@ describe('GuestCpu: map changes', () => {
     expect(stats.count(Path.Direct)).toBe(1);
     expect(stats.count(Path.Ram)).toBe(1);
     expect(stats.count(Path.Trap)).toBe(1);
+  });
+});
+
+/**
+ * A host page reached through a gate whose route follows a state flag (as a PE's freeze):
+ * open, plain accesses go to `dev` without calling the page; closed, to `blocked`. Bytes
+ * past `routeEnd` always go through the page.
+ */
+class GatedPage implements RoutedMmioHandler {
+  readonly log: string[] = [];
+  readonly blocked: MmioHandler = { read: () => 0xffffffff, write: () => {} };
+  readonly flag = new WatchedFlag(false);
+  readonly routeSizes = 4 | 2 | 1;
+  constructor(
+    readonly dev: Regs,
+    readonly routeEnd: number,
+  ) {}
+  get route(): MmioHandler {
+    return this.flag.on ? this.blocked : this.dev;
+  }
+  watchRoute(onChange: () => void): () => void {
+    return this.flag.add(onChange);
+  }
+  read(offset: number, size: 1 | 2 | 4): number {
+    this.log.push(`r${size}@${offset}`);
+    return offset + size <= this.routeEnd ? this.route.read(offset, size) : 0xdead;
+  }
+  write(offset: number, size: 1 | 2 | 4, value: number): void {
+    this.log.push(`w${size}@${offset}`);
+    if (offset + size <= this.routeEnd) this.route.write(offset, size, value);
+  }
+}
+
+describe('GuestCpu: routed direct mappings (state changes, not per-access checks)', () => {
+  function routed() {
+    const s = setup();
+    const regs = new Regs();
+    const page = new GatedPage(regs, 0x100);
+    const gpa = BAR + 4 * s.pageSize;
+    s.mmu.mapDirect({ name: 'routed', gpa, size: s.pageSize, hostPa: 0x3fe000100000, handler: page, handlerOffset: 0 });
+    return { ...s, regs, page, gpa };
+  }
+
+  it('sends plain accesses to the route, the rest of the page and other accesses through the handler', () => {
+    const { cpu, regs, page, gpa, stats } = routed();
+    cpu.mmioStore(gpa + 8, 4, 0x1234);
+    expect(cpu.mmioLoad(gpa + 8, 4)).toBe(0x1234);
+    expect(page.log).toEqual([]);
+    expect(regs.log).toEqual(['w4@8=1234', 'r4@8']);
+    // Past the route's end: the page's own handler answers (twice: the entry stays).
+    expect(cpu.mmioLoad(gpa + 0x100, 4)).toBe(0xdead);
+    expect(cpu.mmioLoad(gpa + 0x104, 4)).toBe(0xdead);
+    // An 8-byte access takes the checked path, through the handler.
+    cpu.mmioLoad(gpa + 0x10, 8);
+    expect(page.log).toEqual(['r4@256', 'r4@260', 'r4@16', 'r4@20']);
+    expect(stats.summary().direct).toMatchObject({ reads: 4, writes: 1 });
+  });
+
+  it('follows the route when the state changes, with no access testing the state', () => {
+    const { cpu, regs, page, gpa } = routed();
+    regs.regs[1] = 7;
+    expect(cpu.mmioLoad(gpa + 4, 4)).toBe(7);
+    page.flag.set(true);
+    expect(cpu.mmioLoad(gpa + 4, 4)).toBe(0xffffffff);
+    page.flag.set(false);
+    expect(cpu.mmioLoad(gpa + 4, 4)).toBe(7);
+    expect(page.log).toEqual([]);
+  });
+
+  it('stops following the route once unmapped', () => {
+    const { mmu, page } = routed();
+    expect(page.flag.size).toBe(1);
+    mmu.unmap('routed');
+    expect(page.flag.size).toBe(0);
   });
 });
 

@@ -46,7 +46,8 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
   private ramBase = 0;
   private ramEnd = 0;
   private ramView: DataView = EMPTY_VIEW;
-  // Direct entry: [directBase, directEnd) is the direct mapping `direct`, whose handler sees gpa - directDelta.
+  // Direct entry: [directBase, directEnd) is the direct mapping `direct` up to the end of its
+  // route, whose handler (and route) sees gpa - directDelta. A hit calls the route.
   private direct: MmuMapping = NO_MAPPING;
   private directBase = 0;
   private directEnd = 0;
@@ -226,7 +227,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
     const m = this.direct;
     this.directReads++;
     return (size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff
-      ? m.handler!.read(hoff, size)
+      ? m.route!.read(hoff, size)
       : this.directLoadOther(m, hoff, size);
   }
 
@@ -234,7 +235,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
     const m = this.direct;
     this.directWrites++;
     if ((size === 4 || size === 1 || size === 2) && (m.passSizes & size) !== 0 && (hoff & -size) === hoff)
-      m.handler!.write(hoff, size, value);
+      m.route!.write(hoff, size, value);
     else this.directStoreOther(m, hoff, size, value, high ?? 0);
   }
 
@@ -254,7 +255,8 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
     } else if (m.kind === PageKind.Direct) {
       this.direct = m;
       this.directBase = m.base;
-      this.directEnd = m.end;
+      // Up to where its route ends: the rest of the mapping misses, and `slow` sends it through the handler.
+      this.directEnd = m.routeEnd;
       this.directDelta = m.base - m.handlerOffset;
     } else {
       // One page of the mapping, so that its traps are all counted for that page.
@@ -287,7 +289,8 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
       // (the exit is charged by the clock from the count, see CountedAccesses)
       const reason = m === NO_MAPPING ? this.unmappedReason : m.reasonId;
       let v = value;
-      const h = this.trapHandler;
+      // The handler resolved for the page, when its VMM gave one; otherwise the VMM's own.
+      const h = m.trapHandler ?? this.trapHandler;
       if (h === undefined) {
         // No VMM: nothing decodes the access; answer as a master abort.
         stats.countTrap(reason);
@@ -310,9 +313,17 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
       if (m.kind === PageKind.Ram) {
         if (!isWrite) return this.ramRead(gpa - this.ramBase, size);
         this.ramWrite(gpa - this.ramBase, size, value, high);
-      } else {
+      } else if (gpa + size <= this.directEnd) {
         if (!isWrite) return this.directRead(gpa - this.directDelta, size);
         this.directWrite(gpa - this.directDelta, size, value, high);
+      } else if (isWrite) {
+        // Past the end of the mapping's route (the bytes of a sub-page BAR's page beyond the
+        // BAR): the mapping's own handler, which sends them where the host decodes them.
+        this.directWrites++;
+        this.directStoreOther(m, gpa - this.directDelta, size, value, high);
+      } else {
+        this.directReads++;
+        return this.directLoadOther(m, gpa - this.directDelta, size);
       }
       return 0;
     }

@@ -3,6 +3,7 @@
  */
 export * from './errors.js';
 export * from './access.js';
+export * from './mmio-route.js';
 export * from './flat-view.js';
 export * from './address-space.js';
 export * from './clock.js';

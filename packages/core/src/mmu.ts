@@ -9,7 +9,9 @@ import {
 import { VhwError, hex } from './errors.js';
 import type { MachineEvents } from './events.js';
 import { FlatView, overlapError } from './flat-view.js';
+import { isRoutedMmio } from './mmio-route.js';
 import type { Stats } from './stats.js';
+import type { TrapHandler } from './trap-handler.js';
 
 /** What a guest page resolves to. Every access resolves to exactly one of these. */
 export const PageKind = { Ram: 0, Direct: 1, Trap: 2 } as const;
@@ -28,16 +30,31 @@ export class MmuMapping {
   /** Direct: the device register handler and the offset of `base` within it. */
   declare readonly handler: MmioHandler | undefined;
   declare readonly handlerOffset: number;
+  /**
+   * Direct: what a plain access (aligned, of a size in `passSizes`, below `routeEnd`) calls.
+   * The handler itself, unless it offers a route (a `RoutedMmioHandler`): then the
+   * handler's current route, re-pointed by the MMU whenever the state behind it changes
+   * (a PE freezes, a BAR stops decoding), so no access tests that state.
+   */
+  route: MmioHandler | undefined;
+  /** Direct: where plain accesses stop going to `route` (the end of the BAR behind a sub-page mapping); `end` otherwise. */
+  declare readonly routeEnd: number;
   declare readonly constraints: CompiledConstraints | undefined;
   /**
-   * Direct: bit `size` is set for each access size the handler takes as it is (valid and
-   * within impl); an aligned access of such a size skips the constraint checks. 0 otherwise.
+   * Direct: bit `size` is set for each access size the handler (and its route) takes as it is
+   * (valid and within impl); an aligned access of such a size skips the constraint checks. 0 otherwise.
    */
   declare readonly passSizes: number;
   /** Direct: the host physical address behind `base` (for maps and isolation reports). */
   declare readonly hostPa: number;
   /** Trap: the counter id of the reason this range traps. */
   declare readonly reasonId: number;
+  /**
+   * Trap: the handler the VMM resolved ahead of time for this range (bound to what lies
+   * behind it, as QEMU's softmmu TLB points at a MemoryRegion's ops), called instead of the
+   * guest CPU's trap handler; undefined while it has none. Set with `Mmu.resolveTrap`.
+   */
+  trapHandler: TrapHandler | undefined = undefined;
   declare readonly owner: string | undefined;
   /** Trap: the stats counter slot of each page of the mapping (trapped accesses are counted per page). */
   declare readonly pageSlots: Int32Array;
@@ -50,6 +67,11 @@ export class MmuMapping {
     view?: DataView;
     handler?: MmioHandler;
     handlerOffset?: number;
+    /** Direct: the route of plain accesses and where it ends (default: the handler, to the mapping's end). */
+    route?: MmioHandler;
+    routeEnd?: number;
+    /** Direct: the sizes the route takes as they are, on top of the constraints (default: all). */
+    routeSizes?: number;
     constraints?: CompiledConstraints;
     hostPa?: number;
     reasonId?: number;
@@ -64,8 +86,10 @@ export class MmuMapping {
     this.view = init.view;
     this.handler = init.handler;
     this.handlerOffset = init.handlerOffset ?? 0;
+    this.route = init.route ?? init.handler;
+    this.routeEnd = init.routeEnd ?? this.end;
     this.constraints = init.constraints;
-    this.passSizes = init.constraints === undefined ? 0 : passThroughSizes(init.constraints);
+    this.passSizes = init.constraints === undefined ? 0 : passThroughSizes(init.constraints) & (init.routeSizes ?? 7);
     this.hostPa = init.hostPa ?? -1;
     this.reasonId = init.reasonId ?? -1;
     this.owner = init.owner;
@@ -108,6 +132,8 @@ export class Mmu {
   /** 1 / pageSize, exact because pageSize is a power of two. */
   declare readonly invPageSize: number;
   private mappings: MmuMapping[] = [];
+  /** The direct mappings that follow a route, each with the function that stops following it. */
+  private readonly routeWatches = new Map<MmuMapping, () => void>();
   private view: FlatView<MmuMapping> = new FlatView([]);
   private generationCounter = 0;
   private readonly caches: TranslationCache[] = [];
@@ -162,20 +188,41 @@ export class Mmu {
       );
     }
     const constraints = compileConstraints(spec.constraints ?? DEFAULT_CONSTRAINTS, `direct mapping "${spec.name}"`);
-    return this.add(
+    const h = spec.handler;
+    const routed = isRoutedMmio(h) ? h : undefined;
+    const m = this.add(
       new MmuMapping({
         name: spec.name,
         kind: PageKind.Direct,
         base: spec.gpa,
         size: spec.size,
-        handler: spec.handler,
+        handler: h,
         handlerOffset: spec.handlerOffset,
+        ...(routed
+          ? {
+              route: routed.route,
+              routeSizes: routed.routeSizes,
+              // The route's end in guest addresses, within the mapping.
+              routeEnd: Math.min(spec.gpa + spec.size, Math.max(spec.gpa, spec.gpa + routed.routeEnd - spec.handlerOffset)),
+            }
+          : {}),
         constraints,
         hostPa: spec.hostPa,
         owner: spec.owner,
         pageSlots: NO_SLOTS,
       }),
     );
+    if (routed) {
+      // A state change behind the mapping re-points it (the guest CPU reads `route` on every
+      // access, so nothing cached needs dropping).
+      this.routeWatches.set(
+        m,
+        routed.watchRoute(() => {
+          m.route = routed.route;
+        }),
+      );
+    }
+    return m;
   }
 
   /** Marks whole pages as trapping with a reason (the access still exits; this names why and counts it per page). */
@@ -202,8 +249,22 @@ export class Mmu {
         `MMU: no mapping named "${name}"; mapped: ${this.mappings.map((m) => m.name).join(', ') || 'none'}`,
       );
     const m = this.mappings.splice(i, 1)[0]!;
+    this.routeWatches.get(m)?.();
+    this.routeWatches.delete(m);
     this.rebuild();
     this.events.emit('map', { action: 'unmap', kind: m.kindName, name: m.name, gpa: m.base, size: m.size });
+  }
+
+  /**
+   * Gives the trap mapping `name` a handler resolved ahead of time (or takes it away with
+   * undefined): its accesses exit to it rather than to the guest CPU's trap handler. The
+   * guest CPU reads it on every trap, so nothing cached needs dropping.
+   * @throws VhwError E_NOT_FOUND when no trap mapping has that name.
+   */
+  resolveTrap(name: string, handler: TrapHandler | undefined): void {
+    const m = this.mappings.find((x) => x.name === name && x.kind === PageKind.Trap);
+    if (m === undefined) throw new VhwError('E_NOT_FOUND', `MMU: no trap mapping named "${name}"`);
+    m.trapHandler = handler;
   }
 
   /** The mapping containing `gpa`, or undefined (unmapped: the access traps). */

@@ -39,7 +39,13 @@ function taskOf(p: GridPoint, o: ExecuteOptions): { config: Parameters<typeof ru
   for (const v of vary) if (v.kind !== 'plugin') costs[v.field] = Number(v.value);
   const pluginSets = [...(o.pluginSets ?? []), ...vary.filter((v) => v.kind === 'plugin').map(pluginSetOf)];
   return {
-    config: { patches: p.patches, variant: p.variant, seed: o.seed, ...(o.pageSize ? { pageSize: o.pageSize } : {}) },
+    config: {
+      patches: p.patches,
+      variant: p.variant,
+      seed: o.seed,
+      ...(o.pageSize ? { pageSize: o.pageSize } : {}),
+      ...(p.relocation ? { relocation: p.relocation } : {}),
+    },
     options: {
       ops: o.ops,
       costs: vary.length > 0 ? costs : o.costs,
@@ -126,7 +132,8 @@ export async function executeGrid(scenario: Scenario, points: readonly GridPoint
   let given = 0;
   /** Hands on the rows finished in an unbroken run from the first not yet given. */
   const giveRows = () => {
-    while (given < points.length && results[given] !== undefined) o.onRow?.(results[given]!, given++);
+    // `given` moves on outside the call: `o.onRow?.(…, given++)` would skip its arguments without onRow.
+    for (; given < points.length && results[given] !== undefined; given++) o.onRow?.(results[given]!, given);
   };
   if (o.jobs <= 1 || points.length <= 1) {
     for (let i = 0; i < points.length; i++) {

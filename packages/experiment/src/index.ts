@@ -23,6 +23,9 @@ export {
 export * from './platforms.js';
 export * from './scenario.js';
 export * from './run.js';
+export * from './msix-relocation-report.js';
+export * from './trace.js';
+export { ChromeTraceWriter, type TraceEvent } from './chrome-trace.js';
 export { preparePassthrough } from './prepare-passthrough.js';
 export * from './sweep.js';
 export * from './result-set.js';

@@ -6,8 +6,9 @@ import { NO_PATCHES, PlatformRegistry, passthroughMachine, platforms } from './i
 const config = { patches: NO_PATCHES, variant: 'rfc-2015' as const, seed: 1 };
 
 describe('platform registry', () => {
-  it('knows ppc64 and generic by default', () => {
-    expect(platforms.names()).toEqual(['generic', 'ppc64']);
+  it('knows ppc64, generic and arm64 by default', () => {
+    expect(platforms.names()).toEqual(['arm64', 'generic', 'ppc64']);
+    expect(passthroughMachine({ platform: 'arm64', devices: [] }, config)[0]).toMatchObject({ name: 'platform-arm64' });
     expect(passthroughMachine({ platform: 'ppc64', devices: [] }, config)[0]).toMatchObject({ name: 'platform-ppc64' });
     expect(passthroughMachine({ platform: 'generic', devices: [] }, config)[0]).toMatchObject({ name: 'platform-generic' });
   });
@@ -15,7 +16,7 @@ describe('platform registry', () => {
   it('refuses an unknown platform, naming the known ones, instead of falling back', () => {
     const bad = (): unknown => passthroughMachine({ platform: 'ppc6', devices: [] }, config);
     expect(bad).toThrow(VhwError);
-    expect(bad).toThrow('unknown platform "ppc6"; known: generic, ppc64');
+    expect(bad).toThrow('unknown platform "ppc6"; known: arm64, generic, ppc64');
     try {
       bad();
     } catch (e) {

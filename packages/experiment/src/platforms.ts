@@ -5,6 +5,7 @@
  * silent fall-back to another host.
  */
 import { type VhwPlugin, VhwError, type z } from '@vhw/core';
+import { arm64Platform, type arm64PlatformOptions } from '@vhw/platform-arm64';
 import { genericPlatform, type genericPlatformOptions } from '@vhw/platform-generic';
 import { ppc64Platform, type ppc64PlatformOptions } from '@vhw/platform-ppc64';
 
@@ -24,11 +25,12 @@ export interface ExperimentPlatformOptions {
  * The options a scenario may give each registered platform, by platform name: the input
  * type of the platform plugin's own zod schema. A user who registers a platform adds its
  * entry by declaration merging (`declare module '@vhw/experiment' { interface
- * PlatformOptionsMap { arm64: Arm64Input } }`) to have its options checked at compile time.
+ * PlatformOptionsMap { riscv: RiscvInput } }`) to have its options checked at compile time.
  */
 export interface PlatformOptionsMap {
   ppc64: z.input<typeof ppc64PlatformOptions>;
   generic: z.input<typeof genericPlatformOptions>;
+  arm64: z.input<typeof arm64PlatformOptions>;
 }
 
 /** The name of a platform known at compile time. */
@@ -46,7 +48,7 @@ export type ScenarioPlatformOptions<P extends string> = P extends PlatformName
  * A platform plugin as the experiment sees it: a name and a factory from typed options to
  * the machine plugin.
  * @example
- * registerPlatform({ name: 'arm64', description: '64 KiB arm64 host', create: (o) => arm64Platform(o) });
+ * registerPlatform({ name: 'riscv', description: 'RISC-V host', create: (o) => riscvPlatform(o) });
  */
 export interface PlatformPlugin<O extends object = object> {
   /** The name scenarios give as `platform` (e.g. `ppc64`). */
@@ -130,20 +132,27 @@ export const genericPlatformPlugin: PlatformPlugin<PlatformOptionsMap['generic']
   create: (o) => genericPlatform(o),
 };
 
+/** The arm64 host (4/16/64 KiB pages, SMMU groups, GICv3 ITS isolated MSI, no EEH, QEMU `virt` guest). */
+export const arm64PlatformPlugin: PlatformPlugin<PlatformOptionsMap['arm64']> = {
+  name: 'arm64',
+  description: 'arm64 host: 64 KiB pages by default, SMMU groups, GICv3 ITS isolated MSI, no EEH, QEMU virt guest',
+  create: (o) => arm64Platform(o),
+};
+
 /**
- * The default registry, with `ppc64` and `generic`. `passthroughMachine` looks platforms up here.
+ * The default registry, with `ppc64`, `generic` and `arm64`. `passthroughMachine` looks platforms up here.
  * @example
- * platforms.names(); // ['generic', 'ppc64']
+ * platforms.names(); // ['arm64', 'generic', 'ppc64']
  */
-export const platforms = new PlatformRegistry([ppc64PlatformPlugin, genericPlatformPlugin]);
+export const platforms = new PlatformRegistry([ppc64PlatformPlugin, genericPlatformPlugin, arm64PlatformPlugin]);
 
 /**
  * Registers a platform in the default registry, so scenarios can name it.
  * @param plugin - the platform's name, description and factory
  * @throws VhwError E_CONFIG when the name is taken
  * @example
- * registerPlatform({ name: 'arm64', description: '64 KiB arm64 host', create: (o) => arm64Platform(o) });
- * passthroughMachine({ platform: 'arm64', devices }, config);
+ * registerPlatform({ name: 'riscv', description: 'RISC-V host', create: (o) => riscvPlatform(o) });
+ * passthroughMachine({ platform: 'riscv', devices }, config);
  */
 export function registerPlatform<O extends object>(plugin: PlatformPlugin<O>): void {
   platforms.register(plugin);

@@ -3,10 +3,19 @@
  * json` (an array). Tests and users' scripts depend on these names: extend, never rename.
  */
 import type { PatchSet, Variant } from '@vhw/core';
+import type { BarMsixRelocation, PageMapMsixRelocation } from './msix-relocation-report.js';
 
 /** The patch toggles and variant of a run: the one vocabulary of core (`PATCHES`, `VARIANTS`). */
 export type { PatchSet, Variant };
 export type AreaPath = 'direct' | 'trap';
+
+/**
+ * How the VMM serves the traps of an area, once the guest has exited: `vfio-fd` (a
+ * pread/pwrite on the vfio device fd, where the kernel's MSI-X table protection applies),
+ * `vmm-mmap` (the VMM's own mmap of the page: no syscall, still an exit), `msix-emulation`
+ * (the VMM's emulated MSI-X table) or `unassigned` (nothing decodes the address).
+ */
+export type TrapServedVia = 'vfio-fd' | 'vmm-mmap' | 'msix-emulation' | 'unassigned';
 
 export interface BarArea {
   /** Offset within the BAR. */
@@ -17,20 +26,48 @@ export interface BarArea {
   reason: string;
   /** Trapped guest accesses to this area during the workload (0 for direct areas). */
   traps?: number;
+  /** How the area's traps are served (trap areas only; extension). */
+  via?: TrapServedVia;
 }
 
 export interface BarResult {
   device: string;
   bar: number;
-  /** Host physical address, hex string. */
+  /** Host physical address, hex string (an I/O BAR: its host I/O port address). */
   address: string;
-  /** Guest physical address, hex string. */
+  /** Guest physical address, hex string; `-` for an I/O BAR (the guest reaches no port space here). */
   guestAddress: string;
   size: number;
   mmap: 'full' | 'partial' | 'none';
   reason: string;
   /** Cover the BAR exactly, in order, without gaps or overlaps. */
   areas: BarArea[];
+  /** Present on the BAR that holds a relocated MSI-X table (x-msix-relocation), and only there. */
+  msixRelocated?: BarMsixRelocation;
+}
+
+/**
+ * One device register and how the workload used it: what `topRegisters` lists. Counted
+ * where the accesses reach the device's BAR handler (direct or through a trap), so an
+ * access the VMM answers itself (the emulated MSI-X table) or a frozen PE drops is not here.
+ */
+export interface RegisterResult {
+  device: string;
+  bar: number;
+  /** Dword-aligned byte offset within the BAR. */
+  offset: number;
+  /** The largest access size seen there (an 8-byte guest access reaches the device as two dwords). */
+  size: number;
+  /** The device plugin's name of the register, when it names it. */
+  name?: string;
+  reads: number;
+  writes: number;
+  /** Whether the guest reaches the register's page direct or by a trap (the area holding it). */
+  path: AreaPath;
+  /** Why (the area's reason: the same vocabulary as `bars[].areas[].reason`). */
+  reason: string;
+  /** How its traps are served (trap only). */
+  via?: TrapServedVia;
 }
 
 export interface TrappedPage {
@@ -50,6 +87,8 @@ export interface RunResult {
     barSpanBytes?: number;
   };
   variant: Variant;
+  /** The VMM's MSI-X relocation (QEMU's x-msix-relocation): off, auto or bar0..bar5. Written by every run; optional for older files. */
+  relocation?: string;
   patches: PatchSet;
   /** The --seed the run was made with (workloads are deterministic; kept for reproduction). */
   seed?: number;
@@ -62,12 +101,26 @@ export interface RunResult {
     eehRecoveries?: number;
     /** PEs still frozen, or failed for good by the guest, when the run ended; absent when none. */
     frozenAtEnd?: number;
+    /**
+     * What one operation is, when it is not an I/O request: `MMIO accesses` for a register
+     * loop (the `ppc64-mmio` workload), so `opsPerSecond` is MMIO accesses per simulated
+     * second. Absent for I/O workloads (extension).
+     */
+    unit?: string;
   };
+  /**
+   * The all-vs-none comparison of a register-loop workload: MMIO accesses per simulated
+   * second with no patch and with all three, same variant and costs, and their ratio
+   * (`vhw run` adds it for such scenarios; extension).
+   */
+  allVsNone?: { none: number; all: number; ratio: number };
   mmio: { direct: number; trapped: number; trapsByReason: Record<string, number> };
   bars: BarResult[];
   isolation: { violations: number };
   /** The most trapped guest pages with their reasons (extension). */
   topTrappedPages?: TrappedPage[];
+  /** The most accessed device registers during the workload, most first (extension; at most 10). */
+  topRegisters?: RegisterResult[];
   /** Cost parameters in effect (extension). */
   costs?: Record<string, number>;
   /** Plugin options set with `--set TARGET.FIELD=VALUE`, as applied: target → field → value (extension; only when set). */
@@ -146,4 +199,6 @@ export interface PageMapPage {
 export interface PageMap {
   pageSize: number;
   pages: PageMapPage[];
+  /** The relocated MSI-X tables (x-msix-relocation), when any: they live in guest BARs, not in host pages. */
+  msixRelocations?: PageMapMsixRelocation[];
 }

@@ -1,12 +1,26 @@
-import { type CostModel, GUEST_IO_STACK, GuestMemoryToken, Machine, Path, VhwError, hex } from '@vhw/core';
+import {
+  ALL_PATCHES,
+  type CostModel,
+  GUEST_IO_STACK,
+  GuestMemoryToken,
+  Machine,
+  NO_PATCHES,
+  PATCHES,
+  type PatchSet,
+  Path,
+  VhwError,
+  hex,
+} from '@vhw/core';
 import { type GuestDriver, GuestDriverToken, GuestOs, type GuestPciBus, GuestPciBusToken } from '@vhw/guest';
 import { type HostBridge, PciHostToken } from '@vhw/pci';
-import { VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
-import { type Vmm, VmmToken } from '@vhw/vmm';
+import { Reason, VfioToken, type VfioPciDriver } from '@vhw/vfio-pci';
+import { type PlannedArea, type Vmm, VmmToken } from '@vhw/vmm';
 import { type PluginOverrides, type PluginSet, applyPluginSets } from './plugin-sets.js';
-import type { BarResult, PageMap, PageMapPage, RunResult } from './result.js';
+import { barMsixRelocation, pageMapMsixRelocations, relocationOf } from './msix-relocation-report.js';
+import type { BarResult, PageMap, PageMapPage, RegisterResult, RunResult, TrapServedVia } from './result.js';
 import { pluginRecords } from './result-set.js';
 import { type ExperimentConfig, MAX_OPS, type Scenario } from './scenario.js';
+import { type TraceLineListener, type TraceRecorder, traceMachine } from './trace.js';
 
 export interface RunOptions {
   ops?: number;
@@ -14,12 +28,21 @@ export interface RunOptions {
   costs?: Record<string, number>;
   /** The `--vary` values of a sweep point, recorded in the result (the settings themselves come in `costs` and `pluginSets`). */
   vary?: Array<{ field: string; value: number | string }>;
-  /** Receives per-access trace events when set. */
-  trace?: (line: string) => void;
+  /**
+   * Traces the run (the workload, after the probe): a recorder gets each access, trap and
+   * isolation change as a record (`ChromeTraceWriter` writes them as trace-event JSON), a
+   * function gets them as lines of the trace line format (`traceLine`).
+   */
+  trace?: TraceRecorder | TraceLineListener;
   /** Include the host page map in the result. */
   pageMap?: boolean;
   /** Plugin options set on the command line (`--set nvme0.layout=bar0-64k`), from `parseSetOptions`. */
   pluginSets?: readonly PluginSet[];
+  /**
+   * For a register-loop workload (`workload.unit` MMIO accesses): also run the point with
+   * no patch and with all three (same variant, costs, ops) and record `allVsNone`.
+   */
+  allVsNone?: boolean;
 }
 
 /** A machine built for one experiment point, probed and ready to run its workload. */
@@ -75,15 +98,7 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
   const bus = machine.get(GuestPciBusToken);
   for (const d of drivers) d.probe({ cpu: machine.cpu, bus, os });
   machine.cpu.deliverPending();
-  if (options.trace) {
-    const t = options.trace;
-    machine.trace(true);
-    machine.events.on('access', (e) =>
-      t(`${e.timeNs.toFixed(1)} ${e.path} ${e.isWrite ? 'W' : 'R'}${e.size} ${hex(e.gpa)} = ${hex(e.value >>> 0)}`),
-    );
-    machine.events.on('trap', (e) => t(`${e.timeNs.toFixed(1)} trap ${hex(e.gpa)} reason=${e.reason}`));
-    machine.events.on('isolation', (e) => t(`${e.timeNs.toFixed(1)} eeh ${e.group} ${e.state} (${e.cause})`));
-  }
+  if (options.trace) traceMachine({ machine, vmm, bridge }, options.trace);
   return { machine, vmm, bridge, drivers, os, bus, pluginOverrides: overrides };
 }
 
@@ -94,14 +109,35 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
  */
 export function runExperiment(scenario: Scenario, config: ExperimentConfig, options: RunOptions = {}): RunResult {
   const run = prepare(scenario, config, options);
+  let result: RunResult;
   try {
-    return measure(scenario, config, run, options);
+    result = measure(scenario, config, run, options);
   } finally {
     run.machine.dispose();
   }
+  if (options.allVsNone && result.workload.unit === MMIO_ACCESS_UNIT) result.allVsNone = allVsNone(scenario, config, options, result);
+  return result;
+}
+
+/**
+ * MMIO accesses per simulated second of the scenario with no patch and with all three
+ * (the cover letter's comparison), reusing `done` when it is one of the two points.
+ */
+function allVsNone(scenario: Scenario, config: ExperimentConfig, options: RunOptions, done: RunResult): RunResult['allVsNone'] {
+  const { trace: _trace, pageMap: _pageMap, allVsNone: _again, ...rest } = options;
+  const at = (patches: PatchSet): number =>
+    PATCHES.every((p) => done.patches[p.key] === patches[p.key])
+      ? done.workload.opsPerSecond
+      : runExperiment(scenario, { ...config, patches }, rest).workload.opsPerSecond;
+  const none = at(NO_PATCHES);
+  const all = at(ALL_PATCHES);
+  return { none, all, ratio: none > 0 ? all / none : 0 };
 }
 
 const CHUNK = 16;
+
+/** `workload.unit` of a run whose every operation is one MMIO access (the `ppc64-mmio` workload). */
+export const MMIO_ACCESS_UNIT = 'MMIO accesses';
 
 function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun, options: RunOptions): RunResult {
   const { machine, vmm, drivers } = run;
@@ -109,6 +145,13 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   machine.stats.reset();
   machine.clock.meter.resetAttribution(); // like the statistics, the per-charge breakdown covers the workload
   vmm.space.resetCounts(); // per-area trap counts cover the workload only, not the probe
+  // Per-register counts cover the workload only: switched on here (the BAR handlers swap in
+  // their counting versions), off again after, so probing and other runs pay nothing.
+  const devices = vmm.functions.map((f) => f.dev.fn.device);
+  for (const d of devices) {
+    d.clearRegisterCounts();
+    d.countRegisters(true);
+  }
   const t0 = machine.clock.now;
   let completed = 0;
   let failed = 0;
@@ -122,7 +165,8 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
       share[i] = share[i]! - n;
       left -= n;
       const r = driver.run(n);
-      ioStack.addTimes(n);
+      // A register-loop workload has no I/O stack between its accesses.
+      if (driver.workload !== 'mmio') ioStack.addTimes(n);
       completed += r.completed;
       failed += r.failed;
       // A failure is what makes a guest look at EEH (an all-ones read, a timeout).
@@ -130,6 +174,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     }
   }
   machine.cpu.deliverPending();
+  for (const d of devices) d.countRegisters(false);
   const simulatedNs = machine.clock.now - t0;
   if (!Number.isFinite(simulatedNs)) throw nonFiniteTime(machine.costs, simulatedNs);
   const s = machine.stats;
@@ -142,6 +187,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     scenario: scenario.name,
     platform: { name: platform.name, pageSize: platform.pageSize, eeh: platform.eeh, barSpanBytes: barSpanBytes(run.bridge) },
     variant: config.variant,
+    relocation: relocationOf(vmm),
     patches: { ...config.patches },
     seed: config.seed,
     workload: {
@@ -151,6 +197,8 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
       completed,
       failed,
       eehRecoveries: run.os.eehRecoveries,
+      // Only for a register-loop workload: what one operation is, so ops/s reads as MMIO accesses/s.
+      ...(drivers.every((d) => d.workload === 'mmio') ? { unit: MMIO_ACCESS_UNIT } : {}),
       // Only when a PE is left frozen: the results of runs that end healthy keep their shape.
       ...(frozenAtEnd > 0 ? { frozenAtEnd } : {}),
     },
@@ -158,6 +206,7 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     bars: barResults(vmm),
     isolation: { violations: vmm.audit().length },
     topTrappedPages: topTrappedPages(run),
+    topRegisters: topRegisters(vmm),
     costs: machine.costs.toJSON(),
     ...(Object.keys(run.pluginOverrides).length > 0 ? { pluginOverrides: run.pluginOverrides } : {}),
     ...(options.vary ? { vary: options.vary } : {}),
@@ -212,7 +261,7 @@ export function barSpanBytes(bridge: HostBridge): number {
 
 /** The BARs as the VMM installed them, in the result contract's shape. */
 export function barResults(vmm: Vmm): BarResult[] {
-  return vmm.barReport().map(({ bar: b, areas }) => {
+  const mem: BarResult[] = vmm.barReport().map(({ bar: b, areas }) => {
     const directBytes = areas.filter((a) => a.path === 'direct').reduce((n, a) => n + a.size, 0);
     const traps = areas.filter((a) => a.path === 'trap');
     return {
@@ -223,9 +272,75 @@ export function barResults(vmm: Vmm): BarResult[] {
       size: b.size,
       mmap: directBytes === b.size ? 'full' : directBytes === 0 ? 'none' : 'partial',
       reason: traps.length === 0 ? (areas[0]?.reason ?? 'mmap') : dominant(traps),
-      areas: areas.map((a) => ({ offset: a.offset, size: a.size, path: a.path, reason: a.reason, traps: a.traps })),
+      areas: areas.map((a) => ({
+        offset: a.offset,
+        size: a.size,
+        path: a.path,
+        reason: a.reason,
+        traps: a.traps,
+        ...(a.path === 'trap' ? { via: trapVia(a) } : {}),
+      })),
+      ...msixRelocatedOf(vmm, b),
     };
   });
+  // I/O BARs: never mmapped, reached only through the fd (the guest of this model has no port space).
+  const io: BarResult[] = vmm.functions.flatMap((f) =>
+    f.dev.ioRegions().map((r) => ({
+      device: f.name,
+      bar: r.index,
+      address: hex(r.address),
+      guestAddress: '-',
+      size: r.size,
+      mmap: 'none' as const,
+      reason: r.reason,
+      areas: [{ offset: 0, size: r.size, path: 'trap' as const, reason: r.reason, traps: 0, via: 'vfio-fd' as const }],
+    })),
+  );
+  return io.length === 0 ? mem : [...mem, ...io];
+}
+
+/** How the VMM serves the traps of a planned area, in the result's words. */
+export function trapVia(a: Pick<PlannedArea, 'via' | 'reason'>): TrapServedVia {
+  if (a.reason === Reason.Unassigned) return 'unassigned';
+  return a.via === 'qemu-mmap' ? 'vmm-mmap' : a.via === 'msix-table' ? 'msix-emulation' : 'vfio-fd';
+}
+
+/**
+ * The `n` registers the workload accessed most, over every passed-through device, with
+ * the path and reason of the area holding each (I/O BARs: trap, `io-bar`, via the fd).
+ */
+export function topRegisters(vmm: Vmm, n = 10): RegisterResult[] {
+  const out: RegisterResult[] = [];
+  for (const f of vmm.functions) {
+    const device = f.dev.fn.device;
+    for (const c of device.registerCounts()) {
+      const bar = vmm.bars.find((b) => b.device === f.name && b.index === c.bar);
+      const area = bar?.plan.areas.find((a) => c.offset >= a.offset && c.offset < a.offset + a.size);
+      const name = device.registers.nameAt(c.bar, c.offset);
+      const r: RegisterResult = {
+        device: f.name,
+        bar: c.bar,
+        offset: c.offset,
+        size: c.size,
+        ...(name !== undefined ? { name } : {}),
+        reads: c.reads,
+        writes: c.writes,
+        path: area?.path ?? 'trap',
+        reason: area?.reason ?? (bar ? Reason.Unassigned : Reason.IoBar),
+      };
+      if (r.path === 'trap') r.via = area ? trapVia(area) : 'vfio-fd';
+      out.push(r);
+    }
+  }
+  return out
+    .sort((a, b) => b.reads + b.writes - (a.reads + a.writes) || a.device.localeCompare(b.device) || a.bar - b.bar || a.offset - b.offset)
+    .slice(0, n);
+}
+
+/** The `msixRelocated` field of a BAR entry, only on the BAR holding a relocated MSI-X table. */
+function msixRelocatedOf(vmm: Vmm, b: Parameters<typeof barMsixRelocation>[1]): Pick<BarResult, 'msixRelocated'> {
+  const r = barMsixRelocation(vmm, b);
+  return r ? { msixRelocated: r } : {};
 }
 
 function dominant(areas: ReadonlyArray<{ size: number; reason: string }>): string {
@@ -271,10 +386,13 @@ export function buildPageMap(run: Pick<PreparedRun, 'vmm' | 'bridge'>): PageMap 
       const vb = run.vmm.bars.find((b) => b.device === fn.name && b.index === bar.index);
       const areas = vb?.plan.areas ?? [{ offset: 0, size: bar.size, path: 'trap' as const, reason: 'not-passed-through' }];
       for (const a of areas) {
-        for (let off = a.offset; off < a.offset + a.size; ) {
+        // Only the bytes the device backs are in host pages (a BAR doubled for a relocated
+        // MSI-X table is larger in the guest).
+        const areaEnd = Math.min(a.offset + a.size, bar.size);
+        for (let off = a.offset; off < areaEnd; ) {
           const hpa = bar.address + off;
           const page = Math.floor(hpa / P) * P;
-          const end = Math.min(a.offset + a.size, page + P - bar.address);
+          const end = Math.min(areaEnd, page + P - bar.address);
           pageAt(page).pieces.push({
             device: fn.name,
             bar: bar.index,
@@ -292,10 +410,33 @@ export function buildPageMap(run: Pick<PreparedRun, 'vmm' | 'bridge'>): PageMap 
     const paths = new Set(p.pieces.map((x) => x.path));
     p.path = paths.size === 0 ? 'unused' : paths.size > 1 ? 'mixed' : paths.has('direct') ? 'direct' : 'trap';
   }
-  return { pageSize: P, pages: [...pages.values()].sort((a, b) => a.hostPa - b.hostPa) };
+  const relocations = pageMapMsixRelocations(run.vmm);
+  return {
+    pageSize: P,
+    pages: [...pages.values()].sort((a, b) => a.hostPa - b.hostPa),
+    ...(relocations.length > 0 ? { msixRelocations: relocations } : {}),
+  };
 }
 
 /** The vfio-pci driver of a prepared run (for explanations). */
 export function vfioOf(run: PreparedRun): VfioPciDriver {
   return run.machine.get(VfioToken);
+}
+
+/**
+ * Where register `name` of passed-through device `device` lives (`vhw explain nvme0:SQ0TDBL`).
+ * @throws VhwError E_NOT_FOUND naming the devices, or the device's registers, when there is no such register
+ */
+export function findRegister(run: Pick<PreparedRun, 'vmm'>, device: string, name: string): { bar: number; offset: number } {
+  const f = run.vmm.functions.find((x) => x.name === device);
+  if (!f) {
+    throw new VhwError(
+      'E_NOT_FOUND',
+      `no passed-through device "${device}"; devices: ${run.vmm.functions.map((x) => x.name).join(', ') || 'none'}`,
+    );
+  }
+  const map = f.dev.fn.device.registers;
+  const r = map.find(name);
+  if (!r) throw new VhwError('E_NOT_FOUND', `device ${device} names no register "${name}"; its registers: ${map.summary()}`);
+  return { bar: r.bar, offset: r.offset };
 }

@@ -1,6 +1,6 @@
 import { type PatchSet, type Variant, type VhwPlugin, VhwError, guestRam, type z } from '@vhw/core';
 import { vfioPci } from '@vhw/vfio-pci';
-import { type GuestBarPlacement, vmm, type vmmOptions } from '@vhw/vmm';
+import { type GuestBarPlacement, type MsixRelocationMode, vmm, type vmmOptions } from '@vhw/vmm';
 import { type PlatformName, type ScenarioPlatformOptions, platforms } from './platforms.js';
 
 /**
@@ -18,6 +18,11 @@ export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 export interface ExperimentConfig {
   patches: PatchSet;
   variant: Variant;
+  /**
+   * QEMU's x-msix-relocation for the VMM (`--msix-relocation`), a knob independent of the
+   * three patches; undefined keeps the scenario's choice (`off` unless it sets one).
+   */
+  relocation?: MsixRelocationMode;
   /** Host page size override (bytes); undefined keeps the platform's default. */
   pageSize?: number;
   seed: number;
@@ -71,7 +76,7 @@ export interface PassthroughMachineSpec<P extends string = PlatformName> {
 /**
  * The standard passthrough stack for an experiment point: the platform with patch 1 as
  * its page-aligned-BARs option, guest RAM, the devices, vfio-pci with patches 2 and 3
- * and the variant, and the VMM.
+ * and the variant, and the VMM (with the experiment's MSI-X relocation when it names one).
  * @param spec - platform name, devices and options
  * @param config - the experiment point
  * @returns the plugins of the machine, in order
@@ -91,6 +96,10 @@ export function passthroughMachine<P extends string>(spec: PassthroughMachineSpe
     guestRam({ size: spec.ramBytes ?? 16 * 1024 * 1024 }),
     ...spec.devices,
     vfioPci({ variant: config.variant, subPageMmap: config.patches.subPageMmap, msixMmap: config.patches.msixMmap }),
-    vmm({ guestBarPlacement: spec.guestBarPlacement ?? 'page-aligned', ...(spec.vmmOptions ?? {}) }),
+    vmm({
+      guestBarPlacement: spec.guestBarPlacement ?? 'page-aligned',
+      ...(spec.vmmOptions ?? {}),
+      ...(config.relocation !== undefined ? { msixRelocation: config.relocation } : {}),
+    }),
   ];
 }

@@ -1,4 +1,5 @@
 import { type PatchSet, VARIANTS, type Variant, VhwError, allPatchCombinations, parseVariant } from '@vhw/core';
+import { MSIX_RELOCATION_MODES, type MsixRelocationMode } from '@vhw/vmm';
 import type { RunResult } from './result.js';
 
 /**
@@ -12,21 +13,6 @@ export interface VaryPoint {
   value: number | string;
 }
 
-/**
- * The `--vary` fields of a set of rows, in the order their dimensions were given (first seen),
- * each once: the columns of a table or CSV of the rows.
- */
-export function varyFieldsOf(rows: ReadonlyArray<{ vary?: readonly VaryPoint[] }>): string[] {
-  const fields = new Set<string>();
-  for (const r of rows) for (const v of r.vary ?? []) fields.add(v.field);
-  return [...fields];
-}
-
-/** A row's value of the `--vary` dimension `field` (undefined when the row has none). */
-export function varyValueOf(row: { vary?: readonly VaryPoint[] }, field: string): number | string | undefined {
-  return row.vary?.find((v) => v.field === field)?.value;
-}
-
 /** One point of a sweep grid. */
 export interface GridPoint {
   index: number;
@@ -35,6 +21,8 @@ export interface GridPoint {
   patches: PatchSet;
   /** The `--vary` values of this point, one per dimension in the order given (absent without `--vary`). */
   vary?: GridVaryPoint[];
+  /** The point's MSI-X relocation, when the sweep names one (`--msix-relocation`). */
+  relocation?: MsixRelocationMode;
 }
 
 /** A point's value of one dimension, with what it sets: `plugin` for a plugin option, else a cost parameter. */
@@ -188,6 +176,18 @@ export function parseVariants(text: string): Variant[] {
 }
 
 /**
+ * Parses `--msix-relocation` of a sweep: one mode, or `both` for off and auto (a sweep
+ * dimension, like `--variant both`). Not given: the scenario's own (one point per combination).
+ */
+export function parseRelocations(text: string | undefined): Array<MsixRelocationMode | undefined> {
+  if (text === undefined) return [undefined];
+  if (text === 'both') return ['off', 'auto'];
+  const mode = MSIX_RELOCATION_MODES.find((m) => m === text);
+  if (mode === undefined) throw new VhwError('E_CONFIG', `--msix-relocation "${text}"; allowed: ${MSIX_RELOCATION_MODES.join(', ')}, both`);
+  return [mode];
+}
+
+/**
  * One axis of a sweep grid: the values it takes and what each sets on a point. A grid is the
  * product of its axes, the first outermost; a new enum dimension (e.g. a VMM policy) is one
  * more axis.
@@ -215,14 +215,21 @@ export function varyDimensions(vary: VarySpec | readonly VarySpec[] | undefined)
 const axis = <V>(a: GridAxis<V>): GridAxis<unknown> => a as GridAxis<unknown>;
 
 /**
- * The full grid, in a fixed order: variant outermost, then each `--vary` dimension in the
- * order given (the first varies slowest), then the 8 patch combinations (none first). Point
- * `index` is its place in this order, which shards, merges and the grid identity rely on.
+ * The full grid, in a fixed order: variant outermost, then the MSI-X relocation, then each
+ * `--vary` dimension in the order given (the first varies slowest), then the 8 patch
+ * combinations (none first). Point `index` is its place in this order, which shards, merges
+ * and the grid identity rely on.
  */
-export function sweepGrid(scenario: string, variants: readonly Variant[], vary?: VarySpec | readonly VarySpec[]): GridPoint[] {
+export function sweepGrid(
+  scenario: string,
+  variants: readonly Variant[],
+  vary?: VarySpec | readonly VarySpec[],
+  relocations: ReadonlyArray<MsixRelocationMode | undefined> = [undefined],
+): GridPoint[] {
   const dims = varyDimensions(vary);
   return gridProduct({ scenario, variant: variants[0]!, patches: allPatchCombinations()[0]! }, [
     axis<Variant>({ values: variants, set: (p, variant) => ({ ...p, variant }) }),
+    axis<MsixRelocationMode | undefined>({ values: relocations, set: (p, relocation) => (relocation ? { ...p, relocation } : p) }),
     ...dims.map((d) =>
       axis<number | string>({
         values: d.values,
@@ -266,7 +273,7 @@ const comboIndex = (p: PatchSet) => (p.alignBars ? 1 : 0) + (p.subPageMmap ? 2 :
 /** Puts results (e.g. merged from shards) into grid order and refuses duplicates. */
 export function orderResults(results: readonly RunResult[]): RunResult[] {
   const key = (r: RunResult) =>
-    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${(r.vary ?? []).map((v) => `${v.field}=${v.value}`).join(',')}|${comboIndex(r.patches)}`;
+    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.relocation ?? ''}|${(r.vary ?? []).map((v) => `${v.field}=${v.value}`).join(',')}|${comboIndex(r.patches)}`;
   const seen = new Set<string>();
   for (const r of results) {
     const k = key(r);
@@ -274,10 +281,12 @@ export function orderResults(results: readonly RunResult[]): RunResult[] {
     seen.add(k);
   }
   const vOrder = (v: string) => (VARIANTS as readonly string[]).indexOf(v);
+  const rOrder = (m: string | undefined) => (MSIX_RELOCATION_MODES as readonly string[]).indexOf(m ?? 'off');
   return [...results].sort(
     (a, b) =>
       a.scenario.localeCompare(b.scenario) ||
       vOrder(a.variant) - vOrder(b.variant) ||
+      rOrder(a.relocation) - rOrder(b.relocation) ||
       compareVary(a.vary, b.vary) ||
       comboIndex(a.patches) - comboIndex(b.patches),
   );

@@ -5,6 +5,7 @@
 import type { GuestCpu } from '@vhw/core';
 import type { EehErrorHandler } from './eeh.js';
 import type { GuestOs } from './os.js';
+import type { WorkloadKind } from './mmio-loop.js';
 import type { GuestPciBus } from './pci-bus.js';
 
 /** The guest-side context a driver runs in. */
@@ -29,8 +30,14 @@ export interface GuestContext {
 export interface GuestDriver extends EehErrorHandler {
   /** The device instance it drives. */
   readonly device: string;
-  /** What one operation is ("command", "packet"). */
+  /** What one operation is ("command", "packet", "MMIO access"). */
   readonly opName: string;
+  /**
+   * `mmio` when each operation is one register access (the MMIO workload): a run then
+   * charges no guest I/O stack per operation and reports MMIO accesses per second.
+   * Absent or `io`: operations are I/O requests.
+   */
+  readonly workload?: WorkloadKind;
   /** Probes the device: finds its BARs, sets up rings in guest RAM and MSI-X. */
   probe(ctx: GuestContext): void;
   /** Runs `ops` operations (synchronously, in simulated time). */

@@ -2,5 +2,6 @@
 export * from './pci-bus.js';
 export * from './eeh.js';
 export * from './driver.js';
+export * from './mmio-loop.js';
 export * from './os.js';
 export * from './tokens.js';

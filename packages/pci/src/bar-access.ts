@@ -6,20 +6,38 @@ import {
   accessIsValid,
   adaptedRead,
   adaptedWrite,
+  type RoutedMmioHandler,
+  StateWatchers,
   allOnes,
   takesAsIs,
 } from '@vhw/core';
 import type { PciDevice } from './device.js';
 import type { HostBridgeCounters, IsolationGroup } from './pci-function.js';
 
-/** Decode and freeze gating in front of a BAR's register handler: what the host space maps for a BAR. */
+/**
+ * Decode and freeze gating in front of a BAR's register handler: what the host space maps
+ * for a BAR. The gate is a state, not a test made by every access on the fast paths: its
+ * `route` is the device's handler while the BAR decodes and its PE is not frozen, and the
+ * gate itself (which answers as the blocked BAR does) otherwise; the group's freeze and the
+ * device's decode bit re-point it when they change, and the mappings that follow it (see
+ * `mmioTarget`) are told. Called itself, the gate tests the state (the host's own accesses).
+ */
 export class BarGate implements MmioHandler {
+  /** What an access the BAR takes as it is reaches now (see the class). */
+  route: MmioHandler;
+  private readonly watchers = new StateWatchers();
+
   constructor(
     readonly group: IsolationGroup,
     readonly dev: PciDevice,
     private readonly counters: HostBridgeCounters,
     readonly inner: MmioHandler,
-  ) {}
+  ) {
+    this.route = this.currentRoute();
+    // The gate lives as long as its group and device (it is their BAR's host mapping).
+    group.mmioFrozenFlag.add(() => this.reroute());
+    dev.memoryEnabledFlag.add(() => this.reroute());
+  }
 
   read(off: number, size: 1 | 2 | 4): number {
     if (this.group.mmioFrozen) {
@@ -44,6 +62,22 @@ export class BarGate implements MmioHandler {
     }
     this.inner.write(off, size, value);
   }
+
+  /** Calls `onChange` after every change of `route`; returns the function that stops it. */
+  watchRoute(onChange: () => void): () => void {
+    return this.watchers.add(onChange);
+  }
+
+  private currentRoute(): MmioHandler {
+    return !this.group.mmioFrozen && this.dev.memoryEnabled ? this.inner : this;
+  }
+
+  private reroute(): void {
+    const next = this.currentRoute();
+    if (next === this.route) return;
+    this.route = next;
+    this.watchers.notify();
+  }
 }
 
 /** A handler over host MMIO at absolute host addresses (offset = host address). */
@@ -56,79 +90,110 @@ export function wholeSpaceHandler(space: AddressSpace): MmioHandler {
 
 /**
  * What an mmap of `[hpa, hpa + size)` of `space` reaches: when the range lies inside one
- * BAR, that BAR's gated handler (offsets from `base`) and access rules; otherwise
- * `whole` (offsets are host addresses), so bytes outside any BAR are answered by the
- * space's unassigned policy (and may freeze a PE).
+ * BAR, that BAR (offsets from `base`) with its access rules; otherwise `whole` (offsets are
+ * host addresses), so bytes outside any BAR are answered by the space's unassigned policy
+ * (and may freeze a PE). A BAR's handler offers its gate's route (`RoutedMmioHandler`), so
+ * a direct mapping of it reaches the device's handler with no test of the gate's state.
  */
 export function mmioTarget(space: AddressSpace, whole: MmioHandler, hpa: number, size: number): { handler: MmioHandler; base: number } {
   const r = space.find(hpa);
   if (r === undefined) return { handler: whole, base: 0 };
   if (hpa + size <= r.base + r.size) return { handler: new BoundBar(r, space), base: r.base };
-  if (space.intersecting(hpa, size).length === 1) {
-    // One BAR and nothing else (a sub-page BAR's page): the BAR directly, the rest of
-    // the range through the space, where nothing decodes it.
-    const bar = new BoundBar(r, space);
-    const end = r.size;
-    const base = r.base;
-    return {
-      base,
-      handler: {
-        read: (off, sz) => (off + sz <= end ? bar.read(off, sz) : space.read(base + off, sz)),
-        write: (off, sz, value) => (off + sz <= end ? bar.write(off, sz, value) : space.write(base + off, sz, value)),
-      },
-    };
-  }
+  // One BAR and nothing else (a sub-page BAR's page): the BAR directly, the rest of the
+  // range through the space, where nothing decodes it.
+  if (space.intersecting(hpa, size).length === 1)
+    return { handler: new BarPage(new BoundBar(r, space), space, r.base, r.size), base: r.base };
   return { handler: whole, base: 0 };
+}
+
+/** Where a region that is not a gated BAR routes to: its own handler, for good. */
+class FixedRoute {
+  constructor(readonly route: MmioHandler) {}
+  watchRoute(): () => void {
+    return () => {};
+  }
 }
 
 /**
  * One mapped BAR reached without the host space's lookup (what an mmap of it, or the
  * vfio fd path, reaches), with the space's access rules: an aligned access of a size the
- * BAR takes as it is goes to it (straight to the device's handler while the BAR decodes,
- * one call fewer on both passthrough paths); anything else is checked, then adapted or
- * answered by the space's policy, as through the space.
+ * BAR takes as it is goes to its gate's route (the device's handler while the BAR decodes,
+ * one call fewer on both passthrough paths; no test of the gate's state); anything else is
+ * checked, then adapted or answered by the space's policy, as through the space.
  */
-class BoundBar implements MmioHandler {
+class BoundBar implements RoutedMmioHandler {
   private readonly handler: MmioHandler;
-  // The gate's state and the device's handler behind it. A region that is not a gated
-  // BAR gets a group that reads as frozen, so every access goes to its own handler.
-  private readonly group: { readonly mmioFrozen: boolean };
-  private readonly dev: { readonly memoryEnabled: boolean };
-  private readonly inner: MmioHandler;
+  private readonly gate: BarGate | FixedRoute;
   private readonly constraints: CompiledConstraints;
-  private readonly passSizes: number;
+  readonly routeSizes: number;
+  readonly routeEnd: number;
   private readonly base: number;
 
   constructor(
     r: Region,
     private readonly space: AddressSpace,
   ) {
-    const gate = r.handler instanceof BarGate ? r.handler : undefined;
     this.handler = r.handler;
-    this.group = gate?.group ?? NOT_GATED;
-    this.dev = gate?.dev ?? NOT_GATED;
-    this.inner = gate?.inner ?? r.handler;
+    this.gate = r.handler instanceof BarGate ? r.handler : new FixedRoute(r.handler);
     this.constraints = r.constraints;
-    this.passSizes = r.passSizes;
+    this.routeSizes = r.passSizes;
+    this.routeEnd = r.size;
     this.base = r.base;
   }
 
+  get route(): MmioHandler {
+    return this.gate.route;
+  }
+
+  watchRoute(onChange: () => void): () => void {
+    return this.gate.watchRoute(onChange);
+  }
+
   read(off: number, size: 1 | 2 | 4): number {
-    if (takesAsIs(this.passSizes, off, size)) {
-      return this.group.mmioFrozen || !this.dev.memoryEnabled ? this.handler.read(off, size) : this.inner.read(off, size);
-    }
+    if (takesAsIs(this.routeSizes, off, size)) return this.gate.route.read(off, size);
     return accessIsValid(this.constraints, off, size)
       ? adaptedRead(this.handler, this.constraints, off, size)
       : this.space.rejectRead(this.base + off, size, 'invalid-size');
   }
 
   write(off: number, size: 1 | 2 | 4, value: number): void {
-    if (takesAsIs(this.passSizes, off, size)) {
-      if (this.group.mmioFrozen || !this.dev.memoryEnabled) this.handler.write(off, size, value);
-      else this.inner.write(off, size, value);
-    } else if (accessIsValid(this.constraints, off, size)) adaptedWrite(this.handler, this.constraints, off, size, value);
+    if (takesAsIs(this.routeSizes, off, size)) this.gate.route.write(off, size, value);
+    else if (accessIsValid(this.constraints, off, size)) adaptedWrite(this.handler, this.constraints, off, size, value);
     else this.space.rejectWrite(this.base + off, size, 'invalid-size');
   }
 }
 
-const NOT_GATED = { mmioFrozen: true, memoryEnabled: false } as const;
+/**
+ * The host page of a sub-page BAR (offsets from the BAR's start): the BAR up to its end,
+ * the rest of the page through the space, where nothing decodes it. Its route is the BAR's,
+ * up to the BAR's end.
+ */
+class BarPage implements RoutedMmioHandler {
+  constructor(
+    private readonly bar: BoundBar,
+    private readonly space: AddressSpace,
+    private readonly base: number,
+    readonly routeEnd: number,
+  ) {}
+
+  get route(): MmioHandler {
+    return this.bar.route;
+  }
+
+  get routeSizes(): number {
+    return this.bar.routeSizes;
+  }
+
+  watchRoute(onChange: () => void): () => void {
+    return this.bar.watchRoute(onChange);
+  }
+
+  read(off: number, size: 1 | 2 | 4): number {
+    return off + size <= this.routeEnd ? this.bar.read(off, size) : this.space.read(this.base + off, size);
+  }
+
+  write(off: number, size: 1 | 2 | 4, value: number): void {
+    if (off + size <= this.routeEnd) this.bar.write(off, size, value);
+    else this.space.write(this.base + off, size, value);
+  }
+}

@@ -1,6 +1,7 @@
-import { type AccessConstraints, type MmioHandler, VhwError, hex } from '@vhw/core';
+import { type AccessConstraints, type MmioHandler, VhwError, WatchedFlag, hex } from '@vhw/core';
 import { CapId, Cfg, Command, ConfigSpace, Status } from './config-space.js';
 import { MsixTable } from './msix.js';
+import { BarRegisterCounters, type RegisterCount, RegisterMap, type RegisterNames } from './registers.js';
 
 export type BarKind = 'mem32' | 'mem64' | 'io';
 
@@ -39,6 +40,12 @@ export interface PciDeviceSpec {
   bars: BarDecl[];
   msix?: MsixDecl;
   capabilities?: CapabilityDecl[];
+  /**
+   * The device's register names per BAR (optional): reports and `vhw explain` name the
+   * registers with them, and `hot` ones are what the MMIO workload and per-register
+   * reports look at. See `RegisterNames`.
+   */
+  registers?: RegisterNames;
 }
 
 /** Services the host bridge gives a device: DMA through the platform's IOMMU and MSI delivery. */
@@ -152,7 +159,14 @@ export abstract class PciDevice {
   readonly config: ConfigSpace;
   readonly msix: MsixTable | undefined;
   private bus: PciDeviceBus | undefined;
+  /** The device's register names (empty when its spec names none). */
+  readonly registers: RegisterMap;
+  /** The handler objects the host maps: their `read`/`write` are swapped when counting turns on or off. */
   private readonly handlers: MmioHandler[] = [];
+  /** The plain register handlers, kept to switch counting off again. */
+  readonly #plain: MmioHandler[] = [];
+  readonly #registerCounters: BarRegisterCounters[] = [];
+  #counting = false;
 
   constructor(spec: PciDeviceSpec) {
     validatePciDeviceSpec(spec);
@@ -160,8 +174,62 @@ export abstract class PciDevice {
     this.name = spec.name;
     this.config = new ConfigSpace(256);
     this.msix = spec.msix ? new MsixTable(spec.msix.vectors) : undefined;
+    this.registers = new RegisterMap(spec.name, spec.registers, new Map(spec.bars.map((b) => [b.index, b.size])));
     this.initConfig();
-    for (const bar of spec.bars) this.handlers[bar.index] = this.makeHandler(bar);
+    for (const bar of spec.bars) {
+      const h = this.makeHandler(bar);
+      this.#plain[bar.index] = h;
+      this.handlers[bar.index] = { read: h.read, write: h.write };
+    }
+  }
+
+  /**
+   * Switches per-register counting on or off (a state change, as a freeze is: the BAR
+   * handlers the host holds are swapped in place, so an access pays for counting only
+   * while it is on). Counts accumulate until `clearRegisterCounts()`.
+   */
+  countRegisters(on: boolean): void {
+    if (on === this.#counting) return;
+    this.#counting = on;
+    for (const bar of this.spec.bars) {
+      const h = this.handlers[bar.index]!;
+      const plain = this.#plain[bar.index]!;
+      if (!on) {
+        h.read = plain.read;
+        h.write = plain.write;
+        continue;
+      }
+      this.#registerCounters[bar.index] ??= new BarRegisterCounters(bar.index, bar.size);
+      const c = this.#registerCounters[bar.index]!;
+      const { reads, writes, sizes } = c;
+      h.read = (off, size) => {
+        const i = off >>> 2;
+        reads[i] = reads[i]! + 1;
+        sizes[i] = sizes[i]! | size;
+        return plain.read(off, size);
+      };
+      h.write = (off, size, value) => {
+        const i = off >>> 2;
+        writes[i] = writes[i]! + 1;
+        sizes[i] = sizes[i]! | size;
+        plain.write(off, size, value);
+      };
+    }
+  }
+
+  /** Whether per-register counting is on. */
+  get countingRegisters(): boolean {
+    return this.#counting;
+  }
+
+  /** The registers accessed since counting started (or was cleared), by BAR then offset. */
+  registerCounts(): RegisterCount[] {
+    return this.#registerCounters.flatMap((c) => (c ? c.touched() : []));
+  }
+
+  /** Zeroes the per-register counts. */
+  clearRegisterCounts(): void {
+    for (const c of this.#registerCounters) c?.clear();
   }
 
   /** Implemented by the device: a register read at `offset` within BAR `bar`. */
@@ -218,8 +286,16 @@ export abstract class PciDevice {
     if (this.msix) this.config.setRaw(MSIX_CAP_OFFSET + 2, 2, this.spec.msix!.vectors - 1);
   }
 
-  /** Memory decode (command bit 1), kept in step with config space so the MMIO gate reads a field. */
-  memoryEnabled = false;
+  /** Memory decode (command bit 1), kept in step with config space, with the watchers told when it changes (the BARs' gates re-route their mappings). */
+  readonly memoryEnabledFlag = new WatchedFlag(false);
+
+  /** Memory decode (command bit 1). */
+  get memoryEnabled(): boolean {
+    return this.memoryEnabledFlag.on;
+  }
+  set memoryEnabled(on: boolean) {
+    this.memoryEnabledFlag.set(on);
+  }
 
   get busMasterEnabled(): boolean {
     return (this.config.command & Command.BusMaster) !== 0;

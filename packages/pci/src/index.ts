@@ -2,6 +2,7 @@
 export * from './config-space.js';
 export * from './msix.js';
 export * from './device.js';
+export * from './registers.js';
 export * from './allocator.js';
 export * from './iommu.js';
 export * from './pci-function.js';

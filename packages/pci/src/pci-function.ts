@@ -1,9 +1,11 @@
+import { WatchedFlag } from '@vhw/core';
 import type { PciDevice } from './device.js';
 import { Iommu } from './iommu.js';
 
 /** A set of functions the platform isolates together (on PPC64, a Partitionable Endpoint). */
 export class IsolationGroup {
-  mmioFrozen = false;
+  /** Whether the group's MMIO is frozen, with the watchers told when it changes (the BARs' gates re-route their mappings). */
+  readonly mmioFrozenFlag = new WatchedFlag(false);
   dmaFrozen = false;
   /** Times this group was frozen. */
   freezes = 0;
@@ -14,6 +16,13 @@ export class IsolationGroup {
     readonly index: number,
   ) {
     this.iommu = new Iommu(`iommu:${id}`);
+  }
+  /** Whether the group's MMIO is frozen (accesses answer all-ones, writes are dropped). */
+  get mmioFrozen(): boolean {
+    return this.mmioFrozenFlag.on;
+  }
+  set mmioFrozen(on: boolean) {
+    this.mmioFrozenFlag.set(on);
   }
   get frozen(): boolean {
     return this.mmioFrozen || this.dmaFrozen;

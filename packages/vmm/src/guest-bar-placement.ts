@@ -21,6 +21,10 @@ export interface PlacedGuestBar {
   fn: PassthroughFunction;
   region: VfioRegionInfo;
   guestAddress: number;
+  /** The BAR's size as the guest sees it (larger than the region's after an MSI-X relocation enlarged it). */
+  size: number;
+  /** Where the BAR sits in host MMIO; 0 for a BAR the VMM added for a relocated MSI-X table (nothing backs it). */
+  hostAddress: number;
 }
 
 /**
@@ -32,13 +36,23 @@ export interface PlacedGuestBar {
  * @throws VhwError E_ALLOCATION when a window is too small.
  */
 export function placeGuestBars(functions: readonly PassthroughFunction[], o: GuestMmioWindows, pageSize: number): PlacedGuestBar[] {
-  const requests: Array<{ key: string; size: number; fn: PassthroughFunction; region: VfioRegionInfo; is64: boolean }> = [];
+  const requests: Array<{
+    key: string;
+    size: number;
+    fn: PassthroughFunction;
+    region: VfioRegionInfo;
+    is64: boolean;
+    hostAddress: number;
+  }> = [];
   for (const fn of functions) {
     for (let i = 0; i <= 5; i++) {
       const region = fn.dev.getRegionInfo(i);
       const assigned = fn.dev.fn.bar(i);
-      if (region.size === 0 || !assigned) continue;
-      requests.push({ key: `${fn.name}:BAR${i}`, size: region.size, fn, region, is64: fn.barIs64(i) });
+      // A BAR the VMM added for a relocated MSI-X table has no region and no host address.
+      const added = fn.relocation?.added === true && fn.relocation.bar === i;
+      if (!added && (region.size === 0 || !assigned)) continue;
+      const size = fn.guestBarSize(i);
+      requests.push({ key: `${fn.name}:BAR${i}`, size, fn, region, is64: fn.barIs64(i), hostAddress: assigned?.address ?? 0 });
     }
   }
   const minAlign = o.guestBarPlacement === 'page-aligned' ? pageSize : 0;
@@ -54,5 +68,11 @@ export function placeGuestBars(functions: readonly PassthroughFunction[], o: Gue
       minAlign,
     ),
   ];
-  return requests.map((r) => ({ fn: r.fn, region: r.region, guestAddress: placed.find((x) => x.key === r.key)!.address }));
+  return requests.map((r) => ({
+    fn: r.fn,
+    region: r.region,
+    guestAddress: placed.find((x) => x.key === r.key)!.address,
+    size: r.size,
+    hostAddress: r.hostAddress,
+  }));
 }

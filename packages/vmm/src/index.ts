@@ -34,12 +34,14 @@ import {
 import { GuestPciBusToken } from '@vhw/guest';
 import { type HostBridge, PciHostToken } from '@vhw/pci';
 import { type VfioPciDriver, VfioToken } from '@vhw/vfio-pci';
+import { MSIX_RELOCATION_MODES } from './msix-relocation.js';
 import { VMM_STAGE, VmmToken } from './tokens.js';
 import { Vmm, type VmmDeps, VmmDepsToken, VmmOptionsToken } from './vmm.js';
 
 export * from './plan.js';
 export * from './reasons.js';
 export * from './msix-emulation.js';
+export * from './msix-relocation.js';
 export * from './guest-bar-placement.js';
 export * from './passthrough-bar.js';
 export * from './passthrough-function.js';
@@ -97,6 +99,10 @@ export const vmmOptions = z.strictObject({
     .default('machine')
     .describe('vfio-no-msix-emulation: "machine" takes the machine property (pSeries: true)'),
   guestMsiAddress: z.number().int().nonnegative().default(0xfee0_0000).describe('guest MSI doorbell address'),
+  msixRelocation: z
+    .enum(MSIX_RELOCATION_MODES, { message: `allowed: ${MSIX_RELOCATION_MODES.join(', ')}` })
+    .default('off')
+    .describe("QEMU's x-msix-relocation: move the emulated MSI-X table and PBA to a new BAR or the upper half of a doubled one"),
 });
 
 /**

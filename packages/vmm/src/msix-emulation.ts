@@ -10,12 +10,27 @@ export class MsixEmulator {
   readonly model: MsixTable;
   /** Messages not sent because their address is not the guest's MSI doorbell. */
   badAddress = 0;
+  /** Bytes of the table (16 per vector). */
+  private readonly tableBytes: number;
+  /** Bytes of the PBA (one bit per vector, whole 64-bit words). */
+  private readonly pbaBytes: number;
 
+  /**
+   * @param vectors the table's entries.
+   * @param guestMsiAddress the guest's MSI doorbell: messages elsewhere are dropped.
+   * @param inject raises a guest vector.
+   * @param relocated whether the VMM relocated the table (`x-msix-relocation`): then the
+   *   region that serves the table also serves what follows it in the relocated space, the
+   *   PBA right after the table and padding that reads 0 and ignores writes.
+   */
   constructor(
     readonly vectors: number,
     private readonly guestMsiAddress: number,
     inject: (guestVector: number) => void,
+    private readonly relocated = false,
   ) {
+    this.tableBytes = vectors * 16;
+    this.pbaBytes = Math.ceil(vectors / 64) * 8;
     this.model = new MsixTable(vectors);
     this.model.sink = (lo, hi, data) => {
       if (hi * 2 ** 32 + lo !== this.guestMsiAddress) this.badAddress++;
@@ -32,11 +47,22 @@ export class MsixEmulator {
     this.model.reset();
   }
 
+  /**
+   * A read at `offset` from the start of the table. In a relocated space an offset past the
+   * table reads the PBA that follows it, and anything else (before the table in an enlarged
+   * BAR, or past the PBA) reads 0.
+   */
   readTable(offset: number, size: 1 | 2 | 4): number {
+    if (this.relocated && (offset < 0 || offset >= this.tableBytes)) {
+      const pba = offset - this.tableBytes;
+      return pba >= 0 && pba < this.pbaBytes ? this.model.readPba(pba, size) : 0;
+    }
     return this.model.readTable(offset, size);
   }
 
+  /** A write at `offset` from the start of the table; in a relocated space, writes past the table are dropped (the PBA is read-only). */
   writeTable(offset: number, size: 1 | 2 | 4, value: number): void {
+    if (this.relocated && (offset < 0 || offset >= this.tableBytes)) return;
     this.model.writeTable(offset, size, value);
   }
 

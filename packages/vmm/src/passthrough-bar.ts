@@ -53,6 +53,7 @@ export class PassthroughBar {
    * @param region vfio's info for the BAR's region.
    * @param hostAddress where the BAR sits in host MMIO.
    * @param guestAddress where the guest's firmware placed it.
+   * @param guestSize its size as the guest sees it (an MSI-X relocation may enlarge or add it).
    */
   constructor(
     private readonly vmm: BarHost,
@@ -60,10 +61,11 @@ export class PassthroughBar {
     readonly region: VfioRegionInfo,
     readonly hostAddress: number,
     public guestAddress: number,
+    guestSize: number = region.size,
   ) {
     this.device = fn.name;
     this.index = region.index;
-    this.size = region.size;
+    this.size = guestSize;
   }
 
   /**
@@ -110,13 +112,13 @@ export class PassthroughBar {
 
   private makePlan(region: VfioRegionInfo): BarPlan {
     const { fn, vmm } = this;
-    const m = fn.msix;
     return planBar({
       pageSize: vmm.pageSize,
       guestAddress: this.guestAddress,
       region,
       deviceInfo: fn.info,
-      msixTable: m && m.tableBar === this.index ? { offset: m.tableOffset, size: m.vectors * 16 } : undefined,
+      ...fn.msixInBar(this.index),
+      barSize: this.size,
       noMsixEmulation: vmm.noMsixEmulation,
       guestPageShared: (page) => vmm.guestPageShared(this, page),
       kernelReason: (off) => fn.dev.diagnose(this.index, off) ?? VmmReason.MmapFailed,

@@ -3,6 +3,10 @@ import { type GuestBar, type GuestEeh, type GuestPciFunction, type RtasChangeMsi
 import { Cfg, ConfigSpace, type HostBridge, MSIX_CAP_OFFSET } from '@vhw/pci';
 import { VFIO_PCI_CONFIG_REGION_INDEX, type VfioDeviceInfo, type VfioPciDevice, type VfioPciDriver, readMsixLayout } from '@vhw/vfio-pci';
 import { MsixEmulator } from './msix-emulation.js';
+import { type MsixRelocation, type MsixRelocationOptions, type RelocationBarSlot, relocateMsix } from './msix-relocation.js';
+
+/** An MSI-X layout: the table and PBA, each a BAR index and an offset in it. */
+export type MsixLayout = NonNullable<ReturnType<typeof readMsixLayout>>;
 
 /** A passed-through BAR as its function sees it (a `PassthroughBar`). */
 export interface FunctionBar {
@@ -14,7 +18,9 @@ export interface FunctionBar {
 /** What a passed-through function asks of its VMM (the `Vmm`). */
 export interface FunctionHost {
   readonly deps: { readonly cpu: GuestCpu; readonly bridge: HostBridge; readonly vfio: VfioPciDriver };
-  readonly options: { readonly guestMsiAddress: number };
+  readonly options: { readonly guestMsiAddress: number } & MsixRelocationOptions;
+  /** The host page size. */
+  readonly pageSize: number;
   readonly paravirtMsi: boolean;
   readonly noMsixEmulation: boolean;
   readonly counters: { configAccesses: number; rtasCalls: number; rtasErrors: number };
@@ -55,7 +61,15 @@ export class PassthroughFunction implements GuestPciFunction {
   readonly deviceId: number;
   readonly bars: GuestBar[] = [];
   readonly info: VfioDeviceInfo;
-  readonly msix: ReturnType<typeof readMsixLayout>;
+  /**
+   * The MSI-X layout the guest sees and the VMM emulates: the device's own, or after a
+   * relocation (`relocation`) the relocated BAR with the table and PBA in it.
+   */
+  readonly msix: MsixLayout | undefined;
+  /** The device's own MSI-X layout (where QEMU's fix-up splits the mmap). */
+  readonly deviceMsix: MsixLayout | undefined;
+  /** Where the VMM relocated the emulated MSI-X table (`x-msix-relocation`), if it did. */
+  readonly relocation: MsixRelocation | undefined;
   readonly emulator: MsixEmulator | undefined;
   readonly paravirtMsi: ((count: number) => RtasChangeMsiResult) | undefined;
   readonly eeh: GuestEeh | undefined;
@@ -89,12 +103,20 @@ export class PassthroughFunction implements GuestPciFunction {
     this.info = dev.getDeviceInfo();
     this.vendorId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.VendorId, 2);
     this.deviceId = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.DeviceId, 2);
-    this.msix = readMsixLayout(dev);
+    this.deviceMsix = readMsixLayout(dev);
     this.configSize = dev.getRegionInfo(VFIO_PCI_CONFIG_REGION_INDEX).size;
     this.configSpaceName = `${dev.name}:config`;
     for (let i = 0; i < 6; i++) this.barFlags[i] = dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, Cfg.Bar0 + i * 4, 4) & 0xf;
+    this.relocation = this.relocate(vmm.options.msixRelocation ?? 'off', vmm.pageSize);
+    const r = this.relocation;
+    this.msix =
+      r && this.deviceMsix
+        ? { vectors: this.deviceMsix.vectors, tableBar: r.bar, tableOffset: r.tableOffset, pbaBar: r.bar, pbaOffset: r.pbaOffset }
+        : this.deviceMsix;
     const { cpu } = vmm.deps;
-    this.emulator = this.msix ? new MsixEmulator(this.msix.vectors, vmm.options.guestMsiAddress, (v) => cpu.raiseInterrupt(v)) : undefined;
+    this.emulator = this.msix
+      ? new MsixEmulator(this.msix.vectors, vmm.options.guestMsiAddress, (v) => cpu.raiseInterrupt(v), r !== undefined)
+      : undefined;
     this.paravirtMsi = vmm.paravirtMsi && this.msix ? (count) => this.rtasChangeMsi(count) : undefined;
     const bridge = vmm.deps.bridge;
     const group = dev.fn.group;
@@ -123,6 +145,43 @@ export class PassthroughFunction implements GuestPciFunction {
   /** Whether BAR `i` is a 64-bit memory BAR (as its config register says). */
   barIs64(i: number): boolean {
     return (this.barFlags[i]! & 0x7) === 0x4;
+  }
+
+  /**
+   * QEMU's `vfio_pci_relocate_msix()` for this function (see `relocateMsix`). An added BAR
+   * gets its type bits here: memory, prefetchable (QEMU: the emulated table has no read side
+   * effects), 64-bit when the slot after it is free.
+   */
+  private relocate(mode: NonNullable<MsixRelocationOptions['msixRelocation']>, pageSize: number): MsixRelocation | undefined {
+    const bars: RelocationBarSlot[] = [];
+    for (let i = 0; i < 6; i++) {
+      bars.push({ size: this.dev.getRegionInfo(i).size, is64: this.barIs64(i), io: (this.barFlags[i]! & 0x1) === 1 });
+    }
+    const r = relocateMsix({ mode, pageSize, device: this.name, bars, msix: this.deviceMsix });
+    if (r?.added) this.barFlags[r.bar] = (r.is64 ? 0x4 : 0) | 0x8;
+    return r;
+  }
+
+  /** The size of BAR `i` as the guest sees it: vfio's, or the relocated BAR's (added or enlarged). */
+  guestBarSize(i: number): number {
+    const r = this.relocation;
+    return r && r.bar === i ? r.guestSize : this.dev.getRegionInfo(i).size;
+  }
+
+  /**
+   * The MSI-X tables in BAR `i` for the VMM's plan: the one it emulates there (`msixTable`)
+   * and, when it relocated that elsewhere, the device's own (`deviceMsixTable`), around which
+   * QEMU's fix-up still splits the mmap.
+   */
+  msixInBar(i: number): { msixTable?: { offset: number; size: number }; deviceMsixTable?: { offset: number; size: number } } {
+    const m = this.msix;
+    const d = this.deviceMsix;
+    if (!m || !d) return {};
+    const size = m.vectors * 16;
+    return {
+      ...(m.tableBar === i ? { msixTable: { offset: m.tableOffset, size } } : {}),
+      ...(this.relocation && d.tableBar === i ? { deviceMsixTable: { offset: d.tableOffset, size } } : {}),
+    };
   }
 
   /** Takes in a BAR the guest's firmware placed: the guest sees it on the bus and in its registers. */
@@ -159,6 +218,13 @@ export class PassthroughFunction implements GuestPciFunction {
       const ctl = (this.msixControl & 0xc000) | (m.vectors - 1);
       const word = (this.dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, MSIX_CAP_OFFSET, 2) | (ctl << 16)) >>> 0;
       const v = word >>> ((offset - MSIX_CAP_OFFSET) * 8);
+      return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
+    }
+    if (m && this.relocation && offset >= MSIX_CAP_OFFSET + 4 && offset < MSIX_CAP_OFFSET + 12) {
+      // QEMU's msix_init writes the relocated table and PBA (offset | BIR) into the capability.
+      const isPba = offset >= MSIX_CAP_OFFSET + 8;
+      const reg = isPba ? (m.pbaOffset | m.pbaBar) >>> 0 : (m.tableOffset | m.tableBar) >>> 0;
+      const v = reg >>> ((offset - MSIX_CAP_OFFSET - (isPba ? 8 : 4)) * 8);
       return size === 4 ? v >>> 0 : v & ((1 << (size * 8)) - 1);
     }
     return this.dev.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, offset, size);

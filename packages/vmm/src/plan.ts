@@ -7,6 +7,7 @@ import {
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_FLAG_MMAP,
 } from '@vhw/vfio-pci';
+import { MsixRelocationReason } from './msix-relocation.js';
 import { type AreaReason, VmmReason } from './reasons.js';
 
 /** How a trapped piece is served once the access has exited to the VMM. */
@@ -41,8 +42,20 @@ export interface BarPlanInput {
   guestAddress: number;
   region: VfioRegionInfo;
   deviceInfo: VfioDeviceInfo;
-  /** The MSI-X table in this BAR, if here. */
+  /** The MSI-X table in this BAR, if here (where the VMM emulates it: after a relocation, the relocated one). */
   msixTable?: { offset: number; size: number };
+  /**
+   * The device's own MSI-X table in this BAR when the VMM relocated its emulation elsewhere
+   * (or elsewhere in this BAR): QEMU's fix-up still splits the mmap around it. Defaults to
+   * `msixTable`.
+   */
+  deviceMsixTable?: { offset: number; size: number };
+  /**
+   * The BAR's size as the guest sees it, when the VMM enlarged it for a relocated MSI-X
+   * table: the device backs only the region's bytes (the lower part). Defaults to the
+   * region's size.
+   */
+  barSize?: number;
   /** The machine says the guest sets MSIs up paravirtually (vfio-no-msix-emulation). */
   noMsixEmulation: boolean;
   /** Another guest BAR lies in one of this BAR's guest pages. */
@@ -72,32 +85,37 @@ export interface BarPlan {
  */
 export function planBar(input: BarPlanInput): BarPlan {
   const P = input.pageSize;
-  const S = input.region.size;
+  // D: the bytes the device backs; S: the BAR as the guest sees it (larger only after an
+  // MSI-X relocation enlarged it, or added it with D = 0).
+  const D = input.region.size;
+  const S = input.barSize ?? D;
   const G = input.guestAddress;
   const table = input.msixTable;
+  const deviceTable = input.deviceMsixTable ?? table;
 
   // 1. What the kernel lets us mmap.
   let areas: Array<{ offset: number; size: number }> = [];
   if ((input.region.flags & VFIO_REGION_INFO_FLAG_MMAP) !== 0) {
     const sparse = input.region.caps.find((c) => c.id === VFIO_REGION_INFO_CAP_SPARSE_MMAP);
-    areas = sparse && 'areas' in sparse ? sparse.areas.filter((a) => a.size > 0).map((a) => ({ ...a })) : [{ offset: 0, size: S }];
+    areas = sparse && 'areas' in sparse ? sparse.areas.filter((a) => a.size > 0).map((a) => ({ ...a })) : [{ offset: 0, size: D }];
   }
   const tableMappable =
     input.region.caps.some((c) => c.id === VFIO_REGION_INFO_CAP_MSIX_MAPPABLE) ||
     (input.deviceInfo.flags & VFIO_DEVICE_FLAGS_PCI_MSIX_MMAP) !== 0;
 
   // 2. QEMU's fix-up: a single whole-BAR mmap is split around the table (host-page rounded).
-  if (table && !tableMappable && areas.length === 1 && areas[0]!.offset === 0 && areas[0]!.size === S) {
-    const start = Math.floor(table.offset / P) * P;
-    const end = Math.ceil((table.offset + table.size) / P) * P;
+  // It runs before (and regardless of) a relocation, on the device's own table.
+  if (deviceTable && !tableMappable && areas.length === 1 && areas[0]!.offset === 0 && areas[0]!.size === D) {
+    const start = Math.floor(deviceTable.offset / P) * P;
+    const end = Math.ceil((deviceTable.offset + deviceTable.size) / P) * P;
     areas = [];
     if (start > 0) areas.push({ offset: 0, size: start });
-    if (end < S) areas.push({ offset: end, size: S - end });
+    if (end < D) areas.push({ offset: end, size: D - end });
   }
   const emulatesTable = table !== undefined && !input.noMsixEmulation;
 
   // 3. Sub-page growth: the whole region is one mmap and the guest BAR is host-page aligned.
-  const wholeMmap = areas.length === 1 && areas[0]!.offset === 0 && areas[0]!.size === S;
+  const wholeMmap = areas.length === 1 && areas[0]!.offset === 0 && areas[0]!.size === D;
   // Growing only pays when the guest page is the BAR's alone: another BAR in it wins the
   // overlap (QEMU re-adds the grown BAR at priority 0), so the page cannot map whole.
   const grown = S < P && wholeMmap && G % P === 0 && !input.guestPageShared(G - (G % P));
@@ -120,6 +138,8 @@ export function planBar(input: BarPlanInput): BarPlan {
       else if (!grown) blocker = G % P !== 0 ? VmmReason.GuestBarUnaligned : VmmReason.GuestPageShared;
     } else if (page < G || page + P > G + S) blocker = VmmReason.GuestBarUnaligned;
     if (blocker === undefined && input.guestPageShared(page)) blocker = VmmReason.GuestPageShared;
+    // An enlarged BAR whose device part ends inside this page: the rest is the VMM's.
+    if (blocker === undefined && lo < D && D < hi) blocker = MsixRelocationReason.RelocatedPage;
     if (blocker === undefined && emulatesTable && table!.offset < hi && lo < table!.offset + table!.size) {
       blocker = tableMappable ? VmmReason.MsixEmulation : Reason.MsixTablePage;
     }
@@ -135,6 +155,7 @@ export function planBar(input: BarPlanInput): BarPlan {
   // 5. Classify the BAR byte ranges between every boundary, then merge equal neighbours.
   const cuts = new Set<number>([0, S]);
   for (const a of areas) cuts.add(a.offset).add(Math.min(a.offset + a.size, S));
+  if (D < S) cuts.add(D);
   if (emulatesTable) cuts.add(table!.offset).add(table!.offset + table!.size);
   for (let page = guestPageOf(0) + P; page < G + S; page += P) cuts.add(page - G);
   const points = [...cuts].filter((c) => c >= 0 && c <= S).sort((a, b) => a - b);
@@ -146,6 +167,8 @@ export function planBar(input: BarPlanInput): BarPlan {
     const page = guestPageOf(off);
     let piece: Omit<PlannedArea, 'offset' | 'size'>;
     if (inTable(off)) piece = { path: 'trap', via: 'msix-table', reason: VmmReason.MsixTable };
+    // Beyond the device's bytes: the space the VMM added for a relocated table (PBA, padding).
+    else if (off >= D) piece = { path: 'trap', via: 'msix-table', reason: MsixRelocationReason.Relocated };
     else if (inMmap(off) && pageDirect.get(page))
       piece = { path: 'direct', via: 'kvm', reason: grown ? VmmReason.MmapSubPage : Reason.Mmap };
     else if (inMmap(off)) piece = { path: 'trap', via: 'qemu-mmap', reason: pageBlocker.get(page) ?? VmmReason.GuestBarUnaligned };

@@ -1,4 +1,5 @@
 import type { Reason } from '@vhw/vfio-pci';
+import { MSIX_RELOCATION_REMEDY, type MsixRelocationReason } from './msix-relocation.js';
 
 /**
  * The reasons only the VMM decides: how it places and grows guest BARs, whether it
@@ -23,7 +24,7 @@ export const VmmReason = {
 export type VmmReason = (typeof VmmReason)[keyof typeof VmmReason];
 
 /** Why a planned area of a BAR is direct or traps: the kernel's reason or the VMM's. */
-export type AreaReason = Reason | VmmReason;
+export type AreaReason = Reason | VmmReason | MsixRelocationReason;
 
 /** For each of the VMM's trap reasons: which setting would change it. `vhw explain` prints it. */
 export const VMM_REASON_REMEDY: Readonly<Record<string, string>> = {
@@ -32,4 +33,5 @@ export const VMM_REASON_REMEDY: Readonly<Record<string, string>> = {
   [VmmReason.GuestBarUnaligned]: 'guest BAR placement page-aligned (vmm guestBarPlacement)',
   [VmmReason.GuestPageShared]: 'guest BAR placement page-aligned (vmm guestBarPlacement)',
   [VmmReason.MmapFailed]: 'see the mmap error',
+  ...MSIX_RELOCATION_REMEDY,
 };

@@ -1,4 +1,4 @@
-import { type Mmu, hex } from '@vhw/core';
+import { type Mmu, type TrapHandler, hex } from '@vhw/core';
 
 /**
  * The guest pages marked to trap in the MMU for the VMM's trap regions. Several BARs can
@@ -7,6 +7,7 @@ import { type Mmu, hex } from '@vhw/core';
  */
 export class TrapPages {
   private readonly users = new Map<number, number>();
+  private resolver: (page: number) => TrapHandler | undefined = () => undefined;
 
   /**
    * @param mmu the guest MMU the pages are marked in.
@@ -31,7 +32,26 @@ export class TrapPages {
       if (users === 0) this.mmu.mapTrap(`trap@${hex(page)}`, page, P, reason, owner);
       this.users.set(page, users + 1);
       held.push(page);
+      this.resolve(page);
     }
+  }
+
+  /**
+   * Sets what resolves a marked page's trap handler ahead of time (undefined: the page
+   * exits to the VMM's dispatch), and resolves every marked page with it.
+   */
+  resolveWith(resolver: (page: number) => TrapHandler | undefined): void {
+    this.resolver = resolver;
+    this.resolveAll();
+  }
+
+  /** Resolves every marked page again (after the regions behind them changed). */
+  resolveAll(): void {
+    for (const page of this.users.keys()) this.resolve(page);
+  }
+
+  private resolve(page: number): void {
+    this.mmu.resolveTrap(`trap@${hex(page)}`, this.resolver(page));
   }
 
   /** Removes one user from each page of `held` (unmarking pages nobody uses any more). */
@@ -41,7 +61,10 @@ export class TrapPages {
       if (users === 0) {
         this.mmu.unmap(`trap@${hex(page)}`);
         this.users.delete(page);
-      } else this.users.set(page, users);
+      } else {
+        this.users.set(page, users);
+        this.resolve(page);
+      }
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Charge, MmioHandler } from '@vhw/core';
+import { type Charge, type MmioHandler, type Region, type Stats, type TrapHandler, takesAsIs } from '@vhw/core';
 import type { VfioPciDevice } from '@vhw/vfio-pci';
 import type { MsixEmulator } from './msix-emulation.js';
 
@@ -24,9 +24,9 @@ export class VfioFdRegion implements MmioHandler {
    * @param base offset of this piece in the region.
    */
   constructor(
-    private readonly dev: VfioPciDevice,
-    private readonly index: number,
-    private readonly base: number,
+    readonly dev: VfioPciDevice,
+    readonly index: number,
+    readonly base: number,
   ) {}
 
   read(off: number, size: 1 | 2 | 4): number {
@@ -124,5 +124,73 @@ export class MsixTableRegion implements MmioHandler {
   write(off: number, size: 1 | 2 | 4, value: number): void {
     this.writeCharge.add();
     this.emu.writeTable(this.tableBase + off, size, value);
+  }
+}
+
+/**
+ * A guest page whose only trap region is served through the vfio fd, resolved ahead of
+ * time (as QEMU's softmmu TLB entry points at the MemoryRegion's ops): a trapped access of
+ * the region exits here and goes to the vfio region with nothing looked up, charged and
+ * counted as the VMM's dispatch through its flat view would (the dispatch, the region's
+ * access count, the trap under the region's reason). Anything else (8-byte accesses, bytes
+ * outside the region, sizes it does not take as they are) goes to the VMM's dispatch.
+ */
+export class FdTrapPage implements TrapHandler {
+  private readonly dev: VfioPciDevice;
+  private readonly index: number;
+  private readonly regionBase: number;
+  private readonly passSizes: number;
+  private readonly base: number;
+  private readonly size: number;
+  private readonly tag: number;
+
+  /**
+   * @param region the VMM space's region of the page (its handler a `VfioFdRegion`).
+   * @param fd that handler.
+   * @param dispatch the VMM's dispatch charge.
+   * @param stats where the trap is counted.
+   * @param vmm the VMM's own trap handler, for every other access.
+   */
+  constructor(
+    private readonly region: Region,
+    fd: VfioFdRegion,
+    private readonly dispatch: Charge,
+    private readonly stats: Stats,
+    private readonly vmm: TrapHandler,
+  ) {
+    this.dev = fd.dev;
+    this.index = fd.index;
+    this.regionBase = fd.base;
+    this.passSizes = region.passSizes;
+    this.base = region.base;
+    this.size = region.size;
+    this.tag = region.tag;
+  }
+
+  /** The high half of the last 8-byte read (those go through the VMM). */
+  get high(): number {
+    return this.vmm.high;
+  }
+
+  read(gpa: number, size: number, reasonId: number): number {
+    const off = gpa - this.base;
+    if (!(off >= 0 && takesAsIs(this.passSizes, off, size) && off + size <= this.size)) return this.vmm.read(gpa, size, reasonId);
+    this.dispatch.add();
+    this.region.accesses++;
+    const v = this.dev.regionRead(this.index, this.regionBase + off, size);
+    this.stats.countTrap(this.tag);
+    return v;
+  }
+
+  write(gpa: number, size: number, value: number, high: number, reasonId: number): void {
+    const off = gpa - this.base;
+    if (!(off >= 0 && takesAsIs(this.passSizes, off, size) && off + size <= this.size)) {
+      this.vmm.write(gpa, size, value, high, reasonId);
+      return;
+    }
+    this.dispatch.add();
+    this.region.accesses++;
+    this.dev.regionWrite(this.index, this.regionBase + off, size, value);
+    this.stats.countTrap(this.tag);
   }
 }

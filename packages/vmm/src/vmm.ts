@@ -25,14 +25,15 @@ import type { GuestPciBus, GuestPciFunction } from '@vhw/guest';
 import type { HostBridge } from '@vhw/pci';
 import { Reason, type VfioPciDriver } from '@vhw/vfio-pci';
 import { type GuestMmioWindows, placeGuestBars } from './guest-bar-placement.js';
+import type { MsixRelocationOptions } from './msix-relocation.js';
 import { type AreaReport, PassthroughBar } from './passthrough-bar.js';
 import { PassthroughFunction } from './passthrough-function.js';
 import type { PlannedArea } from './plan.js';
 import { TrapPages } from './trap-pages.js';
-import type { TrapRegionCharges } from './trap-regions.js';
+import { FdTrapPage, type TrapRegionCharges, VfioFdRegion } from './trap-regions.js';
 
 /** Options of the VMM: the guest's MMIO windows and BAR placement, and its MSI set-up. */
-export interface VmmOptions extends GuestMmioWindows {
+export interface VmmOptions extends GuestMmioWindows, MsixRelocationOptions {
   /** vfio-no-msix-emulation: 'machine' reads the machine property, or force it. */
   noMsixEmulation: 'machine' | boolean;
   /** Where guest MSI writes go (the virtual interrupt controller). */
@@ -152,6 +153,22 @@ export class Vmm implements TrapHandler, GuestPciBus {
     };
     this.unassignedReason = deps.stats.reasonId(Reason.Unassigned);
     this.unmappedReason = deps.stats.reasonId('unmapped');
+    // Each trapped page's handler is resolved ahead of time from the region behind it, and
+    // again whenever the regions change.
+    this.trapPages.resolveWith((page) => this.trapPageHandler(page));
+    this.space.onChange(() => this.trapPages.resolveAll());
+  }
+
+  /**
+   * The handler a trapped guest page's accesses exit to, resolved ahead of time: the page's
+   * vfio fd region when it is the only region in the page (see `FdTrapPage`); none (the
+   * VMM's dispatch through its flat view) otherwise.
+   */
+  private trapPageHandler(page: number): TrapHandler | undefined {
+    const regions = this.space.intersecting(page, this.pageSize);
+    const r = regions[0];
+    if (regions.length !== 1 || r === undefined || !(r.handler instanceof VfioFdRegion)) return undefined;
+    return new FdTrapPage(r, r.handler, this.dispatch, this.deps.stats, this);
   }
 
   get msiAddress(): number {
@@ -176,7 +193,7 @@ export class Vmm implements TrapHandler, GuestPciBus {
     const groups = new Set(vfio.devices.map((d) => d.fn.group));
     for (const g of groups) for (const block of memory.entries) g.iommu.map(block.base, block.size, block.base);
     for (const p of placeGuestBars(this.functions, this.options, this.pageSize)) {
-      const bar = new PassthroughBar(this, p.fn, p.region, p.fn.dev.fn.bar(p.region.index)!.address, p.guestAddress);
+      const bar = new PassthroughBar(this, p.fn, p.region, p.hostAddress, p.guestAddress, p.size);
       this.bars.push(bar);
       p.fn.attachBar(bar);
     }

@@ -238,7 +238,15 @@ describe('nic-lite options', () => {
 
   it('fills defaults and uses the name as the instance', () => {
     const p = nicLite({ name: 'vf1' });
-    expect(p.options).toEqual({ name: 'vf1', ringSize: 256, interruptBatch: 8, packetBytes: 64, vectors: 3 });
+    expect(p.options).toEqual({
+      name: 'vf1',
+      ringSize: 256,
+      interruptBatch: 8,
+      packetBytes: 64,
+      vectors: 3,
+      workload: 'io',
+      mmioReadPercent: 50,
+    });
     expect(p.instance).toBe('vf1');
   });
 });

@@ -1,7 +1,7 @@
 import type { AccessConstraints } from '@vhw/core';
 import { PciDevice, type PciDeviceSpec } from '@vhw/pci';
 import { NIC_MAX_PACKET_BYTES, type NicLiteInput, type NicLiteOptions, resolveNicLiteOptions } from './options.js';
-import { CTRL_RST, Cause, DESC_SIZE, DescStatus, NicReg, QUEUE_ENABLE, STATUS_FD, STATUS_LU, TxCmd } from './regs.js';
+import { CTRL_RST, Cause, DESC_SIZE, DescStatus, NIC_REGISTER_NAMES, NicReg, QUEUE_ENABLE, STATUS_FD, STATUS_LU, TxCmd } from './regs.js';
 
 /** BAR0 registers: 32-bit, aligned (Linux igbvf uses readl/writel only; QEMU's igbvf implements 4-byte accesses). */
 const REGISTER_CONSTRAINTS: AccessConstraints = { valid: { sizes: [4], unaligned: false }, impl: { min: 4, max: 4 } };
@@ -352,5 +352,6 @@ export function nicLiteSpec(options: NicLiteOptions): PciDeviceSpec {
       { index: 3, size: 0x4000, kind: 'mem64', prefetchable: true, label: 'msix' },
     ],
     msix: { vectors: options.vectors, tableBar: 3, tableOffset: 0, pbaBar: 3, pbaOffset: 0x2000 },
+    registers: NIC_REGISTER_NAMES,
   };
 }

@@ -1,7 +1,28 @@
 import { type GuestCpu, VhwError, hex } from '@vhw/core';
-import { type GuestContext, type GuestDriver, type GuestPciFunction, enableDeviceMem, findDriverBar } from '@vhw/guest';
+import {
+  type GuestContext,
+  type GuestDriver,
+  type GuestPciFunction,
+  type LoopWrite,
+  MmioLoop,
+  type WorkloadKind,
+  enableDeviceMem,
+  findDriverBar,
+} from '@vhw/guest';
+import { RegisterMap } from '@vhw/pci';
 import { type NicLiteInput, type NicLiteOptions, resolveNicLiteOptions } from './options.js';
-import { CTRL_RST, Cause, DESC_SIZE, DescStatus, NicReg, QUEUE_ENABLE, RX_BUFFER_BYTES, TxCmd, nicLitePayloadWord } from './regs.js';
+import {
+  CTRL_RST,
+  Cause,
+  DESC_SIZE,
+  DescStatus,
+  NIC_REGISTER_NAMES,
+  NicReg,
+  QUEUE_ENABLE,
+  RX_BUFFER_BYTES,
+  TxCmd,
+  nicLitePayloadWord,
+} from './regs.js';
 
 /** How long the driver waits before it gives up on the device. */
 export interface NicLiteDriverTuning {
@@ -51,7 +72,9 @@ export interface NicLiteDriverCounters {
  */
 export class NicLiteDriver implements GuestDriver {
   readonly device: string;
-  readonly opName = 'packet';
+  readonly opName: string;
+  /** `mmio`: each operation is one hot-register access (`MmioLoop`), not a packet. */
+  readonly workload: WorkloadKind;
   readonly options: NicLiteOptions;
   readonly tuning: NicLiteDriverTuning;
   readonly counters: NicLiteDriverCounters = {
@@ -96,6 +119,7 @@ export class NicLiteDriver implements GuestDriver {
   private recoverPending = false;
   private cleaning = false;
   private cleanAgain = false;
+  private loop: MmioLoop | undefined;
 
   /**
    * @param input - the plugin's options (the driver uses name, ringSize, packetBytes, vectors)
@@ -107,6 +131,8 @@ export class NicLiteDriver implements GuestDriver {
     this.tuning = { ...NIC_DRIVER_DEFAULTS, ...tuning };
     this.ring = this.options.ringSize;
     this.txStride = Math.ceil(this.options.packetBytes / 64) * 64;
+    this.workload = this.options.workload;
+    this.opName = this.workload === 'mmio' ? 'MMIO access' : 'packet';
   }
 
   /**
@@ -128,6 +154,26 @@ export class NicLiteDriver implements GuestDriver {
       this.rxBuffers = os.alloc(this.ring * RX_BUFFER_BYTES);
     }
     this.initDevice();
+    if (this.workload === 'mmio') this.loop = this.mmioLoop();
+  }
+
+  /**
+   * The MMIO workload's loop over the hot registers nic-lite names: reads of those a read
+   * does not change (EICR is read-to-clear: not read), writes that leave the VF as it is
+   * (the tails they hold, the mask already set; EICR not written).
+   */
+  private mmioLoop(): MmioLoop {
+    const hot = new RegisterMap(this.device, NIC_REGISTER_NAMES).hot().filter((r) => r.offset !== NicReg.EICR);
+    const current: Readonly<Record<number, () => number>> = {
+      [NicReg.TDT]: () => this.txTail,
+      [NicReg.RDT]: () => this.rxUse,
+      [NicReg.EIMS]: () => Cause.Queue0,
+    };
+    const writes: LoopWrite[] = hot.flatMap((r) => {
+      const value = current[r.offset];
+      return value ? [{ name: r.name, offset: r.offset, value }] : [];
+    });
+    return new MmioLoop(this.cpu, this.bar0, hot, writes, this.options.mmioReadPercent, 4);
   }
 
   /**
@@ -137,6 +183,10 @@ export class NicLiteDriver implements GuestDriver {
    */
   run(packets: number): { completed: number; failed: number } {
     if (this.txRing === 0) throw new VhwError('E_STATE', `nic-lite driver ${this.device}: run() before probe()`);
+    if (this.loop) {
+      this.loop.run(packets);
+      return { completed: packets, failed: 0 };
+    }
     if (!Number.isSafeInteger(packets) || packets < 0)
       throw new VhwError('E_RANGE', `nic-lite driver: packets ${String(packets)}; allowed: a non-negative integer`);
     const c0 = this.counters.completed;

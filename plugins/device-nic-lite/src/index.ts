@@ -19,6 +19,7 @@ export {
   Cause,
   DESC_SIZE,
   DescStatus,
+  NIC_REGISTER_NAMES,
   NicReg,
   QUEUE_ENABLE,
   RX_BUFFER_BYTES,

@@ -1,4 +1,5 @@
 import { optionsError, z } from '@vhw/core';
+import { mmioWorkloadFields } from '@vhw/guest';
 
 /** The plugin name: `vhw list` shows it and every option error starts with it. */
 export const NIC_LITE_PLUGIN = 'nic-lite';
@@ -32,6 +33,7 @@ export const nicLiteSchema = z
       .default(64)
       .describe('bytes per packet (the first 8 carry the sequence number)'),
     vectors: z.number().int().min(1).max(64).default(3).describe('MSI-X vectors (igbvf has 3: RX/TX queue, TX, mailbox)'),
+    ...mmioWorkloadFields,
   })
   .superRefine((o, ctx) => {
     if (o.interruptBatch > o.ringSize - 1) {

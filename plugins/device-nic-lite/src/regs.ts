@@ -1,3 +1,5 @@
+import type { RegisterName, RegisterNames } from '@vhw/pci';
+
 /**
  * The register map of nic-lite: a subset of the Intel 82576 VF (igbvf), at the offsets
  * of Linux drivers/net/ethernet/intel/igbvf/regs.h (queue 0), all 32-bit.
@@ -39,6 +41,9 @@ export const NicReg = {
   TXDCTL: 0x3828,
 } as const;
 
+/** The registers one packet or one interrupt touches. */
+const NIC_HOT: ReadonlySet<string> = new Set(['TDT', 'RDT', 'EICR', 'EIMS']);
+
 export const CTRL_RST = 1 << 26;
 export const STATUS_FD = 1 << 0;
 export const STATUS_LU = 1 << 1;
@@ -75,3 +80,15 @@ export function nicLitePayloadWord(seq: number, offset: number): number {
   const x = Math.imul((seq ^ Math.imul(offset, 0x27d4eb2d)) >>> 0, 0x165667b1);
   return (x ^ (x >>> 15)) >>> 0;
 }
+
+/**
+ * BAR0's register names as igbvf's regs.h spells them (the `E1000_` prefix dropped; the
+ * VF's queue registers without the `VF` prefix they carry there), for reports and `vhw
+ * explain nic0:TDT`. Hot: the tail writes of every packet (TDT, RDT), the cause read and
+ * mask write of every interrupt (EICR, EIMS).
+ */
+export const NIC_REGISTER_NAMES: RegisterNames = {
+  0: (Object.entries(NicReg) as Array<[keyof typeof NicReg, number]>).map(
+    ([name, offset]): RegisterName => ({ name, offset, size: 4, ...(NIC_HOT.has(name) ? { hot: true } : {}) }),
+  ),
+};

@@ -158,6 +158,9 @@ describe('nvme-lite options', () => {
       ioQueues: 1,
       interruptCoalescing: 1,
       deviceLatencyNs: 0,
+      workload: 'io',
+      mmioReadPercent: 50,
+      mmioAccessSize: 4,
     });
     expect(p.instance).toBe('nvme7');
     expect(p.kind).toBe('device');
@@ -169,6 +172,9 @@ describe('nvme-lite options', () => {
       'ioQueues',
       'interruptCoalescing',
       'deviceLatencyNs',
+      'workload',
+      'mmioReadPercent',
+      'mmioAccessSize',
     ]);
   });
 

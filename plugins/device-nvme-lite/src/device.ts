@@ -2,7 +2,18 @@ import type { AccessConstraints } from '@vhw/core';
 import type { PciDeviceSpec } from '@vhw/pci';
 import { NVME_LAYOUTS, type NvmeLiteInput, type NvmeLiteOptions, resolveNvmeLiteOptions } from './options.js';
 import { MAX_QID, NvmeQueueEngine } from './queue-engine.js';
-import { AdminOpcode, CC_EN, CSTS_CFS, CSTS_RDY, IoOpcode, NVME_NAMESPACE_BLOCKS, NvmeReg, NvmeStatus, nvmeLbaPattern } from './regs.js';
+import {
+  AdminOpcode,
+  CC_EN,
+  CSTS_CFS,
+  CSTS_RDY,
+  IoOpcode,
+  NVME_NAMESPACE_BLOCKS,
+  NvmeReg,
+  NvmeStatus,
+  nvmeLbaPattern,
+  nvmeRegisterNames,
+} from './regs.js';
 
 export type { NvmeLiteDeviceCounters } from './queue-engine.js';
 /** CAP: MQES 1023 (1024 entries), CQR (contiguous queues required), TO 1 (500 ms). */
@@ -259,5 +270,6 @@ export function nvmeLiteSpec(options: NvmeLiteOptions): PciDeviceSpec {
     revision: 2,
     bars: [{ index: 0, size: layout.barSize, kind: 'mem64', prefetchable: false, label: 'registers+doorbells+msix' }],
     msix: { vectors: options.vectors, tableBar: 0, tableOffset: layout.tableOffset, pbaBar: 0, pbaOffset: layout.pbaOffset },
+    registers: nvmeRegisterNames(options.ioQueues),
   };
 }

@@ -1,9 +1,19 @@
 import { type GuestCpu, VhwError, hex } from '@vhw/core';
-import { type GuestContext, type GuestDriver, type GuestPciFunction, enableDeviceMem, findDriverBar } from '@vhw/guest';
+import {
+  type GuestContext,
+  type GuestDriver,
+  type GuestPciFunction,
+  type LoopWrite,
+  MmioLoop,
+  type WorkloadKind,
+  enableDeviceMem,
+  findDriverBar,
+} from '@vhw/guest';
+import { RegisterMap } from '@vhw/pci';
 import { NvmeControllerRegs } from './controller-regs.js';
 import { type NvmeLiteInput, type NvmeLiteOptions, resolveNvmeLiteOptions } from './options.js';
 import { type CompletionSink, type PendingCommand, QueuePair } from './queue-pair.js';
-import { AdminOpcode, CQE_SIZE, IoOpcode, NVME_NAMESPACE_BLOCKS, SQE_SIZE } from './regs.js';
+import { AdminOpcode, CQE_SIZE, IoOpcode, NVME_NAMESPACE_BLOCKS, SQE_SIZE, nvmeRegisterNames } from './regs.js';
 
 /** How long the driver waits before it gives up on the device. */
 export interface NvmeLiteDriverTuning {
@@ -68,7 +78,9 @@ export function nvmeLiteWriteData(pair: number): number {
  */
 export class NvmeLiteDriver implements GuestDriver, CompletionSink {
   readonly device: string;
-  readonly opName = 'command';
+  readonly opName: string;
+  /** `mmio`: each operation is one hot-register access (`MmioLoop`), not a command. */
+  readonly workload: WorkloadKind;
   readonly options: NvmeLiteOptions;
   readonly tuning: NvmeLiteDriverTuning;
   readonly counters: NvmeLiteDriverCounters = {
@@ -106,6 +118,7 @@ export class NvmeLiteDriver implements GuestDriver, CompletionSink {
   private recoverPending = false;
   private reaping = false;
   private anyDeferred = false;
+  private loop: MmioLoop | undefined;
 
   /**
    * @param input - the plugin's options (the driver uses name, queueDepth, ioQueues, vectors, deviceLatencyNs)
@@ -115,6 +128,8 @@ export class NvmeLiteDriver implements GuestDriver, CompletionSink {
     this.options = resolveNvmeLiteOptions(input);
     this.device = this.options.name;
     this.tuning = { ...NVME_DRIVER_DEFAULTS, ...tuning };
+    this.workload = this.options.workload;
+    this.opName = this.workload === 'mmio' ? 'MMIO access' : 'command';
   }
 
   /**
@@ -130,6 +145,30 @@ export class NvmeLiteDriver implements GuestDriver, CompletionSink {
     this.regs = new NvmeControllerRegs(ctx.cpu, bar.gpa, this.device, this.tuning);
     if (!this.admin) this.allocate(ctx);
     this.initController();
+    if (this.workload === 'mmio') this.loop = this.mmioLoop(bar.gpa);
+  }
+
+  /**
+   * The MMIO workload's loop over the hot registers nvme-lite names: reads of CSTS (the
+   * doorbells are write-only), writes of the I/O queues' doorbells with their current
+   * tail and head, so the controller sees nothing new. An 8-byte access reads CSTS with
+   * the dword below it and writes an SQ tail doorbell with its CQ head doorbell.
+   */
+  private mmioLoop(barGpa: number): MmioLoop {
+    const size = this.options.mmioAccessSize;
+    const hot = new RegisterMap(this.device, nvmeRegisterNames(this.options.ioQueues)).hot();
+    const reads = hot.filter((r) => r.name === 'CSTS').map((r) => ({ name: r.name, offset: size === 8 ? r.offset & ~7 : r.offset }));
+    const writes: LoopWrite[] = [];
+    for (const r of hot) {
+      const m = /^(SQ|CQ)(\d+)(TDBL|HDBL)$/.exec(r.name);
+      if (!m) continue;
+      const q = this.io[Number(m[2]) - 1];
+      if (!q) continue;
+      if (m[1] === 'SQ') {
+        writes.push({ name: r.name, offset: r.offset, value: () => q.sqTail, ...(size === 8 ? { high: () => q.cqHead } : {}) });
+      } else if (size === 4) writes.push({ name: r.name, offset: r.offset, value: () => q.cqHead });
+    }
+    return new MmioLoop(this.cpu, barGpa, reads, writes, this.options.mmioReadPercent, size);
   }
 
   /**
@@ -141,6 +180,10 @@ export class NvmeLiteDriver implements GuestDriver, CompletionSink {
     if (!this.admin) throw new VhwError('E_STATE', `nvme-lite driver ${this.device}: run() before probe()`);
     if (!Number.isSafeInteger(ops) || ops < 0)
       throw new VhwError('E_RANGE', `nvme-lite driver: ops ${String(ops)}; allowed: a non-negative integer`);
+    if (this.loop) {
+      this.loop.run(ops);
+      return { completed: ops, failed: 0 };
+    }
     const c0 = this.counters.completed;
     const f0 = this.counters.failed;
     this.running = true;

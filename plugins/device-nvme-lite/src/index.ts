@@ -37,5 +37,6 @@ export {
   SQE_SIZE,
   cqHeadDoorbell,
   nvmeLbaPattern,
+  nvmeRegisterNames,
   sqTailDoorbell,
 } from './regs.js';

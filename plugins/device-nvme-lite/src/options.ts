@@ -1,4 +1,5 @@
 import { optionsError, z } from '@vhw/core';
+import { mmioWorkloadFields } from '@vhw/guest';
 
 /** The plugin name: `vhw list` shows it and every option error starts with it. */
 export const NVME_LITE_PLUGIN = 'nvme-lite';
@@ -50,6 +51,11 @@ export const nvmeLiteSchema = z.strictObject({
     .max(1e9)
     .default(0)
     .describe('guest-visible service time per command, charged by the driver as waiting'),
+  ...mmioWorkloadFields,
+  mmioAccessSize: z
+    .union([z.literal(4), z.literal(8)])
+    .default(4)
+    .describe('mmio workload: bytes per access (8: CSTS with the dword below it, an SQ tail doorbell with its CQ head)'),
 });
 
 /** Validated options with defaults filled in. */

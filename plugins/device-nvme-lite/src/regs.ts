@@ -3,6 +3,8 @@
  * (NVM Express base specification 1.4 numbering).
  */
 
+import type { RegisterName, RegisterNames } from '@vhw/pci';
+
 /** Controller registers in BAR0 (byte offsets). 8-byte registers are listed by their low dword. */
 export const NvmeReg = {
   /** Controller Capabilities (8 bytes, read-only). */
@@ -82,4 +84,32 @@ export function nvmeLbaPattern(lba: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
   return (x ^ (x >>> 16)) >>> 0;
+}
+
+/**
+ * BAR0's register names as the NVMe specification spells them, for reports and `vhw
+ * explain nvme0:SQ1TDBL`: the controller registers, then each queue pair's doorbells
+ * (`SQyTDBL`, `CQyHDBL`, 4-byte stride). The I/O queues' doorbells and CSTS are marked hot:
+ * a driver rings the doorbells on every command and polls CSTS.
+ * @param ioQueues - I/O queue pairs the controller offers doorbells for (admin queue 0 always)
+ * @returns the table for `PciDeviceSpec.registers`
+ */
+export function nvmeRegisterNames(ioQueues: number): RegisterNames {
+  const regs: RegisterName[] = [
+    { name: 'CAP', offset: NvmeReg.CAP, size: 8 },
+    { name: 'VS', offset: NvmeReg.VS, size: 4 },
+    { name: 'INTMS', offset: NvmeReg.INTMS, size: 4 },
+    { name: 'INTMC', offset: NvmeReg.INTMC, size: 4 },
+    { name: 'CC', offset: NvmeReg.CC, size: 4 },
+    { name: 'CSTS', offset: NvmeReg.CSTS, size: 4, hot: true },
+    { name: 'NSSR', offset: NvmeReg.NSSR, size: 4 },
+    { name: 'AQA', offset: NvmeReg.AQA, size: 4 },
+    { name: 'ASQ', offset: NvmeReg.ASQ, size: 8 },
+    { name: 'ACQ', offset: NvmeReg.ACQ, size: 8 },
+  ];
+  for (let q = 0; q <= ioQueues; q++) {
+    regs.push({ name: `SQ${q}TDBL`, offset: sqTailDoorbell(q), size: 4, hot: q > 0 });
+    regs.push({ name: `CQ${q}HDBL`, offset: cqHeadDoorbell(q), size: 4, hot: q > 0 });
+  }
+  return { 0: regs };
 }

@@ -172,6 +172,16 @@ export class VfioPciDevice {
     return this.fn.name;
   }
 
+  /**
+   * The device's I/O BARs as userspace sees them: regions the fd reaches and mmap never
+   * does (`Reason.IoBar`), with the host's port address of each.
+   */
+  ioRegions(): Array<{ index: number; size: number; address: number; reason: Reason }> {
+    return this.fn.device.spec.bars
+      .filter((b) => (this.ioBars & (1 << b.index)) !== 0)
+      .map((b) => ({ index: b.index, size: b.size, address: this.fn.device.barAddress(b.index), reason: Reason.IoBar }));
+  }
+
   private claimRemainder(index: number, address: number, size: number): boolean {
     const page = this.bridge.pageSize;
     const name = `vfio sub-page reserved ${this.fn.name} BAR${index}`;

@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import { VhwError, hex, parsePatchList, patchListOf } from '@vhw/core';
-import { prepare, vfioOf } from '@vhw/experiment';
+import {
+  type PageMapMsixRelocation,
+  findRegister,
+  pageMapMsixRelocations,
+  prepare,
+  pciRegisterNamer,
+  relocationOf,
+  vfioOf,
+} from '@vhw/experiment';
 import { REASON_REMEDY } from '@vhw/vfio-pci';
 import { VMM_REASON_REMEDY } from '@vhw/vmm';
 import { loadScenarioOf } from '../scenario-file.js';
@@ -12,15 +20,17 @@ export interface ExplainCommandOptions extends PointOptions {
   address: string;
 }
 
-/** Parses an address: hex/decimal guest address, or DEVICE:BARn[+OFFSET]. */
-function parseAddress(text: string): { gpa?: number; device?: string; bar?: number; offset?: number } {
+/** Parses an address: hex/decimal guest address, DEVICE:BARn[+OFFSET], or DEVICE:REGISTER (a name its plugin gives). */
+function parseAddress(text: string): { gpa?: number; device?: string; bar?: number; offset?: number; register?: string } {
   const m = /^([A-Za-z0-9_.-]+):BAR([0-5])(?:\+(0x[0-9a-fA-F]+|\d+))?$/.exec(text);
   if (m) return { device: m[1], bar: Number(m[2]), offset: m[3] ? Number(m[3]) : 0 };
+  const r = /^([A-Za-z0-9_.-]+):([A-Za-z][A-Za-z0-9_.]*)$/.exec(text);
+  if (r) return { device: r[1], register: r[2] };
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new VhwError(
       'E_CONFIG',
-      `--address ${text}; allowed: a guest address (e.g. 0x200001000) or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)`,
+      `--address ${text}; allowed: a guest address (e.g. 0x200001000), DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000) or DEVICE:REGISTER (e.g. nvme0:SQ0TDBL)`,
     );
   }
   return { gpa: n };
@@ -35,6 +45,7 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
   const run = prepare(scenario, configOf(o));
   try {
     const a = parseAddress(o.address);
+    if (a.register !== undefined) Object.assign(a, findRegister(run, a.device!, a.register));
     let gpa = a.gpa;
     if (gpa === undefined) {
       const bar = run.vmm.bars.find((b) => b.device === a.device && b.index === a.bar);
@@ -69,10 +80,19 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
       return;
     }
     const dev = vfioOf(run).device(e.bar.device);
-    lines.push(`  guest page ${hex(e.guestPage)} → host page ${hex(e.hostPage)}`);
+    // Past the bytes the device backs lies the space the VMM added for a relocated MSI-X table: no host page.
+    const emulatedOnly = e.offset >= e.bar.region.size && e.offset < e.bar.size;
     lines.push(
-      `  BAR: ${e.bar.device} BAR${e.bar.index} (${e.bar.size} bytes) guest ${hex(e.bar.guestAddress)} host ${hex(e.bar.hostAddress)}, offset ${hex(e.offset)}`,
+      `  guest page ${hex(e.guestPage)} → ${emulatedOnly ? 'no host page (space the VMM added for the relocated MSI-X table)' : `host page ${hex(e.hostPage)}`}`,
     );
+    const relocated = e.bar.fn.relocation?.bar === e.bar.index;
+    lines.push(
+      `  BAR: ${e.bar.device} BAR${e.bar.index} (${e.bar.size} bytes${relocated && e.bar.region.size !== e.bar.size ? `, of which the device backs ${e.bar.region.size}` : ''}) guest ${hex(e.bar.guestAddress)} ${relocated && e.bar.fn.relocation?.added ? 'host: none (added by the VMM)' : `host ${hex(e.bar.hostAddress)}`}, offset ${hex(e.offset)}`,
+    );
+    const reloc = pageMapMsixRelocations(run.vmm).find((r) => r.device === e.bar.device);
+    if (reloc) lines.push(...relocationLines(reloc, relocationOf(run.vmm)));
+    const register = pciRegisterNamer(run.bridge)(e.bar.device, e.bar.index, e.offset);
+    if (register) lines.push(`  register: ${register}`);
     const region = dev.getRegionInfo(e.bar.index);
     lines.push(
       `  vfio region info: flags=${hex(region.flags)} caps=[${region.caps.map((c) => ('areas' in c ? `sparse-mmap ${c.areas.map((x) => `${hex(x.offset)}+${hex(x.size)}`).join(' ')}` : 'msix-mappable')).join(', ')}], device flags=${hex(dev.getDeviceInfo().flags)}`,
@@ -98,12 +118,27 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
   }
 }
 
+/** What `explain` says of a function whose MSI-X table the VMM relocated: where it went, and what became of the device's own table page. */
+function relocationLines(r: PageMapMsixRelocation, mode: string): string[] {
+  const kind = r.added
+    ? `added in an unused slot, ${r.guestSize} bytes`
+    : `doubled to ${r.guestSize} bytes, the device backs the lower ${r.deviceSize}`;
+  const t = r.deviceTable;
+  return [
+    `  MSI-X relocation (x-msix-relocation=${mode}${r.auto ? ", vhw's auto rule" : ''}): table at BAR${r.bar}+${hex(r.table.offset)} and PBA at BAR${r.bar}+${hex(r.pba.offset)} (${kind}), ${r.emulated ? 'emulated by the VMM' : 'not emulated: the machine sets vfio-no-msix-emulation'}`,
+    `  the device's own table at BAR${t.bar}+${hex(t.offset)} (host page ${hex(t.hostPage)}) is ${t.why}`,
+  ];
+}
+
 /** Adds `vhw explain` to `program`. */
 export function addExplainCommand(program: Command, io: Io): void {
   const explain = program
     .command('explain')
     .description('for one guest address: the whole path an access takes, and for a trap the reason and the patch that would change it')
     .argument('<scenario>', 'a built-in scenario name or a scenario file')
-    .requiredOption('--address <addr>', 'a guest address, or DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000)');
+    .requiredOption(
+      '--address <addr>',
+      'a guest address, DEVICE:BARn+OFFSET (e.g. nvme0:BAR0+0x1000) or DEVICE:REGISTER (e.g. nvme0:SQ0TDBL)',
+    );
   pointOptions(explain).action((scenario: string, o: ExplainCommandOptions) => explainAction(io, scenario, o));
 }

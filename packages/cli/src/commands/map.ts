@@ -6,6 +6,7 @@ import { loadScenarioOf } from '../scenario-file.js';
 import { type Io, writeFileAtomic } from '../output.js';
 import { type PointOptions, configOf, formatOption, pointOptions } from '../options.js';
 import { pageMapSvg, pageMapText } from '../render/index.js';
+import { msixMarksOf } from '../report-maps.js';
 
 /** `vhw map`. */
 export interface MapCommandOptions extends PointOptions {
@@ -40,7 +41,7 @@ export async function mapAction(io: Io, scenarioRef: string, o: MapCommandOption
     const map = buildPageMap(run);
     const title = `${scenario.name}, ${o.variant}, patches: ${patchListOf(parsePatchList(o.patches))}`;
     if (o.out) {
-      writeFileAtomic(o.out, pageMapSvg(map, { title }));
+      writeFileAtomic(o.out, pageMapSvg(map, { title, ...msixMarksOf(run) }));
       io.err(`wrote ${o.out}`);
     }
     if (o.format === 'json') io.out(JSON.stringify(map, null, 2));

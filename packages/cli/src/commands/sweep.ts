@@ -9,6 +9,7 @@ import {
   executeGrid,
   experimentStamper,
   parseSetOptions,
+  parseRelocations,
   parseShard,
   parseVariants,
   parseVaryDimensions,
@@ -25,6 +26,7 @@ import {
   type ResultFormat,
   type WorkloadOptions,
   collect,
+  msixRelocationOption,
   parsePositiveInt,
   positiveIntOption,
   resultFormatOption,
@@ -36,6 +38,8 @@ import {
 export interface SweepCommandOptions extends WorkloadOptions {
   /** One variant or `both`, parsed by `parseVariants`. */
   variant: string;
+  /** One relocation mode or `both`, parsed by `parseRelocations`. */
+  msixRelocation?: string;
   format: ResultFormat;
   out?: string;
   /** Each `--vary` given: one dimension of the grid each, in order. */
@@ -72,7 +76,7 @@ async function sweepInto(
   const variants = parseVariants(o.variant);
   const vary = varyOf(o);
   const { costs, pluginSets } = parseSetOptions(o.set);
-  const grid = sweepGrid(scenario.name, variants, vary);
+  const grid = sweepGrid(scenario.name, variants, vary, parseRelocations(o.msixRelocation));
   const shard = o.shard ? parseShard(o.shard) : undefined;
   const points = shard ? shardOf(grid, shard) : grid;
   const bar =
@@ -141,6 +145,7 @@ export function addSweepCommand(program: Command, io: Io): void {
       .description(`run all 8 patch combinations and compare each with none (default scenario: ${DEFAULT_SCENARIO})`)
       .argument('[scenario]', 'a built-in scenario name or the path of a .ts/.js scenario file')
       .addOption(variantOption(true))
+      .addOption(msixRelocationOption(true))
       .addOption(resultFormatOption())
       .option('--out <dir>', 'write results.json, results.csv, chart.svg, report.html (and vary.svg) to DIR')
       .option(

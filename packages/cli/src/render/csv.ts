@@ -2,10 +2,10 @@
  * CSV export of run results (RFC 4180).
  */
 import { PATCHES } from '@vhw/core';
-import { type RunResult, varyFieldsOf, varyValueOf } from '@vhw/experiment';
+import type { RunResult } from '@vhw/experiment';
 import { Reason } from '@vhw/vfio-pci';
 import { VmmReason } from '@vhw/vmm';
-import { displayOrder, speedupsVsNone } from './format.js';
+import { displayOrder, speedupsVsNone, varyFieldsOf, varyValueOf } from './format.js';
 
 /** Prefix of the per-dimension `--vary` value columns, e.g. `vary:guest.ioStackNs`. */
 export const VARY_COLUMN_PREFIX = 'vary:';

@@ -3,6 +3,8 @@
  * to be distinct and easy to check (ops/s is chosen so that speed-ups are round ratios).
  */
 import type { PageMap, PatchSet, RunResult, Variant } from '@vhw/experiment';
+import type { VaryEntry } from './format.js';
+import type { PageMapMark } from './page-map.js';
 
 /** The eight patch combinations in display order (none first, all three last). */
 export const ALL_COMBOS: PatchSet[] = (
@@ -18,6 +20,9 @@ export const ALL_COMBOS: PatchSet[] = (
   ] as const
 ).map(([alignBars, subPageMmap, msixMmap]) => ({ alignBars, subPageMmap, msixMmap }));
 
+/** A fixture's vary point: the single-object form or the array form of grid rows. */
+export type FixtureVary = VaryEntry | VaryEntry[];
+
 /** Options of {@link makeRun}. */
 export interface RunFixture {
   scenario?: string;
@@ -27,7 +32,11 @@ export interface RunFixture {
   direct?: number;
   trapped?: number;
   trapsByReason?: Record<string, number>;
-  vary?: { field: string; value: number };
+  /**
+   * The vary point: one `{ field, value }` (stored as given, the form of sets written before
+   * grids) or an array with one entry per `--vary` dimension (the row format of grids).
+   */
+  vary?: FixtureVary;
   pageSize?: number;
   platform?: string;
 }
@@ -86,7 +95,8 @@ export function makeRun(f: RunFixture = {}): RunResult {
       { page: '0x200080010000', traps: 100, reasons: ['msix-table-page'] },
     ],
   };
-  if (f.vary) r.vary = [f.vary];
+  // Stored as given: the array form is not in RunResult's type yet where the grid rows are not merged.
+  if (f.vary) (r as { vary?: unknown }).vary = f.vary;
   return r;
 }
 
@@ -102,7 +112,7 @@ export function makeRun(f: RunFixture = {}): RunResult {
  * @example
  * makeSweep(['a', 'b']).length; // 32
  */
-export function makeSweep(scenarios: string[] = ['igbvf-like'], base = 1_000_000, vary?: { field: string; value: number }): RunResult[] {
+export function makeSweep(scenarios: string[] = ['igbvf-like'], base = 1_000_000, vary?: FixtureVary): RunResult[] {
   const out: RunResult[] = [];
   for (const scenario of scenarios) {
     for (const variant of ['rfc-2015', 'upstream'] as const) {
@@ -144,6 +154,63 @@ export function pageMapFixture(): PageMap {
         ],
       },
       { hostPa: 0x3fe080020000, group: 'PE#2', path: 'unused', pieces: [] },
+    ],
+  };
+}
+
+/**
+ * A two-dimensional `--vary` grid (rows in the array form, one entry per dimension): for each
+ * `guest.ioStackNs` in 0, 5000, 10000 and `exit.userspaceFactor` in 1, 2, a full sweep whose
+ * all-patches speed-up is `4 * factor / (1 + ioStackNs / 5000)`.
+ *
+ * @returns 16 runs per grid point (96 in all).
+ * @example
+ * makeGrid().length; // 96
+ */
+export function makeGrid(): RunResult[] {
+  return [0, 5000, 10000].flatMap((io) =>
+    [1, 2].flatMap((factor) =>
+      makeSweep(['igbvf-like'], 1e6, [
+        { field: 'guest.ioStackNs', value: io },
+        { field: 'exit.userspaceFactor', value: factor },
+      ]).map((r) => {
+        const all = r.patches.alignBars && r.patches.subPageMmap && r.patches.msixMmap;
+        if (all) r.workload.opsPerSecond = (r.workload.opsPerSecond / 4) * ((4 * factor) / (1 + io / 5000));
+        return r;
+      }),
+    ),
+  );
+}
+
+/**
+ * A 64 KiB page crowded with small BARs (three of 4 KiB and two of 1 KiB) of a device with its
+ * MSI-X table and PBA in the third, for the labelling of narrow pieces.
+ *
+ * @returns the page map, with the MSI-X marks of the device.
+ * @example
+ * const { map, marks } = crowdedPageFixture();
+ */
+export function crowdedPageFixture(): { map: PageMap; marks: PageMapMark[] } {
+  const hostPa = 0x80000000;
+  const sizes = [4096, 4096, 4096, 1024, 1024];
+  let offset = 0;
+  const pieces = sizes.map((size, bar) => {
+    const p = {
+      device: 'echo0',
+      bar,
+      offset,
+      size,
+      path: bar === 2 ? ('trap' as const) : ('direct' as const),
+      reason: bar === 2 ? 'msix-table-page' : 'mmap-sub-page',
+    };
+    offset += size;
+    return p;
+  });
+  return {
+    map: { pageSize: 65536, pages: [{ hostPa, group: 'PE#0', path: 'mixed', pieces }] },
+    marks: [
+      { device: 'echo0', bar: 2, kind: 'msix-table', hostPa: hostPa + 8192, offset: 0, size: 256 },
+      { device: 'echo0', bar: 2, kind: 'msix-pba', hostPa: hostPa + 8192 + 2048, offset: 2048, size: 8 },
     ],
   };
 }

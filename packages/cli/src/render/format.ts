@@ -49,8 +49,9 @@ export function groupKey(r: RunResult): string {
     r.platform.pageSize,
     r.platform.eeh,
     r.variant,
-    r.vary ? r.vary.map((v) => v.field) : null,
-    r.vary ? r.vary.map((v) => v.value) : null,
+    // Each MSI-X relocation is compared with its own none run (absent in older files: off).
+    r.relocation ?? 'off',
+    ...varyOf(r).flatMap((v) => [v.field, v.value]),
   ]);
 }
 
@@ -238,6 +239,71 @@ export function escapeXml(s: string): string {
  * varyFieldLabel(results); // 'exit.directCycles'
  */
 export function varyFieldLabel(results: readonly RunResult[]): string | undefined {
-  const fields = [...new Set(results.flatMap((r) => (r.vary ?? []).map((v) => v.field)))];
+  const fields = varyFieldsOf(results);
   return fields.length === 0 ? undefined : fields.join(' / ');
+}
+
+/** One `--vary` dimension of a row: the field and the value this run used. */
+export interface VaryEntry {
+  field: string;
+  /** A number for cost fields; a string for plugin-option dimensions (e.g. `nvme0.layout`). */
+  value: number | string;
+}
+
+/**
+ * The `--vary` point of a row as a list, one entry per dimension in the order given on the
+ * command line. Reads the array form (`[{ field, value }, ...]`) and, from sets written before
+ * grids existed, the single-object form.
+ *
+ * @param r - a run result.
+ * @returns the entries; empty for a run without a vary point.
+ * @example
+ * varyOf(r); // [{ field: 'guest.ioStackNs', value: 5000 }]
+ */
+export function varyOf(r: RunResult): VaryEntry[] {
+  const v: unknown = (r as { vary?: unknown }).vary;
+  const entries = Array.isArray(v) ? v : v && typeof v === 'object' ? [v] : [];
+  return entries.filter(isVaryEntry);
+}
+
+function isVaryEntry(x: unknown): x is VaryEntry {
+  if (!x || typeof x !== 'object') return false;
+  const e = x as { field?: unknown; value?: unknown };
+  return typeof e.field === 'string' && (typeof e.value === 'number' || typeof e.value === 'string');
+}
+
+/**
+ * The `--vary` fields of a set of rows, each once, in the order their dimensions were given
+ * (first seen): the vary columns of a table or CSV of the rows.
+ *
+ * @param results - run results.
+ * @returns e.g. `['guest.ioStackNs', 'nvme0.layout']`; empty without `--vary`.
+ */
+export function varyFieldsOf(results: readonly RunResult[]): string[] {
+  return [...new Set(results.flatMap((r) => varyOf(r).map((v) => v.field)))];
+}
+
+/**
+ * A row's value of the `--vary` dimension `field`.
+ *
+ * @param r - a run result.
+ * @param field - a `--vary` field, e.g. `guest.ioStackNs`.
+ * @returns the value; undefined when the row does not vary `field`.
+ */
+export function varyValueOf(r: RunResult, field: string): number | string | undefined {
+  return varyOf(r).find((e) => e.field === field)?.value;
+}
+
+/**
+ * The vary point of a row as text: `field=value` per dimension, joined by `, `.
+ *
+ * @param r - a run result.
+ * @returns e.g. `guest.ioStackNs=5000, exit.userspaceFactor=2`; empty without a vary point.
+ * @example
+ * varyText(r); // 'guest.ioStackNs=5000'
+ */
+export function varyText(r: RunResult): string {
+  return varyOf(r)
+    .map((v) => `${v.field}=${v.value}`)
+    .join(', ');
 }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { htmlReport, inlineSvg } from './html-report.js';
+import { htmlReport, inlineSvg, reportCharts, reportSummary } from './html-report.js';
 import { sweepChartSvg, varyChartSvg } from './charts.js';
 import { pageMapSvg } from './page-map.js';
-import { makeRun, makeSweep, pageMapFixture } from './fixtures.js';
+import { makeGrid, makeRun, makeSweep, pageMapFixture } from './fixtures.js';
 import { checkXml } from './xml-check.js';
 
 const costs = [
@@ -137,5 +137,82 @@ describe('htmlReport provenance', () => {
     expect(html).toMatch(/<h2>Machines<\/h2>[\s\S]*nvme0[\s\S]*\{&quot;layout&quot;:&quot;&lt;bar0&gt;&quot;\}/);
     expect(html).toMatch(/<h2>Provenance<\/h2>[\s\S]*9\.9\.9[\s\S]*v20\.0\.0[\s\S]*vhw sweep x --set cost\.a=&lt;1&gt;/);
     expect(html).toContain('<p class="note">Partial set: 4 of 8 points missing.</p>');
+  });
+});
+
+describe('htmlReport for a reader', () => {
+  it('puts the summary first, then charts, page maps, tables and the cost sources last', async () => {
+    const results = makeSweep(['igbvf-like']);
+    const html = htmlReport({
+      title: 't',
+      results,
+      charts: await reportCharts(results),
+      pageMaps: [{ label: 'm', svg: pageMapSvg(pageMapFixture()), group: 'variant rfc-2015' }],
+      costs,
+    });
+    const at = (needle: string) => {
+      const i = html.indexOf(needle);
+      expect(i, needle).toBeGreaterThan(0);
+      return i;
+    };
+    const order = [
+      '<section class="summary">',
+      '<h2>Charts</h2>',
+      '<h2>Page maps</h2>',
+      '<table class="sweep">',
+      '<h2>Cost parameters</h2>',
+    ].map(at);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(html).toContain(
+      '<p class="headline">igbvf-like, all three patches: 4.00x vs none (rfc-2015 and upstream alike), traps 1,000 → 1,000',
+    );
+    expect(html).toContain('<span class="file">(chart.svg)</span>');
+    expect(html).toContain('<details class="maps" open><summary>variant rfc-2015</summary>');
+    expect(html).toMatch(/@media print/);
+  });
+
+  it('collapses a long table, and shows a short one open', () => {
+    const long = htmlReport({ title: 't', results: [...makeSweep(['a']), ...makeSweep(['b'])] });
+    expect(long).toContain('<details class="table"><summary>Sweep: 32 run(s)</summary>');
+    const short = htmlReport({ title: 't', results: makeSweep(['a']) });
+    expect(short).toContain('<details class="table" open><summary>Sweep: 16 run(s)</summary>');
+  });
+
+  it('shows a grid with its heat map before the long table, a column per vary dimension', async () => {
+    const results = makeGrid();
+    const charts = await reportCharts(results);
+    expect(charts.map((c) => c.file)).toEqual(['heatmap.svg', 'chart.svg']);
+    const html = htmlReport({ title: 't', results, charts });
+    expect(html.indexOf('<figure class="chart heatmap">')).toBeLessThan(html.indexOf('<table class="sweep">'));
+    expect(html).toContain('<th>guest.ioStackNs</th><th>exit.userspaceFactor</th>');
+  });
+});
+
+describe('reportSummary', () => {
+  it('gives the all-patches speed-up, what became of the traps, the best partial combination and where variants differ', () => {
+    const results = makeSweep(['s']).map((r) => {
+      const all = r.patches.alignBars && r.patches.subPageMmap && r.patches.msixMmap;
+      if (all) r.mmio = { direct: 6000, trapped: 0, trapsByReason: {} };
+      if (r.variant === 'upstream' && r.patches.subPageMmap && r.patches.msixMmap && !r.patches.alignBars) r.workload.opsPerSecond *= 1.2;
+      return r;
+    });
+    const { headline, points } = reportSummary(results);
+    expect(headline).toBe('s, all three patches: 4.00x vs none (rfc-2015 and upstream alike), every trap gone (1,000 → 0).');
+    expect(points).toContain('s: fewer than three patches reach at most 3.00x with P1+P2 (rfc-2015), 3.60x with P2+P3 (upstream).');
+    expect(points).toContain('s: the variants differ on P2+P3 3.00x (rfc-2015) vs 3.60x (upstream).');
+  });
+
+  it('gives the range over vary points', () => {
+    const results = [1, 2].flatMap((v) =>
+      makeSweep(['s'], 1e6, [{ field: 'f', value: v }]).map((r) => {
+        if (v === 2 && r.patches.alignBars && r.patches.subPageMmap && r.patches.msixMmap) r.workload.opsPerSecond /= 2;
+        return r;
+      }),
+    );
+    expect(reportSummary(results).headline).toMatch(/^s, all three patches: 2\.00x \(f=2\) to 4\.00x \(f=1\) vs none/);
+  });
+
+  it('is empty without a baseline', () => {
+    expect(reportSummary([makeRun({ patches: { msixMmap: true } })]).headline).toBe('');
   });
 });

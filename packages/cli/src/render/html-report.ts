@@ -1,10 +1,24 @@
 /**
- * A self-contained HTML report: sweep table, charts, page maps and cost parameters in one file
- * with inline CSS and inline SVG, and no script or external resource.
+ * A self-contained HTML report, written for a reader: the summary the numbers support first,
+ * then the charts, the page maps, the tables (long ones collapsible) and, last, where the costs
+ * come from. One file with inline CSS and inline SVG, no script and no external resource.
  */
-import { PATCHES } from '@vhw/core';
-import type { RunResult } from '@vhw/experiment';
-import { displayOrder, dominantReason, escapeXml, formatBytes, formatInt, formatSpeedup, groupKey, speedupsVsNone } from './format.js';
+import { PATCHES, patchShortLabel } from '@vhw/core';
+import { MMIO_ACCESS_UNIT, type RunResult } from '@vhw/experiment';
+import { heatMapSvg, sweepChartSvg, varyChartSvg } from './charts.js';
+import { ratioChartSvg } from './ratio-chart.js';
+import {
+  displayOrder,
+  dominantReason,
+  escapeXml,
+  formatBytes,
+  formatInt,
+  formatSpeedup,
+  groupKey,
+  speedupsVsNone,
+  varyOf,
+  varyText,
+} from './format.js';
 
 /** One cost-model parameter with its provenance, as listed in the report. */
 export interface CostRow {
@@ -24,12 +38,17 @@ export interface HtmlReportInput {
   title: string;
   /** Run results shown in the sweep table. */
   results: RunResult[];
-  /** SVG of {@link sweepChartSvg}, inlined as is (after sanitising). */
+  /** SVG of {@link sweepChartSvg}, inlined as is (after sanitising); shown after `charts`. */
   sweepSvg?: string;
-  /** SVG of {@link varyChartSvg}, inlined as is (after sanitising). */
+  /** SVG of {@link varyChartSvg}, inlined as is (after sanitising); shown after `charts`. */
   varySvg?: string;
-  /** Page maps ({@link pageMapSvg}) with a caption each. */
-  pageMaps?: Array<{ label: string; svg: string }>;
+  /** Charts with captions, e.g. from {@link reportCharts}, in the order shown. */
+  charts?: ReportChart[];
+  /**
+   * Page maps ({@link pageMapSvg}) with a caption each; maps with the same `group` (e.g. a
+   * variant) are shown together under it.
+   */
+  pageMaps?: Array<{ label: string; svg: string; group?: string }>;
   /** Cost parameters in effect, with sources and confidence. */
   costs?: CostRow[];
   /** The plugins the runs were built from, with their resolved options. */
@@ -38,6 +57,60 @@ export interface HtmlReportInput {
   provenance?: { vhw: string; node: string; command: string[]; cwd: string };
   /** Sentences shown under the heading (e.g. a partial merge's missing points). */
   notes?: string[];
+}
+
+/** A chart of the report, also written as its own SVG file in the result set. */
+export interface ReportChart {
+  /** File name in the result set, e.g. `chart.svg`. */
+  file: string;
+  /** What the chart shows, as a sentence. */
+  caption: string;
+  svg: string;
+}
+
+/**
+ * The charts of a result set, each one its own SVG file and a figure of the report: the
+ * speed-up of every combination (`chart.svg`), with one `--vary` dimension the speed-up against
+ * it (`vary.svg`), with two the heat map of the grid (`heatmap.svg`).
+ *
+ * @param results - the rows of the set.
+ * @returns the charts in report order.
+ * @example
+ * for (const c of await reportCharts(rows)) fs.writeFileSync(c.file, c.svg);
+ */
+export async function reportCharts(results: RunResult[]): Promise<ReportChart[]> {
+  const charts: ReportChart[] = [
+    {
+      file: 'chart.svg',
+      caption: 'Speed-up vs no patch, per patch combination and variant.',
+      svg: await sweepChartSvg(results, { measure: 'speedup' }),
+    },
+  ];
+  const dims = Math.max(0, ...results.map((r) => varyOf(r).length));
+  if (results.some((r) => varyOf(r).length === 1)) {
+    charts.unshift({
+      file: 'vary.svg',
+      caption: 'Speed-up of all three patches against the varied parameter; equal lines are drawn once and named together.',
+      svg: await varyChartSvg(results),
+    });
+  }
+  if (dims >= 2) {
+    charts.unshift({
+      file: 'heatmap.svg',
+      caption: 'Speed-up of all three patches over the two varied parameters.',
+      svg: await heatMapSvg(results),
+    });
+  }
+  // A register-loop workload's all/none against the varied cost, with the cover letter's figure.
+  if (results.some((r) => varyOf(r).length === 1) && results.some((r) => r.workload.unit === MMIO_ACCESS_UNIT)) {
+    charts.push({
+      file: 'ratio.svg',
+      caption:
+        'All three patches over none, in MMIO accesses per second, against the varied cost; the dashed line is the cover letter\'s "almost 2x".',
+      svg: await ratioChartSvg(results),
+    });
+  }
+  return charts;
 }
 
 /** One plugin instance of the runs' machines, as listed in the report. */
@@ -53,11 +126,15 @@ export interface MachineRow {
 
 const CSS = `
 :root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1200px; padding: 0 16px; color: #1b1b1b; background: #fff; line-height: 1.4; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px auto; max-width: 1400px; padding: 0 16px; color: #1b1b1b; background: #fff; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+h3 { font-size: 1.05em; margin: 1.2em 0 0.4em; }
 p.meta { color: #555; margin-top: 0; }
 p.note { color: #c0392b; font-weight: bold; }
+section.summary { background: #f5f8fc; border-left: 4px solid #4c78a8; padding: 0.6em 1em; margin: 1em 0; }
+section.summary p.headline { font-size: 1.2em; font-weight: bold; margin: 0.2em 0 0.5em; }
+section.summary ul { margin: 0.3em 0; padding-left: 1.3em; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
 th, td { border: 1px solid #d0d0d0; padding: 3px 8px; vertical-align: top; }
 th { background: #f0f0f0; text-align: left; }
@@ -68,11 +145,25 @@ td.off { color: #aaa; }
 td.up { color: #2f7a2b; font-weight: bold; }
 td.down { color: #c0392b; font-weight: bold; }
 tr.group-start td { border-top: 2px solid #888; }
-figure { margin: 1em 0; overflow-x: auto; }
-figcaption { font-weight: bold; margin-bottom: 0.3em; }
-figure svg { max-width: 100%; height: auto; }
+details { margin: 0.6em 0; }
+details > summary { cursor: pointer; font-weight: bold; padding: 0.2em 0; }
+figure { margin: 1em 0 1.6em; overflow-x: auto; }
+figcaption { margin-bottom: 0.4em; color: #333; }
+figcaption .file { color: #777; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 0.9em; }
+/* Charts are drawn at their reading size: scroll sideways rather than shrink the labels. */
+figure svg { display: block; max-width: none; height: auto; }
 .empty { color: #777; font-style: italic; }
 footer { margin-top: 3em; color: #888; font-size: 0.8em; }
+@media print {
+  @page { margin: 12mm; }
+  body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
+  section.summary { background: none; }
+  figure { overflow: visible; break-inside: avoid; }
+  figure svg { max-width: 100%; }
+  h2, h3 { break-after: avoid; }
+  tr { break-inside: avoid; }
+  details > summary { list-style: none; }
+}
 `.trim();
 
 /**
@@ -124,11 +215,11 @@ function sweepHtml(results: RunResult[]): string {
   if (results.length === 0) return `<p class="empty">No results.</p>`;
   const speedups = speedupsVsNone(results);
   const showPlatform = new Set(results.map((r) => `${r.platform.name}/${r.platform.pageSize}/${r.platform.eeh}`)).size > 1;
-  const varyFields = [...new Set(results.flatMap((r) => (r.vary ?? []).map((v) => v.field)))];
+  const varyFields = [...new Set(results.flatMap((r) => varyOf(r).map((v) => v.field)))];
   const head = ['scenario'];
   if (showPlatform) head.push('platform');
   head.push('variant');
-  if (varyFields.length > 0) head.push(varyFields.length === 1 ? varyFields[0]! : 'vary');
+  head.push(...varyFields);
   for (const p of PATCHES) head.push(`${p.short} ${p.id}`);
   head.push('simulated ops/s', 'speed-up vs none', 'direct MMIO', 'trapped MMIO', 'dominant trap', 'violations');
 
@@ -140,8 +231,9 @@ function sweepHtml(results: RunResult[]): string {
     const cells: string[] = [td(r.scenario)];
     if (showPlatform) cells.push(td(`${r.platform.name} ${formatBytes(r.platform.pageSize)}${r.platform.eeh ? ' EEH' : ''}`));
     cells.push(td(r.variant));
-    if (varyFields.length > 0) {
-      cells.push(td((r.vary ?? []).map((v) => (varyFields.length === 1 ? String(v.value) : `${v.field}=${v.value}`)).join(' '), 'num'));
+    for (const f of varyFields) {
+      const v = varyOf(r).find((e) => e.field === f);
+      cells.push(td(v ? String(v.value) : '', 'num'));
     }
     for (const p of PATCHES) cells.push(r.patches[p.key] ? td('✓', 'flag on') : td('·', 'flag off'));
     const s = speedups[i];
@@ -170,11 +262,11 @@ function trapsHtml(results: RunResult[]): string {
       PATCHES.filter((p) => r.patches[p.key])
         .map((p) => p.short)
         .join('+') || 'none';
-    const vary = (r.vary ?? []).map((v) => ` ${v.field}=${v.value}`).join('');
+    const vary = varyText(r) ? ` ${varyText(r)}` : '';
     return `<tr>${td(`${r.scenario}${vary}`)}${td(r.variant)}${td(patches)}${reasons.map((k) => td(formatInt(r.mmio.trapsByReason[k] ?? 0), 'num')).join('')}</tr>`;
   });
   return (
-    `<h2>Traps by reason</h2>\n<table class="traps"><thead><tr>${th('scenario')}${th('variant')}${th('patches')}${reasons.map(th).join('')}</tr></thead><tbody>\n` +
+    `<table class="traps"><thead><tr>${th('scenario')}${th('variant')}${th('patches')}${reasons.map(th).join('')}</tr></thead><tbody>\n` +
     `${rows.join('\n')}\n</tbody></table>`
   );
 }
@@ -208,18 +300,123 @@ function provenanceHtml(p: NonNullable<HtmlReportInput['provenance']>): string {
   );
 }
 
+/** The runs of one scenario on one platform: what a summary sentence speaks of. */
+function scenarioGroups(results: readonly RunResult[]): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
+  const platforms = new Set(results.map((r) => `${r.platform.name}/${r.platform.pageSize}/${r.platform.eeh}`));
+  results.forEach((r, i) => {
+    const k = platforms.size > 1 ? `${r.scenario} (${r.platform.name}, ${formatBytes(r.platform.pageSize)} pages)` : r.scenario;
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(i);
+  });
+  return groups;
+}
+
+const ALL = 'P1+P2+P3';
+
+/** `1.83x` for one value, `1.27x (x=20000) to 4.71x (x=0)` for a range over vary points. */
+function speedupRange(points: ReadonlyArray<{ s: number; at: string }>): string {
+  const lo = points.reduce((a, b) => (b.s < a.s ? b : a));
+  const hi = points.reduce((a, b) => (b.s > a.s ? b : a));
+  if (formatSpeedup(lo.s) === formatSpeedup(hi.s)) return formatSpeedup(hi.s);
+  return `${formatSpeedup(lo.s)}${lo.at ? ` (${lo.at})` : ''} to ${formatSpeedup(hi.s)}${hi.at ? ` (${hi.at})` : ''}`;
+}
+
 /**
- * Builds one self-contained HTML page: a heading with a summary line, the sweep table (rows,
- * order and speed-ups as in {@link sweepTable}), a traps-by-reason table, the charts, the page
- * maps and the cost-parameter table with sources and confidence. CSS is inline; the SVGs are
- * inlined through {@link inlineSvg} (scripts and event attributes removed, ids prefixed); there is
- * no script and no reference to a network resource. All text from the input is escaped. The
- * output depends only on the input (no date), so reports can be diffed.
+ * What the numbers say, computed from the rows: per scenario the speed-up of all three patches
+ * vs none (a range over `--vary` points) and what became of the traps, the best partial
+ * combination, and the combinations where the variants differ.
+ *
+ * @param results - run results.
+ * @returns the headline (the first scenario's all-patches result) and further sentences; an
+ *   empty headline when no run has a `none` baseline.
+ * @example
+ * reportSummary(rows).headline; // 'ppc64-mixed, all three patches: 1.83x vs none, every trap gone (10,750 → 0).'
+ */
+export function reportSummary(results: readonly RunResult[]): { headline: string; points: string[] } {
+  const speedups = speedupsVsNone(results);
+  const lines: string[] = [];
+  const headlines: string[] = [];
+  for (const [name, idx] of scenarioGroups(results)) {
+    const runs = idx.map((i) => ({ r: results[i]!, s: speedups[i], combo: patchShortLabel(results[i]!.patches) }));
+    const variants = [...new Set(runs.map((x) => x.r.variant))];
+    const all = runs.filter((x) => x.combo === ALL && x.s !== undefined).map((x) => ({ ...x, s: x.s!, at: varyText(x.r) }));
+    if (all.length === 0) continue;
+    const byVariant = variants.map((v) => ({ v, points: all.filter((x) => x.r.variant === v) })).filter((x) => x.points.length > 0);
+    const texts = byVariant.map((x) => ({ v: x.v, text: speedupRange(x.points) }));
+    const same = new Set(texts.map((t) => t.text)).size === 1;
+    const speed = same
+      ? `${texts[0]!.text} vs none${variants.length > 1 ? ` (${variants.join(' and ')} alike)` : ''}`
+      : `${texts.map((t) => `${t.text} (${t.v})`).join(', ')} vs none`;
+    // Traps per run (the most of any run), not summed over variants and vary points.
+    const trappedNone = Math.max(0, ...runs.filter((x) => x.combo === 'none').map((x) => x.r.mmio.trapped));
+    const trappedAll = Math.max(0, ...all.map((x) => x.r.mmio.trapped));
+    const left = all.map((x) => dominantReason(x.r.mmio.trapsByReason)).filter((x): x is string => x !== undefined);
+    const traps =
+      trappedAll === 0 && trappedNone > 0
+        ? `every trap gone (${formatInt(trappedNone)} → 0)`
+        : trappedAll === 0
+          ? 'no trap with or without the patches'
+          : `traps ${formatInt(trappedNone)} → ${formatInt(trappedAll)}${left.length > 0 ? ` (left: ${[...new Set(left)].join(', ')})` : ''}`;
+    headlines.push(`${name}, all three patches: ${speed}, ${traps}.`);
+
+    // The best partial combination per variant, and where the variants part, without vary points only.
+    const flat = runs.filter((x) => x.s !== undefined && varyOf(x.r).length === 0);
+    const partial = flat.filter((x) => x.combo !== 'none' && x.combo !== ALL);
+    if (partial.length > 0) {
+      const best = variants
+        .map((v) =>
+          partial
+            .filter((x) => x.r.variant === v)
+            .reduce<(typeof partial)[number] | undefined>((a, b) => (!a || b.s! > a.s! ? b : a), undefined),
+        )
+        .filter((x): x is (typeof partial)[number] => x !== undefined);
+      const bestText = best.map((b) => `${formatSpeedup(b.s)} with ${b.combo}${variants.length > 1 ? ` (${b.r.variant})` : ''}`);
+      lines.push(`${name}: fewer than three patches reach at most ${[...new Set(bestText)].join(', ')}.`);
+    }
+    if (variants.length === 2) {
+      const differ = [...new Set(flat.map((x) => x.combo))].flatMap((combo) => {
+        const [a, b] = variants.map((v) => flat.find((x) => x.combo === combo && x.r.variant === v));
+        if (!a || !b || formatSpeedup(a.s) === formatSpeedup(b.s)) return [];
+        return [`${combo} ${formatSpeedup(a.s)} (${variants[0]}) vs ${formatSpeedup(b.s)} (${variants[1]})`];
+      });
+      if (differ.length > 0) lines.push(`${name}: the variants differ on ${differ.join('; ')}.`);
+      else if (flat.length > 0) lines.push(`${name}: ${variants.join(' and ')} give the same speed-up for every combination.`);
+    }
+  }
+  return { headline: headlines[0] ?? '', points: [...headlines.slice(1), ...lines] };
+}
+
+function summaryHtml(results: readonly RunResult[]): string {
+  const { headline, points } = reportSummary(results);
+  if (!headline) return '';
+  const items = points.map((p) => `<li>${escapeXml(p)}</li>`).join('\n');
+  return (
+    `<section class="summary">\n<h2>Summary</h2>\n<p class="headline">${escapeXml(headline)}</p>\n` +
+    `${items ? `<ul>\n${items}\n</ul>\n` : ''}</section>`
+  );
+}
+
+/** A table, collapsible when it is long; open when short enough to read at a glance. */
+function collapsible(summary: string, body: string, rows: number): string {
+  return `<details class="table"${rows <= 24 ? ' open' : ''}><summary>${escapeXml(summary)}</summary>\n${body}\n</details>`;
+}
+
+/**
+ * Builds one self-contained HTML page for a reader: a heading and what was run, the summary
+ * ({@link reportSummary}), the charts (each captioned with the SVG file that holds it), the page
+ * maps (grouped, e.g. by variant), the sweep table (rows, order and speed-ups as in
+ * {@link sweepTable}) and the traps by reason (collapsible when long), then the machines,
+ * the cost parameters with their sources and confidence, and the provenance. CSS is inline
+ * (with a print style); the SVGs are inlined through {@link inlineSvg} (scripts and event
+ * attributes removed, ids prefixed); there is no script and no reference to a network
+ * resource. All text from the input is escaped. The output depends only on the input (no
+ * date), so reports can be diffed.
  *
  * @param input - title, results and the optional parts ({@link HtmlReportInput}).
  * @returns the HTML document text.
  * @example
- * const html = htmlReport({ title: 'vhw sweep', results, sweepSvg: await sweepChartSvg(results) });
+ * const html = htmlReport({ title: 'vhw sweep', results, charts: await reportCharts(results) });
  * fs.writeFileSync('report.html', html);
  */
 export function htmlReport(input: HtmlReportInput): string {
@@ -232,34 +429,57 @@ export function htmlReport(input: HtmlReportInput): string {
   const meta =
     `${results.length} run(s); scenarios: ${scenarios.join(', ') || '-'}; variants: ${variants.join(', ') || '-'}; ` +
     `platforms: ${platforms.join(', ') || '-'}. Speed-up compares each run with the run without any patch ` +
-    `of the same scenario, platform, variant and vary point.`;
+    `of the same scenario, platform, variant and vary point. Times are simulated from the cost parameters at the end.`;
   const parts: string[] = [];
   parts.push(`<h1>${escapeXml(title)}</h1>`);
   parts.push(`<p class="meta">${escapeXml(meta)}</p>`);
   for (const n of input.notes ?? []) parts.push(`<p class="note">${escapeXml(n)}</p>`);
-  parts.push(`<h2>Sweep</h2>`);
-  parts.push(sweepHtml(results));
-  const traps = trapsHtml(results);
-  if (traps) parts.push(traps);
+  const summary = summaryHtml(results);
+  if (summary) parts.push(summary);
 
-  if (input.sweepSvg || input.varySvg) {
+  const charts: Array<{ caption: string; file?: string; svg: string; cls: string }> = [
+    ...(input.charts ?? []).map((c) => ({ ...c, cls: c.file.replace(/\.svg$/, '') })),
+    ...(input.sweepSvg ? [{ caption: 'Speed-up vs no patch, per patch combination and variant.', svg: input.sweepSvg, cls: 'sweep' }] : []),
+    ...(input.varySvg ? [{ caption: 'Speed-up against the varied parameter.', svg: input.varySvg, cls: 'vary' }] : []),
+  ];
+  if (charts.length > 0) {
     parts.push(`<h2>Charts</h2>`);
-    if (input.sweepSvg) parts.push(`<figure class="chart sweep">${inlineSvg(input.sweepSvg, 'sweep')}</figure>`);
-    if (input.varySvg) parts.push(`<figure class="chart vary">${inlineSvg(input.varySvg, 'vary')}</figure>`);
+    charts.forEach((c, i) => {
+      const file = c.file ? ` <span class="file">(${escapeXml(c.file)})</span>` : '';
+      parts.push(
+        `<figure class="chart ${escapeXml(c.cls)}"><figcaption>${escapeXml(c.caption)}${file}</figcaption>${inlineSvg(c.svg, `chart${i}`)}</figure>`,
+      );
+    });
   }
   if (input.pageMaps && input.pageMaps.length > 0) {
     parts.push(`<h2>Page maps</h2>`);
-    input.pageMaps.forEach((m, i) => {
-      parts.push(`<figure class="page-map"><figcaption>${escapeXml(m.label)}</figcaption>${inlineSvg(m.svg, `map${i}`)}</figure>`);
-    });
+    parts.push(
+      `<p class="meta">The host pages behind the passed-through BARs for each patch combination: which BAR sits in which page, ` +
+        `which parts the guest reaches directly and which trap, and where the MSI-X table and PBA lie.</p>`,
+    );
+    const groups = [...new Set(input.pageMaps.map((m) => m.group ?? ''))];
+    let n = 0;
+    for (const g of groups) {
+      const maps = input.pageMaps.filter((m) => (m.group ?? '') === g);
+      const figures = maps.map(
+        (m) => `<figure class="page-map"><figcaption>${escapeXml(m.label)}</figcaption>${inlineSvg(m.svg, `map${n++}`)}</figure>`,
+      );
+      parts.push(
+        g ? `<details class="maps" open><summary>${escapeXml(g)}</summary>\n${figures.join('\n')}\n</details>` : figures.join('\n'),
+      );
+    }
+  }
+  parts.push(`<h2>Tables</h2>`);
+  parts.push(collapsible(`Sweep: ${results.length} run(s)`, sweepHtml(results), results.length));
+  const traps = trapsHtml(results);
+  if (traps) parts.push(collapsible('Traps by reason', traps, results.length));
+  if (input.machines && input.machines.length > 0) {
+    parts.push(`<h2>Machines</h2>`);
+    parts.push(machinesHtml(input.machines));
   }
   if (input.costs && input.costs.length > 0) {
     parts.push(`<h2>Cost parameters</h2>`);
     parts.push(costsHtml(input.costs));
-  }
-  if (input.machines && input.machines.length > 0) {
-    parts.push(`<h2>Machines</h2>`);
-    parts.push(machinesHtml(input.machines));
   }
   if (input.provenance) {
     parts.push(`<h2>Provenance</h2>`);

@@ -4,9 +4,35 @@
  */
 export { runTable, sweepTable, type TableOptions } from './table.js';
 export { toCsv, csvField, csvAsPrintedLine, TRAP_COLUMN_PREFIX, TRAP_REASONS } from './csv.js';
-export { sweepChartSvg, varyChartSvg, renderVegaLiteSvg, type SweepChartOptions, type VaryChartOptions } from './charts.js';
-export { pageMapSvg, pageMapText, type PageMapSvgOptions } from './page-map.js';
-export { htmlReport, inlineSvg, type HtmlReportInput, type CostRow, type MachineRow } from './html-report.js';
+export {
+  sweepChartSvg,
+  varyChartSvg,
+  heatMapSvg,
+  isLogSpaced,
+  renderVegaLiteSvg,
+  type SweepChartOptions,
+  type VaryChartOptions,
+  type HeatMapOptions,
+} from './charts.js';
+export {
+  pageMapSvg,
+  pageMapText,
+  type PageMapSvgOptions,
+  type PageMapMark,
+  type PageMapBarInfo,
+  type PageMapEmulatedBar,
+} from './page-map.js';
+export {
+  htmlReport,
+  inlineSvg,
+  reportCharts,
+  reportSummary,
+  type HtmlReportInput,
+  type CostRow,
+  type MachineRow,
+  type ReportChart,
+} from './html-report.js';
+export { ratioChartSvg, type RatioChartOptions } from './ratio-chart.js';
 export {
   COMBO_ORDER,
   comboRank,
@@ -21,4 +47,7 @@ export {
   hex,
   escapeXml,
   varyFieldLabel,
+  varyOf,
+  varyText,
+  type VaryEntry,
 } from './format.js';

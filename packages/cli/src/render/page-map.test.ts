@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pageMapSvg, pageMapText } from './page-map.js';
-import { pageMapFixture } from './fixtures.js';
+import { crowdedPageFixture, pageMapFixture } from './fixtures.js';
 import { checkXml } from './xml-check.js';
 
 function count(s: string, needle: string): number {
@@ -58,6 +58,63 @@ describe('pageMapSvg', () => {
     expect(checkXml(svg).error).toBeNull();
     expect(count(svg, '<g class="page"')).toBe(0);
     expect(svg).toContain('4 KiB pages');
+  });
+});
+
+describe('pageMapSvg labels and marks', () => {
+  /** Text content of every <text> element. */
+  const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!.replace(/&quot;/g, '"'));
+
+  it('names every BAR in full or by a tag listed in the key, never truncated', () => {
+    const { map, marks } = crowdedPageFixture();
+    const svg = pageMapSvg(map, { marks, bars: [{ device: 'echo0', bar: 2, label: 'msix', size: 4096 }] });
+    expect(checkXml(svg).error).toBeNull();
+    const t = texts(svg);
+    expect(t.some((s) => s.includes('…'))).toBe(false);
+    // 4 KiB pieces (40 px) carry their tag inside; 1 KiB pieces (10 px) have it on a leader line.
+    for (const tag of ['A', 'B', 'C', 'D', 'E']) expect(t.filter((s) => s === tag).length).toBeGreaterThanOrEqual(2);
+    expect(count(svg, '<g class="leader">')).toBeGreaterThanOrEqual(2 + 2); // D, E and the two marks
+    expect(t).toContain('echo0:BAR2 "msix", 4 KiB: trap: msix-table-page; MSI-X table at +0x0 (256 B); PBA at +0x800 (8 B)');
+    expect(t).toContain('echo0:BAR4, 1 KiB: direct: mmap-sub-page');
+  });
+
+  it('marks the MSI-X table and PBA inside their BAR, and names them in the legend', () => {
+    const { map, marks } = crowdedPageFixture();
+    const svg = pageMapSvg(map, { marks });
+    expect(count(svg, '<g class="mark" data-kind="msix-table">')).toBe(1);
+    expect(count(svg, '<g class="mark" data-kind="msix-pba">')).toBe(1);
+    // The table strip starts where BAR2 does: 8 KiB into the page, 80 px right of the page's left edge.
+    const page = Number(/<rect x="(\d+)" y="\d+" width="640"/.exec(svg)![1]);
+    const table = svg.slice(svg.indexOf('data-kind="msix-table"'));
+    expect(Number(/<rect x="([\d.]+)"/.exec(table)![1])).toBe(page + 80);
+    expect(texts(svg)).toContain('MSI-X table (C)');
+    expect(texts(svg)).toContain('PBA');
+  });
+
+  it('draws a BAR emulated by the VMM (relocated MSI-X) in a row of its own', () => {
+    const svg = pageMapSvg(pageMapFixture(), {
+      emulated: [
+        {
+          device: 'vf0',
+          bar: 5,
+          size: 8192,
+          table: { offset: 0, size: 48 },
+          pba: { offset: 4096, size: 8 },
+          reason: 'msix relocated from BAR3',
+        },
+      ],
+    });
+    expect(checkXml(svg).error).toBeNull();
+    expect(count(svg, '<g class="emulated-bar"')).toBe(1);
+    expect(svg).toContain('emulated by the VMM, no host page behind it');
+    expect(svg).toContain('emulated: relocated MSI-X BAR');
+    expect(texts(svg).some((s) => s.startsWith('vf0:BAR5, 8 KiB: emulated: msix relocated from BAR3; MSI-X table at +0x0'))).toBe(true);
+  });
+
+  it('keeps every text at 11 px or more', () => {
+    const { map, marks } = crowdedPageFixture();
+    const sizes = [...pageMapSvg(map, { marks }).matchAll(/font-size="(\d+)"/g)].map((m) => Number(m[1]));
+    expect(Math.min(...sizes)).toBeGreaterThanOrEqual(11);
   });
 });
 

@@ -3,8 +3,19 @@
  */
 import { PATCHES, patchShortLabel } from '@vhw/core';
 import Table from 'cli-table3';
-import { type RunResult, varyFieldsOf, varyValueOf } from '@vhw/experiment';
-import { displayOrder, dominantReason, formatBytes, formatInt, formatNs, formatSpeedup, speedupsVsNone } from './format.js';
+import type { RunResult } from '@vhw/experiment';
+import {
+  displayOrder,
+  dominantReason,
+  formatBytes,
+  formatInt,
+  formatNs,
+  formatSpeedup,
+  speedupsVsNone,
+  varyFieldsOf,
+  varyOf,
+  varyValueOf,
+} from './format.js';
 
 /** Options shared by the table renderers. */
 export interface TableOptions {
@@ -104,12 +115,20 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     ['variant', r.variant],
     ['patches', `${patches}  (${patchShortLabel(r.patches)})`],
   ];
-  for (const v of r.vary ?? []) rows.push(['vary', `${v.field} = ${v.value}`]);
+  for (const v of varyOf(r)) rows.push(['vary', `${v.field} = ${v.value}`]);
   rows.push(
     ['workload ops', ops],
     ['simulated time', `${formatNs(r.workload.simulatedNs)}  (${formatInt(r.workload.simulatedNs)} ns)`],
     // ops/s is per simulated second (the workload's simulated time), never wall-clock.
-    ['simulated ops/s', formatInt(r.workload.opsPerSecond)],
+    [`simulated ${r.workload.unit ?? 'ops'}/s`, formatInt(r.workload.opsPerSecond)],
+    ...(r.allVsNone
+      ? [
+          [
+            'all vs none',
+            `${formatSpeedup(r.allVsNone.ratio)}  (none ${formatInt(r.allVsNone.none)}/s, all ${formatInt(r.allVsNone.all)}/s)`,
+          ] as [string, string],
+        ]
+      : []),
     ['MMIO direct', `${formatInt(r.mmio.direct)}  (${pct(r.mmio.direct, total)})`],
     ['MMIO trapped', `${formatInt(r.mmio.trapped)}  (${pct(r.mmio.trapped, total)})`],
     [
@@ -139,6 +158,15 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     for (const b of r.bars) {
       const areas = b.areas.map((a) => `+0x${a.offset.toString(16)} ${formatBytes(a.size)} ${a.path} (${a.reason})`).join('\n');
       t.push([b.device, String(b.bar), b.address, b.guestAddress, formatBytes(b.size), mmapCell(o, b.mmap), b.reason, areas]);
+    }
+    out.push(t.toString());
+  }
+
+  if (r.topRegisters && r.topRegisters.length > 0) {
+    const t = newTable(o, ['register', 'reads', 'writes', 'path'], { colAligns: ['left', 'right', 'right', 'left'] });
+    for (const g of r.topRegisters.slice(0, 5)) {
+      const where = `${g.device} BAR${g.bar}+0x${g.offset.toString(16)}${g.name ? ` ${g.name}` : ''}`;
+      t.push([where, formatInt(g.reads), formatInt(g.writes), `${g.path} (${g.reason}${g.via ? `, via ${g.via}` : ''})`]);
     }
     out.push(t.toString());
   }
@@ -176,14 +204,24 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   const platforms = new Set(results.map((r) => `${r.platform.name}/${r.platform.pageSize}/${r.platform.eeh}`));
   const showPlatform = platforms.size > 1;
   const varyFields = varyFieldsOf(results);
+  // A relocation column only when some run relocated MSI-X (x-msix-relocation), so other sweeps print as before.
+  const showRelocation = results.some((r) => (r.relocation ?? 'off') !== 'off');
 
   const cols: Array<[string, 'left' | 'right' | 'center']> = [['scenario', 'left']];
   if (showPlatform) cols.push(['platform', 'left']);
   cols.push(['variant', 'left']);
+  if (showRelocation) cols.push(['msix reloc', 'left']);
   for (const f of varyFields) cols.push([f, 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
   // Per simulated second, not wall-clock: the header says so, as every output of vhw does.
-  cols.push(['simulated ops/s', 'right'], ['speed-up', 'right'], ['direct', 'right'], ['trapped', 'right'], ['dominant trap', 'left']);
+  const units = new Set(results.map((r) => r.workload.unit ?? 'ops'));
+  cols.push(
+    [`simulated ${units.size === 1 ? [...units][0] : 'ops'}/s`, 'right'],
+    ['speed-up', 'right'],
+    ['direct', 'right'],
+    ['trapped', 'right'],
+    ['dominant trap', 'left'],
+  );
   const head = cols.map((c) => c[0]);
   const align = cols.map((c) => c[1]);
 
@@ -193,6 +231,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
     const row: string[] = [r.scenario];
     if (showPlatform) row.push(`${r.platform.name} ${formatBytes(r.platform.pageSize)}${r.platform.eeh ? ' EEH' : ''}`);
     row.push(r.variant);
+    if (showRelocation) row.push(r.relocation ?? 'off');
     for (const f of varyFields) row.push(String(varyValueOf(r, f) ?? ''));
     for (const p of PATCHES) row.push(flag(o, r.patches[p.key]));
     const s = speedups[i];
