@@ -106,9 +106,26 @@ const isPath = (ref: string) => ref.includes('/') || ref.includes('\\') || /\.(m
  * a user's scenario file from the sources, the TypeScript sources through tsx so that the
  * user's file and the worker share one copy of vhw's packages).
  */
-async function workerFile(scenarioRef: string): Promise<string> {
+async function workerFile(scenarioRef: string): Promise<{ file: string; bundled: boolean }> {
   const bundled = isPath(scenarioRef) ? undefined : await workerBundle();
-  return bundled ?? fileURLToPath(new URL('./worker-entry.mjs', import.meta.url));
+  return bundled
+    ? { file: bundled, bundled: true }
+    : { file: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), bundled: false };
+}
+
+/** Node options without those that load tsx (`--import tsx`, `--import=tsx`, `--require tsx`, `--loader tsx`). */
+function withoutTsx(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (/^--(import|require|loader|experimental-loader)=tsx/.test(a)) continue;
+    if (/^(--import|--require|-r|--loader|--experimental-loader)$/.test(a) && argv[i + 1]?.startsWith('tsx')) {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
 }
 
 /**
@@ -151,8 +168,12 @@ export async function executeGrid(scenario: Scenario, points: readonly GridPoint
   }
   // Loaded only for a threaded sweep: importing piscina was a tenth of every command's start-up.
   const { Piscina } = await import('piscina');
+  const worker = await workerFile(o.scenarioRef);
   const pool = new Piscina<WorkerTask, WorkerReply>({
-    filename: await workerFile(o.scenarioRef),
+    filename: worker.file,
+    // The bundle is plain JavaScript: a thread that inherited `--import tsx` would start tsx's
+    // loader hooks of its own and pass every import through them (seconds per thread).
+    ...(worker.bundled ? { execArgv: withoutTsx(process.execArgv) } : {}),
     maxThreads: o.jobs,
     minThreads: Math.min(o.jobs, points.length),
   });
