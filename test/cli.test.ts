@@ -81,7 +81,7 @@ describe('vhw run', () => {
     const file = join(tmp, 'trace.log');
     expect(vhw('run', 'ppc64-nvme', '--ops', '4', '--trace', file).code).toBe(0);
     const trace = readFileSync(file, 'utf8');
-    expect(trace).toMatch(/trap W4 0x[0-9a-f]+ = 0x[0-9a-f]+ nvme0 BAR0\+0x[0-9a-f]+ reason=sub-page-bar/);
+    expect(trace).toMatch(/trap W4 0x[0-9a-f]+ = 0x[0-9a-f]+ nvme0 BAR0\+0x[0-9a-f]+(?: reg=\S+)? reason=sub-page-bar ns=[1-9]/);
   });
 });
 

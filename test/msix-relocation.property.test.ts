@@ -1,7 +1,7 @@
 /**
  * MSI-X relocation as a property, on random machines: random device layouts (BAR slots,
  * sizes, 32/64-bit, where the table and PBA sit, how many vectors), host pages of 4, 16 and
- * 64 KiB, every patch combination and variant, both guest BAR placements and every
+ * 64 KiB on the generic, PPC64 and arm64 platforms, every patch combination and variant, both guest BAR placements and every
  * x-msix-relocation value. Whenever the VMM relocates a table:
  * - the relocated space starts on a host page and is whole host pages;
  * - no guest page of it holds a byte any device backs (a register of any BAR of any
@@ -14,6 +14,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Machine, PageKind, type VhwPlugin, VhwError, guestRam } from '@vhw/core';
+import { arm64Platform } from '@vhw/platform-arm64';
 import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
 import { toyDevice } from '@vhw/test-support';
@@ -77,7 +78,7 @@ const layoutArb: fc.Arbitrary<Layout> = barsArb.chain((bars) =>
 
 const caseArb = fc.record({
   layouts: fc.array(layoutArb, { minLength: 1, maxLength: 3 }),
-  platform: fc.constantFrom('generic', 'ppc64'),
+  platform: fc.constantFrom('generic', 'ppc64', 'arm64'),
   pageSize: fc.constantFrom(4 * K, 16 * K, 64 * K),
   p1: fc.boolean(),
   p2: fc.boolean(),
@@ -92,7 +93,9 @@ function build(c: Case): Machine {
   const plat: VhwPlugin =
     c.platform === 'generic'
       ? genericPlatform({ alignBars: c.p1, pageSize: c.pageSize })
-      : ppc64Platform({ alignBars: c.p1, pageSize: c.pageSize });
+      : c.platform === 'arm64'
+        ? arm64Platform({ alignBars: c.p1, pageSize: c.pageSize })
+        : ppc64Platform({ alignBars: c.p1, pageSize: c.pageSize });
   return Machine.create({
     plugins: [
       plat,

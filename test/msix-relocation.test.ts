@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GuestMemoryToken, Machine, type VhwPlugin, guestRam } from '@vhw/core';
+import { pageMapMsixRelocations } from '@vhw/experiment';
 import { GuestOs, GuestPciBusToken } from '@vhw/guest';
 import { genericPlatform } from '@vhw/platform-generic';
 import { ppc64Platform } from '@vhw/platform-ppc64';
@@ -103,6 +104,11 @@ describe('MSI-X relocation on a machine', () => {
       '10000+40 trap msix-table msix-table',
       '10040+ffc0 trap msix-table msix-relocated',
     ]);
+    // The page map says why the device's own table page still traps: the enlarged BAR, not the kernel.
+    const [r] = pageMapMsixRelocations(v);
+    expect(r!.deviceTable).toMatchObject({ path: 'trap', reasons: ['msix-relocation-page'] });
+    expect(r!.deviceTable.why).toMatch(/enlarged this BAR/);
+    expect(r!.deviceTable.why).not.toMatch(/kernel does not let/);
     m.dispose();
   });
 

@@ -16,7 +16,7 @@ import {
   traceLine,
   traceMachine,
 } from '@vhw/experiment';
-import { vhw } from './support/vhw-cli.js';
+import { ROOT, vhw } from './support/vhw-cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vhw-trace-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -142,6 +142,10 @@ describe('vhw run --trace FILE.log', () => {
     const trap = /^\d+\.\d trap [RW][1248] 0x[0-9a-f]+ = 0x[0-9a-f]+ nvme0 BAR0\+0x1[0-9a-f]{3}( reg=\S+)? reason=sub-page-bar ns=\d+\.\d$/;
     for (const l of lines) expect(l).toMatch(new RegExp(`${ram.source}|${trap.source}`));
     expect(lines.filter((l) => trap.test(l)).length).toBe(32);
+    // A trap lasts from the exit to the guest's resumption, and the README's example is a real line.
+    expect(lines.filter((l) => trap.test(l)).every((l) => Number(/ns=(\S+)$/.exec(l)![1]) > 0)).toBe(true);
+    const example = /e\.g\. `(\d+\.\d trap [^`]+)`/.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'))![1]!;
+    expect(lines).toContain(example);
   });
 });
 

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PATCHES, VARIANTS, type Variant, parsePatchList } from '@vhw/core';
 import { type ExperimentConfig, MAX_OPS, MAX_SEED } from '@vhw/experiment';
-import { MSIX_RELOCATION_MODES, type MsixRelocationMode } from '@vhw/vmm';
+import { MSIX_RELOCATION_MODES, type MsixRelocationMode, vmmPolicyIds } from '@vhw/vmm';
 
 /**
  * The option builders the commands share, so that an option spelled in two commands is
@@ -88,6 +88,23 @@ export function msixRelocationOption(both: boolean): Option {
   return both ? o : o.argParser(parseMsixRelocation);
 }
 
+function parseVmm(v: string): string {
+  if (!vmmPolicyIds().includes(v)) throw new InvalidArgumentError(`allowed: ${vmmPolicyIds().join(', ')}`);
+  return v;
+}
+
+/**
+ * `--vmm`: which VMM's rules build the guest view (default: the scenario's, qemu unless it
+ * sets one); with `all` (sweep) each built-in VMM, as a sweep dimension.
+ */
+export function vmmOption(all: boolean): Option {
+  const o = new Option(
+    '--vmm <vmm>',
+    `the VMM whose rules map the device: ${[...vmmPolicyIds(), ...(all ? ['all'] : [])].join(', ')} (default: the scenario's, qemu)`,
+  );
+  return all ? o : o.argParser(parseVmm);
+}
+
 /** `--format`: one of `allowed`, `fallback` when not given. */
 export function formatOption<F extends string>(description: string, allowed: readonly F[], fallback: F): Option {
   return new Option('--format <fmt>', description).argParser(parseFormat(allowed)).default(fallback);
@@ -115,6 +132,8 @@ export interface PointOptions {
   seed: number;
   /** `--msix-relocation`, when given. */
   msixRelocation?: MsixRelocationMode;
+  /** `--vmm`, when given. */
+  vmm?: string;
 }
 
 /** The options `workloadOptions` adds: workload size, seed and cost overrides. */
@@ -148,6 +167,7 @@ export function pointOptions(c: Command): Command {
     .addOption(patchesOption())
     .addOption(variantOption(false))
     .addOption(msixRelocationOption(false))
+    .addOption(vmmOption(false))
     .addOption(new Option('--page-size <size>', '4k, 16k or 64k').argParser(parsePageSize))
     .addOption(new Option('--seed <n>').argParser(positiveIntUpTo(MAX_SEED)).default(1).hideHelp());
 }
@@ -160,5 +180,6 @@ export function configOf(opts: PointOptions): ExperimentConfig {
     seed: opts.seed,
     ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
     ...(opts.msixRelocation ? { relocation: opts.msixRelocation } : {}),
+    ...(opts.vmm ? { vmm: opts.vmm } : {}),
   };
 }

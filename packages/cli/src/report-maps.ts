@@ -58,7 +58,7 @@ export function msixMarksOf(run: Pick<PreparedRun, 'bridge'>): { marks: PageMapM
 }
 
 /**
- * Draws the page map of every patch combination for each variant and MSI-X relocation in
+ * Draws the page map of every patch combination for each variant, VMM and MSI-X relocation in
  * `results`, on the platform page size and seed of that point's first row, and joins combinations whose maps are equal.
  *
  * @param scenario - the scenario the rows ran.
@@ -77,8 +77,10 @@ export function reportPageMaps(
   let costMeta: Array<Omit<CostRow, 'value'>> | undefined;
   const combos = allPatchCombinations().sort((a, b) => COMBO_ORDER.indexOf(patchShortLabel(a)) - COMBO_ORDER.indexOf(patchShortLabel(b)));
   // One set of maps per variant and MSI-X relocation the rows ran (relocation adds a BAR).
-  const points = new Map(results.map((r) => [`${r.variant} ${r.relocation ?? 'off'}`, r]));
+  // And per VMM (`--vmm`): each maps the device its own way.
+  const points = new Map(results.map((r) => [`${r.variant} ${r.relocation ?? 'off'} ${r.vmm ?? 'qemu'}`, r]));
   const relocations = new Set(results.map((r) => r.relocation ?? 'off'));
+  const vmms = new Set(results.map((r) => r.vmm ?? 'qemu'));
   for (const first of points.values()) {
     const variant = first.variant;
     const relocation = (first.relocation ?? 'off') as NonNullable<ExperimentConfig['relocation']>;
@@ -88,7 +90,14 @@ export function reportPageMaps(
       const combo = patchShortLabel(patches);
       const run = prepare(
         scenario,
-        { patches, variant, seed: first.seed ?? 1, relocation, ...(pageSize ? { pageSize } : {}) },
+        {
+          patches,
+          variant,
+          seed: first.seed ?? 1,
+          relocation,
+          ...(first.vmm ? { vmm: first.vmm } : {}),
+          ...(pageSize ? { pageSize } : {}),
+        },
         { costs: o.costs, pluginSets: o.pluginSets },
       );
       try {
@@ -109,7 +118,8 @@ export function reportPageMaps(
     for (const { map, extra, combos: same } of drawn.values()) {
       const which = same.length === 1 ? `patches: ${same[0]}` : `patches: ${same.join(', ')} (same map)`;
       const reloc = relocations.size > 1 || relocation !== 'off' ? `, msix-relocation ${relocation}` : '';
-      const label = `${scenario.name}, ${variant}${reloc}, ${which}`;
+      const vmm = vmms.size > 1 || (first.vmm ?? 'qemu') !== 'qemu' ? `, vmm ${first.vmm ?? 'qemu'}` : '';
+      const label = `${scenario.name}, ${variant}${vmm}${reloc}, ${which}`;
       pageMaps.push({ label, svg: pageMapSvg(map, { title: label, ...extra }), variant, relocation, combos: same });
     }
   }

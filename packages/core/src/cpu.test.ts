@@ -745,6 +745,28 @@ describe('GuestCpu: interrupts', () => {
 });
 
 describe('GuestCpu: tracing', () => {
+  it('times a trap from where the guest stopped when a handler resolved for its page serves it', () => {
+    const { cpu, events, mmu, vmm, clock } = setup();
+    cpu.setTrapHandler(vmm);
+    // A handler resolved for the page (as the VMM gives a vfio-fd page) is called instead of the CPU's own.
+    const VMM_NS = 1234;
+    mmu.resolveTrap('bar0-msix', {
+      high: 0,
+      read: () => 0,
+      write: () => {
+        clock.now += VMM_NS;
+      },
+    });
+    events.tracing = true;
+    const trap = vi.fn();
+    events.on('trap', trap);
+    const before = clock.now;
+    cpu.store(TRAP, 4, 3);
+    const e = trap.mock.calls[0]![0] as { startNs: number; timeNs: number };
+    expect(e.startNs).toBe(before);
+    expect(e.timeNs - e.startNs).toBe(EXIT_NS + VMM_NS);
+  });
+
   it('emits access and trap events when tracing is on', () => {
     const { cpu, events, vmm, clock } = setup();
     cpu.setTrapHandler(vmm);
@@ -764,7 +786,10 @@ describe('GuestCpu: tracing', () => {
       { path: 'direct', gpa: BAR, size: 4, isWrite: false, value: 0, timeNs: RAM_NS + DIRECT_READ_NS },
       { path: 'trap', gpa: TRAP, size: 4, isWrite: true, value: 3, timeNs: RAM_NS + DIRECT_READ_NS + EXIT_NS },
     ]);
-    expect(trap.mock.calls.map((c) => c[0])).toEqual([{ gpa: TRAP, size: 4, isWrite: true, reason: 'msix-table', timeNs: clock.now }]);
+    // The trap's slice starts where the guest stopped, before the exit was charged.
+    expect(trap.mock.calls.map((c) => c[0])).toEqual([
+      { gpa: TRAP, size: 4, isWrite: true, reason: 'msix-table', startNs: RAM_NS + DIRECT_READ_NS, timeNs: clock.now },
+    ]);
     expect(interrupt).toHaveBeenCalledTimes(1);
     expect(interrupt.mock.calls[0]![0]).toMatchObject({ source: 'guest', vector: 12 });
   });

@@ -282,7 +282,11 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
       if (m.kind === PageKind.Trap && (m === NO_MAPPING || m !== this.trapMapping)) this.untrackedTrap(m, gpa);
     }
     if (m.kind === PageKind.Trap) {
-      // One userspace exit to the VMM's trap handler.
+      // One userspace exit to the VMM's trap handler. While tracing, note when it begins
+      // (before it is counted, and so charged): one tracing test per trap, here rather than
+      // after the handler, so that a trace's slice spans the exit and the VMM's work whichever
+      // handler serves the page (the one resolved for it, or the CPU's own).
+      const startNs = this.events.tracing ? this.clock.now : -1;
       const stats = this.stats;
       if (isWrite) this.trapWrites++;
       else this.trapReads++;
@@ -304,7 +308,7 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
         v = h.read(gpa, size, reason);
         if (size === 8) this.high = h.high;
       }
-      if (this.events.tracing) this.traceTrap(gpa, size, isWrite, v, reason);
+      if (startNs >= 0) this.traceTrap(gpa, size, isWrite, v, reason, startNs);
       return isWrite ? 0 : v;
     }
     if (!this.events.tracing) {
@@ -454,8 +458,9 @@ export class GuestCpu implements TranslationCache, GuestAccessCounts, HighHalf {
     this.events.emit('access', { path, gpa, size, isWrite, value, timeNs: this.clock.now });
   }
 
-  private traceTrap(gpa: number, size: number, isWrite: boolean, value: number, reasonId: number): void {
-    this.events.emit('access', { path: 'trap', gpa, size, isWrite, value, timeNs: this.clock.now });
-    this.events.emit('trap', { gpa, size, isWrite, reason: this.stats.reasonName(reasonId), timeNs: this.clock.now });
+  private traceTrap(gpa: number, size: number, isWrite: boolean, value: number, reasonId: number, startNs: number): void {
+    const timeNs = this.clock.now;
+    this.events.emit('access', { path: 'trap', gpa, size, isWrite, value, timeNs });
+    this.events.emit('trap', { gpa, size, isWrite, reason: this.stats.reasonName(reasonId), startNs, timeNs });
   }
 }

@@ -20,6 +20,9 @@ export interface TrapEvent {
   size: number;
   isWrite: boolean;
   reason: string;
+  /** When the exit began (simulated ns): the guest stopped here. */
+  startNs: number;
+  /** When the guest resumed, the access done (simulated ns). */
   timeNs: number;
 }
 export interface InterruptEvent {

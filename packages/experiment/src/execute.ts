@@ -45,6 +45,7 @@ function taskOf(p: GridPoint, o: ExecuteOptions): { config: Parameters<typeof ru
       seed: o.seed,
       ...(o.pageSize ? { pageSize: o.pageSize } : {}),
       ...(p.relocation ? { relocation: p.relocation } : {}),
+      ...(p.vmm ? { vmm: p.vmm } : {}),
     },
     options: {
       ops: o.ops,

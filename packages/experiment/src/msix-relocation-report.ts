@@ -75,6 +75,11 @@ function whyOf(path: DeviceTableAfterRelocation['path'], reasons: readonly strin
   if (reasons.includes('msix-table') || reasons.includes('msix-emulation')) {
     return 'still trapped: the VMM emulates the device table here too';
   }
+  // The relocation doubled this very BAR: its device part, smaller than a page, now shares
+  // its guest page with the emulated space, whatever the kernel allows (see MsixRelocationReason).
+  if (reasons.includes('msix-relocation-page')) {
+    return 'still trapped (msix-relocation-page): the relocation enlarged this BAR, so its device registers share their guest page with the emulated space; relocate to a free BAR slot or to a BAR of at least a page';
+  }
   return `still trapped (${reasons.join(', ')}): the kernel does not let the table page be mmapped, so QEMU's fix-up still leaves it out of the mmap; relocation only moves the emulated table`;
 }
 

@@ -89,6 +89,13 @@ export interface RunResult {
   variant: Variant;
   /** The VMM's MSI-X relocation (QEMU's x-msix-relocation): off, auto or bar0..bar5. Written by every run; optional for older files. */
   relocation?: string;
+  /** The VMM whose rules built the guest view (`--vmm`): qemu, cloud-hypervisor, crosvm, kvmtool, firecracker. Written by every run; optional for older files (qemu). */
+  vmm?: string;
+  /**
+   * Present when that VMM refuses the device layout ("rejected by VMM X: why"): the VM does
+   * not start, so nothing is measured (workload, mmio and bars are empty).
+   */
+  rejected?: { vmm: string; why: string; device: string; bar?: number; code: string };
   patches: PatchSet;
   /** The --seed the run was made with (workloads are deterministic; kept for reproduction). */
   seed?: number;

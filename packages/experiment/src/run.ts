@@ -96,10 +96,35 @@ export function prepare(scenario: Scenario, config: ExperimentConfig, options: R
   }
   const os = new GuestOs(machine.cpu, machine.get(GuestMemoryToken), undefined, machine.clock);
   const bus = machine.get(GuestPciBusToken);
-  for (const d of drivers) d.probe({ cpu: machine.cpu, bus, os });
+  // A VMM that refused a device starts no guest: nothing to probe.
+  if (!vmm.rejection) probeDrivers(vmm, drivers, { cpu: machine.cpu, bus, os });
   machine.cpu.deliverPending();
   if (options.trace) traceMachine({ machine, vmm, bridge }, options.trace);
   return { machine, vmm, bridge, drivers, os, bus, pluginOverrides: overrides };
+}
+
+/**
+ * Probes every guest driver. Under a VMM other than QEMU a driver that fails (its device's
+ * registers unreachable, e.g. kvmtool never maps an MSI-X BAR) is that VMM's answer for the
+ * device: recorded as the run's rejection, so a sweep over VMMs goes on. Under QEMU it
+ * fails the run as it always did.
+ */
+function probeDrivers(vmm: Vmm, drivers: readonly GuestDriver[], ctx: Parameters<GuestDriver['probe']>[0]): void {
+  for (const d of drivers) {
+    try {
+      d.probe(ctx);
+    } catch (e) {
+      if (vmm.policy.id === 'qemu' || !VhwError.is(e)) throw e;
+      const device = vmm.functions[0]?.name ?? '?';
+      vmm.rejection = {
+        vmm: vmm.policy.id,
+        device,
+        code: 'guest-driver-failed',
+        why: `the VM starts but the guest driver fails: ${e.message}`,
+      };
+      return;
+    }
+  }
 }
 
 /**
@@ -111,7 +136,7 @@ export function runExperiment(scenario: Scenario, config: ExperimentConfig, opti
   const run = prepare(scenario, config, options);
   let result: RunResult;
   try {
-    result = measure(scenario, config, run, options);
+    result = run.vmm.rejection ? rejectedResult(scenario, config, run) : measure(scenario, config, run, options);
   } finally {
     run.machine.dispose();
   }
@@ -180,14 +205,10 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
   const s = machine.stats;
   const direct = s.count(Path.Direct);
   const trapped = s.count(Path.Trap);
-  const platform = machine.platform;
   // Read from the host's PE state (no guest exit, so nothing is charged after the measurement).
   const frozenAtEnd = run.bridge.groups.filter((g) => g.frozen || run.os.eehFailedPes.has(g.id)).length;
   return {
-    scenario: scenario.name,
-    platform: { name: platform.name, pageSize: platform.pageSize, eeh: platform.eeh, barSpanBytes: barSpanBytes(run.bridge) },
-    variant: config.variant,
-    relocation: relocationOf(vmm),
+    ...pointOf(scenario, config, run),
     patches: { ...config.patches },
     seed: config.seed,
     workload: {
@@ -211,6 +232,44 @@ function measure(scenario: Scenario, config: ExperimentConfig, run: PreparedRun,
     ...(Object.keys(run.pluginOverrides).length > 0 ? { pluginOverrides: run.pluginOverrides } : {}),
     ...(options.vary ? { vary: options.vary } : {}),
     ...(options.pageMap ? { pageMap: buildPageMap(run) } : {}),
+    plugins: pluginRecords(machine.plugins),
+  };
+}
+
+/** The experiment point of a result row: scenario, platform, variant, MSI-X relocation and VMM. */
+function pointOf(
+  scenario: Scenario,
+  config: ExperimentConfig,
+  run: PreparedRun,
+): Pick<RunResult, 'scenario' | 'platform' | 'variant' | 'relocation' | 'vmm'> {
+  const platform = run.machine.platform;
+  return {
+    scenario: scenario.name,
+    platform: { name: platform.name, pageSize: platform.pageSize, eeh: platform.eeh, barSpanBytes: barSpanBytes(run.bridge) },
+    variant: config.variant,
+    relocation: relocationOf(run.vmm),
+    vmm: run.vmm.policy.id,
+  };
+}
+
+/**
+ * The row of a run whose VMM refused a device layout: the experiment point and the refusal,
+ * nothing measured (the VM would not start).
+ */
+function rejectedResult(scenario: Scenario, config: ExperimentConfig, run: PreparedRun): RunResult {
+  const { machine, vmm } = run;
+  const r = vmm.rejection!;
+  return {
+    ...pointOf(scenario, config, run),
+    rejected: { vmm: r.vmm, why: r.why, device: r.device, code: r.code, ...(r.bar !== undefined ? { bar: r.bar } : {}) },
+    patches: { ...config.patches },
+    seed: config.seed,
+    workload: { ops: 0, simulatedNs: 0, opsPerSecond: 0, completed: 0, failed: 0, eehRecoveries: 0 },
+    mmio: { direct: 0, trapped: 0, trapsByReason: {} },
+    bars: [],
+    isolation: { violations: 0 },
+    costs: machine.costs.toJSON(),
+    ...(Object.keys(run.pluginOverrides).length > 0 ? { pluginOverrides: run.pluginOverrides } : {}),
     plugins: pluginRecords(machine.plugins),
   };
 }
@@ -302,7 +361,8 @@ export function barResults(vmm: Vmm): BarResult[] {
 /** How the VMM serves the traps of a planned area, in the result's words. */
 export function trapVia(a: Pick<PlannedArea, 'via' | 'reason'>): TrapServedVia {
   if (a.reason === Reason.Unassigned) return 'unassigned';
-  return a.via === 'qemu-mmap' ? 'vmm-mmap' : a.via === 'msix-table' ? 'msix-emulation' : 'vfio-fd';
+  if (a.via === 'dropped') return 'unassigned';
+  return a.via === 'qemu-mmap' ? 'vmm-mmap' : a.via === 'msix-table' || a.via === 'msix-pba' ? 'msix-emulation' : 'vfio-fd';
 }
 
 /**

@@ -23,6 +23,12 @@ export interface ExperimentConfig {
    * three patches; undefined keeps the scenario's choice (`off` unless it sets one).
    */
   relocation?: MsixRelocationMode;
+  /**
+   * Which VMM's rules build the guest view (`--vmm`): a `VmmPolicy` id (`qemu`,
+   * `cloud-hypervisor`, `crosvm`, `kvmtool`, `firecracker`); undefined keeps the scenario's
+   * (QEMU's unless it sets one).
+   */
+  vmm?: string;
   /** Host page size override (bytes); undefined keeps the platform's default. */
   pageSize?: number;
   seed: number;
@@ -76,7 +82,7 @@ export interface PassthroughMachineSpec<P extends string = PlatformName> {
 /**
  * The standard passthrough stack for an experiment point: the platform with patch 1 as
  * its page-aligned-BARs option, guest RAM, the devices, vfio-pci with patches 2 and 3
- * and the variant, and the VMM (with the experiment's MSI-X relocation when it names one).
+ * and the variant, and the VMM (with the experiment's MSI-X relocation and VMM policy when it names them).
  * @param spec - platform name, devices and options
  * @param config - the experiment point
  * @returns the plugins of the machine, in order
@@ -100,6 +106,7 @@ export function passthroughMachine<P extends string>(spec: PassthroughMachineSpe
       guestBarPlacement: spec.guestBarPlacement ?? 'page-aligned',
       ...(spec.vmmOptions ?? {}),
       ...(config.relocation !== undefined ? { msixRelocation: config.relocation } : {}),
+      ...(config.vmm !== undefined ? { policy: config.vmm } : {}),
     }),
   ];
 }

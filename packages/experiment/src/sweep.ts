@@ -1,5 +1,5 @@
 import { type PatchSet, VARIANTS, type Variant, VhwError, allPatchCombinations, parseVariant } from '@vhw/core';
-import { MSIX_RELOCATION_MODES, type MsixRelocationMode } from '@vhw/vmm';
+import { MSIX_RELOCATION_MODES, type MsixRelocationMode, VMM_IDS, vmmPolicy, vmmPolicyIds } from '@vhw/vmm';
 import type { RunResult } from './result.js';
 
 /**
@@ -23,6 +23,8 @@ export interface GridPoint {
   vary?: GridVaryPoint[];
   /** The point's MSI-X relocation, when the sweep names one (`--msix-relocation`). */
   relocation?: MsixRelocationMode;
+  /** The point's VMM policy, when the sweep names one (`--vmm`). */
+  vmm?: string;
 }
 
 /** A point's value of one dimension, with what it sets: `plugin` for a plugin option, else a cost parameter. */
@@ -188,6 +190,26 @@ export function parseRelocations(text: string | undefined): Array<MsixRelocation
 }
 
 /**
+ * Parses `--vmm`: one policy id, or `all` for the five built-in VMMs (a sweep dimension,
+ * like `--variant both`). Not given: the scenario's own (QEMU's unless it sets one).
+ * @throws VhwError E_CONFIG naming the allowed values
+ */
+export function parseVmms(text: string | undefined): Array<string | undefined> {
+  if (text === undefined) return [undefined];
+  if (text === 'all') return [...VMM_IDS];
+  if (!vmmPolicyIds().includes(text)) throw new VhwError('E_CONFIG', `--vmm "${text}"; allowed: ${vmmPolicyIds().join(', ')}, all`);
+  return [text];
+}
+
+/**
+ * Whether a VMM and a relocation mode combine: `--msix-relocation` is QEMU's option; another
+ * VMM takes only `off` (it relocates by its own rule or never).
+ */
+function combines(vmm: string | undefined, relocation: MsixRelocationMode | undefined): boolean {
+  return vmm === undefined || relocation === undefined || relocation === 'off' || vmmPolicy(vmm).relocationKnob === true;
+}
+
+/**
  * One axis of a sweep grid: the values it takes and what each sets on a point. A grid is the
  * product of its axes, the first outermost; a new enum dimension (e.g. a VMM policy) is one
  * more axis.
@@ -215,21 +237,48 @@ export function varyDimensions(vary: VarySpec | readonly VarySpec[] | undefined)
 const axis = <V>(a: GridAxis<V>): GridAxis<unknown> => a as GridAxis<unknown>;
 
 /**
- * The full grid, in a fixed order: variant outermost, then the MSI-X relocation, then each
- * `--vary` dimension in the order given (the first varies slowest), then the 8 patch
- * combinations (none first). Point `index` is its place in this order, which shards, merges
- * and the grid identity rely on.
+ * The VMM and MSI-X relocation pairs of a sweep, VMM outer: a VMM other than QEMU runs only
+ * without `--msix-relocation` (or with `off`), so with `--vmm all --msix-relocation both` the
+ * other VMMs run once each.
+ * @throws VhwError E_CONFIG when a VMM is left with no point (it refuses the relocation asked for)
+ */
+function vmmRelocations(
+  vmms: ReadonlyArray<string | undefined>,
+  relocations: ReadonlyArray<MsixRelocationMode | undefined>,
+): Array<{ vmm?: string; relocation?: MsixRelocationMode }> {
+  return vmms.flatMap((vmm) => {
+    const ok = relocations.filter((r) => combines(vmm, r));
+    // `both` with another VMM: its one point is without QEMU's relocation.
+    const own = ok.length > 0 ? ok : relocations.length > 1 ? [undefined] : [];
+    if (own.length === 0) {
+      const knob = vmmPolicy(vmm!).relocationKnob;
+      throw new VhwError('E_CONFIG', `--vmm ${vmm} with --msix-relocation ${relocations[0]}: ${knob}; allowed with this VMM: off`);
+    }
+    return own.map((relocation) => ({ ...(vmm ? { vmm } : {}), ...(relocation ? { relocation } : {}) }));
+  });
+}
+
+/**
+ * The full grid, in a fixed order: variant outermost, then the VMM, then the MSI-X
+ * relocation (see `vmmRelocations`), then each `--vary` dimension in the order given (the
+ * first varies slowest), then the 8 patch combinations (none first). Point `index` is its
+ * place in this order, which shards, merges and the grid identity rely on.
+ * @throws VhwError E_CONFIG when no point is left (one VMM that refuses the relocation asked for)
  */
 export function sweepGrid(
   scenario: string,
   variants: readonly Variant[],
   vary?: VarySpec | readonly VarySpec[],
   relocations: ReadonlyArray<MsixRelocationMode | undefined> = [undefined],
+  vmms: ReadonlyArray<string | undefined> = [undefined],
 ): GridPoint[] {
   const dims = varyDimensions(vary);
   return gridProduct({ scenario, variant: variants[0]!, patches: allPatchCombinations()[0]! }, [
     axis<Variant>({ values: variants, set: (p, variant) => ({ ...p, variant }) }),
-    axis<MsixRelocationMode | undefined>({ values: relocations, set: (p, relocation) => (relocation ? { ...p, relocation } : p) }),
+    axis<{ vmm?: string; relocation?: MsixRelocationMode }>({
+      values: vmmRelocations(vmms, relocations),
+      set: (p, vr) => ({ ...p, ...vr }),
+    }),
     ...dims.map((d) =>
       axis<number | string>({
         values: d.values,
@@ -273,7 +322,7 @@ const comboIndex = (p: PatchSet) => (p.alignBars ? 1 : 0) + (p.subPageMmap ? 2 :
 /** Puts results (e.g. merged from shards) into grid order and refuses duplicates. */
 export function orderResults(results: readonly RunResult[]): RunResult[] {
   const key = (r: RunResult) =>
-    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.relocation ?? ''}|${(r.vary ?? []).map((v) => `${v.field}=${v.value}`).join(',')}|${comboIndex(r.patches)}`;
+    `${r.scenario}|${r.platform.name}|${r.platform.pageSize}|${r.variant}|${r.vmm ?? ''}|${r.relocation ?? ''}|${(r.vary ?? []).map((v) => `${v.field}=${v.value}`).join(',')}|${comboIndex(r.patches)}`;
   const seen = new Set<string>();
   for (const r of results) {
     const k = key(r);
@@ -282,10 +331,12 @@ export function orderResults(results: readonly RunResult[]): RunResult[] {
   }
   const vOrder = (v: string) => (VARIANTS as readonly string[]).indexOf(v);
   const rOrder = (m: string | undefined) => (MSIX_RELOCATION_MODES as readonly string[]).indexOf(m ?? 'off');
+  const mOrder = (m: string | undefined) => vmmPolicyIds().indexOf(m ?? 'qemu');
   return [...results].sort(
     (a, b) =>
       a.scenario.localeCompare(b.scenario) ||
       vOrder(a.variant) - vOrder(b.variant) ||
+      mOrder(a.vmm) - mOrder(b.vmm) ||
       rOrder(a.relocation) - rOrder(b.relocation) ||
       compareVary(a.vary, b.vary) ||
       comboIndex(a.patches) - comboIndex(b.patches),

@@ -4,7 +4,7 @@
  * Chrome trace-event writer, the line writer, or a test's own); nothing here runs unless a
  * run asks for a trace, so an untraced machine pays nothing for it.
  */
-import { type Machine, type TrapHandler, USERSPACE_EXIT, hex } from '@vhw/core';
+import { type Machine, hex } from '@vhw/core';
 import type { HostBridge, PciDevice } from '@vhw/pci';
 import type { Vmm } from '@vhw/vmm';
 
@@ -58,10 +58,9 @@ export interface DirectAccessRecord {
 export interface TrapRecord {
   /** Which record this is. */
   kind: 'trap';
-  /** When the exit began (the end minus the exit and the handler's time). */
+  /** When the exit began (simulated ns): the guest CPU stopped there. */
   startNs: number;
-  /** When the guest resumed. */
-  /** When the access completed (simulated ns). */
+  /** When the guest resumed, the access completed (simulated ns). */
   timeNs: number;
   /** The guest-physical address. */
   gpa: number;
@@ -152,7 +151,7 @@ export function pciRegisterNamer(bridge: HostBridge): RegisterNamer {
 export interface TracedMachine {
   /** The machine: its events, clock and guest CPU. */
   machine: Machine;
-  /** The VMM: where an address lands, and the trap handler timed. */
+  /** The VMM: where an address lands (device, BAR, offset). */
   vmm: Vmm;
   /** The host bridge: the devices and their isolation groups. */
   bridge: HostBridge;
@@ -178,11 +177,6 @@ export function traceMachine(
     const register = registerName(device, bar, at.offset, size);
     return register === undefined ? { device, bar, offset: at.offset } : { device, bar, offset: at.offset, register };
   };
-  // The exit is charged before the VMM's handler runs; the trap began that long before the handler.
-  const exitNs = machine.clock.meter.resolve(USERSPACE_EXIT, machine.costs).ns;
-  const timing = new TrapTiming(vmm, machine);
-  // Timed only while tracing: switched off, the guest CPU calls the VMM directly again.
-  machine.events.watchTracing((on) => machine.cpu.setTrapHandler(on ? timing : vmm));
   let trapValue = 0;
   machine.trace(true);
   machine.events.on('access', (e) => {
@@ -195,11 +189,9 @@ export function traceMachine(
     }
   });
   machine.events.on('trap', (e) => {
-    const startNs = timing.entryNs === undefined ? e.timeNs : Math.min(e.timeNs, timing.entryNs - exitNs);
-    timing.entryNs = undefined;
     recorder.record({
       kind: 'trap',
-      startNs,
+      startNs: e.startNs,
       timeNs: e.timeNs,
       gpa: e.gpa,
       size: e.size,
@@ -213,34 +205,6 @@ export function traceMachine(
     const devices = bridge.groups.find((g) => g.id === e.group)?.functions.map((f) => f.device.name) ?? [];
     recorder.record({ kind: 'eeh', timeNs: e.timeNs, group: e.group, state: e.state, cause: e.cause, devices });
   });
-}
-
-/**
- * The VMM's trap handler with the time each trap reached it noted: installed only on a
- * traced machine, so an untraced one keeps calling the VMM directly.
- */
-class TrapTiming implements TrapHandler {
-  /** When the current trap reached the VMM (its exit already charged); undefined between traps. */
-  entryNs: number | undefined;
-
-  constructor(
-    private readonly inner: TrapHandler,
-    private readonly machine: Machine,
-  ) {}
-
-  get high(): number {
-    return this.inner.high;
-  }
-
-  read(gpa: number, size: number, reasonId: number): number {
-    this.entryNs = this.machine.clock.now;
-    return this.inner.read(gpa, size, reasonId);
-  }
-
-  write(gpa: number, size: number, value: number, high: number, reasonId: number): void {
-    this.entryNs = this.machine.clock.now;
-    this.inner.write(gpa, size, value, high, reasonId);
-  }
 }
 
 /** `nvme0 BAR0+0x1008`: where an access landed, by offset (always there, for grep). */

@@ -13,6 +13,24 @@ export interface BarDecl {
   prefetchable?: boolean;
   /** A label for maps and reports ("registers", "msix"). */
   label?: string;
+  /**
+   * The parts of this BAR userspace may mmap, when the device describes them itself, as a
+   * vfio variant driver, a mediated device's parent or a vfio-user server does: the list
+   * vfio-pci reports as the region's sparse-mmap capability in place of the one it would
+   * compute. Offsets and sizes are within the BAR; areas may not overlap; an empty list
+   * means nothing of the BAR may be mapped. Absent (the default): vfio-pci decides alone.
+   * Only memory BARs have one. The host page size is unknown here (a device does not know
+   * where it runs): vfio-pci checks that the areas are whole host pages when it binds.
+   */
+  sparseAreas?: readonly SparseAreaDecl[];
+}
+
+/** One area of a BAR a device lets userspace mmap (an entry of a sparse-mmap list). */
+export interface SparseAreaDecl {
+  /** Offset of the area in the BAR, in bytes. */
+  offset: number;
+  /** Bytes in the area (more than 0). */
+  size: number;
 }
 
 /** Where a function's MSI-X table and PBA live. */
@@ -95,6 +113,7 @@ export function validatePciDeviceSpec(spec: PciDeviceSpec): void {
     if (kind === 'io' && bar.size > 256) fail(`${b} I/O size ${bar.size}; allowed: at most 256 bytes`);
     if (kind === 'mem64' && bar.index === 5) fail(`${b} is 64-bit but a 64-bit BAR needs two slots; allowed: index 0..4`);
     if (kind === 'io' && bar.prefetchable) fail(`${b} is an I/O BAR and cannot be prefetchable`);
+    if (bar.sparseAreas !== undefined) validateSparseAreas(bar, fail);
     const slots = kind === 'mem64' ? [bar.index, bar.index + 1] : [bar.index];
     for (const s of slots) {
       const prev = used.get(s);
@@ -139,6 +158,37 @@ export function validatePciDeviceSpec(spec: PciDeviceSpec): void {
       if (c.offset < o.end && o.start < c.offset + c.length) fail(`capability ${hex(c.id)} at ${hex(c.offset)} overlaps ${o.what}`);
     }
     caps.push({ what: `capability ${hex(c.id)} at ${hex(c.offset)}`, start: c.offset, end: c.offset + c.length });
+  }
+}
+
+/**
+ * Checks a BAR's own sparse-mmap list: a memory BAR's, each area a positive number of bytes
+ * inside the BAR, no two overlapping (the sparse-mmap capability is a list of disjoint areas).
+ */
+function validateSparseAreas(bar: BarDecl, fail: (msg: string) => never): void {
+  const field = `BAR${bar.index} sparseAreas`;
+  const areas = bar.sparseAreas;
+  if (!Array.isArray(areas)) fail(`${field} must be an array of { offset, size }`);
+  if ((bar.kind ?? 'mem32') === 'io')
+    fail(`${field}: BAR${bar.index} is an I/O BAR, which is never mmapped; allowed: only on a memory BAR`);
+  areas!.forEach((a, i) => {
+    const where = `${field}[${i}]`;
+    if (!Number.isSafeInteger(a.offset) || a.offset < 0 || a.offset >= bar.size)
+      fail(`${where}.offset ${String(a.offset)}; allowed: an integer 0..${hex(bar.size - 1)} (inside BAR${bar.index})`);
+    if (!Number.isSafeInteger(a.size) || a.size <= 0 || a.offset + a.size > bar.size)
+      fail(
+        `${where}.size ${String(a.size)}; allowed: an integer 1..${hex(bar.size - a.offset)} (the area must end inside BAR${bar.index})`,
+      );
+  });
+  const sorted = areas!.map((a, i) => ({ ...a, i })).sort((x, y) => x.offset - y.offset);
+  for (let k = 1; k < sorted.length; k++) {
+    const prev = sorted[k - 1]!;
+    const cur = sorted[k]!;
+    if (cur.offset < prev.offset + prev.size) {
+      fail(
+        `${field}[${cur.i}] [${hex(cur.offset)}, ${hex(cur.offset + cur.size)}) overlaps ${field}[${prev.i}] [${hex(prev.offset)}, ${hex(prev.offset + prev.size)}); allowed: disjoint areas`,
+      );
+    }
   }
 }
 

@@ -30,7 +30,17 @@ export const toyDevice = definePlugin({
   description: 'test device',
   schema: z.strictObject({
     name: z.string().default('toy0'),
-    bars: z.array(z.object({ index: z.number(), size: z.number(), kind: z.enum(['mem32', 'mem64']).optional() })),
+    bars: z.array(
+      z.object({
+        index: z.number(),
+        size: z.number(),
+        kind: z.enum(['mem32', 'mem64']).optional(),
+        sparseAreas: z
+          .array(z.object({ offset: z.number(), size: z.number() }))
+          .readonly()
+          .optional(),
+      }),
+    ),
     msix: z
       .object({ vectors: z.number(), tableBar: z.number(), tableOffset: z.number(), pbaBar: z.number(), pbaOffset: z.number() })
       .optional(),

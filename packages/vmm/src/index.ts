@@ -49,6 +49,14 @@ export * from './trap-regions.js';
 export * from './trap-pages.js';
 export * from './vmm.js';
 export * from './tokens.js';
+export * from './policy.js';
+export * from './policies.js';
+export * from './qemu-policy.js';
+export * from './cloud-hypervisor-policy.js';
+export * from './crosvm-policy.js';
+export * from './kvmtool-policy.js';
+export * from './firecracker-policy.js';
+export * from './policy-plan.js';
 
 /** Cost parameters the VMM charges, with their sources. */
 export const VMM_COST_PARAMETERS: readonly CostParameter[] = [
@@ -103,6 +111,10 @@ export const vmmOptions = z.strictObject({
     .enum(MSIX_RELOCATION_MODES, { message: `allowed: ${MSIX_RELOCATION_MODES.join(', ')}` })
     .default('off')
     .describe("QEMU's x-msix-relocation: move the emulated MSI-X table and PBA to a new BAR or the upper half of a doubled one"),
+  policy: z
+    .string()
+    .default('qemu')
+    .describe('which VMM the guest view follows: qemu, cloud-hypervisor, crosvm, kvmtool, firecracker (or a registered policy)'),
 });
 
 /**

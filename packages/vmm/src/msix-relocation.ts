@@ -72,6 +72,8 @@ export interface MsixRelocation {
   readonly tableOffset: number;
   /** Offset of the emulated PBA: right after the table. */
   readonly pbaOffset: number;
+  /** The BAR of the PBA when it is not `bar` (kvmtool keeps a PBA in its own BAR). */
+  readonly pbaBar?: number;
   /** Bytes of the relocated MSI-X space (`msixRelocationSize`). */
   readonly msixSize: number;
   /** Whether `auto` chose the BAR by vhw's own rule (QEMU has none, see `autoRelocationBar`). */

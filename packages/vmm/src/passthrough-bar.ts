@@ -1,10 +1,11 @@
 import { type AddressSpace, type MachineEvents, type Mmu, type SimClock, type Stats, VhwError, hex } from '@vhw/core';
 import { VFIO_REGION_INFO_FLAG_MMAP, type VfioMapping, type VfioRegionInfo } from '@vhw/vfio-pci';
 import type { PassthroughFunction } from './passthrough-function.js';
-import { type BarPlan, type PlannedArea, planBar } from './plan.js';
+import type { BarPlan, PlannedArea } from './plan.js';
+import { type VmmPolicy, type VmmRefusal, isRefusal } from './policy.js';
 import { VmmReason } from './reasons.js';
 import type { TrapPages } from './trap-pages.js';
-import { MsixTableRegion, RamDeviceRegion, type TrapRegionCharges, VfioFdRegion } from './trap-regions.js';
+import { DroppedRegion, MsixPbaRegion, MsixTableRegion, RamDeviceRegion, type TrapRegionCharges, VfioFdRegion } from './trap-regions.js';
 
 const BAR_REGION_CONSTRAINTS = { valid: { sizes: [1, 2, 4, 8] as const }, impl: { min: 1 as const, max: 4 as const } };
 
@@ -22,6 +23,8 @@ export interface BarHost {
   readonly trapPages: TrapPages;
   readonly pageSize: number;
   readonly noMsixEmulation: boolean;
+  /** The VMM's rules the BAR is planned by. */
+  readonly policy: VmmPolicy;
   /** What the trap regions charge. */
   readonly charges: TrapRegionCharges;
   /** Whether another guest BAR lies in the guest page at `page`. */
@@ -47,6 +50,8 @@ export class PassthroughBar {
   installed: { regions: string[]; directs: string[]; trapPages: number[] } = { regions: [], directs: [], trapPages: [] };
   /** How the BAR is mapped, as last planned (empty until installed). */
   plan: BarPlan = { areas: [], directs: [], mmapAreas: [], emulatesTable: false, grown: false };
+  /** The VMM's refusal of the BAR at its guest address, when the last install met one. */
+  refusal: VmmRefusal | undefined;
 
   /**
    * @param fn the passed-through function the BAR belongs to.
@@ -110,9 +115,18 @@ export class PassthroughBar {
     return `${this.device}:BAR${this.index}+${hex(offset)}`;
   }
 
+  /**
+   * Plans the BAR by the VMM's policy.
+   * @throws VhwError E_CONFIG when the policy refuses the BAR (kept in `refusal`).
+   */
   private makePlan(region: VfioRegionInfo): BarPlan {
     const { fn, vmm } = this;
-    return planBar({
+    const guest = fn.msix;
+    const device = fn.deviceMsix;
+    const plan = vmm.policy.planBar({
+      index: this.index,
+      is64: fn.barIs64(this.index),
+      ...(guest && device ? { msix: { guest, device, ...(fn.relocation ? { relocation: fn.relocation } : {}) } } : {}),
       pageSize: vmm.pageSize,
       guestAddress: this.guestAddress,
       region,
@@ -123,10 +137,16 @@ export class PassthroughBar {
       guestPageShared: (page) => vmm.guestPageShared(this, page),
       kernelReason: (off) => fn.dev.diagnose(this.index, off) ?? VmmReason.MmapFailed,
     });
+    if (isRefusal(plan)) {
+      this.refusal = plan;
+      throw new VhwError('E_CONFIG', `rejected by VMM ${vmm.policy.id}: ${this.device} BAR${this.index}: ${plan.why}`);
+    }
+    return plan;
   }
 
   private installPieces(): void {
     const { fn, vmm } = this;
+    this.refusal = undefined;
     const P = vmm.pageSize;
     let plan = this.makePlan(this.region);
     // QEMU mmaps each area; a refused mmap leaves the area on the slow path.
@@ -178,10 +198,15 @@ export class PassthroughBar {
   }
 
   /** The region type that serves a trapped area, resolved once here rather than per access. */
-  private trapRegion(a: PlannedArea, mappings: readonly VfioMapping[]): MsixTableRegion | RamDeviceRegion | VfioFdRegion {
+  private trapRegion(
+    a: PlannedArea,
+    mappings: readonly VfioMapping[],
+  ): MsixTableRegion | MsixPbaRegion | DroppedRegion | RamDeviceRegion | VfioFdRegion {
     const vmm = this.vmm;
     const charges = vmm.charges;
     if (a.via === 'msix-table') return new MsixTableRegion(this.fn.emulator!, a.offset - this.fn.msix!.tableOffset, charges.msixTableWrite);
+    if (a.via === 'msix-pba') return new MsixPbaRegion(this.fn.emulator!, a.offset - this.fn.msix!.pbaOffset);
+    if (a.via === 'dropped') return new DroppedRegion();
     if (a.via === 'qemu-mmap') {
       const m = mappings.find((x) => a.offset >= x.offset && a.offset < x.offset + x.size)!;
       return new RamDeviceRegion(m.handler, m.handlerOffset + (a.offset - m.offset), charges.deviceRead, charges.deviceWrite);

@@ -3,10 +3,9 @@ import { type GuestBar, type GuestEeh, type GuestPciFunction, type RtasChangeMsi
 import { Cfg, ConfigSpace, type HostBridge, MSIX_CAP_OFFSET } from '@vhw/pci';
 import { VFIO_PCI_CONFIG_REGION_INDEX, type VfioDeviceInfo, type VfioPciDevice, type VfioPciDriver, readMsixLayout } from '@vhw/vfio-pci';
 import { MsixEmulator } from './msix-emulation.js';
-import { type MsixRelocation, type MsixRelocationOptions, type RelocationBarSlot, relocateMsix } from './msix-relocation.js';
-
-/** An MSI-X layout: the table and PBA, each a BAR index and an offset in it. */
-export type MsixLayout = NonNullable<ReturnType<typeof readMsixLayout>>;
+import type { MsixRelocation, MsixRelocationOptions, RelocationBarSlot } from './msix-relocation.js';
+import type { MsixLayout } from './plan.js';
+import type { PolicyFunction, VmmPolicy } from './policy.js';
 
 /** A passed-through BAR as its function sees it (a `PassthroughBar`). */
 export interface FunctionBar {
@@ -21,6 +20,8 @@ export interface FunctionHost {
   readonly options: { readonly guestMsiAddress: number } & MsixRelocationOptions;
   /** The host page size. */
   readonly pageSize: number;
+  /** The VMM's rules (where the MSI-X table goes). */
+  readonly policy: VmmPolicy;
   readonly paravirtMsi: boolean;
   readonly noMsixEmulation: boolean;
   readonly counters: { configAccesses: number; rtasCalls: number; rtasErrors: number };
@@ -111,7 +112,13 @@ export class PassthroughFunction implements GuestPciFunction {
     const r = this.relocation;
     this.msix =
       r && this.deviceMsix
-        ? { vectors: this.deviceMsix.vectors, tableBar: r.bar, tableOffset: r.tableOffset, pbaBar: r.bar, pbaOffset: r.pbaOffset }
+        ? {
+            vectors: this.deviceMsix.vectors,
+            tableBar: r.bar,
+            tableOffset: r.tableOffset,
+            pbaBar: r.pbaBar ?? r.bar,
+            pbaOffset: r.pbaOffset,
+          }
         : this.deviceMsix;
     const { cpu } = vmm.deps;
     this.emulator = this.msix
@@ -148,18 +155,30 @@ export class PassthroughFunction implements GuestPciFunction {
   }
 
   /**
-   * QEMU's `vfio_pci_relocate_msix()` for this function (see `relocateMsix`). An added BAR
-   * gets its type bits here: memory, prefetchable (QEMU: the emulated table has no read side
-   * effects), 64-bit when the slot after it is free.
+   * Where the VMM's policy puts the MSI-X table and PBA the guest sees (QEMU:
+   * `vfio_pci_relocate_msix()`, see `relocateMsix`). An added BAR gets its type bits here:
+   * memory, prefetchable (QEMU: the emulated table has no read side effects), 64-bit when the
+   * slot after it is free.
    */
   private relocate(mode: NonNullable<MsixRelocationOptions['msixRelocation']>, pageSize: number): MsixRelocation | undefined {
     const bars: RelocationBarSlot[] = [];
     for (let i = 0; i < 6; i++) {
       bars.push({ size: this.dev.getRegionInfo(i).size, is64: this.barIs64(i), io: (this.barFlags[i]! & 0x1) === 1 });
     }
-    const r = relocateMsix({ mode, pageSize, device: this.name, bars, msix: this.deviceMsix });
+    const r = this.vmm.policy.relocate({ mode, pageSize, device: this.name, bars, msix: this.deviceMsix });
     if (r?.added) this.barFlags[r.bar] = (r.is64 ? 0x4 : 0) | 0x8;
     return r;
+  }
+
+  /** The function as a policy reads it when it admits it. */
+  policyView(): PolicyFunction {
+    const barSizes: number[] = [];
+    const ioBars: boolean[] = [];
+    for (let i = 0; i < 6; i++) {
+      barSizes.push(this.dev.getRegionInfo(i).size);
+      ioBars.push((this.barFlags[i]! & 0x1) === 1);
+    }
+    return { name: this.name, vendorId: this.vendorId, deviceId: this.deviceId, msix: this.deviceMsix, barSizes, ioBars };
   }
 
   /** The size of BAR `i` as the guest sees it: vfio's, or the relocated BAR's (added or enlarged). */

@@ -6,9 +6,14 @@ import {
   VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_FLAG_MMAP,
+  type readMsixLayout,
 } from '@vhw/vfio-pci';
-import { MsixRelocationReason } from './msix-relocation.js';
+import { type MsixRelocation, MsixRelocationReason } from './msix-relocation.js';
+
 import { type AreaReason, VmmReason } from './reasons.js';
+
+/** An MSI-X layout: the table and PBA, each a BAR index and an offset in it. */
+export type MsixLayout = NonNullable<ReturnType<typeof readMsixLayout>>;
 
 /** How a trapped piece is served once the access has exited to the VMM. */
 export type TrapVia =
@@ -17,7 +22,11 @@ export type TrapVia =
   /** The VMM's own mmap of the area: no syscall, but still an exit. */
   | 'qemu-mmap'
   /** The VMM's MSI-X table emulation. */
-  | 'msix-table';
+  | 'msix-table'
+  /** The VMM's emulated PBA (crosvm, Firecracker). */
+  | 'msix-pba'
+  /** Nothing serves it: reads return 0, writes are lost (kvmtool's MSI-X BAR outside the table and PBA, a Cloud Hypervisor fd access past the region, a Firecracker BAR with no trap path). */
+  | 'dropped';
 
 /** One piece of a BAR as the VMM installs it. Pieces cover the BAR exactly, in order. */
 export interface PlannedArea {
@@ -62,6 +71,12 @@ export interface BarPlanInput {
   guestPageShared: (pageGpa: number) => boolean;
   /** Label for a byte the kernel does not let us mmap (the kernel's diagnostics). */
   kernelReason: (offset: number) => AreaReason;
+  /** The BAR index (read by policies other than QEMU's, which take the MSI-X layout by BAR). */
+  index?: number;
+  /** Whether the BAR is a 64-bit memory BAR. */
+  is64?: boolean;
+  /** The function's MSI-X layouts: as the guest sees it, as the device has it, and the VMM's relocation. */
+  msix?: { guest: MsixLayout; device: MsixLayout; relocation?: MsixRelocation };
 }
 
 export interface BarPlan {
@@ -73,6 +88,8 @@ export interface BarPlan {
   emulatesTable: boolean;
   /** Whether the sub-page BAR was grown to a page. */
   grown: boolean;
+  /** What `explain` should say about this BAR under the VMM's rules although nothing is refused. */
+  notes?: string[];
 }
 
 /**

@@ -128,6 +128,41 @@ export class MsixTableRegion implements MmioHandler {
 }
 
 /**
+ * A piece of the MSI-X PBA the VMM emulates (crosvm's and Firecracker's `read_pba`): reads
+ * answered by the function's `MsixEmulator`, writes dropped (the PBA is read-only).
+ */
+export class MsixPbaRegion implements MmioHandler {
+  /**
+   * @param emu the function's MSI-X emulation.
+   * @param pbaBase offset of this piece from the start of the PBA.
+   */
+  constructor(
+    private readonly emu: MsixEmulator,
+    private readonly pbaBase: number,
+  ) {}
+
+  read(off: number, size: 1 | 2 | 4): number {
+    const at = this.pbaBase + off;
+    return at >= 0 && at + size <= Math.ceil(this.emu.vectors / 64) * 8 ? this.emu.readPba(at, size) : 0;
+  }
+
+  write(): void {}
+}
+
+/**
+ * A trapped piece nothing serves (kvmtool's MSI-X BAR outside the table and PBA windows; a
+ * Cloud Hypervisor fd access past the region, refused before the syscall; a Firecracker
+ * BAR with no trap path): reads return 0, writes are lost. The exit is still taken.
+ */
+export class DroppedRegion implements MmioHandler {
+  read(): number {
+    return 0;
+  }
+
+  write(): void {}
+}
+
+/**
  * A guest page whose only trap region is served through the vfio fd, resolved ahead of
  * time (as QEMU's softmmu TLB entry points at the MemoryRegion's ops): a trapped access of
  * the region exits here and goes to the vfio region with nothing looked up, charged and

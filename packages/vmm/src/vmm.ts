@@ -29,6 +29,8 @@ import type { MsixRelocationOptions } from './msix-relocation.js';
 import { type AreaReport, PassthroughBar } from './passthrough-bar.js';
 import { PassthroughFunction } from './passthrough-function.js';
 import type { PlannedArea } from './plan.js';
+import { vmmPolicy } from './policies.js';
+import type { VmmPolicy, VmmRefusal } from './policy.js';
 import { TrapPages } from './trap-pages.js';
 import { FdTrapPage, type TrapRegionCharges, VfioFdRegion } from './trap-regions.js';
 
@@ -38,6 +40,16 @@ export interface VmmOptions extends GuestMmioWindows, MsixRelocationOptions {
   noMsixEmulation: 'machine' | boolean;
   /** Where guest MSI writes go (the virtual interrupt controller). */
   guestMsiAddress: number;
+  /** Which VMM's rules build the guest view (`--vmm`): a `VmmPolicy` id; `qemu` when absent. */
+  policy?: string;
+}
+
+/** A VMM's refusal of a passed-through device: "rejected by VMM X: why" (the run measures nothing). */
+export interface VmmRejection extends VmmRefusal {
+  /** The policy that refused. */
+  readonly vmm: string;
+  /** The passed-through function it refused. */
+  readonly device: string;
 }
 /** The VMM plugin's validated options, bound by its module for the Vmm to inject. */
 export const VmmOptionsToken = token<VmmOptions>('vhw.VmmOptions');
@@ -113,6 +125,10 @@ export class Vmm implements TrapHandler, GuestPciBus {
   readonly pageSize: number;
   readonly noMsixEmulation: boolean;
   readonly paravirtMsi: boolean;
+  /** The VMM whose rules build the guest view (QEMU's unless `policy` names another). */
+  readonly policy: VmmPolicy;
+  /** The policy's refusal of a device, when it refused one: then no BAR is mapped and no workload runs. */
+  rejection: VmmRejection | undefined;
   /** The guest pages marked to trap for the BARs' trap regions. */
   readonly trapPages: TrapPages;
   /** What its trap regions charge (read by each `PassthroughBar` when it installs them). */
@@ -129,6 +145,14 @@ export class Vmm implements TrapHandler, GuestPciBus {
     @inject(VmmDepsToken) readonly deps: VmmDeps,
   ) {
     this.pageSize = deps.mmu.pageSize;
+    this.policy = vmmPolicy(options.policy ?? 'qemu');
+    const knob = this.policy.relocationKnob;
+    if (knob !== true && (options.msixRelocation ?? 'off') !== 'off') {
+      throw new VhwError(
+        'E_CONFIG',
+        `vmm ${this.policy.id}: --msix-relocation ${options.msixRelocation} is QEMU's x-msix-relocation; ${knob}; allowed with this VMM: off`,
+      );
+    }
     this.trapPages = new TrapPages(deps.mmu, this.pageSize);
     this.space = new AddressSpace('vmm:guest-mmio', deps.platform.unassignedPolicy);
     this.space.onUnassigned = (space, addr, size, isWrite, reason) => {
@@ -192,15 +216,33 @@ export class Vmm implements TrapHandler, GuestPciBus {
     // DMA: guest RAM mapped at IOVA = GPA in each passed-through group's IOMMU (VFIO_IOMMU_MAP_DMA).
     const groups = new Set(vfio.devices.map((d) => d.fn.group));
     for (const g of groups) for (const block of memory.entries) g.iommu.map(block.base, block.size, block.base);
+    cpu.setTrapHandler(this);
+    // The VMM admits each device first (its MSI-X geometry): a refused device fails the VM.
+    for (const fn of this.functions) {
+      const refusal = this.policy.admit(fn.policyView(), this.pageSize);
+      if (refusal) {
+        this.rejection = { ...refusal, vmm: this.policy.id, device: fn.name };
+        return;
+      }
+    }
     for (const p of placeGuestBars(this.functions, this.options, this.pageSize)) {
       const bar = new PassthroughBar(this, p.fn, p.region, p.hostAddress, p.guestAddress, p.size);
       this.bars.push(bar);
       p.fn.attachBar(bar);
     }
     this.space.transaction(() => {
-      for (const bar of this.bars) bar.install();
+      for (const bar of this.bars) {
+        try {
+          bar.install();
+        } catch (e) {
+          if (!bar.refusal) throw e;
+          this.rejection = { ...bar.refusal, bar: bar.index, vmm: this.policy.id, device: bar.device };
+          break;
+        }
+      }
+      // A refused BAR fails the device and so the VM: nothing of the guest view stays.
+      if (this.rejection) for (const bar of this.bars) bar.uninstall();
     });
-    cpu.setTrapHandler(this);
   }
 
   /** Whether another guest BAR lies in the guest page at `page` (so `bar` cannot map it whole). */

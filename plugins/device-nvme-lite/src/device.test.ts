@@ -175,6 +175,7 @@ describe('nvme-lite options', () => {
       'workload',
       'mmioReadPercent',
       'mmioAccessSize',
+      'sparseAreas',
     ]);
   });
 

@@ -268,7 +268,16 @@ export function nvmeLiteSpec(options: NvmeLiteOptions): PciDeviceSpec {
     deviceId: 0x0010,
     classCode: 0x010802,
     revision: 2,
-    bars: [{ index: 0, size: layout.barSize, kind: 'mem64', prefetchable: false, label: 'registers+doorbells+msix' }],
+    bars: [
+      {
+        index: 0,
+        size: layout.barSize,
+        kind: 'mem64',
+        prefetchable: false,
+        label: 'registers+doorbells+msix',
+        ...(options.sparseAreas === undefined ? {} : { sparseAreas: options.sparseAreas }),
+      },
+    ],
     msix: { vectors: options.vectors, tableBar: 0, tableOffset: layout.tableOffset, pbaBar: 0, pbaOffset: layout.pbaOffset },
     registers: nvmeRegisterNames(options.ioQueues),
   };

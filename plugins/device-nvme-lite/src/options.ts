@@ -56,6 +56,12 @@ export const nvmeLiteSchema = z.strictObject({
     .union([z.literal(4), z.literal(8)])
     .default(4)
     .describe('mmio workload: bytes per access (8: CSTS with the dword below it, an SQ tail doorbell with its CQ head)'),
+  sparseAreas: z
+    .array(z.strictObject({ offset: z.number().int().nonnegative(), size: z.number().int().positive() }))
+    .optional()
+    .describe(
+      'BAR0 areas the device lets userspace mmap, as a vfio variant driver or vfio-user server reports them (default: vfio-pci decides)',
+    ),
 });
 
 /** Validated options with defaults filled in. */

@@ -11,6 +11,7 @@ import {
   hex,
 } from '@vhw/core';
 import { Cfg, type HostBridge, MSIX_CAP_OFFSET, type PciFunction } from '@vhw/pci';
+import { coveredByAreas, deviceSparseAreas } from './device-areas.js';
 import { type IrqTrigger, VfioMsixIrqs } from './intrs.js';
 import type { BarMmapDecision, SubPageMmapPolicy } from './policy.js';
 import { Reason } from './reasons.js';
@@ -162,6 +163,7 @@ export class VfioPciDevice {
           msixTable:
             this.msixTable && this.msixTable.bar === decl.index ? { offset: this.msixTable.offset, size: this.msixTable.size } : undefined,
           claimPageRemainder: () => this.claimRemainder(decl.index, assigned?.address ?? 0, decl.size),
+          deviceAreas: decl.sparseAreas === undefined ? undefined : deviceSparseAreas(fn.name, decl, bridge.pageSize),
         }),
       );
     }
@@ -200,6 +202,7 @@ export class VfioPciDevice {
     if (!d) return Reason.Unassigned;
     if (!d.mmap) return d.reason;
     if (d.excluded && offset >= d.excluded.offset && offset < d.excluded.offset + d.excluded.size) return d.excluded.reason;
+    if (d.deviceAreas && !d.deviceAreas.some((a) => offset >= a.offset && offset < a.offset + a.size)) return Reason.DeviceSparse;
     return undefined;
   }
 
@@ -264,6 +267,11 @@ export class VfioPciDevice {
       return deny(
         `overlaps the MSI-X table pages [${hex(d.excluded.offset)}, ${hex(d.excluded.offset + d.excluded.size)}) (${d.excluded.reason})`,
       );
+    }
+    // A driver that reports its own list enforces it in its mmap op (nvgrace-gpu refuses an
+    // mmap past the memory its one area covers).
+    if (d.deviceAreas && !coveredByAreas(d.sparseAreas ?? [], offset, size, page)) {
+      return deny(`outside the sparse-mmap areas the device reports (${Reason.DeviceSparse})`);
     }
     const hostPa = this.barAddr[index]! + offset;
     // Defence in depth: whatever the policy decided, never hand out a page holding

@@ -32,6 +32,7 @@ export * from './uapi.js';
 export * from './reasons.js';
 export * from './policy.js';
 export * from './device.js';
+export { deviceSparseAreas } from './device-areas.js';
 
 /** The vfio-pci service: the devices bound to it. */
 export const VfioToken = token<VfioPciDriver>('vhw.Vfio');

@@ -1,5 +1,6 @@
 import type { PatchSet, Variant } from '@vhw/core';
 import type { Platform } from '@vhw/core';
+import { withoutRange } from './device-areas.js';
 import { Reason } from './reasons.js';
 import type { SparseMmapArea } from './uapi.js';
 
@@ -28,6 +29,11 @@ export interface BarFacts {
   msixTable?: { offset: number; size: number };
   /** Upstream patch 2: tries to reserve the rest of the BAR's page for the device. */
   claimPageRemainder: () => boolean;
+  /**
+   * The device's own sparse-mmap list for this BAR (whole host pages, in offset order), when
+   * it describes one: reported in place of the list vfio-pci would compute.
+   */
+  deviceAreas?: readonly SparseMmapArea[];
 }
 
 /** What vfio-pci decided for a BAR, with the reason for every part it will not map. */
@@ -39,6 +45,8 @@ export interface BarMmapDecision {
   reason: Reason;
   /** Set when a sparse-mmap capability is reported: the only areas userspace may mmap. */
   sparseAreas?: SparseMmapArea[];
+  /** The device's own list, when it described one (`sparseAreas` is then derived from it). */
+  deviceAreas?: SparseMmapArea[];
   /** The excluded range around the MSI-X table (page-rounded) and why, when excluded. */
   excluded?: { offset: number; size: number; reason: Reason };
   /** Upstream: the MSIX_MAPPABLE capability is attached. */
@@ -57,6 +65,16 @@ export interface BarMmapDecision {
  * upstream: a sub-page BAR is mmappable when it starts on a page and the rest of its
  * page can be reserved; the table is mappable unconditionally (MSIX_MAPPABLE), with no
  * sparse capability for the BAR.
+ *
+ * A device that describes its own areas (`BarFacts.deviceAreas`) stands for a variant
+ * driver, an mdev parent or a vfio-user server: in Linux its region-info op answers for
+ * that BAR and core's list is never built (nvgrace-gpu returns its own one-area list and
+ * hands every other index to vfio_pci_core_ioctl()). Whether the BAR may be mmapped at all
+ * stays core's decision (I/O BAR, patch 2 for a sub-page BAR: bar_mmap_supported is
+ * computed by vfio_pci_core_enable(), which variant drivers call), and so does the MSI-X
+ * table: where the table is not mappable its pages are cut out of the device's list (the
+ * pre-4.16 mmap refused them whatever region info said), and where it is, upstream still
+ * attaches MSIX_MAPPABLE (a statement about the host's MSI isolation, not the device).
  */
 export class SubPageMmapPolicy {
   constructor(
@@ -85,6 +103,11 @@ export class SubPageMmapPolicy {
       d.reservedRemainder = this.patches.variant === 'upstream';
     }
     d.mmap = true;
+    const own = bar.deviceAreas;
+    if (own !== undefined) {
+      d.deviceAreas = own.map((a) => ({ ...a }));
+      d.sparseAreas = own.map((a) => ({ ...a }));
+    }
 
     if (bar.msixTable === undefined) return d;
     if (this.tableMappable()) {
@@ -94,9 +117,12 @@ export class SubPageMmapPolicy {
     // Exclude the table rounded out to whole pages and advertise what is left (msix_sparse_mmap_cap()).
     const start = Math.floor(bar.msixTable.offset / page) * page;
     const end = Math.min(Math.ceil((bar.msixTable.offset + bar.msixTable.size) / page) * page, bar.size);
-    const areas: SparseMmapArea[] = [];
-    if (start > 0) areas.push({ offset: 0, size: start });
-    if (end < bar.size) areas.push({ offset: end, size: bar.size - end });
+    let areas: SparseMmapArea[] = [];
+    if (own !== undefined) areas = withoutRange(own, start, end);
+    else {
+      if (start > 0) areas.push({ offset: 0, size: start });
+      if (end < bar.size) areas.push({ offset: end, size: bar.size - end });
+    }
     const reason =
       this.patches.msixMmap && this.patches.variant === 'rfc-2015' && !this.facts.eeh ? Reason.NoIsolation : Reason.MsixTablePage;
     d.sparseAreas = areas;

@@ -18,6 +18,8 @@ export const Reason = {
   MsixTablePage: 'msix-table-page',
   /** RFC patch 3 is on but the platform has no EEH/PE MSI validation. */
   NoIsolation: 'no-isolation',
+  /** The device's own sparse-mmap list leaves this part of the BAR out (a variant driver's or vfio-user server's choice). */
+  DeviceSparse: 'device-sparse',
   /** I/O BARs are never mmapped. */
   IoBar: 'io-bar',
   /** An address nothing decodes (a region with no BAR; the VMM uses it for unassigned guest accesses too). */
@@ -34,6 +36,7 @@ export const REASON_REMEDY: Readonly<Record<string, string>> = {
   [Reason.SharedPage]: 'patch 1 (align-bars) keeps other BARs out of the page',
   [Reason.MsixTablePage]: 'patch 3 (msix-mmap)',
   [Reason.NoIsolation]: 'a platform with EEH/PE MSI validation (ppc64) for rfc-2015 patch 3',
+  [Reason.DeviceSparse]: "none of the patches: the device's own sparse-mmap list (BarDecl.sparseAreas) decides",
   [Reason.IoBar]: 'none: I/O BARs always trap',
   [Reason.Unassigned]: 'none: nothing decodes the address',
 };

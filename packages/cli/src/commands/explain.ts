@@ -10,7 +10,7 @@ import {
   vfioOf,
 } from '@vhw/experiment';
 import { REASON_REMEDY } from '@vhw/vfio-pci';
-import { VMM_REASON_REMEDY } from '@vhw/vmm';
+import { VMM_REASON_REMEDY, type VmmPolicy } from '@vhw/vmm';
 import { loadScenarioOf } from '../scenario-file.js';
 import type { Io } from '../output.js';
 import { type PointOptions, configOf, pointOptions } from '../options.js';
@@ -44,6 +44,13 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
   const scenario = await loadScenarioOf(io, scenarioRef);
   const run = prepare(scenario, configOf(o));
   try {
+    const r = run.vmm.rejection;
+    if (r) {
+      io.out(
+        `${scenario.name}, ${o.variant}, patches: ${patchListOf(parsePatchList(o.patches))}: rejected by VMM ${r.vmm}: ${r.device}${r.bar !== undefined ? ` BAR${r.bar}` : ''}: ${r.why} (the VM does not start; nothing is mapped)`,
+      );
+      return;
+    }
     const a = parseAddress(o.address);
     if (a.register !== undefined) Object.assign(a, findRegister(run, a.device!, a.register));
     let gpa = a.gpa;
@@ -69,8 +76,9 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
     const t = run.machine.mmu.translate(gpa);
     const lines: string[] = [];
     lines.push(
-      `guest address ${hex(gpa)} (${scenario.name}, ${o.variant}, patches: ${patchListOf(parsePatchList(o.patches))}, page ${run.vmm.pageSize / 1024} KiB)`,
+      `guest address ${hex(gpa)} (${scenario.name}, ${o.variant}, vmm ${run.vmm.policy.id}, patches: ${patchListOf(parsePatchList(o.patches))}, page ${run.vmm.pageSize / 1024} KiB)`,
     );
+    lines.push(`  VMM: ${vmmLine(run.vmm.policy)}`);
     if (!e) {
       lines.push(
         `  guest page ${hex(Math.floor(gpa / run.vmm.pageSize) * run.vmm.pageSize)}: ${t.path === 'ram' ? 'guest RAM (direct)' : 'no passed-through BAR here'}`,
@@ -97,6 +105,7 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
     lines.push(
       `  vfio region info: flags=${hex(region.flags)} caps=[${region.caps.map((c) => ('areas' in c ? `sparse-mmap ${c.areas.map((x) => `${hex(x.offset)}+${hex(x.size)}`).join(' ')}` : 'msix-mappable')).join(', ')}], device flags=${hex(dev.getDeviceInfo().flags)}`,
     );
+    for (const n of e.bar.plan.notes ?? []) lines.push(`  note (${run.vmm.policy.title}): ${n}`);
     if (e.area.path === 'direct' && e.offset >= e.bar.size) {
       lines.push(`  path: direct, but past the end of the BAR: nothing decodes it (reads all-ones; on PPC64 the PE freezes)`);
     } else if (e.area.path === 'direct') {
@@ -107,10 +116,18 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
           ? 'pread/pwrite on the vfio device fd'
           : e.area.via === 'qemu-mmap'
             ? "the VMM's own mmap (no syscall)"
-            : "the VMM's MSI-X table emulation";
+            : e.area.via === 'msix-pba'
+              ? "the VMM's PBA emulation"
+              : e.area.via === 'dropped'
+                ? 'nothing: the VMM has no handler there (reads 0, writes lost)'
+                : "the VMM's MSI-X table emulation";
       lines.push(`  path: trap → VMM exit → ${via}`);
       lines.push(`  reason: ${e.area.reason}`);
-      lines.push(`  would change with: ${REASON_REMEDY[e.area.reason] ?? VMM_REASON_REMEDY[e.area.reason] ?? 'nothing known'}`);
+      // The relocated table's space has no host page: no patch or machine setting maps it.
+      const remedy = emulatedOnly
+        ? "nothing: this is the VMM's own space for the relocated table, with no host page to map (relocation frees the device's own table page instead)"
+        : (REASON_REMEDY[e.area.reason] ?? VMM_REASON_REMEDY[e.area.reason] ?? 'nothing known');
+      lines.push(`  would change with: ${remedy}`);
     }
     io.out(lines.join('\n'));
   } finally {
@@ -119,6 +136,12 @@ export async function explainAction(io: Io, scenarioRef: string, o: ExplainComma
 }
 
 /** What `explain` says of a function whose MSI-X table the VMM relocated: where it went, and what became of the device's own table page. */
+/** One line on the VMM whose rules built the view, with the source they were read in. */
+function vmmLine(p: VmmPolicy): string {
+  const s = p.sources[0];
+  return `${p.title} (${p.id})${s ? `, rules read in ${s.repo} ${s.file} at ${s.commit.slice(0, 8)}` : ''}; sparse areas: ${p.traits.sparse}; MSI-X holes: ${p.traits.holes}; PBA: ${p.traits.pba}; relocation: ${p.traits.relocation}`;
+}
+
 function relocationLines(r: PageMapMsixRelocation, mode: string): string[] {
   const kind = r.added
     ? `added in an unused slot, ${r.guestSize} bytes`

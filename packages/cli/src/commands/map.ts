@@ -39,7 +39,9 @@ export async function mapAction(io: Io, scenarioRef: string, o: MapCommandOption
   const run = prepare(scenario, configOf(o));
   try {
     const map = buildPageMap(run);
-    const title = `${scenario.name}, ${o.variant}, patches: ${patchListOf(parsePatchList(o.patches))}`;
+    const title = `${scenario.name}, ${o.variant}, vmm ${run.vmm.policy.id}, patches: ${patchListOf(parsePatchList(o.patches))}`;
+    const r = run.vmm.rejection;
+    if (r) io.err(`rejected by VMM ${r.vmm}: ${r.device}${r.bar !== undefined ? ` BAR${r.bar}` : ''}: ${r.why} (nothing is mapped)`);
     if (o.out) {
       writeFileAtomic(o.out, pageMapSvg(map, { title, ...msixMarksOf(run) }));
       io.err(`wrote ${o.out}`);

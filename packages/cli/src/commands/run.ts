@@ -20,6 +20,7 @@ import {
   type WorkloadOptions,
   configOf,
   msixRelocationOption,
+  vmmOption,
   patchesOption,
   resultFormatOption,
   variantOption,
@@ -147,6 +148,7 @@ export function addRunCommand(program: Command, io: Io): void {
       .addOption(patchesOption())
       .addOption(variantOption(false))
       .addOption(msixRelocationOption(false))
+      .addOption(vmmOption(false))
       .addOption(resultFormatOption())
       .option(
         '--trace <file>',

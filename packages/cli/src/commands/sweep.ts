@@ -10,6 +10,7 @@ import {
   experimentStamper,
   parseSetOptions,
   parseRelocations,
+  parseVmms,
   parseShard,
   parseVariants,
   parseVaryDimensions,
@@ -27,6 +28,7 @@ import {
   type WorkloadOptions,
   collect,
   msixRelocationOption,
+  vmmOption,
   parsePositiveInt,
   positiveIntOption,
   resultFormatOption,
@@ -40,6 +42,8 @@ export interface SweepCommandOptions extends WorkloadOptions {
   variant: string;
   /** One relocation mode or `both`, parsed by `parseRelocations`. */
   msixRelocation?: string;
+  /** One VMM or `all`, parsed by `parseVmms`. */
+  vmm?: string;
   format: ResultFormat;
   out?: string;
   /** Each `--vary` given: one dimension of the grid each, in order. */
@@ -76,7 +80,7 @@ async function sweepInto(
   const variants = parseVariants(o.variant);
   const vary = varyOf(o);
   const { costs, pluginSets } = parseSetOptions(o.set);
-  const grid = sweepGrid(scenario.name, variants, vary, parseRelocations(o.msixRelocation));
+  const grid = sweepGrid(scenario.name, variants, vary, parseRelocations(o.msixRelocation), parseVmms(o.vmm));
   const shard = o.shard ? parseShard(o.shard) : undefined;
   const points = shard ? shardOf(grid, shard) : grid;
   const bar =
@@ -146,6 +150,7 @@ export function addSweepCommand(program: Command, io: Io): void {
       .argument('[scenario]', 'a built-in scenario name or the path of a .ts/.js scenario file')
       .addOption(variantOption(true))
       .addOption(msixRelocationOption(true))
+      .addOption(vmmOption(true))
       .addOption(resultFormatOption())
       .option('--out <dir>', 'write results.json, results.csv, chart.svg, report.html (and vary.svg) to DIR')
       .option(

@@ -7,7 +7,7 @@ import type { RunResult } from '@vhw/experiment';
 import { COMBO_ORDER, escapeXml, formatSpeedup, speedupsVsNone, varyFieldLabel, varyOf, varyText } from './format.js';
 
 /** Fixed colours (variant or combination order) so that charts look the same from run to run. */
-const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#9d755d'];
+export const PALETTE = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#eeca3b', '#9d755d'];
 
 /** Options of {@link sweepChartSvg}. */
 export interface SweepChartOptions {
@@ -77,7 +77,7 @@ function emptySvg(title: string, message: string): string {
  * Text sizes and frame shared by every chart, chosen to be read at 100% zoom: tick labels of
  * 12 px, titles of 13-16 px, legends on top so that the plot keeps the width.
  */
-const CONFIG = {
+export const CHART_CONFIG = {
   font: 'sans-serif',
   view: { stroke: '#ddd' },
   title: { fontSize: 16, anchor: 'start', offset: 12, subtitleFontSize: 13, subtitleColor: '#444' },
@@ -92,7 +92,7 @@ const CONFIG = {
 const MAX_CHART_WIDTH = 1320;
 
 /** Dash patterns and point shapes by series, so that lines stay apart in grey print and where they cross. */
-const DASHES = [
+export const DASHES = [
   [1, 0],
   [8, 4],
   [2, 3],
@@ -102,7 +102,8 @@ const DASHES = [
   [1, 5],
   [6, 2, 2, 2],
 ];
-const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'wedge', 'stroke'];
+/** Point shapes by series, in the order of {@link DASHES}. */
+export const SHAPES = ['circle', 'square', 'triangle-up', 'diamond', 'cross', 'triangle-down', 'wedge', 'stroke'];
 
 /**
  * The panel of a run in a paneled chart: its scenario, plus its platform when the scenario runs
@@ -496,7 +497,7 @@ function panelledSpec(o: {
   single: { width: number; height: number };
   sharedY?: boolean;
 }): TopLevelSpec {
-  const base = { background: 'white', padding: 12, config: CONFIG, data: { values: o.values } };
+  const base = { background: 'white', padding: 12, config: CHART_CONFIG, data: { values: o.values } };
   const title = (text: string) => ({ text, ...(o.subtitle ? { subtitle: o.subtitle } : {}) });
   if (o.panels.length <= 1) {
     return { ...base, title: title(`${o.title}: ${o.panels[0] ?? ''}`), ...o.single, layer: o.layer } as unknown as TopLevelSpec;

@@ -51,6 +51,8 @@ export function groupKey(r: RunResult): string {
     r.variant,
     // Each MSI-X relocation is compared with its own none run (absent in older files: off).
     r.relocation ?? 'off',
+    // Each VMM too (`--vmm all`); QEMU rows keep the key they always had.
+    ...(r.vmm !== undefined && r.vmm !== 'qemu' ? [r.vmm] : []),
     ...varyOf(r).flatMap((v) => [v.field, v.value]),
   ]);
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MMIO_ACCESS_UNIT } from '@vhw/experiment';
 import { htmlReport, inlineSvg, reportCharts, reportSummary } from './html-report.js';
 import { sweepChartSvg, varyChartSvg } from './charts.js';
 import { pageMapSvg } from './page-map.js';
@@ -137,6 +138,10 @@ describe('htmlReport provenance', () => {
     expect(html).toMatch(/<h2>Machines<\/h2>[\s\S]*nvme0[\s\S]*\{&quot;layout&quot;:&quot;&lt;bar0&gt;&quot;\}/);
     expect(html).toMatch(/<h2>Provenance<\/h2>[\s\S]*9\.9\.9[\s\S]*v20\.0\.0[\s\S]*vhw sweep x --set cost\.a=&lt;1&gt;/);
     expect(html).toContain('<p class="note">Partial set: 4 of 8 points missing.</p>');
+    // The cost sources come last, after the machines and the provenance.
+    const at = ['<h2>Machines</h2>', '<h2>Provenance</h2>', '<h2>Cost parameters</h2>'].map((h) => html.indexOf(h));
+    expect(at.every((i) => i > 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
   });
 });
 
@@ -214,5 +219,26 @@ describe('reportSummary', () => {
 
   it('is empty without a baseline', () => {
     expect(reportSummary([makeRun({ patches: { msixMmap: true } })]).headline).toBe('');
+  });
+});
+
+describe('htmlReport of relocation and register-loop sweeps', () => {
+  it("names each row's MSI-X relocation when some run relocated, in both tables", () => {
+    const off = makeSweep(['igbvf-like']).map((r) => ({ ...r, relocation: 'off' as const }));
+    const auto = makeSweep(['igbvf-like']).map((r) => ({ ...r, relocation: 'auto' as const }));
+    const html = htmlReport({ title: 't', results: [...off, ...auto] });
+    expect(html.split('<th>msix reloc</th>')).toHaveLength(3);
+    expect(html.match(/<td>auto<\/td>/g)).toHaveLength(2 * auto.length);
+    expect(htmlReport({ title: 't', results: off })).not.toContain('msix reloc');
+  });
+
+  it('says MMIO accesses for a register loop, and what the cover letter reported', () => {
+    const rows = makeSweep(['mmio']).map((r) => ({ ...r, workload: { ...r.workload, unit: MMIO_ACCESS_UNIT } }));
+    const html = htmlReport({ title: 't', results: rows });
+    expect(html).toContain('<th>simulated MMIO accesses/s</th>');
+    expect(reportSummary(rows).points.join('\n')).toMatch(
+      /mmio: in MMIO accesses per simulated second; the cover letter reports "almost 100% improvement"/,
+    );
+    expect(reportSummary(makeSweep(['igbvf-like'])).points.join('\n')).not.toContain('cover letter');
   });
 });

@@ -17,6 +17,7 @@ export {
 export {
   pageMapSvg,
   pageMapText,
+  relocatedBarsOf,
   type PageMapSvgOptions,
   type PageMapMark,
   type PageMapBarInfo,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { pageMapSvg, pageMapText } from './page-map.js';
+import type { PageMap } from '@vhw/experiment';
+import { pageMapSvg, pageMapText, relocatedBarsOf } from './page-map.js';
 import { crowdedPageFixture, pageMapFixture } from './fixtures.js';
 import { checkXml } from './xml-check.js';
 
@@ -142,5 +143,80 @@ describe('pageMapText', () => {
     });
     expect(text).toContain('[T...............................]');
     expect(text).not.toContain('\u001b');
+  });
+});
+
+/** The fixture with two relocated tables: one in a BAR the VMM added, one in the upper part of an enlarged BAR0. */
+function relocatedFixture(): PageMap {
+  const table = { offset: 0, size: 64 };
+  const deviceTable = { bar: 0, offset: 0x2000, size: 64, hostPage: 0x3fe080010000, path: 'trap' as const, reasons: ['x'], why: 'why' };
+  return {
+    ...pageMapFixture(),
+    msixRelocations: [
+      {
+        device: 'vf0',
+        bar: 2,
+        guestAddress: 0x40000000,
+        guestSize: 65536,
+        added: true,
+        deviceSize: 0,
+        table,
+        pba: { offset: 64, size: 8 },
+        emulated: true,
+        auto: true,
+        deviceTable: { ...deviceTable, path: 'direct', reasons: ['mmap'], why: 'mapped direct' },
+      },
+      {
+        device: 'nvme<&>"x"',
+        bar: 0,
+        guestAddress: 0x40100000,
+        guestSize: 131072,
+        added: false,
+        deviceSize: 16384,
+        table: { offset: 65536, size: 64 },
+        pba: { offset: 65600, size: 8 },
+        emulated: true,
+        auto: false,
+        deviceTable: { ...deviceTable, reasons: ['msix-relocation-page'], why: 'still trapped' },
+      },
+    ],
+  };
+}
+
+describe('relocated MSI-X in the page map', () => {
+  it('draws every relocated table by default: an added BAR whole, an enlarged one above the device part', () => {
+    const map = relocatedFixture();
+    expect(relocatedBarsOf(map)).toEqual([
+      expect.objectContaining({ device: 'vf0', bar: 2, size: 65536, reason: 'msix relocated from BAR0 (a BAR the VMM added)' }),
+      expect.objectContaining({ bar: 0, size: 131072 - 16384, start: 16384, reason: 'msix relocated from BAR0 (BAR enlarged to 128 KiB)' }),
+    ]);
+    const svg = pageMapSvg(map);
+    expect(checkXml(svg).error).toBeNull();
+    expect(count(svg, '<g class="emulated-bar"')).toBe(2);
+    expect(svg).toContain('64 KiB (whole BAR)');
+    expect(svg).toContain('112 KiB from +0x4000');
+    // The enlarged BAR's key keeps what its device part says and adds the emulated part.
+    expect(svg).toMatch(/nvme&lt;&amp;&gt;&quot;x&quot;:BAR0, [^<]*direct: mmap; [^<]*emulated: msix relocated/);
+    // The strip of the enlarged BAR's table starts where the emulated space does (its offset - start, scaled).
+    const row = svg.slice(svg.lastIndexOf('<g class="emulated-bar"'));
+    const x = Number(/data-kind="msix-table">.*?<rect x="([\d.]+)"/s.exec(row)![1]);
+    const barX = Number(/<rect x="(\d+)" y="\d+" width="640"/.exec(row)![1]);
+    expect(x).toBeCloseTo(barX + ((65536 - 16384) / (131072 - 16384)) * 640, 1);
+    expect(pageMapSvg(map, { emulated: [] })).not.toContain('emulated-bar');
+  });
+
+  it('lists them in the text map, with what became of the device table', () => {
+    const text = pageMapText(relocatedFixture());
+    expect(text).toContain('relocated MSI-X  vf0:BAR2  guest 0x40000000  64 KiB emulated: msix relocated from BAR0 (a BAR the VMM added)');
+    expect(text).toContain('112 KiB emulated from +0x4000');
+    expect(text).toContain('device table vf0:BAR0+0x2000 (host page 0x3fe080010000): mapped direct');
+    expect(pageMapText(pageMapFixture())).not.toContain('relocated');
+  });
+
+  it('wraps a long key entry at its separators, inside the picture', () => {
+    const svg = pageMapSvg(relocatedFixture());
+    const width = Number(/width="(\d+)"/.exec(svg)![1]);
+    const keyTexts = [...svg.slice(svg.indexOf('<g class="key"')).matchAll(/<text x="(\d+)"[^>]*>([^<]*)</g)];
+    for (const [, x, t] of keyTexts) expect(Number(x) + t!.length * 11 * 0.55).toBeLessThanOrEqual(width);
   });
 });

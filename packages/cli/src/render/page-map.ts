@@ -49,7 +49,13 @@ export interface PageMapBarInfo {
 export interface PageMapEmulatedBar {
   device: string;
   bar: number;
+  /** Bytes of the emulated space (the whole BAR when the VMM added it, the part above the device's otherwise). */
   size: number;
+  /**
+   * Where the emulated space starts in the BAR: 0 for a BAR the VMM added, the device's size
+   * for one it enlarged (whose lower part is the device's, drawn in the host pages). Default 0.
+   */
+  start?: number;
   /** Offsets within the BAR of the table and PBA it holds. */
   table?: { offset: number; size: number };
   pba?: { offset: number; size: number };
@@ -65,8 +71,32 @@ export interface PageMapSvgOptions {
   marks?: readonly PageMapMark[];
   /** Labels and sizes of the BARs, for the key. */
   bars?: readonly PageMapBarInfo[];
-  /** BARs emulated by the VMM (relocated MSI-X), drawn after the host pages. */
+  /** BARs emulated by the VMM (relocated MSI-X), drawn after the host pages. Default: the map's `msixRelocations` ({@link relocatedBarsOf}). */
   emulated?: readonly PageMapEmulatedBar[];
+}
+
+/**
+ * The relocated MSI-X tables of a page map (`msixRelocations`, QEMU's x-msix-relocation) as
+ * the VMM-emulated BARs the SVG draws: a BAR the VMM added whole, or the part above the
+ * device's of a BAR it enlarged.
+ * @param map - the page map of a run.
+ * @returns one emulated BAR per relocated table; empty without relocation.
+ */
+export function relocatedBarsOf(map: PageMap): PageMapEmulatedBar[] {
+  return (map.msixRelocations ?? []).map((r) => {
+    const start = r.added ? 0 : r.deviceSize;
+    const from = `msix relocated from BAR${r.deviceTable.bar}`;
+    const how = r.added ? 'a BAR the VMM added' : `BAR enlarged to ${formatBytes(r.guestSize)}`;
+    return {
+      device: r.device,
+      bar: r.bar,
+      size: r.guestSize - start,
+      ...(start > 0 ? { start } : {}),
+      table: r.table,
+      pba: r.pba,
+      reason: `${from} (${how}${r.emulated ? '' : '; not emulated: vfio-no-msix-emulation'})`,
+    };
+  });
 }
 
 const M = 12; // outer margin
@@ -162,7 +192,7 @@ export function pageMapSvg(map: PageMap, opts: PageMapSvgOptions = {}): string {
   const title = opts.title ?? `host MMIO page map (${formatBytes(map.pageSize)} pages)`;
   const digits = addrDigits(map);
   const marks = opts.marks ?? [];
-  const emulated = opts.emulated ?? [];
+  const emulated = opts.emulated ?? relocatedBarsOf(map);
   const barX = M + LABEL_W;
   const width = barX + BAR_W + 10 + STATUS_W + M;
   const titleY = M + 14;
@@ -185,7 +215,11 @@ export function pageMapSvg(map: PageMap, opts: PageMapSvgOptions = {}): string {
   for (const e of emulated) {
     const k = pieceName(e);
     if (!tags.has(k)) tags.set(k, tagOf(tags.size));
-    keyInfo.set(k, { name: k, bytes: e.size, paths: new Set([`emulated: ${e.reason}`]) });
+    // An enlarged BAR keeps what its device part says, and adds its emulated part.
+    const info = keyInfo.get(k) ?? { name: k, bytes: 0, paths: new Set<string>() };
+    info.bytes += e.size;
+    info.paths.add(`emulated: ${e.reason}`);
+    keyInfo.set(k, info);
   }
 
   // Row geometry: a row with leader-line tags is taller.
@@ -209,7 +243,18 @@ export function pageMapSvg(map: PageMap, opts: PageMapSvgOptions = {}): string {
   const emulatedEnd = emulatedY + emulated.length * (ROW_H + ROW_GAP);
   const legendY = emulatedEnd + 10;
   const keyY = legendY + 30 + (marks.length > 0 || emulated.length > 0 ? KEY_LINE : 0);
-  const keyRows = [...keyInfo.keys()].length;
+  // One key entry per BAR, wrapped at its "; " into lines that fit the picture's width.
+  const keyChars = Math.floor((width - 2 * M - 30) / (11 * 0.55));
+  const keyEntries = [...keyInfo.values()].map((k) => {
+    const info = (opts.bars ?? []).find((b) => pieceName(b) === k.name);
+    const size = info?.size ?? k.bytes;
+    const label = info?.label ? ` "${info.label}"` : '';
+    const msix = [...marks, ...emulatedMarks(emulated)]
+      .filter((m) => pieceName(m) === k.name)
+      .map((m) => `${MARK_NAME[m.kind]} at +${hex(m.offset)} (${formatBytes(m.size)})`);
+    return { name: k.name, lines: wrapKey(`${k.name}${label}, ${formatBytes(size)}: ${[...k.paths, ...msix].join('; ')}`, keyChars) };
+  });
+  const keyRows = keyEntries.reduce((n, e) => n + e.lines.length, 0);
   const height = keyY + keyRows * KEY_LINE + M;
   const o: string[] = [];
 
@@ -308,10 +353,12 @@ export function pageMapSvg(map: PageMap, opts: PageMapSvgOptions = {}): string {
     const y = emulatedY + i * (ROW_H + ROW_GAP);
     const name = pieceName(e);
     const scale = BAR_W / Math.max(e.size, 1);
+    const start = e.start ?? 0;
     o.push(`<g class="emulated-bar" data-bar="${escapeXml(name)}">`);
     o.push(`<title>${escapeXml(`${tags.get(name)} ${name} ${formatBytes(e.size)} emulated: ${e.reason}`)}</title>`);
     o.push(`<text x="${M}" y="${y + 16}" font-size="12" font-weight="bold" fill="#111">${escapeXml(fit(name, LABEL_W - 8, 12))}</text>`);
-    o.push(`<text x="${M}" y="${y + 32}" font-size="11" fill="#555">${escapeXml(formatBytes(e.size))} (whole BAR)</text>`);
+    const extent = start > 0 ? `from +${hex(start)}` : '(whole BAR)';
+    o.push(`<text x="${M}" y="${y + 32}" font-size="11" fill="#555">${escapeXml(`${formatBytes(e.size)} ${extent}`)}</text>`);
     o.push(
       `<rect x="${barX}" y="${y + 3}" width="${BAR_W}" height="${ROW_H - 6}" fill="${EMULATED_FILL}" stroke="#4b2a7a" stroke-dasharray="5,3"/>`,
     );
@@ -321,7 +368,14 @@ export function pageMapSvg(map: PageMap, opts: PageMapSvgOptions = {}): string {
       ['msix-pba', e.pba],
     ] as const) {
       if (r)
-        o.push(markStrip({ device: e.device, bar: e.bar, kind, hostPa: 0, ...r }, barX + r.offset * scale, r.size * scale, y + ROW_H - 9));
+        o.push(
+          markStrip(
+            { device: e.device, bar: e.bar, kind, hostPa: 0, ...r },
+            barX + (r.offset - start) * scale,
+            r.size * scale,
+            y + ROW_H - 9,
+          ),
+        );
     }
     o.push(`</g>`);
   });
@@ -353,21 +407,32 @@ export function pageMapSvg(map: PageMap, opts: PageMapSvgOptions = {}): string {
 
   // Key: one line per BAR.
   o.push(`<g class="key" font-size="11" fill="#222">`);
-  [...keyInfo.values()].forEach((k, i) => {
-    const ky = keyY + i * KEY_LINE;
-    const info = (opts.bars ?? []).find((b) => pieceName(b) === k.name);
-    const size = info?.size ?? k.bytes;
-    const label = info?.label ? ` "${info.label}"` : '';
-    const msix = [...marks, ...emulatedMarks(emulated)]
-      .filter((m) => pieceName(m) === k.name)
-      .map((m) => `${MARK_NAME[m.kind]} at +${hex(m.offset)} (${formatBytes(m.size)})`);
-    const text = `${k.name}${label}, ${formatBytes(size)}: ${[...k.paths, ...msix].join('; ')}`;
-    o.push(`<text x="${M}" y="${ky + 11}" font-weight="bold">${escapeXml(tags.get(k.name)!)}</text>`);
-    o.push(`<text x="${M + 30}" y="${ky + 11}">${escapeXml(text)}</text>`);
-  });
+  let line = 0;
+  for (const k of keyEntries) {
+    o.push(`<text x="${M}" y="${keyY + line * KEY_LINE + 11}" font-weight="bold">${escapeXml(tags.get(k.name)!)}</text>`);
+    for (const text of k.lines) {
+      o.push(`<text x="${M + 30}" y="${keyY + line * KEY_LINE + 11}">${escapeXml(text)}</text>`);
+      line++;
+    }
+  }
   o.push(`</g>`);
   o.push(`</svg>`);
   return o.join('\n');
+}
+
+/** Splits a key entry after its "; " separators into lines of at most `max` characters (a longer part stays whole). */
+function wrapKey(text: string, max: number): string[] {
+  const lines: string[] = [];
+  let cur = '';
+  for (const part of text.split('; ')) {
+    const next = cur === '' ? part : `${cur}; ${part}`;
+    if (cur !== '' && next.length > max) {
+      lines.push(`${cur};`);
+      cur = `  ${part}`;
+    } else cur = next;
+  }
+  lines.push(cur);
+  return lines;
 }
 
 /** True when the mark lies (partly) in the page at `pageHpa`. */
@@ -435,6 +500,18 @@ export function pageMapText(map: PageMap): string {
     for (const p of page.pieces) {
       lines.push(plain(`    ${pieceName(p)}  +${hex(p.offset)}  ${formatBytes(p.size)}  ${p.path}  ${p.reason}`));
     }
+  }
+  // Relocated MSI-X tables live in guest BARs with no host page: listed after the pages.
+  for (const r of map.msixRelocations ?? []) {
+    const [e] = relocatedBarsOf({ ...map, msixRelocations: [r] });
+    const t = r.deviceTable;
+    lines.push(
+      plain(
+        `relocated MSI-X  ${pieceName(r)}  guest ${hex(r.guestAddress)}  ${formatBytes(e!.size)} emulated${e!.start ? ` from +${hex(e!.start)}` : ''}: ${e!.reason}`,
+      ),
+      plain(`    table +${hex(r.table.offset)} ${formatBytes(r.table.size)}, PBA +${hex(r.pba.offset)} ${formatBytes(r.pba.size)}`),
+      plain(`    device table ${r.device}:BAR${t.bar}+${hex(t.offset)} (host page ${hex(t.hostPage, digits)}): ${t.why}`),
+    );
   }
   return `${lines.join('\n')}\n`;
 }

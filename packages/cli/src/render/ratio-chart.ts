@@ -6,7 +6,7 @@
 import { patchShortLabel } from '@vhw/core';
 import type { RunResult } from '@vhw/experiment';
 import type { TopLevelSpec } from 'vega-lite';
-import { renderVegaLiteSvg } from './charts.js';
+import { CHART_CONFIG, DASHES, PALETTE, SHAPES, isLogSpaced, renderVegaLiteSvg } from './charts.js';
 import { escapeXml } from './format.js';
 
 /** Options of {@link ratioChartSvg}. */
@@ -28,10 +28,28 @@ function varyPoint(r: RunResult): { field: string; value: number } | undefined {
   return typeof field === 'string' && typeof value === 'number' ? { field, value } : undefined;
 }
 
+/** Lines with the same points drawn once, named together (`a = b`), so that no line hides another. */
+function mergeEqualLines<T extends { x: number; ratio: number; line: string }>(values: readonly T[]): T[] {
+  const byLine = new Map<string, T[]>();
+  for (const v of values) byLine.set(v.line, [...(byLine.get(v.line) ?? []), v]);
+  const bySignature = new Map<string, string[]>();
+  for (const [line, points] of byLine) {
+    const signature = points.map((p) => `${p.x}:${p.ratio.toPrecision(9)}`).join('|');
+    bySignature.set(signature, [...(bySignature.get(signature) ?? []), line]);
+  }
+  const out: T[] = [];
+  for (const same of bySignature.values()) {
+    const name = same.join(' = ');
+    for (const p of byLine.get(same[0]!)!) out.push({ ...p, line: name });
+  }
+  return out.sort((a, b) => a.x - b.x);
+}
+
 /**
  * Renders all/none (ops/s with P1+P2+P3 over ops/s with no patch, same scenario, variant and
- * vary point) against the varied parameter, one line per scenario and variant, with a
- * dashed horizontal line at `reference`.
+ * vary point) against the varied parameter, one line per scenario and variant (equal lines
+ * drawn once and named together), with a dashed horizontal line at `reference`; log-spaced
+ * points get a log axis, and a single line no legend.
  * @param results - the rows of a `--vary` sweep (with the `none` and `P1+P2+P3` combinations)
  * @param opts - reference value, label and title
  * @returns the SVG text; a short SVG saying so when there is nothing to plot
@@ -65,25 +83,41 @@ export async function ratioChartSvg(results: readonly RunResult[], opts: RatioCh
       `${escapeXml(title)}: no --vary rows with both none and P1+P2+P3</text></svg>`
     );
   }
+  const merged = mergeEqualLines(values);
+  const lines = [...new Set(merged.map((v) => v.line))];
+  // Log-spaced points (`--vary ... --log`) on a log axis, as in vary.svg.
+  const logX = isLogSpaced([...new Set(merged.map((v) => v.x))]);
+  // One line needs no legend: its name goes in the subtitle. Several get colour, dash and marker.
+  const bySeries = (range: readonly unknown[]) => ({
+    field: 'line',
+    type: 'nominal',
+    title: null,
+    scale: { domain: lines, range: lines.map((_, i) => range[i % range.length]) },
+    ...(lines.length === 1 ? { legend: null } : {}),
+  });
+  const subtitle = [...(lines.length === 1 ? [lines[0]!] : []), ...(logX ? ['log-spaced points, logarithmic x axis'] : [])].join('; ');
   const spec = {
-    title,
+    title: subtitle ? { text: title, subtitle } : title,
     background: 'white',
-    width: 420,
-    height: 240,
-    config: { font: 'sans-serif', view: { stroke: '#ddd' } },
-    data: { values },
+    padding: 12,
+    width: 640,
+    height: 340,
+    config: CHART_CONFIG,
+    data: { values: merged },
     layer: [
       {
-        mark: { type: 'line', point: true },
+        mark: { type: 'line', point: { filled: true, size: 70 }, strokeWidth: 2.5 },
         encoding: {
-          x: { field: 'x', type: 'quantitative', title: field, scale: { zero: false } },
+          x: { field: 'x', type: 'quantitative', title: field, scale: { zero: false, ...(logX ? { type: 'log', nice: false } : {}) } },
           y: { field: 'ratio', type: 'quantitative', title: 'all / none (MMIO accesses/s)', scale: { zero: true } },
-          color: { field: 'line', type: 'nominal', title: null },
+          color: bySeries(PALETTE),
+          strokeDash: bySeries(DASHES),
+          shape: bySeries(SHAPES),
         },
       },
-      { mark: { type: 'rule', strokeDash: [6, 4], color: '#e45756' }, encoding: { y: { datum: reference } } },
+      { mark: { type: 'rule', strokeDash: [6, 4], color: '#e45756', strokeWidth: 2 }, encoding: { y: { datum: reference } } },
       {
-        mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: '#e45756', fontSize: 11 },
+        mark: { type: 'text', align: 'left', dx: 4, dy: -8, color: '#c0392b', fontSize: 12 },
         encoding: { y: { datum: reference }, x: { aggregate: 'min', field: 'x', type: 'quantitative' }, text: { value: label } },
       },
     ],

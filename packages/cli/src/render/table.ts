@@ -206,10 +206,13 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   const varyFields = varyFieldsOf(results);
   // A relocation column only when some run relocated MSI-X (x-msix-relocation), so other sweeps print as before.
   const showRelocation = results.some((r) => (r.relocation ?? 'off') !== 'off');
+  // A VMM column only when some run used another VMM's rules (`--vmm`).
+  const showVmm = results.some((r) => (r.vmm ?? 'qemu') !== 'qemu');
 
   const cols: Array<[string, 'left' | 'right' | 'center']> = [['scenario', 'left']];
   if (showPlatform) cols.push(['platform', 'left']);
   cols.push(['variant', 'left']);
+  if (showVmm) cols.push(['vmm', 'left']);
   if (showRelocation) cols.push(['msix reloc', 'left']);
   for (const f of varyFields) cols.push([f, 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
@@ -231,6 +234,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
     const row: string[] = [r.scenario];
     if (showPlatform) row.push(`${r.platform.name} ${formatBytes(r.platform.pageSize)}${r.platform.eeh ? ' EEH' : ''}`);
     row.push(r.variant);
+    if (showVmm) row.push(r.vmm ?? 'qemu');
     if (showRelocation) row.push(r.relocation ?? 'off');
     for (const f of varyFields) row.push(String(varyValueOf(r, f) ?? ''));
     for (const p of PATCHES) row.push(flag(o, r.patches[p.key]));
@@ -241,7 +245,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
       s !== undefined && s > 1.005 ? paint(o, 'green', sText) : s !== undefined && s < 0.995 ? paint(o, 'red', sText) : sText,
       formatInt(r.mmio.direct),
       formatInt(r.mmio.trapped),
-      dominantReason(r.mmio.trapsByReason) ?? '-',
+      r.rejected ? `rejected: ${r.rejected.code}` : (dominantReason(r.mmio.trapsByReason) ?? '-'),
     );
     t.push(row);
   }
