@@ -70,6 +70,15 @@ describe('sweep grids', () => {
     expect(threadsFor(128, 2)).toBe(2);
   }, 240_000);
 
+  it('records the vary point on the rows of a VMM that refused the device, as on measured rows', async () => {
+    const scenario = await loadScenario('ppc64-nvme');
+    const dims = parseVaryDimensions(['cost.guest.ioStackNs=0,1000']);
+    const points = sweepGrid(scenario.name, ['rfc-2015'], dims, [undefined], ['kvmtool']);
+    const rows = await executeGrid(scenario, points, { scenarioRef: 'ppc64-nvme', costs: {}, seed: 1, jobs: 1, ops: 8 });
+    expect(rows.some((r) => r.rejected)).toBe(true);
+    for (const [i, p] of points.entries()) expect(rows[i]!.vary).toEqual(p.vary!.map(({ field, value }) => ({ field, value })));
+  }, 120_000);
+
   it('refuses a plugin value its schema refuses before any run, naming the field and what is allowed', () => {
     const r = spawnSync(process.execPath, [BIN, 'sweep', 'ppc64-nvme', '--vary', 'nvme0.layout=bar0-64k,bar0-8k', '--no-progress'], {
       cwd: ROOT,
