@@ -24,6 +24,33 @@ export interface SweepRecord {
   /** Points of the whole grid (before `--shard`). */
   gridSize: number;
   shard?: { index: number; count: number };
+  /** The rows already carry their `experiment` record (stamped as they were taken). */
+  stamped?: boolean;
+  /** The rows were already printed as they were taken (`--format json`, see {@link jsonArrayWriter}). */
+  printed?: boolean;
+}
+
+/**
+ * Prints a JSON array one element at a time, exactly as `JSON.stringify(rows, null, 2)` prints
+ * it whole: a row is written when the next one comes (it needs its comma), the last by `end()`.
+ * @param out - a printer of lines (`Io.out`)
+ */
+export function jsonArrayWriter(out: (line: string) => void): { push: (row: unknown) => void; end: () => void } {
+  let held: string | undefined;
+  let any = false;
+  const indent = (row: unknown) => `  ${JSON.stringify(row, null, 2).replace(/\n/g, '\n  ')}`;
+  return {
+    push(row) {
+      if (!any) out('[');
+      any = true;
+      if (held !== undefined) out(`${held},`);
+      held = indent(row);
+    },
+    end() {
+      if (!any) out('[]');
+      else out(`${held}\n]`);
+    },
+  };
 }
 
 /** How a sweep's results are printed, and what is recorded with them. */
@@ -53,8 +80,11 @@ export interface EmitOptions {
 export async function emitSweep(io: Io, rows: RunResult[], o: EmitOptions, out: OutDir | undefined, scenario?: Scenario): Promise<void> {
   if (out && rows.length === 0 && out.hasResults())
     throw new VhwError('E_CONFIG', `no runs to write (an empty shard?); ${out.dir} holds results, which an empty set would replace`);
-  const results = o.sweep ? stampExperiment(rows, o.sweep.points, o.sweep.description, o.sweep.gridSize, o.sweep.shard) : rows;
-  if (o.format === 'json') io.out(JSON.stringify(results, null, 2));
+  const results =
+    o.sweep && !o.sweep.stamped ? stampExperiment(rows, o.sweep.points, o.sweep.description, o.sweep.gridSize, o.sweep.shard) : rows;
+  if (o.sweep?.printed) {
+    // Printed row by row as the sweep ran.
+  } else if (o.format === 'json') io.out(JSON.stringify(results, null, 2));
   else if (o.format === 'csv') io.out(csvAsPrintedLine(toCsv(results)));
   else io.out(sweepTable(results));
   if (o.merge?.set.missingText) io.err(`vhw: merged a partial set: ${o.merge.set.missingText}`);

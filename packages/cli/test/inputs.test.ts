@@ -58,9 +58,9 @@ describe('bounds on inputs (exit 2, the field and what is allowed)', () => {
       /--vary cost\.exit\.userspaceFactor=1,: values 1,; allowed: finite numbers separated by commas, none empty/,
     ],
     [
-      'two --vary',
-      ['sweep', 'ppc64-nvme', '--vary', 'cost.exit.userspaceFactor=1,2', '--vary', 'cost.vfio.fdRwCycles=1000,2000'],
-      /--vary given 2 times; grids are not supported yet: give one --vary/,
+      'one field in two --vary',
+      ['sweep', 'ppc64-nvme', '--vary', 'cost.exit.userspaceFactor=1,2', '--vary', 'cost.exit.userspaceFactor=3,4'],
+      /--vary exit\.userspaceFactor given twice; allowed: each field once/,
     ],
     ['--steps without --vary', ['sweep', 'ppc64-nvme', '--steps', '3'], /--steps without --vary would be ignored; allowed: with --vary/],
     ['--log without --vary', ['sweep', 'ppc64-nvme', '--log'], /--log without --vary would be ignored; allowed: with --vary/],

@@ -1,9 +1,11 @@
 import { fileURLToPath } from 'node:url';
+import { VhwError } from '@vhw/core';
 import { type PluginSet, applyPluginSets } from './plugin-sets.js';
 import type { RunResult } from './result.js';
 import { type RunOptions, runExperiment } from './run.js';
 import type { Scenario } from './scenario.js';
-import type { GridPoint } from './sweep.js';
+import type { GridPoint, VaryPoint } from './sweep.js';
+import { workerBundle } from './worker-bundle.js';
 import { type WorkerReply, type WorkerTask, deserializeError } from './worker.js';
 
 export interface ExecuteOptions {
@@ -17,9 +19,25 @@ export interface ExecuteOptions {
   jobs: number;
   pageMaps?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Receives each row in grid order as soon as it and every row before it are done (threads
+   * finish out of order), so the caller can write it out while later points run.
+   */
+  onRow?: (row: RunResult, index: number) => void;
 }
 
+/** The plugin option set a plugin dimension's value stands for, as `--set TARGET.FIELD=VALUE` would give it. */
+function pluginSetOf(v: VaryPoint): PluginSet {
+  const dot = v.field.indexOf('.');
+  return { target: v.field.slice(0, dot), field: v.field.slice(dot + 1), value: String(v.value), text: `${v.field}=${String(v.value)}` };
+}
+
+/** What one point runs with: `--set` overrides, then the point's own `--vary` values on top. */
 function taskOf(p: GridPoint, o: ExecuteOptions): { config: Parameters<typeof runExperiment>[1]; options: RunOptions } {
+  const vary = p.vary ?? [];
+  const costs = { ...o.costs };
+  for (const v of vary) if (v.kind !== 'plugin') costs[v.field] = Number(v.value);
+  const pluginSets = [...(o.pluginSets ?? []), ...vary.filter((v) => v.kind === 'plugin').map(pluginSetOf)];
   return {
     config: {
       patches: p.patches,
@@ -31,12 +49,84 @@ function taskOf(p: GridPoint, o: ExecuteOptions): { config: Parameters<typeof ru
     },
     options: {
       ops: o.ops,
-      costs: p.vary ? { ...o.costs, [p.vary.field]: p.vary.value } : o.costs,
-      ...(p.vary ? { vary: p.vary } : {}),
+      costs: vary.length > 0 ? costs : o.costs,
+      ...(vary.length > 0 ? { vary: vary.map(({ field, value }) => ({ field, value })) } : {}),
       pageMap: o.pageMaps,
-      ...(o.pluginSets?.length ? { pluginSets: o.pluginSets } : {}),
+      ...(pluginSets.length ? { pluginSets } : {}),
     },
   };
+}
+
+/**
+ * Checks every value of the grid's plugin dimensions with the plugin's own schema, before any
+ * run, so that a bad value is refused at once (not at the first point that uses it).
+ * @throws VhwError E_CONFIG naming the `--vary`, the field and what the plugin allows
+ */
+function checkVaryPlugins(scenario: Scenario, points: readonly GridPoint[], o: ExecuteOptions): void {
+  const first = points[0];
+  if (!first) return;
+  const seen = new Set<string>();
+  for (const p of points) {
+    for (const v of p.vary ?? []) {
+      const key = `${v.field}=${String(v.value)}`;
+      if (v.kind !== 'plugin' || seen.has(key)) continue;
+      seen.add(key);
+      try {
+        applyPluginSets(scenario.machine(taskOf(first, o).config), [...(o.pluginSets ?? []), pluginSetOf(v)], scenario.name);
+      } catch (e) {
+        if (!VhwError.is(e)) throw e;
+        throw new VhwError('E_CONFIG', e.message.replace(`--set "${key}"`, `--vary ${v.field}: value ${JSON.stringify(v.value)}`), {
+          cause: e,
+        });
+      }
+    }
+  }
+}
+
+/**
+ * Points each worker thread must have for a pool to pay: a thread takes about as long to start
+ * as 5 to 10 runs, so fewer points run faster serially.
+ */
+export const MIN_POINTS_PER_THREAD = 16;
+
+/**
+ * The worker threads worth starting for `points` points when `jobs` are allowed: at most one
+ * per {@link MIN_POINTS_PER_THREAD} points, and 1 (serial) when even two would not pay. `vhw
+ * sweep --jobs N` runs with this; results are the same either way.
+ */
+export function threadsFor(points: number, jobs: number): number {
+  return Math.max(1, Math.min(jobs, Math.floor(points / MIN_POINTS_PER_THREAD)));
+}
+
+/** Whether a scenario reference names a file (a user's scenario) rather than a built-in. */
+const isPath = (ref: string) => ref.includes('/') || ref.includes('\\') || /\.(m?[jt]s)$/.test(ref);
+
+/**
+ * The module worker threads load: the bundled worker when running from the sources (compiled
+ * once, see worker-bundle.ts), else `worker-entry.mjs` (the built package's worker.js, or, for
+ * a user's scenario file from the sources, the TypeScript sources through tsx so that the
+ * user's file and the worker share one copy of vhw's packages).
+ */
+async function workerFile(scenarioRef: string): Promise<{ file: string; bundled: boolean }> {
+  const bundled = isPath(scenarioRef) ? undefined : await workerBundle();
+  return bundled
+    ? { file: bundled, bundled: true }
+    : { file: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)), bundled: false };
+}
+
+/** Node options without those that load tsx (`--import tsx`, `--import=tsx`, `--require tsx`, `--loader tsx`). */
+function withoutTsx(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (/^--(import|require|loader|experimental-loader)=tsx/.test(a)) continue;
+    if (/^(--import|--require|-r|--loader|--experimental-loader)$/.test(a) && argv[i + 1]?.startsWith('tsx')) {
+      i++;
+      continue;
+    }
+    out.push(a);
+  }
+  return out;
 }
 
 /**
@@ -54,20 +144,37 @@ export async function executeGrid(scenario: Scenario, points: readonly GridPoint
   // A bad plugin option is refused here, with the plugin's own message, before any worker starts.
   const first = points[0];
   if (o.pluginSets?.length && first) applyPluginSets(scenario.machine(taskOf(first, o).config), o.pluginSets, scenario.name);
+  checkVaryPlugins(scenario, points, o);
   const results: RunResult[] = new Array(points.length);
   let done = 0;
+  let given = 0;
+  /** Hands on the rows finished in an unbroken run from the first not yet given. */
+  const giveRows = () => {
+    // `given` moves on outside the call: `o.onRow?.(…, given++)` would skip its arguments without onRow.
+    for (; given < points.length && results[given] !== undefined; given++) o.onRow?.(results[given]!, given);
+  };
   if (o.jobs <= 1 || points.length <= 1) {
     for (let i = 0; i < points.length; i++) {
       const t = taskOf(points[i]!, o);
       results[i] = runExperiment(scenario, t.config, t.options);
+      giveRows();
       o.onProgress?.(++done, points.length);
+      // End the task before the next run: V8 keeps every object a WeakRef was made to during
+      // a task alive until the task ends (inversify makes WeakRefs to each container's
+      // bindings), so a synchronous loop kept every run's whole machine, ~0.2 MB each, and
+      // slowed down as the heap grew.
+      await new Promise(setImmediate);
     }
     return results;
   }
   // Loaded only for a threaded sweep: importing piscina was a tenth of every command's start-up.
   const { Piscina } = await import('piscina');
+  const worker = await workerFile(o.scenarioRef);
   const pool = new Piscina<WorkerTask, WorkerReply>({
-    filename: fileURLToPath(new URL('./worker-entry.mjs', import.meta.url)),
+    filename: worker.file,
+    // The bundle is plain JavaScript: a thread that inherited `--import tsx` would start tsx's
+    // loader hooks of its own and pass every import through them (seconds per thread).
+    ...(worker.bundled ? { execArgv: withoutTsx(process.execArgv) } : {}),
     maxThreads: o.jobs,
     minThreads: Math.min(o.jobs, points.length),
   });
@@ -88,6 +195,7 @@ export async function executeGrid(scenario: Scenario, points: readonly GridPoint
           return;
         }
         results[i] = reply.result;
+        giveRows();
         o.onProgress?.(++done, points.length);
       } catch (e) {
         failures.set(i, e);

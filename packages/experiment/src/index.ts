@@ -31,5 +31,5 @@ export * from './sweep.js';
 export * from './result-set.js';
 export * from './plugin-sets.js';
 export * from './scenarios.js';
-export { type ExecuteOptions, executeGrid } from './execute.js';
+export { type ExecuteOptions, MIN_POINTS_PER_THREAD, executeGrid, threadsFor } from './execute.js';
 export { parseResultRows } from './result-schema.js';

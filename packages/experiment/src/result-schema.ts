@@ -28,6 +28,8 @@ const barResult = z.looseObject({
   areas: z.array(barArea),
 });
 
+const varyPoint = z.looseObject({ field: z.string().min(1), value: z.union([finite, z.string()]) });
+
 /**
  * One run result. Objects are loose: fields added later (extensions) pass, the fields
  * the contract names are checked.
@@ -50,7 +52,7 @@ export const runResultSchema = z.looseObject({
   bars: z.array(barResult),
   isolation: z.looseObject({ violations: count }),
   costs: z.record(z.string(), finite).optional(),
-  vary: z.looseObject({ field: z.string().min(1), value: finite }).optional(),
+  vary: z.array(varyPoint).optional(),
 });
 
 /**
@@ -65,6 +67,16 @@ export function parseResultRows(file: string, rows: unknown): RunResult[] {
     throw new VhwError('E_CONFIG', `merge: ${file} holds no array of results; allowed: the JSON of vhw sweep --format json`);
   }
   rows.forEach((row, i) => {
+    // vhw before grids wrote one vary point as an object; it is the 1-D grid's one-element array.
+    if (
+      row !== null &&
+      typeof row === 'object' &&
+      'vary' in row &&
+      row.vary !== null &&
+      typeof row.vary === 'object' &&
+      !Array.isArray(row.vary)
+    )
+      row.vary = [row.vary];
     const r = runResultSchema.safeParse(row);
     if (r.success) return;
     const issue = r.error.issues[0]!;

@@ -10,7 +10,7 @@ import type { ExperimentRecord, GridIdentity, PluginRecord, RunResult } from './
 import type { PluginSet } from './plugin-sets.js';
 import type { Scenario } from './scenario.js';
 import { builtinScenarioFile } from './scenarios.js';
-import { type GridPoint, type VarySpec, orderResults } from './sweep.js';
+import { type GridPoint, type VarySpec, orderResults, varyDimensions } from './sweep.js';
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -51,7 +51,8 @@ export interface SweepDescription {
   /** The scenario as named on the command line: a built-in name or a path. */
   scenarioRef: string;
   variants: readonly Variant[];
-  vary?: VarySpec;
+  /** The `--vary` dimensions in order (one spec for a 1-D sweep). */
+  vary?: VarySpec | readonly VarySpec[];
   /** `--ops`, or undefined for the scenario's default. */
   ops?: number;
   seed: number;
@@ -68,15 +69,16 @@ export function gridIdentity(d: SweepDescription): { id: string; identity: GridI
     scenario: { name: d.scenario.name, sha256: scenarioSha256(d.scenarioRef) },
     variants: [...d.variants],
     combinations: allPatchCombinations().map(patchShortLabel),
-    ...(d.vary
+    ...(varyDimensions(d.vary).length > 0
       ? {
-          vary: {
-            field: d.vary.field,
-            count: d.vary.values.length,
-            first: d.vary.values[0] ?? 0,
-            last: d.vary.values[d.vary.values.length - 1] ?? 0,
-            sha256: sha256(canonical(d.vary.values)),
-          },
+          vary: varyDimensions(d.vary).map((v) => ({
+            field: v.field,
+            ...(v.kind === 'plugin' ? { kind: v.kind } : {}),
+            count: v.values.length,
+            first: v.values[0] ?? 0,
+            last: v.values[v.values.length - 1] ?? 0,
+            sha256: sha256(canonical(v.values)),
+          })),
         }
       : {}),
     ops: d.ops ?? d.scenario.ops,
@@ -86,6 +88,27 @@ export function gridIdentity(d: SweepDescription): { id: string; identity: GridI
     ...(d.pluginSets && d.pluginSets.length > 0 ? { plugins: d.pluginSets.map((p) => `${p.target}.${p.field}=${p.value}`) } : {}),
   };
   return { id: sha256(canonical(identity)).slice(0, 16), identity };
+}
+
+/**
+ * A stamper of rows with the grid they are points of: the identity is computed once (it hashes
+ * the scenario's file), then each row, as it comes, gets its `experiment` record.
+ * @param gridSize - the number of points of the whole grid (before sharding)
+ * @param shard - the `--shard` the rows were run as, if any
+ * @returns a function of a row and its grid point giving the stamped row
+ */
+export function experimentStamper(
+  d: SweepDescription,
+  gridSize: number,
+  shard?: { index: number; count: number },
+): (row: RunResult, point: GridPoint) => RunResult {
+  const { id, identity } = gridIdentity(d);
+  const scenarioRef =
+    scenarioFileOf(d.scenarioRef) && builtinScenarioFile(d.scenarioRef) === undefined ? resolve(d.scenarioRef) : d.scenarioRef;
+  return (r, point) => {
+    const experiment: ExperimentRecord = { id, identity, point: point.index, points: gridSize, scenarioRef, ...(shard ? { shard } : {}) };
+    return { ...r, experiment };
+  };
 }
 
 /**
@@ -100,20 +123,8 @@ export function stampExperiment(
   gridSize: number,
   shard?: { index: number; count: number },
 ): RunResult[] {
-  const { id, identity } = gridIdentity(d);
-  const scenarioRef =
-    scenarioFileOf(d.scenarioRef) && builtinScenarioFile(d.scenarioRef) === undefined ? resolve(d.scenarioRef) : d.scenarioRef;
-  return rows.map((r, i) => {
-    const experiment: ExperimentRecord = {
-      id,
-      identity,
-      point: points[i]!.index,
-      points: gridSize,
-      scenarioRef,
-      ...(shard ? { shard } : {}),
-    };
-    return { ...r, experiment };
-  });
+  const stamp = experimentStamper(d, gridSize, shard);
+  return rows.map((r, i) => stamp(r, points[i]!));
 }
 
 /** The plugins of a machine with their resolved options, as plain JSON (what a result records). */
@@ -137,7 +148,12 @@ function spell(key: keyof GridIdentity, id: GridIdentity): string {
       return `patch combinations ${id.combinations.join(' ')}`;
     case 'vary':
       return id.vary
-        ? `--vary cost.${id.vary.field} (${id.vary.count} points, ${id.vary.first}..${id.vary.last}, sha256 ${id.vary.sha256.slice(0, 12)})`
+        ? id.vary
+            .map(
+              (v) =>
+                `--vary ${v.kind === 'plugin' ? '' : 'cost.'}${v.field} (${v.count} points, ${v.first}..${v.last}, sha256 ${v.sha256.slice(0, 12)})`,
+            )
+            .join(' ')
         : 'no --vary';
     case 'ops':
       return `--ops ${id.ops}`;
@@ -195,12 +211,18 @@ export interface MergedSet {
   missingText?: string;
 }
 
+/** A grid point by its place on each axis, in `sweepGrid`'s order (variant, each vary dimension, combination). */
 function describePoint(i: number, id: GridIdentity): string {
-  const combos = id.combinations.length;
-  const varyCount = id.vary?.count ?? 1;
-  const variant = id.variants[Math.floor(i / (combos * varyCount))] ?? '?';
-  const vary = id.vary ? ` ${id.vary.field} point ${(Math.floor(i / combos) % varyCount) + 1}/${varyCount}` : '';
-  return `${i} (${variant}${vary} ${id.combinations[i % combos]})`;
+  const dims = id.vary ?? [];
+  const sizes = [id.variants.length, ...dims.map((v) => v.count), id.combinations.length];
+  const at: number[] = [];
+  let rest = i;
+  for (let k = sizes.length - 1; k >= 0; k--) {
+    at[k] = rest % sizes[k]!;
+    rest = Math.floor(rest / sizes[k]!);
+  }
+  const vary = dims.map((v, k) => ` ${v.field} point ${at[k + 1]! + 1}/${v.count}`).join('');
+  return `${i} (${id.variants[at[0]!] ?? '?'}${vary} ${id.combinations[at[sizes.length - 1]!]})`;
 }
 
 function missingText(missing: readonly number[], points: number, identity: GridIdentity, shardCounts: ReadonlySet<number>): string {

@@ -132,8 +132,11 @@ export interface RunResult {
   costs?: Record<string, number>;
   /** Plugin options set with `--set TARGET.FIELD=VALUE`, as applied: target → field → value (extension; only when set). */
   pluginOverrides?: Record<string, Record<string, unknown>>;
-  /** The value of a `--vary` parameter for this run (extension). */
-  vary?: { field: string; value: number };
+  /**
+   * The `--vary` values of this run, one per dimension in the order given (extension): a number
+   * for a cost parameter, a number or the text as written for a plugin option (`nvme0.layout`).
+   */
+  vary?: Array<{ field: string; value: number | string }>;
   /** Host MMIO page map (extension; used by `vhw map` and the HTML report). */
   pageMap?: PageMap;
   /** The machine the run was built from: every plugin with its options as resolved by its schema (extension). */
@@ -161,8 +164,8 @@ export interface GridIdentity {
   variants: Variant[];
   /** The patch combinations, in grid order (`none`, `P1`, ... `P1+P2+P3`). */
   combinations: string[];
-  /** The `--vary` points: their field, count, first and last value, and a hash of all of them. */
-  vary?: { field: string; count: number; first: number; last: number; sha256: string };
+  /** The `--vary` dimensions in order: each one's field, count, first and last value, and a hash of all its values. */
+  vary?: Array<{ field: string; kind?: 'plugin'; count: number; first: number | string; last: number | string; sha256: string }>;
   /** Workload operations of every run (`--ops` or the scenario's default). */
   ops: number;
   seed: number;

@@ -26,8 +26,8 @@ export interface RunOptions {
   ops?: number;
   /** Cost-model overrides by parameter name. */
   costs?: Record<string, number>;
-  /** The varied parameter of a `--vary` sweep, recorded in the result. */
-  vary?: { field: string; value: number };
+  /** The `--vary` values of a sweep point, recorded in the result (the settings themselves come in `costs` and `pluginSets`). */
+  vary?: Array<{ field: string; value: number | string }>;
   /**
    * Traces the run (the workload, after the probe): a recorder gets each access, trap and
    * isolation change as a record (`ChromeTraceWriter` writes them as trace-event JSON), a
@@ -136,7 +136,7 @@ export function runExperiment(scenario: Scenario, config: ExperimentConfig, opti
   const run = prepare(scenario, config, options);
   let result: RunResult;
   try {
-    result = run.vmm.rejection ? rejectedResult(scenario, config, run) : measure(scenario, config, run, options);
+    result = run.vmm.rejection ? rejectedResult(scenario, config, run, options) : measure(scenario, config, run, options);
   } finally {
     run.machine.dispose();
   }
@@ -256,7 +256,7 @@ function pointOf(
  * The row of a run whose VMM refused a device layout: the experiment point and the refusal,
  * nothing measured (the VM would not start).
  */
-function rejectedResult(scenario: Scenario, config: ExperimentConfig, run: PreparedRun): RunResult {
+function rejectedResult(scenario: Scenario, config: ExperimentConfig, run: PreparedRun, options: RunOptions): RunResult {
   const { machine, vmm } = run;
   const r = vmm.rejection!;
   return {
@@ -271,6 +271,8 @@ function rejectedResult(scenario: Scenario, config: ExperimentConfig, run: Prepa
     costs: machine.costs.toJSON(),
     ...(Object.keys(run.pluginOverrides).length > 0 ? { pluginOverrides: run.pluginOverrides } : {}),
     plugins: pluginRecords(machine.plugins),
+    // A sweep's point, as on a measured row: merge and the tables key rows by it.
+    ...(options.vary ? { vary: options.vary } : {}),
   };
 }
 

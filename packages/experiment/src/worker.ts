@@ -42,18 +42,25 @@ export function deserializeError(w: WorkerError): Error {
   return e;
 }
 
-const cache = new Map<string, Promise<Scenario>>();
+/**
+ * The task runner of a worker whose built-in scenarios are `preloaded` (the bundled worker, see
+ * worker-bundle.ts); any other scenario (a user's file) is loaded by reference and kept.
+ */
+export function runTaskWith(preloaded: Readonly<Record<string, Scenario>>): (task: WorkerTask) => Promise<WorkerReply> {
+  const cache = new Map<string, Promise<Scenario>>(Object.entries(preloaded).map(([name, s]) => [name, Promise.resolve(s)]));
+  return async (task) => {
+    try {
+      let s = cache.get(task.scenario);
+      if (!s) {
+        s = loadScenario(task.scenario);
+        cache.set(task.scenario, s);
+      }
+      return { ok: true, result: runExperiment(await s, task.config, task.options) };
+    } catch (e) {
+      return { ok: false, error: serializeError(e) };
+    }
+  };
+}
 
 /** Runs one grid point in a worker thread (piscina task); never rejects, so no error is cloned by piscina. */
-export default async function runTask(task: WorkerTask): Promise<WorkerReply> {
-  try {
-    let s = cache.get(task.scenario);
-    if (!s) {
-      s = loadScenario(task.scenario);
-      cache.set(task.scenario, s);
-    }
-    return { ok: true, result: runExperiment(await s, task.config, task.options) };
-  } catch (e) {
-    return { ok: false, error: serializeError(e) };
-  }
-}
+export default runTaskWith({});

@@ -7,17 +7,19 @@ import {
   type RunResult,
   type VarySpec,
   executeGrid,
+  experimentStamper,
   parseSetOptions,
   parseRelocations,
   parseVmms,
   parseShard,
   parseVariants,
-  parseVary,
+  parseVaryDimensions,
   shardOf,
+  threadsFor,
   sweepGrid,
   workloadOps,
 } from '@vhw/experiment';
-import { emitSweep } from '../emit-sweep.js';
+import { emitSweep, jsonArrayWriter } from '../emit-sweep.js';
 import { type OutDir, openOutDir } from '../out-dir.js';
 import type { Io } from '../output.js';
 import { loadScenarioOf } from '../scenario-file.js';
@@ -44,10 +46,10 @@ export interface SweepCommandOptions extends WorkloadOptions {
   vmm?: string;
   format: ResultFormat;
   out?: string;
-  /** Each `--vary` given (one at most until grids exist). */
+  /** Each `--vary` given: one dimension of the grid each, in order. */
   vary: string[];
-  /** `--steps`; undefined when not given (5 then). */
-  steps?: number;
+  /** `--steps`: one count, or one per range `--vary` in order; undefined when not given (5 then). */
+  steps?: number[];
   log?: boolean;
   jobs: number;
   shard?: string;
@@ -88,38 +90,52 @@ async function sweepInto(
   bar?.start(points.length, 0);
   // Workers load the scenario themselves: a file path must not depend on their working directory.
   const refForWorkers = scenarioRef && (scenarioRef.includes('/') || /\.(m?[jt]s)$/.test(scenarioRef)) ? resolve(scenarioRef) : ref;
-  let results: RunResult[];
+  const description = { scenario, scenarioRef: ref, variants, vary, ops: o.ops, seed: o.seed, pageSize: o.pageSize, costs, pluginSets };
+  // Each row is stamped with its grid and, for --format json, printed as soon as it is taken,
+  // so a long sweep's output grows as it runs; its machine is gone by then.
+  const stamp = experimentStamper(description, grid.length, shard);
+  const json = o.format === 'json' ? jsonArrayWriter(io.out) : undefined;
+  const rows: RunResult[] = [];
   try {
-    results = await executeGrid(scenario, points, {
+    await executeGrid(scenario, points, {
       scenarioRef: refForWorkers,
       ops: o.ops,
       costs,
       pluginSets,
       pageSize: o.pageSize,
       seed: o.seed,
-      jobs: o.jobs,
+      jobs: threadsFor(points.length, o.jobs),
       onProgress: (d) => bar?.update(d),
+      onRow: (row, i) => {
+        const stamped = stamp(row, points[i]!);
+        rows.push(stamped);
+        json?.push(stamped);
+      },
     });
   } finally {
     bar?.stop();
   }
-  const description = { scenario, scenarioRef: ref, variants, vary, ops: o.ops, seed: o.seed, pageSize: o.pageSize, costs, pluginSets };
-  const sweep = { description, points, gridSize: grid.length, shard };
-  await emitSweep(io, results, { format: o.format, costs, pluginSets, sweep }, out, scenario);
+  json?.end();
+  const sweep = { description, points, gridSize: grid.length, shard, stamped: true, printed: json !== undefined };
+  await emitSweep(io, rows, { format: o.format, costs, pluginSets, sweep }, out, scenario);
 }
 
-/** The `--vary` of the sweep, refusing what would be silently ignored: a second `--vary`, or `--steps`/`--log` without one. */
-function varyOf(o: SweepCommandOptions): VarySpec | undefined {
-  if (o.vary.length > 1) {
-    throw new VhwError('E_CONFIG', `--vary given ${o.vary.length} times; grids are not supported yet: give one --vary`);
-  }
-  const text = o.vary[0];
-  if (text === undefined) {
+/**
+ * The `--vary` dimensions of the sweep (their product is the grid), refusing what would be
+ * silently ignored: `--steps`/`--log` without a range `--vary`.
+ */
+function varyOf(o: SweepCommandOptions): VarySpec[] | undefined {
+  if (o.vary.length === 0) {
     const lone = [o.steps !== undefined ? '--steps' : '', o.log ? '--log' : ''].filter(Boolean).join(' and ');
     if (lone) throw new VhwError('E_CONFIG', `${lone} without --vary would be ignored; allowed: with --vary cost.FIELD=A..B only`);
     return undefined;
   }
-  return parseVary(text, o.steps ?? DEFAULT_STEPS, o.log === true);
+  return parseVaryDimensions(o.vary, o.steps ?? [DEFAULT_STEPS], o.log === true);
+}
+
+/** Parses `--steps`: one count, or a comma list of counts (one per range `--vary`). */
+function parseStepsList(v: string): number[] {
+  return v.split(',').map((x) => parsePositiveInt(x.trim()));
 }
 
 /** Points of a `--vary` range when `--steps` is not given. */
@@ -137,9 +153,18 @@ export function addSweepCommand(program: Command, io: Io): void {
       .addOption(vmmOption(true))
       .addOption(resultFormatOption())
       .option('--out <dir>', 'write results.json, results.csv, chart.svg, report.html (and vary.svg) to DIR')
-      .option('--vary <cost.FIELD=A..B>', 'repeat the sweep over a cost parameter range (or a comma list)', collect, [])
-      .addOption(new Option('--steps <n>', `points of a --vary range (default: ${DEFAULT_STEPS})`).argParser(parsePositiveInt))
-      .option('--log', 'space --vary points geometrically')
+      .option(
+        '--vary <NAME.FIELD=A..B>',
+        'repeat the sweep over a cost parameter range or list (cost.FIELD), or a plugin option list (TARGET.FIELD=a,b); repeat for a grid',
+        collect,
+        [],
+      )
+      .addOption(
+        new Option('--steps <n>', `points of each --vary range, or one count per range --vary: 5,3 (default: ${DEFAULT_STEPS})`).argParser(
+          parseStepsList,
+        ),
+      )
+      .option('--log', 'space the points of every --vary range geometrically')
       .addOption(positiveIntOption('--jobs <n>', 'worker threads', 1))
       .option('--shard <I/N>', 'run only shard I of N of the grid (merge the JSON with vhw merge)')
       .option('--no-progress', 'no progress bar'),

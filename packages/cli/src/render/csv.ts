@@ -5,7 +5,10 @@ import { PATCHES } from '@vhw/core';
 import type { RunResult } from '@vhw/experiment';
 import { Reason } from '@vhw/vfio-pci';
 import { VmmReason } from '@vhw/vmm';
-import { displayOrder, speedupsVsNone } from './format.js';
+import { displayOrder, speedupsVsNone, varyFieldsOf, varyValueOf } from './format.js';
+
+/** Prefix of the per-dimension `--vary` value columns, e.g. `vary:guest.ioStackNs`. */
+export const VARY_COLUMN_PREFIX = 'vary:';
 
 /** Prefix of the per-reason trap count columns, e.g. `traps:sub-page-bar`. */
 export const TRAP_COLUMN_PREFIX = 'traps:';
@@ -47,8 +50,8 @@ function num(n: number | undefined): string {
  * Serialises run results as CSV: a header line, then one line per run in the order of the
  * terminal table ({@link displayOrder}), every line ended by CRLF (RFC 4180). Columns:
  * `scenario, platform, pageSize, eeh, variant, alignBars, subPageMmap, msixMmap, ops,
- * simulatedNs, opsPerSecond, speedup, direct, trapped, violations`, then `varyField, varyValue`
- * when any run has a vary point, then one `traps:<reason>` column per reason of
+ * simulatedNs, opsPerSecond, speedup, direct, trapped, violations`, then one `vary:<field>`
+ * column per `--vary` dimension (in the order given; none without `--vary`), then one `traps:<reason>` column per reason of
  * {@link TRAP_REASONS} (0 where a run has none of it), then, sorted, a column for any other
  * reason a run reports (a plugin's own words; none of the built-in code makes one).
  *
@@ -62,7 +65,7 @@ function num(n: number | undefined): string {
  */
 export function toCsv(results: RunResult[]): string {
   const speedups = speedupsVsNone(results);
-  const hasVary = results.some((r) => r.vary);
+  const varyFields = varyFieldsOf(results);
   const known = new Set(TRAP_REASONS);
   const others = [...new Set(results.flatMap((r) => Object.keys(r.mmio.trapsByReason)))].filter((k) => !known.has(k)).sort();
   const reasons = [...TRAP_REASONS, ...others];
@@ -80,7 +83,7 @@ export function toCsv(results: RunResult[]): string {
     'direct',
     'trapped',
     'violations',
-    ...(hasVary ? ['varyField', 'varyValue'] : []),
+    ...varyFields.map((f) => VARY_COLUMN_PREFIX + f),
     ...reasons.map((k) => TRAP_COLUMN_PREFIX + k),
   ];
   const lines = [header.map(csvField).join(',')];
@@ -102,7 +105,10 @@ export function toCsv(results: RunResult[]): string {
       num(r.mmio.trapped),
       num(r.isolation.violations),
     ];
-    if (hasVary) row.push(r.vary ? r.vary.field : '', r.vary ? num(r.vary.value) : '');
+    for (const f of varyFields) {
+      const v = varyValueOf(r, f);
+      row.push(typeof v === 'number' ? num(v) : (v ?? ''));
+    }
     for (const k of reasons) row.push(num(r.mmio.trapsByReason[k] ?? 0));
     lines.push(row.map(csvField).join(','));
   }

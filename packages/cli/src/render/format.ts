@@ -241,7 +241,7 @@ export function escapeXml(s: string): string {
  * varyFieldLabel(results); // 'exit.directCycles'
  */
 export function varyFieldLabel(results: readonly RunResult[]): string | undefined {
-  const fields = [...new Set(results.flatMap((r) => varyOf(r).map((v) => v.field)))];
+  const fields = varyFieldsOf(results);
   return fields.length === 0 ? undefined : fields.join(' / ');
 }
 
@@ -272,6 +272,28 @@ function isVaryEntry(x: unknown): x is VaryEntry {
   if (!x || typeof x !== 'object') return false;
   const e = x as { field?: unknown; value?: unknown };
   return typeof e.field === 'string' && (typeof e.value === 'number' || typeof e.value === 'string');
+}
+
+/**
+ * The `--vary` fields of a set of rows, each once, in the order their dimensions were given
+ * (first seen): the vary columns of a table or CSV of the rows.
+ *
+ * @param results - run results.
+ * @returns e.g. `['guest.ioStackNs', 'nvme0.layout']`; empty without `--vary`.
+ */
+export function varyFieldsOf(results: readonly RunResult[]): string[] {
+  return [...new Set(results.flatMap((r) => varyOf(r).map((v) => v.field)))];
+}
+
+/**
+ * A row's value of the `--vary` dimension `field`.
+ *
+ * @param r - a run result.
+ * @param field - a `--vary` field, e.g. `guest.ioStackNs`.
+ * @returns the value; undefined when the row does not vary `field`.
+ */
+export function varyValueOf(r: RunResult, field: string): number | string | undefined {
+  return varyOf(r).find((e) => e.field === field)?.value;
 }
 
 /**

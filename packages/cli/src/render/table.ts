@@ -4,7 +4,18 @@
 import { PATCHES, patchShortLabel } from '@vhw/core';
 import Table from 'cli-table3';
 import type { RunResult } from '@vhw/experiment';
-import { displayOrder, dominantReason, formatBytes, formatInt, formatNs, formatSpeedup, speedupsVsNone } from './format.js';
+import {
+  displayOrder,
+  dominantReason,
+  formatBytes,
+  formatInt,
+  formatNs,
+  formatSpeedup,
+  speedupsVsNone,
+  varyFieldsOf,
+  varyOf,
+  varyValueOf,
+} from './format.js';
 
 /** Options shared by the table renderers. */
 export interface TableOptions {
@@ -104,7 +115,7 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
     ['variant', r.variant],
     ['patches', `${patches}  (${patchShortLabel(r.patches)})`],
   ];
-  if (r.vary) rows.push(['vary', `${r.vary.field} = ${r.vary.value}`]);
+  for (const v of varyOf(r)) rows.push(['vary', `${v.field} = ${v.value}`]);
   rows.push(
     ['workload ops', ops],
     ['simulated time', `${formatNs(r.workload.simulatedNs)}  (${formatInt(r.workload.simulatedNs)} ns)`],
@@ -177,8 +188,8 @@ export function runTable(r: RunResult, opts?: TableOptions): string {
  *
  * Rows are grouped in order of first appearance; within a group, combinations are ordered
  * none, P1, P2, P3, P1+P2, P1+P3, P2+P3, P1+P2+P3. A `platform` column appears when the
- * results use more than one platform, a vary column (titled with the field) when any result has
- * a vary point.
+ * results use more than one platform, and one column per `--vary` dimension (titled with its
+ * field, in the order given) when results have vary points.
  *
  * @param results - run results, e.g. the array of `vhw sweep --format json`.
  * @param opts - colour and ASCII options ({@link TableOptions}).
@@ -192,8 +203,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   const speedups = speedupsVsNone(results);
   const platforms = new Set(results.map((r) => `${r.platform.name}/${r.platform.pageSize}/${r.platform.eeh}`));
   const showPlatform = platforms.size > 1;
-  const varyFields = [...new Set(results.filter((r) => r.vary).map((r) => r.vary!.field))];
-  const showVary = varyFields.length > 0;
+  const varyFields = varyFieldsOf(results);
   // A relocation column only when some run relocated MSI-X (x-msix-relocation), so other sweeps print as before.
   const showRelocation = results.some((r) => (r.relocation ?? 'off') !== 'off');
   // A VMM column only when some run used another VMM's rules (`--vmm`).
@@ -204,7 +214,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
   cols.push(['variant', 'left']);
   if (showVmm) cols.push(['vmm', 'left']);
   if (showRelocation) cols.push(['msix reloc', 'left']);
-  if (showVary) cols.push([varyFields.length === 1 ? varyFields[0]! : 'vary', 'right']);
+  for (const f of varyFields) cols.push([f, 'right']);
   for (const p of PATCHES) cols.push([`${p.short} ${p.id}`, 'center']);
   // Per simulated second, not wall-clock: the header says so, as every output of vhw does.
   const units = new Set(results.map((r) => r.workload.unit ?? 'ops'));
@@ -226,7 +236,7 @@ export function sweepTable(results: RunResult[], opts?: TableOptions): string {
     row.push(r.variant);
     if (showVmm) row.push(r.vmm ?? 'qemu');
     if (showRelocation) row.push(r.relocation ?? 'off');
-    if (showVary) row.push(r.vary ? (varyFields.length === 1 ? String(r.vary.value) : `${r.vary.field}=${r.vary.value}`) : '');
+    for (const f of varyFields) row.push(String(varyValueOf(r, f) ?? ''));
     for (const p of PATCHES) row.push(flag(o, r.patches[p.key]));
     const s = speedups[i];
     const sText = formatSpeedup(s);
