@@ -142,6 +142,12 @@ describe('vhw merge', { timeout: 180_000 }, () => {
     refused(vhw('merge', s0, seed), /--seed 7, .* with --seed 1/);
     const plugin = shard(join(tmp, 'plugin.json'), '--shard', '1/2', '--set', 'platform.peGranularity=bus');
     refused(vhw('merge', s0, plugin), /plugin\.json was made with --set platform\.peGranularity=bus, .*s0\.json with no plugin --set/);
+    // The knobs that are grid dimensions: shards of other modes are other experiments.
+    const off = shard(join(tmp, 'reloc-off.json'), '--shard', '0/2', '--msix-relocation', 'off');
+    const auto = shard(join(tmp, 'reloc-auto.json'), '--shard', '1/2', '--msix-relocation', 'auto');
+    refused(vhw('merge', off, auto), /reloc-auto\.json was made with --msix-relocation auto, .*reloc-off\.json with --msix-relocation off/);
+    const ch = shard(join(tmp, 'vmm-ch.json'), '--shard', '1/2', '--vmm', 'cloud-hypervisor');
+    refused(vhw('merge', s0, ch), /vmm-ch\.json was made with --vmm cloud-hypervisor, .*s0\.json with the scenario's VMM/);
   }, 120_000);
 
   it('refuses a shard given twice, and rows that are not run results', () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Reason } from '@vhw/vfio-pci';
-import { VmmReason } from '@vhw/vmm';
+import { MsixRelocationReason, PolicyReason, VmmReason } from '@vhw/vmm';
 import { vhw } from './in-process.js';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -40,7 +40,13 @@ describe('tables say ops/s are simulated', () => {
 });
 
 describe('CSV', () => {
-  const trapReasons = [...Object.values(Reason), ...Object.values(VmmReason), 'unmapped']
+  const trapReasons = [
+    ...Object.values(Reason),
+    ...Object.values(VmmReason),
+    ...Object.values(MsixRelocationReason),
+    ...Object.values(PolicyReason),
+    'unmapped',
+  ]
     .filter((r) => r !== Reason.Mmap && r !== VmmReason.MmapSubPage)
     .map((r) => `traps:${r}`)
     .sort();
@@ -53,6 +59,26 @@ describe('CSV', () => {
     const [headAll, rowAll] = all.raw.split('\r\n');
     const [headNone] = none.raw.split('\r\n');
     expect(headAll).toBe(headNone);
+    // Another VMM's rules and MSI-X relocation give reasons of their own: the columns stay the same.
+    const other = await vhw('run', 'arm64-nvme', '--ops', '200', '--vmm', 'cloud-hypervisor', '--format', 'csv');
+    const reloc = await vhw(
+      'run',
+      'arm64-nvme',
+      '--ops',
+      '200',
+      '--patches',
+      'all',
+      '--variant',
+      'upstream',
+      '--msix-relocation',
+      'auto',
+      '--format',
+      'csv',
+    );
+    expect(other.code, other.err).toBe(0);
+    expect(reloc.code, reloc.err).toBe(0);
+    expect(other.raw.split('\r\n')[0]).toBe(headAll);
+    expect(reloc.raw.split('\r\n')[0]).toBe(headAll);
     const cols = headAll!.split(',');
     expect(cols.filter((c) => c.startsWith('traps:'))).toEqual(trapReasons);
     const values = rowAll!.split(',');

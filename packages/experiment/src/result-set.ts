@@ -61,6 +61,10 @@ export interface SweepDescription {
   costs: Record<string, number>;
   /** `--set` overrides of plugin options, in the order given. */
   pluginSets?: readonly PluginSet[];
+  /** `--msix-relocation` as given (`both` as off, auto); undefined for the scenario's own. */
+  relocations?: readonly string[];
+  /** `--vmm` as given (`all` as the five); undefined for the scenario's own. */
+  vmms?: readonly string[];
 }
 
 /** The identity of a sweep's grid (see {@link GridIdentity}) and its id. */
@@ -86,6 +90,9 @@ export function gridIdentity(d: SweepDescription): { id: string; identity: GridI
     ...(d.pageSize !== undefined ? { pageSize: d.pageSize } : {}),
     costs: { ...d.costs },
     ...(d.pluginSets && d.pluginSets.length > 0 ? { plugins: d.pluginSets.map((p) => `${p.target}.${p.field}=${p.value}`) } : {}),
+    // Dimensions of the grid like the variants: shards run with other modes are another experiment.
+    ...(d.relocations ? { relocations: [...d.relocations] } : {}),
+    ...(d.vmms ? { vmms: [...d.vmms] } : {}),
   };
   return { id: sha256(canonical(identity)).slice(0, 16), identity };
 }
@@ -167,6 +174,10 @@ function spell(key: keyof GridIdentity, id: GridIdentity): string {
     }
     case 'plugins':
       return id.plugins ? id.plugins.map((p) => `--set ${p}`).join(' ') : 'no plugin --set';
+    case 'relocations':
+      return id.relocations ? `--msix-relocation ${id.relocations.join(',')}` : "the scenario's MSI-X relocation";
+    case 'vmms':
+      return id.vmms ? `--vmm ${id.vmms.join(',')}` : "the scenario's VMM";
   }
 }
 
@@ -180,6 +191,8 @@ const IDENTITY_FIELDS: ReadonlyArray<keyof GridIdentity> = [
   'pageSize',
   'costs',
   'plugins',
+  'relocations',
+  'vmms',
 ];
 
 /**

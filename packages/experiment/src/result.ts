@@ -175,6 +175,10 @@ export interface GridIdentity {
   costs: Record<string, number>;
   /** `--set` overrides of plugin options (`TARGET.FIELD=VALUE`, in order), when any were given. */
   plugins?: string[];
+  /** The MSI-X relocation modes the grid runs (`--msix-relocation`), when given. */
+  relocations?: string[];
+  /** The VMM policies the grid runs (`--vmm`), when given. */
+  vmms?: string[];
 }
 
 /** A row's place in its sweep grid. */

@@ -90,7 +90,21 @@ async function sweepInto(
   bar?.start(points.length, 0);
   // Workers load the scenario themselves: a file path must not depend on their working directory.
   const refForWorkers = scenarioRef && (scenarioRef.includes('/') || /\.(m?[jt]s)$/.test(scenarioRef)) ? resolve(scenarioRef) : ref;
-  const description = { scenario, scenarioRef: ref, variants, vary, ops: o.ops, seed: o.seed, pageSize: o.pageSize, costs, pluginSets };
+  const relocations = o.msixRelocation !== undefined ? parseRelocations(o.msixRelocation).filter((m) => m !== undefined) : undefined;
+  const vmms = o.vmm !== undefined ? parseVmms(o.vmm).filter((m) => m !== undefined) : undefined;
+  const description = {
+    scenario,
+    scenarioRef: ref,
+    variants,
+    vary,
+    ops: o.ops,
+    seed: o.seed,
+    pageSize: o.pageSize,
+    costs,
+    pluginSets,
+    ...(relocations ? { relocations } : {}),
+    ...(vmms ? { vmms } : {}),
+  };
   // Each row is stamped with its grid and, for --format json, printed as soon as it is taken,
   // so a long sweep's output grows as it runs; its machine is gone by then.
   const stamp = experimentStamper(description, grid.length, shard);

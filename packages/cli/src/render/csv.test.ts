@@ -64,12 +64,14 @@ describe('toCsv', () => {
     const csv = toCsv(results);
     expect(csv.endsWith('\r\n')).toBe(true);
     const [head] = parseCsv(csv);
-    expect(head!.slice(0, 15)).toEqual([
+    expect(head!.slice(0, 17)).toEqual([
       'scenario',
       'platform',
       'pageSize',
       'eeh',
       'variant',
+      'vmm',
+      'msixRelocation',
       'alignBars',
       'subPageMmap',
       'msixMmap',
@@ -90,6 +92,8 @@ describe('toCsv', () => {
       pageSize: '65536',
       eeh: 'true',
       variant: 'rfc-2015',
+      vmm: 'qemu',
+      msixRelocation: 'off',
       alignBars: 'false',
     });
   });

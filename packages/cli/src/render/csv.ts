@@ -4,7 +4,7 @@
 import { PATCHES } from '@vhw/core';
 import type { RunResult } from '@vhw/experiment';
 import { Reason } from '@vhw/vfio-pci';
-import { VmmReason } from '@vhw/vmm';
+import { MsixRelocationReason, PolicyReason, VmmReason } from '@vhw/vmm';
 import { displayOrder, speedupsVsNone, varyFieldsOf, varyValueOf } from './format.js';
 
 /** Prefix of the per-dimension `--vary` value columns, e.g. `vary:guest.ioStackNs`. */
@@ -22,7 +22,13 @@ const DIRECT_REASONS: ReadonlySet<string> = new Set([Reason.Mmap, VmmReason.Mmap
  * two that only name direct areas. The CSV has one `traps:` column for each, whichever occurred,
  * so that files of different sweeps have the same columns.
  */
-export const TRAP_REASONS: readonly string[] = [...Object.values(Reason), ...Object.values(VmmReason), 'unmapped']
+export const TRAP_REASONS: readonly string[] = [
+  ...Object.values(Reason),
+  ...Object.values(VmmReason),
+  ...Object.values(MsixRelocationReason),
+  ...Object.values(PolicyReason),
+  'unmapped',
+]
   .filter((r) => !DIRECT_REASONS.has(r))
   .sort();
 
@@ -75,6 +81,8 @@ export function toCsv(results: RunResult[]): string {
     'pageSize',
     'eeh',
     'variant',
+    'vmm',
+    'msixRelocation',
     ...PATCHES.map((p) => p.key),
     'ops',
     'simulatedNs',
@@ -96,6 +104,9 @@ export function toCsv(results: RunResult[]): string {
       r.platform.pageSize,
       r.platform.eeh,
       r.variant,
+      // Absent in files older than the knobs: what they ran with.
+      r.vmm ?? 'qemu',
+      r.relocation ?? 'off',
       ...PATCHES.map((p) => r.patches[p.key]),
       num(r.workload.ops),
       num(r.workload.simulatedNs),
