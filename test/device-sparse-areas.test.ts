@@ -120,6 +120,26 @@ describe('a device that describes its own sparse areas (nvme-lite sparseAreas, 4
     });
   }
 
+  it('maps touching areas as given, each its own mmap, and runs the workload over them', () => {
+    // Touching areas, as a variant driver may list them: the doorbell page right after the first.
+    const touching = [
+      { offset: 0, size: 0x1000 },
+      { offset: 0x1000, size: 0x1000 },
+      { offset: 0x8000, size: 0x4000 },
+      { offset: 0xc000, size: 0x4000 },
+    ];
+    const m = machine(genericPlatform({ alignBars: true }), nvmeLite({ name: 'nvme0', layout: 'bar0-64k', sparseAreas: touching }), ALL);
+    try {
+      const info = m.get(VfioToken).device('nvme0').getRegionInfo(0);
+      const sparse = info.caps.find((x) => x.id === VFIO_REGION_INFO_CAP_SPARSE_MMAP);
+      expect(sparse && 'areas' in sparse ? sparse.areas : undefined).toEqual(touching);
+      const got = observe(m, 'nvme0', 0);
+      expect(got.direct).toEqual(expectedDirectPages({ pageSize: 4 * K, barSize: 64 * K, areas: touching, table, tableTraps: true }));
+    } finally {
+      m.dispose();
+    }
+  });
+
   it('runs the NVMe workload with the doorbell page left out of the list: doorbells trap, the rest maps', () => {
     // Doorbells at 0x1000: a device that keeps them off the fast path (as a vfio-user server might, to see them).
     const listed = [

@@ -163,20 +163,34 @@ export class PassthroughBar {
     const { mmu, stats } = vmm.deps;
 
     for (const d of plan.directs) {
-      const m = mappings.find((x) => d.offset >= x.offset && d.offset + d.size <= x.offset + x.size)!;
-      const hostPa = this.hostAddress + d.offset;
-      vmm.checkIsolation(fn, hostPa, d.size, this);
-      const name = this.pieceName(d.offset);
-      mmu.mapDirect({
-        name,
-        gpa: this.guestAddress + d.offset,
-        size: d.size,
-        hostPa,
-        handler: m.handler,
-        handlerOffset: m.handlerOffset + (d.offset - m.offset),
-        owner: this.device,
-      });
-      this.installed.directs.push(name);
+      // A run of direct pages may span several areas the VMM mmapped one by one (touching
+      // sparse areas): one MMU mapping per mmap, as KVM gets one memory slot per mmap.
+      let covered = 0;
+      for (const m of mappings) {
+        const start = Math.max(d.offset, m.offset);
+        const end = Math.min(d.offset + d.size, m.offset + m.size);
+        if (start >= end) continue;
+        covered += end - start;
+        const hostPa = this.hostAddress + start;
+        vmm.checkIsolation(fn, hostPa, end - start, this);
+        const name = this.pieceName(start);
+        mmu.mapDirect({
+          name,
+          gpa: this.guestAddress + start,
+          size: end - start,
+          hostPa,
+          handler: m.handler,
+          handlerOffset: m.handlerOffset + (start - m.offset),
+          owner: this.device,
+        });
+        this.installed.directs.push(name);
+      }
+      if (covered !== d.size) {
+        throw new VhwError(
+          'E_CONFIG',
+          `VMM: ${this.device} BAR${this.index}: a direct run at ${hex(d.offset)} is not inside the areas mmapped`,
+        );
+      }
     }
 
     for (const a of plan.areas) {

@@ -17,7 +17,7 @@ import type { SparseMmapArea } from './uapi.js';
  * @param device The device's name (for the error).
  * @param bar The BAR and its list, already checked by `validatePciDeviceSpec` (inside the BAR, disjoint).
  * @param pageSize The host page size.
- * @returns A copy of the list, in offset order, touching areas merged.
+ * @returns A copy of the list, in offset order (touching areas stay apart, as the device gave them).
  * @throws VhwError E_CONFIG naming the device, the BAR, the area and the allowed values.
  * @example
  * deviceSparseAreas('gpu0', { index: 2, size: 0x40000, sparseAreas: [{ offset: 0, size: 0x30000 }] }, 0x10000);
@@ -33,16 +33,9 @@ export function deviceSparseAreas(device: string, bar: BarDecl, pageSize: number
       );
     }
   });
-  // Touching areas are merged: the same bytes, and the same guest view (QEMU mmaps each area
-  // and KVM maps neighbouring slots alike), but vhw's VMM installs one direct mapping per run
-  // of direct pages and needs one mmap behind each run.
-  const out: SparseMmapArea[] = [];
-  for (const a of [...areas].sort((x, y) => x.offset - y.offset)) {
-    const prev = out[out.length - 1];
-    if (prev && prev.offset + prev.size === a.offset) prev.size += a.size;
-    else out.push({ offset: a.offset, size: a.size });
-  }
-  return out;
+  // Reported as the device gave it, in offset order: a variant driver's list reaches QEMU
+  // as is, and QEMU mmaps each area on its own (touching ones too).
+  return [...areas].sort((x, y) => x.offset - y.offset).map((a) => ({ offset: a.offset, size: a.size }));
 }
 
 /**
